@@ -1,0 +1,99 @@
+"""The two building blocks of every architecture: the shared network S and a task monitor M_i.
+
+Both datasets use the same layer pattern (paper Fig. 4, spec §6); only the channel widths,
+kernel size, hidden width and the use of BatchNorm differ, so one class per block is
+parameterised by a :class:`BackboneSpec` chosen from the input shape.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Layer widths of the shared network and monitors for one input shape.
+
+    ``input_shape`` is (C, H, W). Convolutions have stride 1 and no padding; every conv is
+    followed by a 2x2 max-pool, optional BatchNorm, then ReLU (BN after the pool, as the
+    authors' code does).
+    """
+
+    input_shape: tuple[int, int, int]
+    conv_channels: tuple[int, int]
+    kernel: int
+    hidden: int
+    monitor_channels: int
+    batchnorm: bool
+    num_classes: int = 10
+
+    def feature_hw(self, n_convs: int) -> int:
+        """Spatial side after ``n_convs`` (conv, pool) stages."""
+        hw = self.input_shape[1]
+        for _ in range(n_convs):
+            hw = (hw - self.kernel + 1) // 2
+        return hw
+
+
+MULTIMNIST_SPEC = BackboneSpec((1, 28, 28), (10, 20), 5, 50, 20, batchnorm=False)
+CIFAR10MNIST_SPEC = BackboneSpec((3, 32, 32), (16, 32), 3, 32, 32, batchnorm=True)
+
+
+def spec_for_input(input_shape: tuple[int, int, int]) -> BackboneSpec:
+    """The paper's layer widths for an input shape (1x28x28 MultiMNIST, 3x32x32 Cifar10Mnist)."""
+    for spec in (MULTIMNIST_SPEC, CIFAR10MNIST_SPEC):
+        if tuple(input_shape) == spec.input_shape:
+            return spec
+    raise ValueError(
+        f"no paper architecture for input shape {tuple(input_shape)}; pass a BackboneSpec "
+        "(e.g. BackboneSpec(input_shape, (16, 32), 3, 32, 32, batchnorm=True)) explicitly"
+    )
+
+
+def _pool_bn_relu(x: torch.Tensor, bn: nn.Module | None) -> torch.Tensor:
+    x = F.max_pool2d(x, 2)
+    if bn is not None:
+        x = bn(x)
+    return F.relu(x)
+
+
+class SharedNet(nn.Module):
+    """Shared network S: conv-pool-(BN)-ReLU twice, flatten, Linear-ReLU.
+
+    Input (B, C, H, W) -> output (B, spec.hidden).
+    """
+
+    def __init__(self, spec: BackboneSpec) -> None:
+        super().__init__()
+        c_in = spec.input_shape[0]
+        c1, c2 = spec.conv_channels
+        self.conv1 = nn.Conv2d(c_in, c1, spec.kernel)
+        self.bn1 = nn.BatchNorm2d(c1) if spec.batchnorm else None
+        self.conv2 = nn.Conv2d(c1, c2, spec.kernel)
+        self.bn2 = nn.BatchNorm2d(c2) if spec.batchnorm else None
+        self.fc = nn.Linear(c2 * spec.feature_hw(2) ** 2, spec.hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _pool_bn_relu(self.conv1(x), self.bn1)
+        x = _pool_bn_relu(self.conv2(x), self.bn2)
+        return F.relu(self.fc(x.flatten(1)))
+
+
+class Monitor(nn.Module):
+    """Task monitor M_i: one conv-pool-(BN)-ReLU stage, flatten, Linear-ReLU.
+
+    Same input and output shape as :class:`SharedNet` so the two can be fused.
+    """
+
+    def __init__(self, spec: BackboneSpec) -> None:
+        super().__init__()
+        c_in = spec.input_shape[0]
+        self.conv = nn.Conv2d(c_in, spec.monitor_channels, spec.kernel)
+        self.bn = nn.BatchNorm2d(spec.monitor_channels) if spec.batchnorm else None
+        self.fc = nn.Linear(spec.monitor_channels * spec.feature_hw(1) ** 2, spec.hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.fc(_pool_bn_relu(self.conv(x), self.bn).flatten(1)))

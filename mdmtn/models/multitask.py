@@ -1,0 +1,96 @@
+"""Multi-task models: hard parameter sharing (HPS), the monitored network (MDMTN) and STL."""
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .backbone import BackboneSpec, Monitor, SharedNet, spec_for_input
+
+
+@runtime_checkable
+class MultiTaskModel(Protocol):
+    """What the trainer needs from a network.
+
+    - ``forward(x)`` -> list of T tensors (B, n_classes_t) of log-probabilities;
+    - ``task_heads``: the task-specific output layers (never sparsified);
+    - ``growl_weights()``: (name, weight) pairs that GrOWL sparsifies and ties. Input layers
+      and heads are excluded by the paper, so a model lists only its inner layers.
+    """
+
+    task_heads: nn.ModuleList
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]: ...
+
+    def growl_weights(self) -> list[tuple[str, nn.Parameter]]: ...
+
+
+def _heads(spec: BackboneSpec, n_tasks: int) -> nn.ModuleList:
+    return nn.ModuleList(nn.Linear(spec.hidden, spec.num_classes) for _ in range(n_tasks))
+
+
+class HPS(nn.Module):
+    """Hard parameter sharing: one shared network S and a linear head per task."""
+
+    def __init__(self, spec: BackboneSpec, n_tasks: int = 2) -> None:
+        super().__init__()
+        self.spec = spec
+        self.shared = SharedNet(spec)
+        self.task_heads = _heads(spec, n_tasks)
+
+    def representation(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Per-task input of each head, (B, hidden) each; shared by all tasks in HPS."""
+        z = self.shared(x)
+        return [z] * len(self.task_heads)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [F.log_softmax(h(z), dim=1) for h, z in zip(self.task_heads, self.representation(x))]
+
+    def growl_weights(self) -> list[tuple[str, nn.Parameter]]:
+        return [("shared.conv2.weight", self.shared.conv2.weight), ("shared.fc.weight", self.shared.fc.weight)]
+
+
+class MDMTN(HPS):
+    """Monitored deep multi-task network: head_i(α_i0·S(u) + α_i1·M_i(u)).
+
+    The fusion weights α (T, 2) are a registered parameter initialised to (1, 0) per task,
+    so checkpoints restore them (the authors kept them in a plain dict; spec §10 #15).
+    """
+
+    def __init__(self, spec: BackboneSpec, n_tasks: int = 2) -> None:
+        super().__init__(spec, n_tasks)
+        self.monitors = nn.ModuleList(Monitor(spec) for _ in range(n_tasks))
+        self.alpha = nn.Parameter(torch.tensor([[1.0, 0.0]] * n_tasks))
+
+    def representation(self, x: torch.Tensor) -> list[torch.Tensor]:
+        z = self.shared(x)
+        return [a[0] * z + a[1] * m(x) for a, m in zip(self.alpha, self.monitors)]
+
+    def growl_weights(self) -> list[tuple[str, nn.Parameter]]:
+        return super().growl_weights() + [
+            (f"monitors.{i}.fc.weight", m.fc.weight) for i, m in enumerate(self.monitors)
+        ]
+
+
+class STL(HPS):
+    """Single-task learning: the shared network with one head (trained once per task)."""
+
+    def __init__(self, spec: BackboneSpec) -> None:
+        super().__init__(spec, n_tasks=1)
+
+
+MODELS = ("hps", "mdmtn", "stl")
+
+
+def build_model(name: str, input_shape: tuple[int, int, int], n_tasks: int = 2) -> nn.Module:
+    """Instantiate a paper architecture by name for an input shape (C, H, W)."""
+    spec = spec_for_input(input_shape)
+    if name == "hps":
+        return HPS(spec, n_tasks)
+    if name == "mdmtn":
+        return MDMTN(spec, n_tasks)
+    if name == "stl":
+        return STL(spec)
+    raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")

@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from mdmtn.models import CIFAR10MNIST_SPEC, HPS, MDMTN, MULTIMNIST_SPEC, STL, build_model, spec_for_input
+
+# Parameter counts computed from the layer shapes in the spec (§6.4): weights + biases + BN affine.
+COUNTS = {
+    ((1, 28, 28), "hps"): 22_350, ((1, 28, 28), "mdmtn"): 311_490, ((1, 28, 28), "stl"): 21_840,
+    ((3, 32, 32), "hps"): 42_740, ((3, 32, 32), "mdmtn"): 505_524, ((3, 32, 32), "stl"): 42_410,
+}
+
+
+@pytest.mark.parametrize("shape,name", list(COUNTS))
+def test_parameter_counts_match_spec(shape, name):
+    m = build_model(name, shape)
+    n = sum(p.numel() for k, p in m.named_parameters() if k != "alpha")
+    assert n == COUNTS[(shape, name)]
+    if name == "mdmtn":
+        assert m.alpha.shape == (2, 2) and "alpha" in m.state_dict()
+
+
+def test_monitor_count():
+    m = MDMTN(MULTIMNIST_SPEC)
+    assert sum(p.numel() for p in m.monitors[0].parameters()) == 144_570
+    m = MDMTN(CIFAR10MNIST_SPEC)
+    assert sum(p.numel() for p in m.monitors[0].parameters()) == 231_392
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+@pytest.mark.parametrize("name", ["hps", "mdmtn", "stl"])
+def test_forward_gives_log_probabilities(shape, name):
+    m = build_model(name, shape)
+    outs = m(torch.randn(5, *shape))
+    assert len(outs) == (1 if name == "stl" else 2)
+    for o in outs:
+        assert o.shape == (5, 10)
+        torch.testing.assert_close(o.exp().sum(1), torch.ones(5))
+
+
+def test_mdmtn_with_alpha_10_equals_hps_on_shared_weights():
+    torch.manual_seed(0)
+    md = MDMTN(MULTIMNIST_SPEC)
+    hps = HPS(MULTIMNIST_SPEC)
+    hps.load_state_dict({k: v for k, v in md.state_dict().items() if k in hps.state_dict()})
+    x = torch.randn(4, 1, 28, 28)
+    for a, b in zip(md(x), hps(x)):
+        torch.testing.assert_close(a, b)
+
+
+def test_growl_weights_exclude_input_layers_and_heads():
+    names = [n for n, _ in MDMTN(MULTIMNIST_SPEC).growl_weights()]
+    assert names == ["shared.conv2.weight", "shared.fc.weight", "monitors.0.fc.weight", "monitors.1.fc.weight"]
+    params = dict(MDMTN(MULTIMNIST_SPEC).named_parameters())
+    assert all(n in params for n in names)
+    assert [n for n, _ in STL(MULTIMNIST_SPEC).growl_weights()] == ["shared.conv2.weight", "shared.fc.weight"]
+
+
+def test_unknown_input_shape_is_a_clear_error():
+    with pytest.raises(ValueError, match="BackboneSpec"):
+        spec_for_input((1, 30, 30))
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("resnet", (1, 28, 28))
