@@ -68,6 +68,8 @@ class RunConfig:
     eta1: float = 20.0  # minimum model SR (%) for a phase-1 model to count as sparse
     eta2: float = 0.8  # maximum fraction of zero rows per layer
     ap_preference: float = 0.7
+    ap_rows: str = "nonzero"  # "all": AP over zero rows too, as the authors' code (#31)
+    ap_max_iter: int = 200
     # switches for the departures of the authors' code from the paper (spec §10)
     growl_grad: bool = False  # False: L0 enters the loss detached, as in the authors' code (#2)
     penalty_order: str = "paper"  # "code": θ applied to ascending norms (#3)
@@ -124,7 +126,8 @@ SPARSITY_DEFAULTS: dict[tuple[str, str], dict[str, float]] = {
 # Presets: data sizes and schedule. `paper` is the full schedule of the authors' code.
 PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
     "smoke": dict(n_train=512, n_val=256, n_test=256, epochs_per_iteration=1,
-                  phase1_iterations=3, phase2_iterations=1, single_stage_iterations=2),
+                  phase1_iterations=3, phase2_iterations=1, single_stage_iterations=2,
+                  ap_max_iter=10),
     "quick": dict(n_train=20000, n_val=5000, n_test=None, epochs_per_iteration=1,
                   phase1_iterations=3, phase2_iterations=4, single_stage_iterations=6),
     "paper": dict(n_train=None, n_val=None, n_test=None, epochs_per_iteration=3,
@@ -194,7 +197,8 @@ def make_config(dataset: str = "multimnist", model: str = "mdmtn", k: Sequence[f
 
 def _check_switches(cfg: RunConfig) -> None:
     choices = dict(penalty_order=("paper", "code"), conv_rows=("paper", "code"),
-                   prox_mode=("exact", "head", "2023"), cap_rule=("head", "2023"), method=METHODS)
+                   prox_mode=("exact", "head", "2023"), cap_rule=("head", "2023"), method=METHODS,
+                   ap_rows=("nonzero", "all"))
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
             raise ConfigError(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")

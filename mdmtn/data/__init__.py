@@ -1,0 +1,12 @@
+"""Datasets: MultiMNIST and Cifar10Mnist as in-memory, normalised tensors (paper-spec §7).
+
+    splits = load_splits("multimnist", root)      # or "cifar10mnist"; root else $MDMTN_DATA
+    for x, y in iterate_batches(splits.train, 256, shuffle=True, generator=g): ...
+
+x is float32 (N, C, H, W), y int64 (N, 2) with one column per task. Composites are built once
+from the torchvision raw files and cached (checksummed) under $MDMTN_CACHE or ~/.cache/mdmtn.
+"""
+from .sources import DatasetError
+from .splits import DATASETS, Splits, TaskTensors, iterate_batches, load_splits, random_split_indices
+
+__all__ = ["DATASETS", "DatasetError", "Splits", "TaskTensors", "iterate_batches", "load_splits", "random_split_indices"]

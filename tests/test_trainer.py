@@ -1,0 +1,157 @@
+"""End-to-end behaviour of the trainer on tiny synthetic data (through the real loading code)."""
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from mdmtn.cli import main as cli_main
+from mdmtn.config import make_config
+from mdmtn.data import TaskTensors, load_splits
+from mdmtn.growl import weight_rows
+from mdmtn.metrics import sparsity_metrics
+from mdmtn.records import CheckpointError, load_checkpoint, save_checkpoint
+from mdmtn.trainer import TrainingDiverged, evaluate, train
+
+
+@pytest.fixture(scope="module")
+def mm(synthetic_data_root, tmp_path_factory):
+    import os
+    os.environ["MDMTN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    return load_splits("multimnist", synthetic_data_root)
+
+
+@pytest.fixture(scope="module")
+def sparse_run(mm):
+    cfg = make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke", seed=0)
+    return cfg, train(cfg, mm, progress=False)
+
+
+def test_two_phase_run_is_sparse_capped_and_tied(sparse_run, mm):
+    cfg, res = sparse_run
+    rec = res.record
+    assert rec["status"] == "ok" and rec["key"] == cfg.key()
+    assert [h["phase"] for h in rec["history"]] == ["phase1"] * 3 + ["phase2"]
+    m = rec["metrics"]
+    assert m["SR"] > 0 and m["CR"] > 1
+    # per-layer cap: never more than int(eta2 * rows) zero rows in a regularised layer
+    for name, w in res.model.growl_weights():
+        rows = weight_rows(w.detach(), cfg.conv_rows)
+        assert (rows == 0).all(1).sum() <= int(cfg.eta2 * rows.shape[0])
+    # phase 2 leaves exactly one distinct row per cluster and the planned zero rows at zero
+    weights = dict(res.model.growl_weights())
+    assert res.plans
+    for plan in res.plans:
+        rows = weight_rows(weights[plan.name].detach(), cfg.conv_rows)
+        assert (rows[plan.zero_rows] == 0).all()
+        for c in np.unique(plan.labels):
+            members = rows[torch.from_numpy(plan.labels == c)]
+            assert torch.unique(members, dim=0).shape[0] == 1
+    # the record's metrics are those of the returned model
+    assert sparsity_metrics(res.model)["SR"] == pytest.approx(m["SR"])
+    assert evaluate(res.model, mm.subset(cfg.n_train, cfg.n_val, cfg.n_test).test)["acc"] == m["test_acc"]
+    json.dumps(rec)  # serialisable
+
+
+def test_same_seed_gives_identical_results(mm, sparse_run):
+    cfg, res = sparse_run
+    again = train(cfg, mm, progress=False).record
+    assert again["metrics"] == res.record["metrics"]
+    assert [h["train_objectives"] for h in again["history"]] == [h["train_objectives"] for h in res.record["history"]]
+    other = train(make_config("multimnist", "mdmtn", cfg.k, "smoke", seed=1), mm, progress=False).record
+    assert other["history"][0]["train_objectives"] != res.record["history"][0]["train_objectives"]
+
+
+def test_k0_zero_is_one_dense_stage(mm):
+    cfg = make_config("multimnist", "hps", (0.0, 0.4, 0.6), "smoke", seed=0)
+    rec = train(cfg, mm, progress=False).record
+    assert [h["phase"] for h in rec["history"]] == ["single"] * cfg.single_stage_iterations
+    assert rec["metrics"]["SR"] == 0 and rec["metrics"]["CR"] == 1
+
+
+def test_lambda_and_mu_follow_the_schedule(sparse_run):
+    cfg, res = sparse_run
+    h = res.record["history"]
+    mus = [e["mu"] for e in h if e["phase"] == "phase1"]
+    assert mus == pytest.approx([cfg.mu0 * cfg.mu_factor ** i for i in range(3)])
+    assert h[-1]["mu"] == pytest.approx(cfg.mu0)  # reset at the start of phase 2
+    lrs = [e["lr"] for e in h if e["phase"] == "phase1"]
+    assert lrs == pytest.approx([cfg.lr * cfg.lr_decay ** i for i in range(3)])
+
+
+def test_nan_loss_stops_the_run(mm):
+    bad = TaskTensors(mm.train.x.clone(), mm.train.y)
+    bad.x[0] = math.nan
+    splits = dataclasses.replace(mm, train=bad)
+    with pytest.raises(TrainingDiverged, match="non-finite"):
+        train(make_config("multimnist", "hps", (0.01, 0.5, 0.49), "smoke", batch_size=1024), splits, progress=False)
+
+
+class TinyTwoTask(nn.Module):
+    """A user's own network: any module exposing task_heads and growl_weights()."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(28 * 28, 64)
+        self.mid = nn.Linear(64, 32)
+        self.task_heads = nn.ModuleList([nn.Linear(32, 10), nn.Linear(32, 10)])
+
+    def forward(self, x):
+        z = F.relu(self.mid(F.relu(self.body(x.flatten(1)))))
+        return [F.log_softmax(h(z), 1) for h in self.task_heads]
+
+    def growl_weights(self):
+        return [("mid.weight", self.mid.weight)]
+
+
+def test_bring_your_own_model(mm):
+    cfg = make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke", seed=0)
+    res = train(cfg, mm, progress=False, model=TinyTwoTask())
+    assert isinstance(res.model, TinyTwoTask) and len(res.record["metrics"]["test_acc"]) == 2
+
+
+def test_checkpoint_round_trip_and_corruption(tmp_path, sparse_run, mm):
+    cfg, res = sparse_run
+    p = save_checkpoint(tmp_path / "m.pt", res.model, cfg)
+    model, cfg2, _ = load_checkpoint(p)
+    assert cfg2 == cfg
+    x = mm.test.x[:8]
+    for a, b in zip(model.eval()(x), res.model.eval()(x)):
+        torch.testing.assert_close(a, b)
+    p.write_bytes(p.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(p)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_cli_rejects_bad_k_before_any_work(capsys, tmp_path):
+    for k in (["0.5", "0.5"], ["-0.1", "0.6", "0.5"], ["nan", "0.5", "0.5"], ["0.2", "0.2", "0.2"]):
+        assert cli_main(["train", "--k", *k, "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
+        assert "error: k must" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_missing_data_is_one_clear_error(capsys, tmp_path):
+    assert cli_main(["train", "--preset", "smoke", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "MDMTN_DATA" in err and "Traceback" not in err
+
+
+def test_cli_trains_writes_record_and_resumes(synthetic_data_root, tmp_path, capsys):
+    args = ["train", "--dataset", "cifar10mnist", "--model", "hps", "--k", "0.1", "0.6", "0.3", "--preset", "smoke",
+            "--seeds", "0", "1", "--data-dir", str(synthetic_data_root), "--allow-unverified-cifar",
+            "--out", str(tmp_path), "--no-progress"]
+    assert cli_main(args) == 0
+    recs = sorted(tmp_path.glob("*.json"))
+    assert len(recs) == 2 and len(list(tmp_path.glob("*.pt"))) == 2
+    rec = json.loads(recs[0].read_text())
+    for field in ("config", "key", "metrics", "history", "wall_time_s", "machine"):
+        assert field in rec
+    capsys.readouterr()
+    assert cli_main(args) == 0
+    assert capsys.readouterr().out.count("[skip]") == 2
