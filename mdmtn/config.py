@@ -128,8 +128,8 @@ PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
     "smoke": dict(n_train=512, n_val=256, n_test=256, epochs_per_iteration=1,
                   phase1_iterations=3, phase2_iterations=1, single_stage_iterations=2,
                   ap_max_iter=10),
-    "quick": dict(n_train=20000, n_val=5000, n_test=None, epochs_per_iteration=1,
-                  phase1_iterations=3, phase2_iterations=4, single_stage_iterations=6),
+    "quick": dict(n_train=20000, n_val=5000, n_test=None, epochs_per_iteration=2,
+                  phase1_iterations=3, phase2_iterations=3, single_stage_iterations=6),
     "paper": dict(n_train=None, n_val=None, n_test=None, epochs_per_iteration=3,
                   phase1_iterations=3, phase2_iterations=10, single_stage_iterations=12),
 }

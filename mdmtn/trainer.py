@@ -53,7 +53,7 @@ def evaluate(model: nn.Module, data: TaskTensors, batch_size: int = 1000) -> dic
     model.eval()
     correct = loss = None
     for xb, yb in iterate_batches(data, batch_size, shuffle=False):
-        outs = model(xb)
+        outs = model(xb.contiguous(memory_format=torch.channels_last))
         c = torch.stack([(o.argmax(1) == yb[:, i]).sum() for i, o in enumerate(outs)])
         l = torch.stack([F.nll_loss(o, yb[:, i], reduction="sum") for i, o in enumerate(outs)])
         correct = c if correct is None else correct + c
@@ -102,7 +102,7 @@ class _Run:
         h_sum = torch.zeros(cfg.n_tasks + 1, dtype=torch.float64)
         aux = {id(al.t)} | ({id(model.alpha)} if isinstance(getattr(model, "alpha", None), nn.Parameter) else set())
         for xb, yb in iterate_batches(self.splits.train, cfg.batch_size, shuffle=True, generator=self.g_data):
-            outs = model(xb)
+            outs = model(xb.contiguous(memory_format=torch.channels_last))
             losses = torch.stack([self.l0()] + [F.nll_loss(o, yb[:, i]) for i, o in enumerate(outs)])
             la, h = al(losses)
             if not torch.isfinite(la):
@@ -227,6 +227,8 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
     seed_everything(cfg.seed)
     if model is None:
         model = build_model(cfg.model, splits.input_shape, n_tasks=cfg.n_tasks)
+    # channels-last makes mkldnn convolutions and max-pooling ~1.8x faster on CPU (benchmarks/)
+    model.to(memory_format=torch.channels_last)
     run = _Run(cfg, model, splits, progress)
     try:
         plans = run.fit()
