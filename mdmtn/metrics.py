@@ -49,8 +49,12 @@ def row_stats(w: Tensor, conv_rows: ConvRows = "code") -> tuple[int, int, int]:
 
 
 def _matrices(model: nn.Module, exclude: Iterable[str]) -> list[tuple[str, Tensor]]:
+    """Weights of the model's Linear and conv layers (the paper's "weight tensors"); other
+    multi-dimensional parameters, such as MDMTN's fusion weights α (T, 2), are not layers."""
     excl = set(exclude)
-    return [(n, p) for n, p in model.named_parameters() if p.ndim > 1 and n not in excl]
+    return [(f"{name}.weight" if name else "weight", m.weight) for name, m in model.named_modules()
+            if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)) and m.weight.ndim > 1
+            and f"{name}.weight" not in excl]
 
 
 @torch.no_grad()
@@ -67,7 +71,7 @@ def sparsity_metrics(model: nn.Module, conv_rows: ConvRows = "code", exclude: It
     """Row-based SR / CR / PS of a model (spec §5) plus labelled parameter-level sparsity.
 
     Args:
-        model: any module; every parameter with ``ndim > 1`` whose name is not in ``exclude`` is counted.
+        model: any module; the weight of every Linear/conv layer whose name is not in ``exclude`` is counted.
         conv_rows: conv row semantics (``"code"`` reproduces the paper's numbers).
         exclude: parameter names (as in ``named_parameters()``) to leave out.
 

@@ -60,3 +60,17 @@ def test_unknown_input_shape_is_a_clear_error():
         spec_for_input((1, 30, 30))
     with pytest.raises(ValueError, match="unknown model"):
         build_model("resnet", (1, 28, 28))
+
+
+# Row totals of the paper's metrics (spec §5): every Linear/conv weight, α excluded.
+ROWS = {((1, 28, 28), "hps"): 431, ((1, 28, 28), "mdmtn"): 6193, ((1, 28, 28), "stl"): 381,
+        ((3, 32, 32), "hps"): 1235, ((3, 32, 32), "mdmtn"): 15641, ((3, 32, 32), "stl"): 1203}
+
+
+@pytest.mark.parametrize("shape,name", list(ROWS))
+def test_row_totals_match_spec(shape, name):
+    from mdmtn.metrics import sparsity_metrics
+
+    m = sparsity_metrics(build_model(name, shape))
+    assert m["total_rows"] == ROWS[(shape, name)]
+    assert m["SR"] == 0 and m["unique_rows"] == m["total_rows"]
