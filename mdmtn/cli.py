@@ -1,9 +1,13 @@
-"""Command line: ``python -m mdmtn train ...``.
+"""Command line: ``python -m mdmtn train ...`` and ``python -m mdmtn aggregate RUNS_DIR``.
 
-Maps arguments onto :func:`mdmtn.config.make_config` and nothing else; one run record per
-(config, seed) is written to ``--out`` as ``<config key>.json`` (plus a ``.pt`` checkpoint).
+``train`` maps arguments onto :func:`mdmtn.config.make_config` and nothing else; one run record
+per (config, seed) is written to ``--out`` as ``<config key>.json`` (plus a ``.pt`` checkpoint).
 A finished record is not recomputed unless ``--force`` is given, so an interrupted multi-seed
-command resumes where it stopped.
+command resumes where it stopped. ``--method`` picks the paper's method (``wc_al``) or a
+baseline (``mgda``, ``stl``, ``mtan``, ``kdmtl``); all write the same record layout.
+
+``aggregate`` prints mean ± std over seeds of every configuration found in one or more run
+directories, beside the paper's numbers (:mod:`mdmtn.aggregate`).
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import DATASETS, PRESETS, ConfigError, make_config
+from .config import DATASETS, METHOD_MODELS, METHODS, MODELS, PRESETS, ConfigError, make_config
 
 
 def _parse_set(items: Sequence[str]) -> dict[str, Any]:
@@ -45,7 +49,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     seeds = args.seeds if args.seeds else [args.seed]
     overrides = _parse_set(args.set or [])
-    cfgs = [make_config(args.dataset, args.model, args.k, args.preset, s, mu_schedule=args.mu_schedule, **overrides)
+    if "method" in overrides and overrides["method"] != args.method:
+        raise ConfigError("give the method with --method, not --set method=...")
+    overrides["method"] = args.method
+    model = args.model or METHOD_MODELS[args.method][-1]  # mdmtn for wc_al / mgda, else the method's model
+    cfgs = [make_config(args.dataset, model, args.k, args.preset, s, mu_schedule=args.mu_schedule, **overrides)
             for s in seeds]  # validate everything (k included) before any work
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -53,15 +61,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .trainer import TrainingDiverged, train
 
     out = Path(args.out)
-    splits = None
+    loaded: dict[tuple, Any] = {}  # splits per (full_train, normalize): MGDA trains on other data
     status = 0
     for cfg in cfgs:
         if not args.force and (rec := find_record(out, cfg)) is not None:
             print(f"[skip] {record_path(out, cfg)} exists: {_summary(rec)}")
             continue
-        if splits is None:
-            splits = load_splits(cfg.dataset, args.data_dir, allow_unverified_cifar=args.allow_unverified_cifar,
-                                 download=args.download, split_seed=cfg.split_seed, build_seed=cfg.build_seed)
+        opts = dict(full_train=cfg.full_train, normalize=cfg.normalize_inputs)
+        if (key := tuple(opts.values())) not in loaded:
+            loaded[key] = load_splits(cfg.dataset, args.data_dir, allow_unverified_cifar=args.allow_unverified_cifar,
+                                      download=args.download, split_seed=cfg.split_seed, build_seed=cfg.build_seed,
+                                      **opts)
+        splits = loaded[key]
         try:
             result = train(cfg, splits, progress=not args.no_progress)
         except TrainingDiverged as e:
@@ -78,14 +89,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from .aggregate import aggregate, format_table
+    from .records import load_records
+
+    records = [r for d in args.runs for r in load_records(d)]
+    if not records:
+        print(f"error: no finished run records in {' '.join(args.runs)}", file=sys.stderr)
+        return 2
+    rows = aggregate(records)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(format_table(rows, paper=not args.no_paper))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mdmtn", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one preference vector k (one record per seed)")
     t.add_argument("--dataset", choices=DATASETS, default="multimnist")
-    t.add_argument("--model", choices=("hps", "mdmtn"), default="mdmtn")
+    t.add_argument("--method", choices=METHODS, default="wc_al",
+                   help="wc_al: the paper's method; mgda (MGDA-UB), stl, mtan, kdmtl: baselines (spec §8)")
+    t.add_argument("--model", choices=MODELS, default=None,
+                   help="wc_al / mgda: hps or mdmtn (default mdmtn); stl / mtan / kdmtl: the method's own model")
     t.add_argument("--k", nargs="+", default=["0.001", "0.2", "0.799"],
-                   help="preference vector k0 k1 k2 (k0: sparsity, k1/k2: tasks); non-negative, sums to 1")
+                   help="preference vector k0 k1 k2 (k0: sparsity, k1/k2: tasks); non-negative, sums to 1 "
+                        "(stored but unused by the baselines)")
     t.add_argument("--preset", choices=PRESETS, default="quick")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--seeds", type=int, nargs="+", help="several seeds, one record each")
@@ -102,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-checkpoint", action="store_true")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
+    a = sub.add_parser("aggregate", help="mean ± std over seeds of the run records in one or more directories")
+    a.add_argument("runs", nargs="+", help="directories with <config key>.json run records")
+    a.add_argument("--json", action="store_true", help="print the aggregated rows as JSON")
+    a.add_argument("--no-paper", action="store_true", help="leave out the paper's numbers")
+    a.set_defaults(func=cmd_aggregate)
     return p
 
 

@@ -6,6 +6,12 @@ parameters map onto :func:`make_config`; nothing else builds configs.
 
 Presets fix the schedule and data size; the per-dataset and per-model hyperparameters come
 from the paper (spec §4 table) and can be overridden field by field.
+
+``method`` selects the training procedure: ``"wc_al"`` is the paper's method (Algorithm 1);
+``"mgda"``, ``"stl"``, ``"mtan"`` and ``"kdmtl"`` are the baselines of Tables 1-2 and of the
+authors' code (spec §8), trained by :mod:`mdmtn.baselines`. Each method trains fixed models
+(:data:`METHOD_MODELS`). The baselines ignore ``k``: it is stored as given (and still
+validated) so that every record has the same fields.
 """
 from __future__ import annotations
 
@@ -18,8 +24,23 @@ from typing import Any, Sequence
 
 DATASETS = ("multimnist", "cifar10mnist")
 INPUT_SHAPES = {"multimnist": (1, 28, 28), "cifar10mnist": (3, 32, 32)}
-MODELS = ("hps", "mdmtn", "stl")
-METHODS = ("wc_al",)
+MODELS = ("hps", "mdmtn", "stl", "mtan", "kdmtl")
+METHODS = ("wc_al", "mgda", "stl", "mtan", "kdmtl")
+# Which models each method trains (make_config rejects other pairs).
+METHOD_MODELS: dict[str, tuple[str, ...]] = {
+    "wc_al": ("hps", "mdmtn"), "mgda": ("hps", "mdmtn"), "stl": ("stl",), "mtan": ("mtan",), "kdmtl": ("kdmtl",),
+}
+MGDA_VARIANTS = ("ub", "params")
+MGDA_NORMALIZATIONS = ("none", "l2", "loss", "loss+")
+MGDA_GRAD_BUGS = ("none", "2023", "head")
+
+
+def _baseline(default: Any) -> Any:
+    """A baseline-only field. It is left out of :meth:`RunConfig.key` while it holds its default, so
+    adding these fields did not change the keys (record file names) of existing ``wc_al`` runs."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("baseline defaults must be immutable")
+    return field(default=default, metadata={"key_omit_default": True})
 PRESETS = ("smoke", "quick", "paper")
 
 
@@ -80,6 +101,39 @@ class RunConfig:
     optimise_t: bool = True  # False: HPS keeps t at its initial value, as in the code (#13)
     accumulate_aux_grads: bool = False  # True: t/α gradients never zeroed, as in the code (#14)
     lsuv_when_k0_zero: bool = False  # the code skips LSUV for k0 == 0 (#16)
+    # ---- baselines (method != "wc_al"; spec §8). lr / lr_decay / batch_size above are shared. ----
+    # data
+    full_train: bool = _baseline(False)  # train on train+val, no validation, keep the last epoch (MGDA)
+    normalize_inputs: bool = _baseline(True)  # False: ToTensor only, range [0, 1] (MGDA on Cifar10Mnist)
+    drop_last: bool = _baseline(False)  # drop an incomplete last training batch (MGDA's fixed-batch models)
+    # schedule: `epochs` epochs; lr = lr * lr_decay**n(e), n(e) = number of decays before epoch e; the
+    # decays happen at the starts of epochs lr_first_decay, lr_first_decay + lr_step, ...
+    epochs: int = _baseline(100)
+    lr_step: int = _baseline(30)
+    lr_first_decay: int = _baseline(31)
+    momentum: float = _baseline(0.9)  # SGD momentum (MGDA)
+    # MGDA (Sener & Koltun 2018)
+    mgda_variant: str = _baseline("ub")  # "ub": grads w.r.t. the shared representation; "params": shared weights
+    mgda_normalization: str = _baseline("none")  # "none" as the authors ran it; "loss+" is Sener's
+    mgda_grad_bug: str = _baseline("none")  # "2023" / "head": leftover task gradients of the authors' code (#20)
+    # searches on a random subset of the training split (MTAN, KDMTL), each candidate from a fresh LSUV init
+    search_epochs: int = _baseline(50)
+    search_fraction: float = _baseline(0.5)
+    # MTAN (Liu et al. 2019 as coded by the authors): loss sum_t lambda_t CE_t
+    mtan_lambdas: tuple[tuple[float, ...], ...] = _baseline(
+        ((0.01, 0.09), (0.09, 0.01), (0.02, 0.08), (0.08, 0.02), (0.03, 0.07), (0.07, 0.03), (0.04, 0.06),
+         (0.06, 0.04), (0.05, 0.05)))
+    mtan_lrs: tuple[float, ...] = _baseline((1e-5, 1e-4, 1e-3, 1e-2, 1e-1))
+    mtan_attention: str = _baseline("per_task")  # "shared": one attention module for all tasks, as coded (#25)
+    # KDMTL (Li & Bilen 2020 as coded by the authors)
+    kd_lambdas: tuple[tuple[float, ...], ...] = _baseline(
+        ((0.01, 0.04), (0.04, 0.01), (0.02, 0.03), (0.03, 0.02), (0.025, 0.025)))
+    kd_adaptor_lr: float = _baseline(1e-4)
+    kd_adaptor_weight_decay: float = _baseline(5e-4)
+    kd_detach: str = _baseline("teacher")  # "both": the distillation term has no gradient, as coded (#24)
+    kd_teacher_epochs: int = _baseline(100)
+    kd_teacher_lr: float = _baseline(1e-2)
+    kd_teacher_lr_decay: float = _baseline(0.5)  # stepped after every epoch, as coded
 
     @property
     def n_tasks(self) -> int:
@@ -90,9 +144,17 @@ class RunConfig:
         """Whether this run uses GrOWL (k0 > 0) and the two-phase schedule."""
         return self.k[0] > 0
 
+    @property
+    def baseline(self) -> bool:
+        """Whether this run is a baseline (trained by :mod:`mdmtn.baselines`)."""
+        return self.method != "wc_al"
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["k"] = list(self.k)
+        for name in ("mtan_lambdas", "kd_lambdas"):
+            d[name] = [list(v) for v in d[name]]
+        d["mtan_lrs"] = list(d["mtan_lrs"])
         return d
 
     @classmethod
@@ -102,14 +164,34 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"unknown config fields {sorted(unknown)}")
         d = dict(d)
-        if "k" in d:
-            d["k"] = tuple(float(v) for v in d["k"])
-        return cls(**d)
+        return cls(**_canonical(d))
 
     def key(self) -> str:
-        """Stable 16-hex-digit hash of all fields: the run-record file name."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Stable 16-hex-digit hash of all fields: the run-record file name.
+
+        Baseline-only fields are hashed only when they differ from their defaults, so configs
+        of the paper's method keep the keys they had before those fields existed. Distinct
+        configs still get distinct keys (while the defaults stay as they are).
+        """
+        d = self.to_dict()
+        for f in dataclasses.fields(self):
+            if f.metadata.get("key_omit_default") and getattr(self, f.name) == f.default:
+                del d[f.name]
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _canonical(d: dict[str, Any]) -> dict[str, Any]:
+    """Lists from JSON / the CLI back to the tuples a frozen (hashable) config holds."""
+    d = dict(d)
+    if "k" in d:
+        d["k"] = tuple(float(v) for v in d["k"])
+    for name in ("mtan_lambdas", "kd_lambdas"):
+        if name in d:
+            d[name] = tuple(tuple(float(x) for x in v) for v in d[name])
+    if "mtan_lrs" in d:
+        d["mtan_lrs"] = tuple(float(v) for v in d["mtan_lrs"])
+    return d
 
 
 # Paper hyperparameters per dataset (spec §4) and per (dataset, model) (η1, η2).
@@ -133,6 +215,55 @@ PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
     "paper": dict(n_train=None, n_val=None, n_test=None, epochs_per_iteration=3,
                   phase1_iterations=3, phase2_iterations=10, single_stage_iterations=12),
 }
+# Baselines (spec §8), per method and dataset, at the paper's full schedule. The schedule fields
+# (lr_first_decay, lr_step) encode when the authors' scheduler steps:
+#   MGDA: lr halved when `epoch > 0 and epoch % 30 == 0` at an epoch's end -> new lr from epochs 31, 61, 91;
+#   STL MultiMNIST: ExponentialLR(0.5) stepped when `epoch % 30 == 0` -> from epochs 1, 31, 61, 91;
+#   STL Cifar10Mnist, KDMTL teachers: stepped after every epoch -> from epoch 1 on;
+#   KDMTL / MTAN students: StepLR(25) stepped after every epoch -> from epochs 25, 50, ...
+BASELINE_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("mgda", "multimnist"): dict(lr=1e-2, momentum=0.9, lr_decay=0.5, epochs=100, lr_first_decay=31, lr_step=30,
+                                 full_train=True, normalize_inputs=True, drop_last=True),
+    ("mgda", "cifar10mnist"): dict(lr=1e-2, momentum=0.9, lr_decay=0.5, epochs=100, lr_first_decay=31, lr_step=30,
+                                   full_train=True, normalize_inputs=False, drop_last=True),
+    ("stl", "multimnist"): dict(lr=1e-2, lr_decay=0.5, epochs=100, lr_first_decay=1, lr_step=30),
+    # the paper says lr_s = 5e-2 for Cifar10Mnist; every version of the code uses 1e-4 (spec §10 #23)
+    ("stl", "cifar10mnist"): dict(lr=1e-4, lr_decay=0.98, epochs=100, lr_first_decay=1, lr_step=1),
+    ("kdmtl", "multimnist"): dict(lr=1e-4, lr_decay=0.98, epochs=200, lr_first_decay=25, lr_step=25,
+                                  search_epochs=50, search_fraction=0.2, kd_teacher_epochs=100,
+                                  kd_teacher_lr=1e-2, kd_teacher_lr_decay=0.5),
+    ("kdmtl", "cifar10mnist"): dict(lr=1e-4, lr_decay=0.98, epochs=200, lr_first_decay=25, lr_step=25,
+                                    search_epochs=50, search_fraction=0.2, kd_teacher_epochs=100,
+                                    kd_teacher_lr=1e-4, kd_teacher_lr_decay=0.98),
+    ("mtan", "multimnist"): dict(lr=1e-5, lr_decay=0.5, epochs=200, lr_first_decay=25, lr_step=25,
+                                 search_epochs=50, search_fraction=0.5),
+    ("mtan", "cifar10mnist"): dict(lr=1e-5, lr_decay=0.5, epochs=200, lr_first_decay=25, lr_step=25,
+                                   search_epochs=50, search_fraction=0.5),
+}
+# Shorter baseline schedules for the CPU presets; the lr decays keep roughly the paper's relative
+# positions. `quick` MGDA/STL on MultiMNIST take 1-3 minutes per seed on a 2-core CPU.
+BASELINE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "smoke": {
+        "mgda": dict(epochs=2, lr_first_decay=2, lr_step=1),
+        "stl": dict(epochs=2, lr_first_decay=1, lr_step=1),
+        "kdmtl": dict(epochs=2, lr_first_decay=1, lr_step=1, search_epochs=1, kd_teacher_epochs=1,
+                      kd_lambdas=((0.01, 0.04), (0.025, 0.025))),
+        "mtan": dict(epochs=2, lr_first_decay=1, lr_step=1, search_epochs=1,
+                     mtan_lambdas=((0.01, 0.09), (0.05, 0.05)), mtan_lrs=(1e-4, 1e-3)),
+    },
+    "quick": {
+        "mgda": dict(epochs=10, lr_first_decay=4, lr_step=3),
+        "stl": dict(epochs=10, lr_first_decay=1, lr_step=3),  # MultiMNIST; Cifar10Mnist keeps step 1
+        "kdmtl": dict(epochs=12, lr_first_decay=3, lr_step=3, search_epochs=1, kd_teacher_epochs=6),
+        "mtan": dict(epochs=12, lr_first_decay=3, lr_step=3, search_epochs=1),
+    },
+    "paper": {},
+}
+
+
+# Affinity propagation on Cifar10Mnist's ~5,000 non-zero monitor rows costs minutes per layer on
+# a 2-core CPU at 200 iterations; the quick preset caps it (it rarely converges either way).
+PRESET_DATASET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {("quick", "cifar10mnist"): dict(ap_max_iter=50)}
 # HEAD-code μ schedule (spec §10 #1), selectable with mu_schedule="head".
 HEAD_MU: dict[str, tuple[float, float]] = {"multimnist": (2.5e-8, 2.0), "cifar10mnist": (6.8e-8, 2.0)}
 
@@ -171,18 +302,37 @@ def make_config(dataset: str = "multimnist", model: str = "mdmtn", k: Sequence[f
     """
     if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
-    if model not in ("hps", "mdmtn"):
-        raise ConfigError(f"model {model!r} cannot be trained with the paper's method; choose 'hps' or 'mdmtn'")
+    method = overrides.get("method", "wc_al")
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; choose one of {METHODS}")
+    allowed = METHOD_MODELS[method]
+    if model not in allowed:
+        if method == "wc_al":
+            raise ConfigError(f"model {model!r} cannot be trained with the paper's method; choose 'hps' or 'mdmtn'")
+        raise ConfigError(f"method {method!r} trains model {' or '.join(map(repr, allowed))}, got model {model!r}"
+                          + (f" (use --model {allowed[0]})" if len(allowed) == 1 else ""))
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {PRESETS}")
     if mu_schedule not in ("paper", "head"):
         raise ConfigError("mu_schedule must be 'paper' or 'head'")
     values: dict[str, Any] = dict(dataset=dataset, model=model, k=validate_k(k), preset=preset, seed=int(seed))
     values.update(DATASET_DEFAULTS[dataset])
-    values.update(SPARSITY_DEFAULTS[(dataset, model)])
+    values.update(SPARSITY_DEFAULTS.get((dataset, model), {}))
     values.update(PRESET_DEFAULTS[preset])
+    values.update(PRESET_DATASET_DEFAULTS.get((preset, dataset), {}))
     if dataset == "cifar10mnist":
         values["eval_batch_size"] = 1000
+    if method != "wc_al":
+        values.update(BASELINE_DEFAULTS[(method, dataset)])
+        scaled = dict(BASELINE_PRESETS[preset].get(method, {}))
+        if method == "stl" and dataset == "cifar10mnist":  # ExponentialLR after every epoch at every preset
+            scaled.pop("lr_step", None)
+        values.update(scaled)
+        if values.get("full_train"):
+            # train on train+val, as MGDA used all 60k / 50k training images: same total as the preset
+            n_train, n_val = values["n_train"], values["n_val"]
+            values["n_train"] = None if n_train is None or n_val is None else n_train + n_val
+            values["n_val"] = 0
     if mu_schedule == "head":
         values["mu0"], values["mu_factor"] = HEAD_MU[dataset]
     names = {f.name for f in dataclasses.fields(RunConfig)}
@@ -190,7 +340,7 @@ def make_config(dataset: str = "multimnist", model: str = "mdmtn", k: Sequence[f
     if bad:
         raise ConfigError(f"unknown config fields {sorted(bad)}; valid fields: {sorted(names)}")
     values.update(overrides)
-    cfg = RunConfig(**values)
+    cfg = RunConfig(**_canonical(values))
     _check_switches(cfg)
     return cfg
 
@@ -198,9 +348,27 @@ def make_config(dataset: str = "multimnist", model: str = "mdmtn", k: Sequence[f
 def _check_switches(cfg: RunConfig) -> None:
     choices = dict(penalty_order=("paper", "code"), conv_rows=("paper", "code"),
                    prox_mode=("exact", "head", "2023"), cap_rule=("head", "2023"), method=METHODS,
-                   ap_rows=("nonzero", "all"))
+                   ap_rows=("nonzero", "all"), mgda_variant=MGDA_VARIANTS, mgda_normalization=MGDA_NORMALIZATIONS,
+                   mgda_grad_bug=MGDA_GRAD_BUGS, mtan_attention=("per_task", "shared"), kd_detach=("teacher", "both"))
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
             raise ConfigError(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")
+    if cfg.model not in METHOD_MODELS[cfg.method]:
+        raise ConfigError(f"method {cfg.method!r} trains model {' or '.join(METHOD_MODELS[cfg.method])}, "
+                          f"got {cfg.model!r}")
     if cfg.epochs_per_iteration < 1 or cfg.phase1_iterations < 1 or cfg.single_stage_iterations < 1:
         raise ConfigError("epochs_per_iteration, phase1_iterations and single_stage_iterations must be >= 1")
+    if cfg.baseline:
+        if cfg.epochs < 1 or cfg.lr_step < 1 or cfg.lr_first_decay < 1 or cfg.kd_teacher_epochs < 1:
+            raise ConfigError("epochs, lr_step, lr_first_decay and kd_teacher_epochs must be >= 1")
+        if cfg.search_epochs < 0 or not 0 < cfg.search_fraction <= 1:
+            raise ConfigError("search_epochs must be >= 0 and search_fraction in (0, 1]")
+        for name in ("mtan_lambdas", "kd_lambdas"):
+            pairs = getattr(cfg, name)
+            if not pairs or any(len(p) != cfg.n_tasks or min(p) < 0 for p in pairs):
+                raise ConfigError(f"{name} must be a non-empty list of non-negative {cfg.n_tasks}-vectors")
+        if not cfg.mtan_lrs or min(cfg.mtan_lrs) <= 0:
+            raise ConfigError("mtan_lrs must be a non-empty list of positive learning rates")
+        if cfg.full_train and cfg.method != "mgda":
+            raise ConfigError(f"full_train (no validation split) is only meaningful for MGDA, which keeps the "
+                              f"last epoch; {cfg.method!r} selects its model on the validation split")

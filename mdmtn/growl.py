@@ -591,3 +591,28 @@ def enforce_plan_(
     by_name = dict(named_weights)
     for plan in plans:
         tie_rows_(by_name[plan.name], plan.zero_rows, plan.labels, conv_rows, keep_zero=keep_zero)
+
+
+def similarity_summary(model: torch.nn.Module, size: int = 128, conv_rows: ConvRows = "paper") -> list[dict]:
+    """Similarity maps of every GrOWL layer of ``model`` for display (paper Fig. 7).
+
+    Each map is :func:`similarity_matrix` of the layer's rows, block-averaged down to at most
+    ``size`` x ``size`` (rows kept in their order), with the layer's row-level SR (percent).
+    Returns JSON-serialisable dicts: ``name``, ``label``, ``rows``, ``SR``, ``S`` (nested lists).
+    """
+    out = []
+    for name, w in model.growl_weights():
+        rows = weight_rows(w.detach().float(), conv_rows)
+        n = rows.shape[0]
+        s = similarity_matrix(rows)
+        if n > size:
+            edges = np.linspace(0, n, size + 1).astype(int)[:-1]
+            s = np.add.reduceat(np.add.reduceat(s, edges, axis=0), edges, axis=1)
+            counts = np.diff(np.append(edges, n))
+            s = s / np.outer(counts, counts)
+        part = "Monitor" if name.startswith("monitors") else "Shared Network"
+        kind = "Convolutional" if w.dim() == 4 else "Linear"
+        zero = int((rows == 0).all(dim=1).sum())
+        out.append(dict(name=name, label=f"{part} | {kind} | {name}", rows=n, SR=100.0 * zero / n,
+                        S=np.round(s, 3).tolist()))
+    return out

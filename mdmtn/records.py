@@ -84,8 +84,16 @@ def find_record(out_dir: str | os.PathLike, cfg: RunConfig) -> dict[str, Any] | 
     try:
         rec = load_record(p)
     except (OSError, json.JSONDecodeError):
-        return None
-    return rec if rec.get("status") == "ok" else None
+        rec = None
+    if rec is None:  # e.g. written by a version whose key scheme differed: match on the config itself
+        for other in load_records(out_dir):
+            try:
+                if RunConfig.from_dict(other["config"]) == cfg:
+                    rec = other
+                    break
+            except Exception:  # noqa: BLE001 - a record of an incompatible version is simply no match
+                continue
+    return rec if rec is not None and rec.get("status") == "ok" else None
 
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, cfg: RunConfig, extra: dict | None = None) -> Path:

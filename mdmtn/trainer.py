@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import RunConfig
 from .data import Splits, TaskTensors, iterate_batches, load_splits
@@ -215,10 +215,18 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
           model: nn.Module | None = None) -> TrainResult:
     """Train one run of the paper's method and return the model and its record.
 
+    Configs of a baseline (``cfg.method != "wc_al"``) are passed to
+    :func:`mdmtn.baselines.train_baseline`.
+
     ``splits`` (already loaded data) takes precedence over ``data_dir``; it is subset to the
     config's sizes. ``model`` lets a user bring their own :class:`MultiTaskModel`; by default
     the paper architecture ``cfg.model`` is built. Raises :class:`TrainingDiverged` on NaN.
     """
+    if cfg.method != "wc_al":  # the baselines (MGDA, STL, MTAN, KDMTL) write the same record layout
+        from .baselines import train_baseline
+
+        return train_baseline(cfg, splits, data_dir=data_dir, allow_unverified_cifar=allow_unverified_cifar,
+                              download=download, progress=progress, model=model)
     t_start = time.perf_counter()
     if splits is None:
         splits = load_splits(cfg.dataset, data_dir, allow_unverified_cifar=allow_unverified_cifar,

@@ -91,7 +91,7 @@ def random_split_indices(n: int, n_first: int, seed: int) -> tuple[torch.Tensor,
 
 # Per dataset: train fraction of the random split (int(frac * N) train, rest val), normalisation,
 # and whether build_seed affects the output (it is part of the cache key only then).
-_SPECS = {
+DATASET_SPECS = {
     "multimnist": dict(frac=0.83334, mean=(multimnist.MEAN,), std=(multimnist.STD,), module=multimnist, seeded=True),
     "cifar10mnist": dict(frac=0.8, mean=cifar10mnist.MEAN, std=cifar10mnist.STD, module=cifar10mnist, seeded=False),
 }
@@ -138,9 +138,9 @@ def load_splits(
     normalize=False gives ToTensor() only, range [0, 1] (MGDA on Cifar10Mnist).
     Raises DatasetError for missing / unverifiable raw data.
     """
-    if name not in _SPECS:
+    if name not in DATASET_SPECS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
-    spec = _SPECS[name]
+    spec = DATASET_SPECS[name]
     mod = spec["module"]
     root = resolve_root(root)
     raw = _read_raw(name, root, download, allow_unverified_cifar)

@@ -1,4 +1,5 @@
-"""Multi-task architectures of the paper: HPS, MDMTN (with task monitors) and STL.
+"""Multi-task architectures of the paper: HPS, MDMTN (with task monitors) and STL, plus the
+baselines' MTAN and KDMTL as the authors' code builds them.
 
 Every model here is a plain ``nn.Module`` that satisfies :class:`MultiTaskModel`:
 ``forward(x)`` returns one log-probability tensor per task, ``task_heads`` holds the
@@ -6,9 +7,11 @@ task-specific output layers and ``growl_weights()`` names the weight tensors GrO
 Bring your own network by implementing the same three members.
 """
 from .backbone import BackboneSpec, MULTIMNIST_SPEC, CIFAR10MNIST_SPEC, spec_for_input, SharedNet, Monitor
-from .multitask import MultiTaskModel, HPS, MDMTN, STL, build_model, MODELS
+from .multitask import MultiTaskModel, HPS, MDMTN, STL, STLSet, build_model, MODELS
+from .mtan import MTAN
+from .kdmtl import KDMTL
 
 __all__ = [
     "BackboneSpec", "MULTIMNIST_SPEC", "CIFAR10MNIST_SPEC", "spec_for_input", "SharedNet", "Monitor",
-    "MultiTaskModel", "HPS", "MDMTN", "STL", "build_model", "MODELS",
+    "MultiTaskModel", "HPS", "MDMTN", "STL", "STLSet", "MTAN", "KDMTL", "build_model", "MODELS",
 ]

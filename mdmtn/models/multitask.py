@@ -81,16 +81,53 @@ class STL(HPS):
         super().__init__(spec, n_tasks=1)
 
 
-MODELS = ("hps", "mdmtn", "stl")
+class STLSet(nn.Module):
+    """One independent :class:`STL` network per task, seen as one multi-task model.
+
+    ``forward(x)`` returns ``[nets[t](x)[0] for t]``: task t is answered by its own network, so
+    :func:`mdmtn.trainer.evaluate` and the sparsity metrics apply unchanged. This is what the STL
+    baseline trains and checkpoints (state-dict keys ``nets.<t>.…``).
+    """
+
+    def __init__(self, spec: BackboneSpec, n_tasks: int = 2) -> None:
+        super().__init__()
+        self.spec = spec
+        self.nets = nn.ModuleList(STL(spec) for _ in range(n_tasks))
+
+    @property
+    def task_heads(self) -> nn.ModuleList:
+        # a fresh, unregistered list: registering the heads twice would duplicate state-dict keys
+        return nn.ModuleList(net.task_heads[0] for net in self.nets)
+
+    def representation(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [net.representation(x)[0] for net in self.nets]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [net(x)[0] for net in self.nets]
+
+    def growl_weights(self) -> list[tuple[str, nn.Parameter]]:
+        return [(f"nets.{t}.{n}", w) for t, net in enumerate(self.nets) for n, w in net.growl_weights()]
 
 
-def build_model(name: str, input_shape: tuple[int, int, int], n_tasks: int = 2) -> nn.Module:
-    """Instantiate a paper architecture by name for an input shape (C, H, W)."""
+MODELS = ("hps", "mdmtn", "stl", "mtan", "kdmtl")
+
+
+def build_model(name: str, input_shape: tuple[int, int, int], n_tasks: int | None = None,
+                **options) -> nn.Module:
+    """Instantiate a paper architecture by name for an input shape (C, H, W).
+
+    ``n_tasks`` defaults to 2. For ``"stl"`` it counts networks instead: ``None`` gives one
+    single-task network (:class:`STL`), an integer gives :class:`STLSet` with that many (what the
+    STL baseline trains and :func:`mdmtn.records.load_checkpoint` rebuilds). ``options`` go to the
+    model class (``shared_attention`` for MTAN).
+    """
+    from .kdmtl import KDMTL
+    from .mtan import MTAN
+
     spec = spec_for_input(input_shape)
-    if name == "hps":
-        return HPS(spec, n_tasks)
-    if name == "mdmtn":
-        return MDMTN(spec, n_tasks)
     if name == "stl":
-        return STL(spec)
-    raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
+        return STL(spec) if n_tasks is None else STLSet(spec, n_tasks)
+    classes = {"hps": HPS, "mdmtn": MDMTN, "mtan": MTAN, "kdmtl": KDMTL}
+    if name not in classes:
+        raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
+    return classes[name](spec, 2 if n_tasks is None else n_tasks, **options)

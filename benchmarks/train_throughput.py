@@ -1,0 +1,249 @@
+"""Samples/s of one phase-1 training epoch: the library's trainer vs the authors' way of computing it.
+
+Both paths train the same MDMTN (same initial weights) with batch 256, Adam, the Chebyshev
+augmented-Lagrangian loss with the GrOWL value in it (detached, computed every batch) and the
+GrOWL prox at the end of the epoch. They differ only in *how* this is computed:
+
+* ``library``: ``mdmtn.trainer._Run.train_epoch`` + ``_Run.growl_step``, exactly what
+  ``mdmtn.trainer.train`` runs: batches are slices of one pre-normalised tensor, channels-last
+  model and inputs, vectorised GrOWL value and prox.
+* ``authors``: what the authors' code does (docs: /work/shared/reference/original-code-measured.md):
+  a ``torch.utils.data.DataLoader`` in the main process whose dataset turns every sample into a
+  PIL image and applies ``ToTensor`` + ``Normalize``, NCHW tensors, the GrOWL value from
+  ``state_dict()`` by a Python loop over weight rows every batch, anomaly detection switched on
+  inside the batch loop, and a prox that loops over rows in Python (its pooling step is the
+  library's vectorised HEAD routine, so this path is, if anything, slightly flattered).
+
+The two paths alternate repeat by repeat so that load from other jobs on the shared CPU hits
+both alike; the ratio of the medians is the figure to read. The authors' own code measured
+≈2,000 (MultiMNIST) and ≈890 (Cifar10Mnist) samples/s on this machine; the issue's target is
+3× that.
+
+Usage::
+
+    MDMTN_DATA=/work/shared/data MDMTN_CACHE=/tmp/mdmtn_cache \\
+        python benchmarks/train_throughput.py [--datasets multimnist cifar10mnist] \\
+        [--n-samples 10240] [--repeats 3] [--threads N] [--profile]
+
+Without ``MDMTN_DATA`` random data of the right shape is used (throughput does not depend on
+pixel values).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision import transforms
+
+from mdmtn.config import make_config
+from mdmtn.data import Splits, TaskTensors, load_splits
+from mdmtn.data import cifar10mnist as cm_mod
+from mdmtn.data import multimnist as mm_mod
+from mdmtn.growl import owl_prox, spike_theta, weight_rows
+from mdmtn.models import build_model
+from mdmtn.scalarization import ChebyshevAL
+from mdmtn.trainer import _Run
+
+AUTHORS_MEASURED = {"multimnist": 2000.0, "cifar10mnist": 890.0}  # samples/s, original-code-measured.md
+NORM = {"multimnist": ((mm_mod.MEAN,), (mm_mod.STD,)), "cifar10mnist": (cm_mod.MEAN, cm_mod.STD)}
+SHAPES = {"multimnist": (1, 28, 28), "cifar10mnist": (3, 32, 32)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------------
+def load_train(dataset: str, n: int, seed: int = 0) -> tuple[TaskTensors, bool]:
+    """First ``n`` training samples (normalised float32) and whether they are real data."""
+    if os.environ.get("MDMTN_DATA"):
+        s = load_splits(dataset, allow_unverified_cifar=True)
+        return s.train.subset(n), True
+    g = torch.Generator().manual_seed(seed)
+    mean, std = NORM[dataset]
+    u8 = torch.randint(0, 256, (n, *SHAPES[dataset]), generator=g, dtype=torch.uint8)
+    x = (u8.float() / 255 - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
+    return TaskTensors(x, torch.randint(0, 10, (n, 2), generator=g)), False
+
+
+def to_uint8_images(dataset: str, x: torch.Tensor) -> np.ndarray:
+    """Undo Normalize/ToTensor: the uint8 HxW (MultiMNIST) or HxWx3 (Cifar10Mnist) arrays the
+    authors' dataset classes hold (exact: rounding removes the float error)."""
+    mean, std = NORM[dataset]
+    u = ((x * torch.tensor(std).view(-1, 1, 1) + torch.tensor(mean).view(-1, 1, 1)) * 255).round().clamp(0, 255)
+    u = u.to(torch.uint8).numpy()
+    return u[:, 0] if u.shape[1] == 1 else np.ascontiguousarray(u.transpose(0, 2, 3, 1))
+
+
+class AuthorsStyleDataset(torch.utils.data.Dataset):
+    """Per-sample PIL image -> ToTensor -> Normalize, returning (img, label_task1, label_task2),
+    as the authors' MultiMNIST / Cifar10Mnist classes do."""
+
+    def __init__(self, dataset: str, images: np.ndarray, y: torch.Tensor):
+        self.images, self.y = images, y.numpy()
+        self.mode = "L" if images.ndim == 3 else "RGB"
+        self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(*NORM[dataset])])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i):
+        img = Image.fromarray(self.images[i], mode=self.mode)
+        return self.transform(img), int(self.y[i, 0]), int(self.y[i, 1])
+
+
+# ---------------------------------------------------------------------------------------------------
+# the authors' way of computing the GrOWL value and prox: Python loops over rows
+# ---------------------------------------------------------------------------------------------------
+def loop_penalty(model, names, beta1=0.8, beta2=0.2) -> torch.Tensor:
+    """GrOWL-Spike value from ``state_dict()`` (no gradient) with one Python iteration per row."""
+    sd = model.state_dict()
+    total = torch.zeros(())
+    for name in names:
+        rows = weight_rows(sd[name], "code")
+        norms = torch.stack([torch.norm(rows[i]) for i in range(rows.shape[0])])
+        theta = spike_theta(len(norms), beta1, beta2)
+        total = total + torch.dot(theta, torch.sort(norms)[0])
+    return total
+
+
+@torch.no_grad()
+def loop_prox_(model, names, beta1=0.8, beta2=0.2) -> None:
+    """Row norms and row rescaling by Python loops; the pooling is the library's HEAD routine."""
+    params = dict(model.named_parameters())
+    for name in names:
+        w = params[name].data
+        rows = weight_rows(w, "paper").clone()
+        z = torch.stack([torch.norm(rows[i].double()) for i in range(rows.shape[0])])
+        u = owl_prox(z, spike_theta(len(z), beta1, beta2, dtype=torch.float64), mode="head")
+        for i in range(rows.shape[0]):
+            rows[i] = rows[i] * float(u[i] / z[i]) if z[i] > 1e-7 and u[i] > 0 else 0.0
+        w.copy_(rows.t().reshape(w.shape[1], w.shape[0], *w.shape[2:]).transpose(0, 1) if w.ndim == 4 else rows.t())
+
+
+# ---------------------------------------------------------------------------------------------------
+# the two timed paths
+# ---------------------------------------------------------------------------------------------------
+class LibraryPath:
+    """The trainer's own epoch: ``_Run.train_epoch`` then ``_Run.growl_step`` (channels-last model,
+    as ``mdmtn.trainer.train`` sets it up)."""
+
+    def __init__(self, dataset: str, train: TaskTensors, state: dict):
+        self.cfg = make_config(dataset, "mdmtn", preset="paper", n_train=len(train))
+        model = build_model("mdmtn", SHAPES[dataset])
+        model.load_state_dict(state)
+        model.to(memory_format=torch.channels_last)
+        self.splits = Splits(name=dataset, train=train, val=train.subset(0), test=train.subset(0),
+                             input_shape=SHAPES[dataset], task_names=("t1", "t2"))
+        self.run = _Run(self.cfg, model, self.splits, progress=False)
+        params = list(model.parameters()) + [self.run.al.t]
+        self.opt = torch.optim.Adam(params, lr=self.cfg.lr)
+
+    def epoch(self, n: int | None = None) -> float:
+        if n is not None:  # warm-up on a prefix
+            self.run.splits = replace(self.splits, train=self.splits.train.subset(n))
+        t0 = time.perf_counter()
+        self.run.train_epoch(self.opt)
+        self.run.growl_step(0)
+        dt = time.perf_counter() - t0
+        self.run.splits = self.splits
+        return dt
+
+
+class AuthorsPath:
+    """DataLoader + per-sample PIL transforms, NCHW, loop penalty every batch, anomaly mode, loop prox."""
+
+    def __init__(self, dataset: str, train: TaskTensors, state: dict):
+        self.cfg = cfg = make_config(dataset, "mdmtn", preset="paper", n_train=len(train))
+        self.model = build_model("mdmtn", SHAPES[dataset])
+        self.model.load_state_dict(state)
+        self.names = [n for n, _ in self.model.growl_weights()]
+        self.al = ChebyshevAL(cfg.k, cfg.mu0, cfg.eps_aug, generator=torch.Generator().manual_seed(2))
+        self.opt = torch.optim.Adam(list(self.model.parameters()) + [self.al.t], lr=cfg.lr)
+        self.ds = AuthorsStyleDataset(dataset, to_uint8_images(dataset, train.x), train.y)
+
+    def epoch(self, n: int | None = None) -> float:
+        ds = self.ds if n is None else torch.utils.data.Subset(self.ds, range(n))
+        loader = torch.utils.data.DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=True, num_workers=0)
+        model, al, opt = self.model, self.al, self.opt
+        model.train()
+        anomaly = torch.is_anomaly_enabled()
+        t0 = time.perf_counter()
+        try:
+            for x, y1, y2 in loader:
+                torch.autograd.set_detect_anomaly(True)  # the authors switch it on inside the loop
+                outs = model(x)
+                l0 = loop_penalty(model, self.names, self.cfg.beta1, self.cfg.beta2)
+                losses = torch.stack([l0, F.nll_loss(outs[0], y1), F.nll_loss(outs[1], y2)])
+                la, _ = al(losses)
+                opt.zero_grad()
+                la.backward()
+                opt.step()
+            loop_prox_(model, self.names, self.cfg.beta1, self.cfg.beta2)
+        finally:
+            torch.autograd.set_detect_anomaly(anomaly)
+        return time.perf_counter() - t0
+
+
+def profile_library(path: LibraryPath, n: int, rows: int = 25) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    path.epoch(min(n, 1024))  # warm-up outside the profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        path.epoch()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--datasets", nargs="+", default=["multimnist", "cifar10mnist"])
+    ap.add_argument("--n-samples", type=int, default=10_240, help="training samples per timed epoch")
+    ap.add_argument("--repeats", type=int, default=3, help="timed epochs per path (alternating)")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--skip-authors", action="store_true", help="time the library path only")
+    ap.add_argument("--profile", action="store_true", help="torch.profiler table of one library epoch")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, os.cpu_count()={os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    table = []
+    for ds in args.datasets:
+        train, real = load_train(ds, args.n_samples)
+        n = len(train)
+        torch.manual_seed(0)
+        state = build_model("mdmtn", SHAPES[ds]).state_dict()
+        lib = LibraryPath(ds, train, state)
+        paths = {"library": lib}
+        if not args.skip_authors:
+            paths["authors-style"] = AuthorsPath(ds, train, state)
+        for p in paths.values():
+            p.epoch(min(n, 1024))  # warm-up: allocator, mkldnn primitives
+        times: dict[str, list[float]] = {k: [] for k in paths}
+        for r in range(args.repeats):
+            for name, p in paths.items():
+                times[name].append(p.epoch())
+        base = n / statistics.median(times["authors-style"]) if "authors-style" in times else None
+        for name, ts in times.items():
+            sps = n / statistics.median(ts)
+            table.append((ds, name, sps, n / min(ts), sps / base if base else float("nan"), AUTHORS_MEASURED[ds],
+                          sps / AUTHORS_MEASURED[ds], real, n))
+        if args.profile:
+            print(f"\n=== profile: {ds} library path, one epoch of {n} samples ===")
+            profile_library(lib, n)
+    print(f"\n{'dataset':13} {'path':14} {'samples/s':>10} {'best':>8} {'vs baseline':>11} "
+          f"{'authors measured':>16} {'vs measured':>11}  data")
+    for ds, name, sps, best, ratio, meas, vs_meas, real, n in table:
+        print(f"{ds:13} {name:14} {sps:10,.0f} {best:8,.0f} {ratio:10.2f}x {meas:16,.0f} {vs_meas:10.2f}x  "
+              f"{'real' if real else 'random'} n={n}")
+    print("samples/s = median over repeats (best = fastest repeat); target: >= 3x the authors' measured "
+          "figure (>= 6,000 MultiMNIST, >= 2,700 Cifar10Mnist)")
+
+
+if __name__ == "__main__":
+    main()

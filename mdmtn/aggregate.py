@@ -1,0 +1,144 @@
+"""Mean ± std over seeds of run records, and the paper's Table 1-2 numbers to set beside them.
+
+Runs that differ only in ``seed`` form one group. Each group reports, per metric, the mean and the
+sample standard deviation (``ddof=1``; 0 for a single seed) over its seeds::
+
+    rows = aggregate(load_records("results/quick/baselines"))
+    print(format_table(rows))
+
+Vector metrics (``test_acc`` = per-task accuracies) are aggregated per task and named
+``test_acc[<task>]`` with the dataset's task names (left/right, cifar10/mnist).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .data import cifar10mnist, multimnist
+
+TASK_NAMES = {"multimnist": multimnist.TASK_NAMES, "cifar10mnist": cifar10mnist.TASK_NAMES}
+DEFAULT_METRICS = ("test_acc", "test_acc_mean", "SR", "CR", "PS", "wall_time_s")
+LABEL_FIELDS = ("dataset", "method", "model", "preset")
+
+# Paper Tables 1-2 (seed text, spec §9.3): test accuracy in % (task 1, task 2, mean) and (SR %, CR, PS).
+# Keys (dataset, method, model[, k]); "wc_al" rows are the paper's own method at the quoted k.
+PAPER_RESULTS: dict[tuple, dict[str, Any]] = {
+    ("multimnist", "mgda", "hps"): dict(acc=(97.26, 95.90, 96.580), SR=0.0, CR=1.0, PS=1.0),
+    ("multimnist", "wc_al", "hps", (0.0, 0.4, 0.6)): dict(acc=(96.74, 95.53, 96.134), SR=0.0, CR=1.0, PS=1.0),
+    ("multimnist", "wc_al", "hps", (1e-4, 0.5, 0.4999)): dict(acc=(96.78, 96.14, 96.46), SR=11.83, CR=1.13, PS=1.0),
+    ("multimnist", "mgda", "mdmtn"): dict(acc=(96.88, 96.63, 96.755), SR=0.0, CR=1.0, PS=1.0),
+    ("multimnist", "wc_al", "mdmtn", (0.0, 0.35, 0.65)): dict(acc=(97.10, 96.39, 96.744), SR=0.0, CR=1.0, PS=1.0),
+    ("multimnist", "wc_al", "mdmtn", (1e-3, 0.2, 0.799)): dict(acc=(97.29, 96.40, 96.845), SR=57.26, CR=2.7, PS=1.15),
+    ("multimnist", "stl", "stl"): dict(acc=(97.23, 95.90, 96.565), SR=0.0, CR=1.0, PS=1.0),
+    ("cifar10mnist", "mgda", "hps"): dict(acc=(45.75, 96.78, 71.265), SR=0.0, CR=1.0, PS=1.0),
+    ("cifar10mnist", "wc_al", "hps", (0.0, 0.5, 0.5)): dict(acc=(54.00, 95.14, 74.570), SR=0.0, CR=1.0, PS=1.0),
+    ("cifar10mnist", "wc_al", "hps", (1e-1, 0.6, 0.3)): dict(acc=(56.64, 94.81, 75.724), SR=13.03, CR=1.25, PS=1.10),
+    ("cifar10mnist", "mgda", "mdmtn"): dict(acc=(58.17, 97.04, 77.605), SR=0.0, CR=1.0, PS=1.0),
+    ("cifar10mnist", "wc_al", "mdmtn", (0.0, 0.55, 0.45)): dict(acc=(59.25, 95.19, 77.22), SR=0.0, CR=1.0, PS=1.0),
+    ("cifar10mnist", "wc_al", "mdmtn", (1e-2, 0.8, 0.19)): dict(acc=(61.05, 94.26, 77.654), SR=29.31, CR=1.94, PS=1.37),
+    ("cifar10mnist", "stl", "stl"): dict(acc=(58.11, 97.07, 77.59), SR=0.0, CR=1.0, PS=1.0),
+}
+
+
+def paper_result(dataset: str, method: str, model: str, k: Sequence[float] | None = None) -> dict[str, Any] | None:
+    """The paper's row for a run, or None (MTAN / KDMTL are not in the seed text's tables)."""
+    if method == "wc_al":
+        if k is None:
+            return None
+        for key, row in PAPER_RESULTS.items():
+            if key[:3] == (dataset, method, model) and np.allclose(key[3], k, rtol=0, atol=1e-9):
+                return row
+        return None
+    return PAPER_RESULTS.get((dataset, method, model))
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """(mean, sample std with ddof=1) ignoring None; std is 0.0 for one value, nan for none."""
+    v = np.asarray([x for x in values if x is not None], dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def _value(rec: dict[str, Any], name: str) -> Any:
+    return rec.get(name) if name == "wall_time_s" else rec["metrics"].get(name)
+
+
+def group_records(records: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Records grouped by their config without ``seed``, in first-seen order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        cfg = {k: v for k, v in rec["config"].items() if k != "seed"}
+        groups.setdefault(repr(sorted(cfg.items())), []).append(rec)
+    return list(groups.values())
+
+
+def aggregate(records: Iterable[dict[str, Any]], metrics: Sequence[str] = DEFAULT_METRICS) -> list[dict[str, Any]]:
+    """One row per group of seeds.
+
+    Each row: ``dataset``, ``method``, ``model``, ``preset``, ``k``, ``seeds`` (sorted), ``n``,
+    ``differs`` (the config fields, other than those, that set this group apart from the others
+    in ``records``), ``stats`` {metric: (mean, std)}, and ``paper`` (the paper's row or None).
+    Records with ``status != "ok"`` are skipped.
+    """
+    recs = [r for r in records if r.get("status", "ok") == "ok"]
+    groups = group_records(recs)
+    configs = [g[0]["config"] for g in groups]
+    shown = set(LABEL_FIELDS) | {"seed", "k"}
+    varying = sorted({k for c in configs for k in c if k not in shown
+                      and len({repr(o.get(k)) for o in configs if _same_label(o, c)}) > 1})
+    rows = []
+    for g in groups:
+        c = g[0]["config"]
+        stats: dict[str, tuple[float, float]] = {}
+        for name in metrics:
+            vals = [_value(r, name) for r in g]
+            if vals and isinstance(vals[0], (list, tuple)):
+                tasks = TASK_NAMES.get(c["dataset"], ())
+                for t in range(len(vals[0])):
+                    label = tasks[t] if t < len(tasks) else str(t)
+                    stats[f"{name}[{label}]"] = mean_std([v[t] for v in vals])
+            else:
+                stats[name] = mean_std(vals)
+        rows.append(dict(**{f: c.get(f) for f in LABEL_FIELDS}, k=c.get("k"),
+                         seeds=sorted(r["config"]["seed"] for r in g), n=len(g),
+                         differs={k: c.get(k) for k in varying}, stats=stats,
+                         paper=paper_result(c["dataset"], c["method"], c["model"], c.get("k"))))
+    return rows
+
+
+def _same_label(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a.get(f) == b.get(f) for f in LABEL_FIELDS)
+
+
+def _fmt(ms: tuple[float, float], scale: float, digits: int) -> str:
+    m, s = ms
+    return "–" if math.isnan(m) else f"{m * scale:.{digits}f} ± {s * scale:.{digits}f}"
+
+
+def format_table(rows: Sequence[dict[str, Any]], paper: bool = True) -> str:
+    """Markdown table: accuracies in % (mean ± std over seeds), SR %, CR, PS, wall time (s), and
+    the paper's accuracies where it reports the configuration."""
+    head = ["dataset", "method", "model", "preset", "seeds", "task 1 acc %", "task 2 acc %", "mean acc %",
+            "SR %", "CR", "PS", "wall s / run"]
+    if paper:
+        head.append("paper (task 1 / task 2 / mean)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        st = r["stats"]
+        accs = [v for k, v in st.items() if k.startswith("test_acc[")]
+        label = r["method"] + ("" if not r["differs"] else " (" + ", ".join(f"{k}={v}" for k, v in r["differs"].items()) + ")")
+        if r["method"] == "wc_al":
+            label += f" k={r['k']}"
+        nan = (math.nan, math.nan)
+        cells = [r["dataset"], label, r["model"], r["preset"], ",".join(map(str, r["seeds"])),
+                 _fmt(accs[0] if accs else nan, 100, 2), _fmt(accs[1] if len(accs) > 1 else nan, 100, 2),
+                 _fmt(st.get("test_acc_mean", nan), 100, 3), _fmt(st.get("SR", nan), 1, 2),
+                 _fmt(st.get("CR", nan), 1, 3), _fmt(st.get("PS", nan), 1, 3), _fmt(st.get("wall_time_s", nan), 1, 1)]
+        if paper:
+            p = r["paper"]
+            cells.append("–" if p is None else " / ".join(f"{a:.2f}" for a in p["acc"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""What a book chapter needs besides narrative: validated parameters, data, and missing runs.
+
+Each chapter's papermill ``parameters`` cell is passed to :func:`setup`, which fails at once
+with a clear message on invalid input. ``MDMTN_BOOK_PRESET`` overrides the preset (CI executes
+every chapter with ``MDMTN_BOOK_PRESET=smoke``). Records live in ``results/<preset>/``; the
+``quick`` ones are committed, so the book renders without training.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import DATASETS, PRESETS, ConfigError, RunConfig, make_config, validate_k
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# k trained by a smoke-preset chapter when none is given, so CI exercises the training path.
+SMOKE_K = (0.01, 0.5, 0.49)
+
+
+@dataclass
+class Chapter:
+    """Validated chapter parameters and where its records live."""
+
+    dataset: str
+    preset: str
+    seeds: list[int]
+    k: tuple[float, ...] | None
+    data_dir: str | None
+    results_dir: Path
+    notes: list[str] = field(default_factory=list)
+    _splits: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def records_dir(self) -> Path:
+        return self.results_dir / self.preset
+
+    def splits(self, dataset: str | None = None, allow_synthetic: bool = False):
+        """The dataset's splits from ``data_dir`` / ``MDMTN_DATA``. When no real data is found, at
+        the smoke preset (or with ``allow_synthetic``, for pages that only display data) tiny
+        synthetic data written through the same loading code is used, with a note saying so."""
+        from .data import DatasetError, load_splits
+        from .data.synthetic import write_all
+
+        name = dataset or self.dataset
+        if name not in self._splits:
+            try:
+                self._splits[name] = load_splits(name, self.data_dir, allow_unverified_cifar=True)
+            except DatasetError:
+                if self.preset != "smoke" and not allow_synthetic:
+                    raise
+                root = write_all(Path(tempfile.mkdtemp(prefix="mdmtn-synthetic-")))
+                self.notes.append("No real data found: this page was built on tiny SYNTHETIC data (smoke preset).")
+                self._splits[name] = load_splits(name, root, allow_unverified_cifar=True)
+        return self._splits[name]
+
+    def config(self, model: str, k: Sequence[float], seed: int = 0, dataset: str | None = None, **kw: Any) -> RunConfig:
+        return make_config(dataset or self.dataset, model, k, self.preset, seed, **kw)
+
+    def ensure(self, cfgs: Sequence[RunConfig]) -> list[dict]:
+        """Train the configs that have no record yet in :attr:`records_dir` (resumable) and return
+        all their records."""
+        from .sweep import run_sweep
+
+        return run_sweep(cfgs, self.records_dir, lambda c: self.splits(c.dataset), checkpoints=True,
+                         progress=False)
+
+
+def setup(*, dataset: str = "multimnist", preset: str = "quick", seeds: Sequence[int] = (0,),
+          k: Sequence[float] | None = None, data_dir: str | None = None,
+          results_dir: str | os.PathLike | None = None) -> Chapter:
+    """Validate a chapter's parameters; raises :class:`ConfigError` saying what to fix."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    # affinity propagation rarely converges on these layers (recorded behaviour of the method);
+    # its per-layer warnings would drown the pages
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    preset = os.environ.get("MDMTN_BOOK_PRESET", preset)
+    if dataset not in DATASETS:
+        raise ConfigError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if preset not in PRESETS:
+        raise ConfigError(f"preset must be one of {PRESETS}, got {preset!r}")
+    try:
+        seeds = [int(s) for s in seeds]
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"seeds must be a list of integers, e.g. [0, 1, 2]; got {seeds!r}") from e
+    if not seeds:
+        raise ConfigError("seeds must not be empty")
+    if isinstance(k, str):
+        import json
+        try:
+            k = json.loads(k)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f'k must be a list like "[0.01, 0.8, 0.19]", got {k!r}') from e
+    if k is None and preset == "smoke":
+        k = SMOKE_K
+    k = None if k is None else validate_k(k)
+    results = Path(results_dir) if results_dir is not None else REPO_ROOT / "results"
+    return Chapter(dataset, preset, seeds, k, data_dir or os.environ.get("MDMTN_DATA"), results)

@@ -1,0 +1,102 @@
+"""Figures of the book (matplotlib). Each function takes library objects or run records and
+returns a Figure; nothing here trains or selects runs."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .data.splits import DATASET_SPECS
+from .pareto import objective_vectors, sparsity_clusters
+from . import toy
+
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def toy_figure(weights: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9)) -> plt.Figure:
+    """Weighted-sum vs weighted-Chebyshev solutions on the non-convex toy front (mdmtn.toy)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    f = toy.front()
+    ax.plot(f[:, 0], f[:, 1], color="0.6", lw=2, label="Pareto front (analytic)")
+    for i, w in enumerate(weights):
+        ws = toy.solve_weighted_sum((w, 1 - w))
+        ch = toy.solve_chebyshev((w, 1 - w))
+        ex = toy.chebyshev_solution((w, 1 - w))
+        ax.scatter(*ws, marker="s", s=70, facecolors="none", edgecolors="C0", label="weighted sum" if i == 0 else None)
+        ax.scatter(*ch, marker="o", color="C3", label="Chebyshev (augmented Lagrangian)" if i == 0 else None)
+        ax.scatter(*ex, marker="x", color="k", label="Chebyshev optimum (closed form)" if i == 0 else None)
+    ax.set_xlabel("$f_1$")
+    ax.set_ylabel("$f_2$")
+    ax.legend(fontsize=8)
+    ax.set_title("Weights (0.1 … 0.9): only Chebyshev reaches the interior")
+    fig.tight_layout()
+    return fig
+
+
+def sample_grid(splits: Any, n: int = 10) -> plt.Figure:
+    """The first ``n`` training images with their two labels (paper Fig. 5 for Cifar10Mnist)."""
+    spec = DATASET_SPECS[splits.name]
+    x = splits.train.x[:n].float()
+    mean = torch.tensor(spec["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(spec["std"]).view(1, -1, 1, 1)
+    img = (x * std + mean).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    y = splits.train.y[:n].tolist()
+    fig, axes = plt.subplots(1, n, figsize=(1.6 * n, 2.0))
+    for ax, im, (a, b) in zip(np.atleast_1d(axes), img, y):
+        ax.imshow(im.squeeze(), cmap="gray" if im.shape[-1] == 1 else None)
+        title = f"({CIFAR_CLASSES[a]}, {b})" if splits.name == "cifar10mnist" else f"({a}, {b})"
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def pareto_figure(sparse: Sequence[dict], sparse_front: Sequence[dict], dense_front: Sequence[dict],
+                  d: float = 0.1, title: str = "") -> plt.Figure:
+    """Paper Figs. 2-3: 3-D Pareto front (L1, L2, L0) of the k0 > 0 runs coloured by sparsity
+    cluster, and its 2-D projection (L1, L2) with the k0 = 0 front in black."""
+    fig = plt.figure(figsize=(11, 4.5))
+    ax3 = fig.add_subplot(1, 2, 1, projection="3d")
+    ax2 = fig.add_subplot(1, 2, 2)
+    if sparse_front:
+        p = objective_vectors(sparse_front)
+        sr = [r["metrics"]["SR"] for r in sparse_front]
+        labels = sparsity_clusters(sr, d)
+        for c in np.unique(labels):
+            m = labels == c
+            lab = f"SR ≈ {np.mean(np.asarray(sr)[m]):.1f}% ({m.sum()} runs)"
+            ax3.scatter(p[m, 1], p[m, 2], p[m, 0], s=30, label=lab, color=f"C{c % 10}")
+            ax2.scatter(p[m, 1], p[m, 2], s=30, label=lab, color=f"C{c % 10}")
+    if sparse:
+        q = objective_vectors(sparse)
+        ax2.scatter(q[:, 1], q[:, 2], s=12, facecolors="none", edgecolors="0.6", label="dominated k0 > 0 runs")
+    if dense_front:
+        q = objective_vectors(dense_front)
+        ax2.scatter(q[:, 1], q[:, 2], s=30, color="k", marker="D", label="k0 = 0 front")
+    ax3.set_xlabel("$L_1$")
+    ax3.set_ylabel("$L_2$")
+    ax3.set_zlabel("$L_0$ (GrOWL)")
+    ax2.set_xlabel("$L_1$ (train loss / N)")
+    ax2.set_ylabel("$L_2$ (train loss / N)")
+    ax2.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def similarity_figure(maps: Sequence[dict], title: str = "") -> plt.Figure:
+    """Paper Fig. 7: similarity maps S_l in [-1, 1] (black = -1, white = +1) of GrOWL layers.
+    ``maps``: dicts with ``name``, ``S`` (2-D array) and ``SR`` (percent), as produced by
+    :func:`mdmtn.growl.similarity_summary`."""
+    n = len(maps)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4))
+    for ax, m in zip(np.atleast_1d(axes), maps):
+        ax.imshow(np.asarray(m["S"]), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(f"{m['label']}\nrows {m['rows']}, SR {m['SR']:.1f}%", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,41 @@
+import pytest
+
+from mdmtn.report import markdown_table, pareto_runs, provenance, runs_table, table_rows
+
+
+def rec(model, k, objectives, accs, method="wc_al", seed=0, sr=10.0):
+    return dict(status="ok", key=f"{model}{k}{seed}{method}",
+                config=dict(dataset="multimnist", model=model, method=method, k=list(k), seed=seed, preset="quick"),
+                metrics=dict(train_objectives=list(objectives), test_acc=list(accs), test_acc_mean=sum(accs) / 2,
+                             val_acc=list(accs), val_acc_mean=sum(accs) / 2, SR=sr, CR=1.5, PS=1.1),
+                data=dict(n_train=10, n_val=5, n_test=5), wall_time_s=1.0,
+                machine=dict(processor="x", cpu_count=2, device="cpu", mdmtn="0"))
+
+
+def test_sparse_row_is_best_test_accuracy_among_pareto_optimal_runs():
+    a = rec("mdmtn", (0.01, 0.5, 0.49), (1, 1, 1), (0.90, 0.90))
+    b = rec("mdmtn", (0.01, 0.2, 0.79), (2, 2, 2), (0.99, 0.99))  # dominated by a: excluded although best
+    c = rec("mdmtn", (0.001, 0.2, 0.799), (0.5, 3, 1), (0.95, 0.93))
+    d = rec("mdmtn", (0.0, 0.5, 0.5), (0, 1, 1), (0.97, 0.97))
+    assert [r["key"] for r in pareto_runs([a, b, c])] == [a["key"], c["key"]]
+    rows = {(r["arch"], r["method"]): r for r in table_rows([a, b, c, d], "multimnist")}
+    assert rows[("mdmtn", "ours-sparse")]["ours"]["k"] == (0.001, 0.2, 0.799)
+    assert rows[("mdmtn", "ours-dense")]["ours"]["k"] == (0.0, 0.5, 0.5)
+    assert rows[("hps", "ours-sparse")]["ours"] is None
+
+
+def test_baseline_rows_are_mean_and_std_over_seeds():
+    runs = [rec("hps", (0.0, 0.5, 0.5), (0, 1, 1), (a, a), method="mgda", seed=s) for s, a in enumerate([0.9, 0.8, 0.7])]
+    row = [r for r in table_rows(runs, "multimnist") if r["method"] == "mgda" and r["arch"] == "hps"][0]
+    m, s = row["ours"]["avg"]
+    assert m == pytest.approx(80.0) and s == pytest.approx(10.0)
+    assert row["ours"]["seeds"] == [0, 1, 2]
+    text = markdown_table(table_rows(runs, "multimnist"), "multimnist")
+    assert "80.000 ± 10.000" in text and "97.26" in text and "not run" in text
+
+
+def test_provenance_and_runs_table():
+    r = rec("hps", (0.0, 0.5, 0.5), (0, 1, 1), (0.9, 0.8))
+    assert "CPU-scale" in provenance([r]) and "quick" in provenance([r])
+    assert "No run records" in provenance([])
+    assert "90.00 / 80.00 / 85.00" in runs_table([r])

@@ -1,0 +1,52 @@
+import json
+
+import pytest
+
+from mdmtn.data import load_splits
+from mdmtn.records import load_records
+from mdmtn.sweep import QUICK_VECTORS, paper_preference_vectors, run_sweep, sweep_configs, sweep_vectors
+
+
+def test_paper_vectors_match_the_spec():
+    v = paper_preference_vectors()
+    assert len(v) == 90 and len(set(v)) == 90
+    assert sum(1 for k in v if k[0] == 0) == 19 and sum(1 for k in v if k[0] == 0.1) == 17
+    for k0 in (0.01, 0.001, 0.0001):
+        assert sum(1 for k in v if k[0] == k0) == 18
+    assert all(abs(sum(k) - 1) < 1e-9 and min(k) >= 0 for k in v)
+    # the paper's best vectors (Tables 1-2) are in the set, and file order starts as the spec says
+    for best in [(0.001, 0.2, 0.799), (0.0001, 0.5, 0.4999), (0.01, 0.8, 0.19), (0.1, 0.6, 0.3), (0.0, 0.35, 0.65)]:
+        assert best in v
+    assert v[0] == (0.0, 0.1, 0.9) and v[36:38] == [(0.01, 0.09, 0.9), (0.01, 0.9, 0.09)]
+    assert set(sweep_vectors("quick")) <= set(v) and sweep_vectors("quick") == QUICK_VECTORS
+
+
+def test_interrupted_sweep_resumes_without_redoing_finished_runs(synthetic_data_root, tmp_path, monkeypatch):
+    import mdmtn.trainer as trainer
+
+    splits = load_splits("multimnist", synthetic_data_root)
+    cfgs = sweep_configs("multimnist", "hps", [(0.0, 0.5, 0.5), (0.01, 0.5, 0.49), (0.0, 0.2, 0.8)], "smoke")
+    calls = []
+    real_train = trainer.train
+
+    def flaky(cfg, *a, **kw):
+        calls.append(cfg.key())
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user kills the sweep during the second run
+        return real_train(cfg, *a, **kw)
+
+    monkeypatch.setattr(trainer, "train", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfgs, tmp_path, lambda c: splits, progress=False, log=lambda s: None)
+    done = load_records(tmp_path)
+    assert [r["key"] for r in done] == [cfgs[0].key()]
+    assert not list(tmp_path.glob(".*.tmp"))  # nothing half-written
+    first = (tmp_path / f"{cfgs[0].key()}.json").read_text()
+
+    calls.clear()
+    monkeypatch.setattr(trainer, "train", lambda cfg, *a, **kw: (calls.append(cfg.key()), real_train(cfg, *a, **kw))[1])
+    recs = run_sweep(cfgs, tmp_path, lambda c: splits, progress=False, log=lambda s: None)
+    assert calls == [cfgs[1].key(), cfgs[2].key()]  # the finished run was not redone
+    assert [r["key"] for r in recs] == [c.key() for c in cfgs]
+    assert (tmp_path / f"{cfgs[0].key()}.json").read_text() == first
+    assert all(json.loads((tmp_path / f"{c.key()}.json").read_text())["status"] == "ok" for c in cfgs)
