@@ -87,11 +87,11 @@ def aggregate(records: Iterable[dict[str, Any]], metrics: Sequence[str] = DEFAUL
     groups = group_records(recs)
     configs = [g[0]["config"] for g in groups]
     shown = set(LABEL_FIELDS) | {"seed", "k"}
-    varying = sorted({k for c in configs for k in c if k not in shown
-                      and len({repr(o.get(k)) for o in configs if _same_label(o, c)}) > 1})
     rows = []
     for g in groups:
         c = g[0]["config"]
+        peers = [o for o in configs if _same_label(o, c)]  # same dataset/method/model/preset
+        varying = sorted(k for k in c if k not in shown and len({repr(o.get(k)) for o in peers}) > 1)
         stats: dict[str, tuple[float, float]] = {}
         for name in metrics:
             vals = [_value(r, name) for r in g]

@@ -101,6 +101,9 @@ class RunConfig:
     optimise_t: bool = True  # False: HPS keeps t at its initial value, as in the code (#13)
     accumulate_aux_grads: bool = False  # True: t/α gradients never zeroed, as in the code (#14)
     lsuv_when_k0_zero: bool = False  # the code skips LSUV for k0 == 0 (#16)
+    # 2-D Pareto-front study (paper App. B): start from the trained sparse model of the run with
+    # this record key, keep its zero rows at zero, train one stage of single_stage_iterations
+    init_from: str | None = _baseline(None)
     # ---- baselines (method != "wc_al"; spec §8). lr / lr_decay / batch_size above are shared. ----
     # data
     full_train: bool = _baseline(False)  # train on train+val, no validation, keep the last epoch (MGDA)
@@ -116,7 +119,8 @@ class RunConfig:
     mgda_variant: str = _baseline("ub")  # "ub": grads w.r.t. the shared representation; "params": shared weights
     mgda_normalization: str = _baseline("none")  # "none" as the authors ran it; "loss+" is Sener's
     mgda_grad_bug: str = _baseline("none")  # "2023" / "head": leftover task gradients of the authors' code (#20)
-    # searches on a random subset of the training split (MTAN, KDMTL), each candidate from a fresh LSUV init
+    # searches on a random subset of the training split (MTAN, KDMTL), each candidate from a fresh LSUV init.
+    # 50 epochs per spec §8; the two stored versions of the authors' config.py say num_epochs_search=25.
     search_epochs: int = _baseline(50)
     search_fraction: float = _baseline(0.5)
     # MTAN (Liu et al. 2019 as coded by the authors): loss sum_t lambda_t CE_t

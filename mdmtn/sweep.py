@@ -60,13 +60,29 @@ def sweep_configs(dataset: str, model: str, vectors: Iterable[Sequence[float]], 
     return [make_config(dataset, model, k, preset, s, **overrides) for k in vectors for s in seeds]
 
 
+def pf_study_configs(source: RunConfig, source_key: str, vectors: str = "quick") -> list[RunConfig]:
+    """Configs of the 2-D Pareto-front study (paper App. B, spec §9.5) around a trained sparse
+    run: the paper's vectors with the source's k0 (all 18, or 5 spread over k1 for ``"quick"``),
+    each retrained from the source model for one stage with its zero rows kept at zero."""
+    same = sorted((k for k in paper_preference_vectors() if k[0] == source.k[0]), key=lambda k: k[1])
+    if not same:
+        raise ValueError(f"no paper preference vector has k0 = {source.k[0]}")
+    if vectors == "quick":
+        idx = sorted({round(i * (len(same) - 1) / 4) for i in range(5)})
+        same = [same[i] for i in idx]
+    fields = source.to_dict()
+    fields.update(init_from=source_key)
+    return [RunConfig.from_dict({**fields, "k": list(k)}) for k in same]
+
+
 def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[RunConfig], Any], *,
               checkpoints: bool = False, progress: bool = True,
               log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train every config of ``cfgs`` that has no finished record in ``out_dir``.
 
     ``load(cfg)`` returns the :class:`mdmtn.data.Splits` for a config (called lazily, only if
-    something must be trained; cache it yourself if several configs share data). A diverged run
+    something must be trained; cache it yourself if several configs share data). Configs with
+    ``init_from`` start from the checkpoint ``<out_dir>/<init_from>.pt``. A diverged run
     is recorded with ``status="error"`` and the sweep goes on. Returns all records, in order.
     """
     from .trainer import TrainingDiverged, train
@@ -80,7 +96,12 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
         if rec is None:
             t0 = time.perf_counter()
             try:
-                result = train(cfg, load(cfg), progress=progress)
+                start = None
+                if cfg.init_from is not None:  # PF study: start from the source run's saved model
+                    from .records import load_checkpoint
+
+                    start = load_checkpoint(out_dir / f"{cfg.init_from}.pt")[0]
+                result = train(cfg, load(cfg), progress=progress, model=start)
             except TrainingDiverged as e:
                 rec = dict(status="error", key=cfg.key(), config=cfg.to_dict(), error=str(e),
                            traceback=traceback.format_exc())

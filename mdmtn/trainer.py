@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from .config import RunConfig
 from .data import Splits, TaskTensors, iterate_batches, load_splits
-from .growl import apply_row_cap_, cap_count, enforce_plan_, growl_penalty, growl_prox_, plan_tying, weight_rows
+from .growl import (apply_row_cap_, cap_count, enforce_plan_, growl_penalty, growl_prox_, plan_tying,
+                    rows_to_weight, weight_rows)
 from .lsuv import lsuv_
 from .metrics import sparsity_metrics
 from .models import build_model
@@ -78,6 +79,7 @@ class _Run:
         self.al = ChebyshevAL(cfg.k, cfg.mu0, cfg.eps_aug, generator=torch.Generator().manual_seed(cfg.seed + 2))
         self.growl = list(model.growl_weights()) if cfg.sparse else []
         self.history: list[dict[str, Any]] = []
+        self.best: dict[str, tuple[float, dict]] = {}  # slot -> (val acc, state_dict snapshot)
         self.last_train_objectives: list[float] = []
         n_epochs = cfg.epochs_per_iteration * (
             cfg.phase1_iterations + cfg.phase2_iterations if cfg.sparse else cfg.single_stage_iterations)
@@ -166,17 +168,33 @@ class _Run:
             sched.step()
             al.update_multipliers(h_best, cfg.mu_factor)
 
+    def fit_from_sparse(self) -> list:
+        """Paper App. B: retrain a trained sparse model for a new k in one stage, re-zeroing its
+        zero rows after every epoch; no prox, no LSUV, no enforced tying (it may dissolve)."""
+        masks = _zero_row_masks(self.model)
+
+        @torch.no_grad()
+        def rezero(_it: int) -> None:
+            for w, mask in masks:
+                w.data.masked_fill_(mask, 0.0)
+
+        self.stage("pf_study", self.cfg.single_stage_iterations, rezero, self.keep_best("final"))
+        self.model.load_state_dict(self.best["final"][1])
+        return []
+
+    def keep_best(self, slot: str) -> Callable[[float, float], None]:
+        """A callback that snapshots the model when its validation accuracy beats ``slot``'s best."""
+        def keep(val_acc: float, sr: float) -> None:
+            if val_acc > self.best.get(slot, (-math.inf,))[0]:
+                self.best[slot] = (val_acc, copy.deepcopy(self.model.state_dict()))
+        return keep
+
     def fit(self) -> list:
         """Run Algorithm 1 and leave the selected model in ``self.model``; returns the tying plan."""
         cfg, model = self.cfg, self.model
-        best: dict[str, Any] = {}
-
-        def keep_best(slot: str) -> Callable[[float, float], None]:
-            def keep(val_acc: float, sr: float) -> None:
-                if val_acc > best.get(slot, (-math.inf,))[0]:
-                    best[slot] = (val_acc, copy.deepcopy(model.state_dict()))
-            return keep
-
+        best, keep_best = self.best, self.keep_best
+        if cfg.init_from is not None:
+            return self.fit_from_sparse()
         if cfg.sparse or cfg.lsuv_when_k0_zero:
             g = torch.Generator().manual_seed(cfg.seed + 3)
             batches = (xb for xb, _ in _forever(self.splits.train, cfg.batch_size, g))
@@ -203,6 +221,18 @@ class _Run:
             self.stage("phase2", cfg.phase2_iterations, project, keep_best("final"))
             model.load_state_dict(best["final"][1])
         return plans
+
+
+def _zero_row_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(weight, boolean mask of its zero rows in weight shape) for every Linear/conv weight,
+    rows as the paper's metrics count them and zero by the authors' test (row sum == 0)."""
+    out = []
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            rows = weight_rows(m.weight.detach(), "code")
+            zero = (rows.sum(dim=1) == 0).to(rows.dtype)[:, None].expand_as(rows)
+            out.append((m.weight, rows_to_weight(zero, m.weight.shape, "code") > 0))
+    return out
 
 
 def _forever(data: TaskTensors, batch_size: int, g: torch.Generator):

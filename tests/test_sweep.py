@@ -50,3 +50,30 @@ def test_interrupted_sweep_resumes_without_redoing_finished_runs(synthetic_data_
     assert [r["key"] for r in recs] == [c.key() for c in cfgs]
     assert (tmp_path / f"{cfgs[0].key()}.json").read_text() == first
     assert all(json.loads((tmp_path / f"{c.key()}.json").read_text())["status"] == "ok" for c in cfgs)
+
+
+def test_pf_study_keeps_the_source_zero_rows(synthetic_data_root, tmp_path):
+    import torch
+
+    from mdmtn.config import make_config
+    from mdmtn.growl import weight_rows
+    from mdmtn.records import load_checkpoint
+    from mdmtn.sweep import pf_study_configs
+
+    splits = load_splits("multimnist", synthetic_data_root)
+    src = make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke")
+    (rec,) = run_sweep([src], tmp_path, lambda c: splits, checkpoints=True, progress=False, log=lambda s: None)
+    cfgs = pf_study_configs(src, rec["key"])
+    assert len(cfgs) == 5 and all(c.k[0] == 0.01 and c.init_from == rec["key"] for c in cfgs)
+    assert len(pf_study_configs(src, rec["key"], "paper")) == 18
+    source_model = load_checkpoint(tmp_path / f"{rec['key']}.pt")[0]
+    out = run_sweep(cfgs[:1], tmp_path, lambda c: splits, checkpoints=True, progress=False, log=lambda s: None)[0]
+    assert {h["phase"] for h in out["history"]} == {"pf_study"}
+    assert len(out["history"]) == src.single_stage_iterations * src.epochs_per_iteration
+    model = load_checkpoint(tmp_path / f"{out['key']}.pt")[0]
+    src_w = dict(source_model.named_parameters())
+    for name, w in model.named_parameters():
+        if w.dim() > 1 and name != "alpha":
+            zero_before = weight_rows(src_w[name].detach(), "code").sum(1) == 0
+            assert (weight_rows(w.detach(), "code")[zero_before] == 0).all()
+    assert out["metrics"]["SR"] >= rec["metrics"]["SR"] - 1e-9

@@ -13,6 +13,9 @@
    (adaptors: orthonormal only, since they are not part of the forward pass LSUV measures); the
    best-validation epoch is tested.
 
+The teachers are frozen and run in eval mode. (The authors' teachers stayed in train mode, which
+changes nothing on MultiMNIST but lets Cifar10Mnist's BatchNorm use batch statistics.)
+
 The authors' loss detached *both* sides of the distillation term, so it had no gradient and
 KDMTL reduced to an equal-weight sum (spec §10 #24). The default detaches only the teacher side
 (the student's shared network and adaptors learn from it); ``kd_detach="both"`` reproduces the code.
