@@ -17,7 +17,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .config import DATASETS, METHOD_MODELS, METHODS, MODELS, PRESETS, ConfigError, make_config
 
@@ -35,57 +35,72 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _summary(rec: dict[str, Any]) -> str:
-    m = rec["metrics"]
-    acc = " / ".join(f"{100 * a:.2f}" for a in m["test_acc"])
-    return (f"test acc {acc} (avg {100 * m['test_acc_mean']:.3f}%)  SR {m['SR']:.2f}%  CR {m['CR']:.3f}  "
-            f"PS {m['PS']:.3f}  wall {rec['wall_time_s']:.1f}s")
+def _loader(args: argparse.Namespace) -> Callable[[Any], Any]:
+    """Splits per (dataset, full_train, normalize), loaded once: MGDA trains on other data."""
+    from .data import load_splits
+
+    loaded: dict[tuple, Any] = {}
+
+    def load(cfg):
+        key = (cfg.dataset, cfg.full_train, cfg.normalize_inputs, cfg.split_seed, cfg.build_seed)
+        if key not in loaded:
+            loaded[key] = load_splits(cfg.dataset, args.data_dir, allow_unverified_cifar=args.allow_unverified_cifar,
+                                      download=args.download, split_seed=cfg.split_seed, build_seed=cfg.build_seed,
+                                      full_train=cfg.full_train, normalize=cfg.normalize_inputs)
+        return loaded[key]
+    return load
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
-    from .records import find_record, record_path, save_checkpoint, write_json_atomic
-
-    seeds = args.seeds if args.seeds else [args.seed]
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides = _parse_set(args.set or [])
     if "method" in overrides and overrides["method"] != args.method:
         raise ConfigError("give the method with --method, not --set method=...")
     overrides["method"] = args.method
-    model = args.model or METHOD_MODELS[args.method][-1]  # mdmtn for wc_al / mgda, else the method's model
-    cfgs = [make_config(args.dataset, model, args.k, args.preset, s, mu_schedule=args.mu_schedule, **overrides)
-            for s in seeds]  # validate everything (k included) before any work
+    return overrides
+
+
+def _run(cfgs: list, args: argparse.Namespace) -> int:
+    import torch
+
+    from .sweep import run_sweep
+
     if args.threads:
         torch.set_num_threads(args.threads)
-    from .data import load_splits
-    from .trainer import TrainingDiverged, train
+    recs = run_sweep(cfgs, args.out, _loader(args), checkpoints=not args.no_checkpoint,
+                     progress=not args.no_progress, force=args.force)
+    failed = [r for r in recs if r.get("status") != "ok"]
+    for r in failed:
+        print(f"error: run {r['key']} diverged: {r.get('error')}", file=sys.stderr)
+    return 1 if failed else 0
 
-    out = Path(args.out)
-    loaded: dict[tuple, Any] = {}  # splits per (full_train, normalize): MGDA trains on other data
-    status = 0
-    for cfg in cfgs:
-        if not args.force and (rec := find_record(out, cfg)) is not None:
-            print(f"[skip] {record_path(out, cfg)} exists: {_summary(rec)}")
-            continue
-        opts = dict(full_train=cfg.full_train, normalize=cfg.normalize_inputs)
-        if (key := tuple(opts.values())) not in loaded:
-            loaded[key] = load_splits(cfg.dataset, args.data_dir, allow_unverified_cifar=args.allow_unverified_cifar,
-                                      download=args.download, split_seed=cfg.split_seed, build_seed=cfg.build_seed,
-                                      **opts)
-        splits = loaded[key]
-        try:
-            result = train(cfg, splits, progress=not args.no_progress)
-        except TrainingDiverged as e:
-            write_json_atomic(record_path(out, cfg), dict(status="error", key=cfg.key(), config=cfg.to_dict(),
-                                                          error=str(e), traceback=traceback.format_exc()))
-            print(f"error: run {cfg.key()} diverged: {e}", file=sys.stderr)
-            status = 1
-            continue
-        if not args.no_checkpoint:
-            ckpt = save_checkpoint(out / f"{cfg.key()}.pt", result.model, cfg)
-            result.record["checkpoint"] = ckpt.name
-        path = write_json_atomic(record_path(out, cfg), result.record)
-        print(f"[done] {path}: {_summary(result.record)}")
+
+def cmd_train(args: argparse.Namespace) -> int:
+    seeds = args.seeds if args.seeds else [args.seed]
+    model = args.model or METHOD_MODELS[args.method][-1]  # mdmtn for wc_al / mgda, else the method's model
+    overrides = _overrides(args)
+    cfgs = [make_config(args.dataset, model, args.k, args.preset, s, mu_schedule=args.mu_schedule, **overrides)
+            for s in seeds]  # validate everything (k included) before any work
+    return _run(cfgs, args)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .records import find_record
+    from .sweep import pf_study_configs, sweep_configs, sweep_vectors
+
+    seeds = args.seeds if args.seeds else [args.seed]
+    overrides = _overrides(args)
+    cfgs = sweep_configs(args.dataset, args.model, sweep_vectors(args.vectors), args.preset, seeds,
+                         mu_schedule=args.mu_schedule, **overrides)
+    status = _run(cfgs, args)
+    if args.pf_study_from:
+        k = tuple(float(v) for v in args.pf_study_from)
+        src = [c for c in cfgs if c.k == k and c.seed == seeds[0]]
+        if not src:
+            raise ConfigError(f"--pf-study-from {list(k)} is not one of the sweep's vectors")
+        rec = find_record(args.out, src[0])
+        if rec is None:
+            raise ConfigError(f"the source run k={list(k)} has no finished record in {args.out}")
+        status |= _run(pf_study_configs(src[0], rec["key"], args.vectors), args)
     return status
 
 
@@ -105,18 +120,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mdmtn", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train one preference vector k (one record per seed)")
+def _common(t: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``train`` and ``sweep``."""
     t.add_argument("--dataset", choices=DATASETS, default="multimnist")
-    t.add_argument("--method", choices=METHODS, default="wc_al",
-                   help="wc_al: the paper's method; mgda (MGDA-UB), stl, mtan, kdmtl: baselines (spec §8)")
-    t.add_argument("--model", choices=MODELS, default=None,
-                   help="wc_al / mgda: hps or mdmtn (default mdmtn); stl / mtan / kdmtl: the method's own model")
-    t.add_argument("--k", nargs="+", default=["0.001", "0.2", "0.799"],
-                   help="preference vector k0 k1 k2 (k0: sparsity, k1/k2: tasks); non-negative, sums to 1 "
-                        "(stored but unused by the baselines)")
     t.add_argument("--preset", choices=PRESETS, default="quick")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--seeds", type=int, nargs="+", help="several seeds, one record each")
@@ -132,7 +138,29 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="retrain even if a finished record exists")
     t.add_argument("--no-checkpoint", action="store_true")
     t.add_argument("--no-progress", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mdmtn", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train one preference vector k (one record per seed)")
+    t.add_argument("--method", choices=METHODS, default="wc_al",
+                   help="wc_al: the paper's method; mgda (MGDA-UB), stl, mtan, kdmtl: baselines (spec §8)")
+    t.add_argument("--model", choices=MODELS, default=None,
+                   help="wc_al / mgda: hps or mdmtn (default mdmtn); stl / mtan / kdmtl: the method's own model")
+    t.add_argument("--k", nargs="+", default=["0.001", "0.2", "0.799"],
+                   help="preference vector k0 k1 k2 (k0: sparsity, k1/k2: tasks); non-negative, sums to 1 "
+                        "(stored but unused by the baselines)")
+    _common(t)
     t.set_defaults(func=cmd_train)
+    w = sub.add_parser("sweep", help="train a set of preference vectors (resumable), optionally a PF study")
+    w.add_argument("--vectors", choices=("quick", "paper"), default="quick",
+                   help="quick: 9 vectors (mdmtn.sweep.QUICK_VECTORS); paper: the paper's 90")
+    w.add_argument("--pf-study-from", nargs=3, metavar="K", default=None,
+                   help="after the sweep, run the 2-D Pareto-front study (App. B) from this vector's model")
+    w.add_argument("--model", choices=("hps", "mdmtn"), default="mdmtn")
+    _common(w)
+    w.set_defaults(func=cmd_sweep, method="wc_al")
     a = sub.add_parser("aggregate", help="mean ± std over seeds of the run records in one or more directories")
     a.add_argument("runs", nargs="+", help="directories with <config key>.json run records")
     a.add_argument("--json", action="store_true", help="print the aggregated rows as JSON")

@@ -6,7 +6,6 @@ starting it again redoes no finished run and loses none (at most the run in prog
 """
 from __future__ import annotations
 
-import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -76,44 +75,53 @@ def pf_study_configs(source: RunConfig, source_key: str, vectors: str = "quick")
 
 
 def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[RunConfig], Any], *,
-              checkpoints: bool = False, progress: bool = True,
+              checkpoints: bool = False, progress: bool = True, force: bool = False,
               log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Train every config of ``cfgs`` that has no finished record in ``out_dir``.
+    """Train every config of ``cfgs`` that has no finished record in ``out_dir`` (all with ``force``).
 
     ``load(cfg)`` returns the :class:`mdmtn.data.Splits` for a config (called lazily, only if
     something must be trained; cache it yourself if several configs share data). Configs with
-    ``init_from`` start from the checkpoint ``<out_dir>/<init_from>.pt``. A diverged run
-    is recorded with ``status="error"`` and the sweep goes on. Returns all records, in order.
+    ``init_from`` start from the checkpoint ``<out_dir>/<init_from>.pt``. A diverged run is
+    recorded with ``status="error"`` and the sweep goes on. Returns the records, in order
+    (error records included).
     """
     from .trainer import TrainingDiverged, train
 
     out_dir = Path(out_dir)
     records: list[dict[str, Any]] = []
-    todo = [c for c in cfgs if find_record(out_dir, c) is None]
-    log(f"sweep: {len(cfgs) - len(todo)} of {len(cfgs)} runs already done in {out_dir}, {len(todo)} to train")
     for i, cfg in enumerate(cfgs):
-        rec = find_record(out_dir, cfg)
-        if rec is None:
-            t0 = time.perf_counter()
-            try:
-                start = None
-                if cfg.init_from is not None:  # PF study: start from the source run's saved model
-                    from .records import load_checkpoint
+        tag = f"[{i + 1}/{len(cfgs)}] {cfg.method}/{cfg.model}/{cfg.dataset} k={list(cfg.k)} seed={cfg.seed}"
+        rec = None if force else find_record(out_dir, cfg)
+        if rec is not None:
+            log(f"[skip] {tag}: {record_path(out_dir, cfg)} exists: {summary(rec)}")
+            records.append(rec)
+            continue
+        start = None
+        if cfg.init_from is not None:  # PF study: start from the source run's saved model
+            from .records import load_checkpoint
 
-                    start = load_checkpoint(out_dir / f"{cfg.init_from}.pt")[0]
-                result = train(cfg, load(cfg), progress=progress, model=start)
-            except TrainingDiverged as e:
-                rec = dict(status="error", key=cfg.key(), config=cfg.to_dict(), error=str(e),
-                           traceback=traceback.format_exc())
-                write_json_atomic(record_path(out_dir, cfg), rec)
-                log(f"  [{i + 1}/{len(cfgs)}] k={list(cfg.k)} seed={cfg.seed}: diverged ({e})")
-                continue
-            rec = result.record
-            if checkpoints:
-                rec["checkpoint"] = save_checkpoint(out_dir / f"{cfg.key()}.pt", result.model, cfg).name
+            start = load_checkpoint(out_dir / f"{cfg.init_from}.pt")[0]
+        try:
+            result = train(cfg, load(cfg), progress=progress, model=start)
+        except TrainingDiverged as e:
+            rec = dict(status="error", key=cfg.key(), config=cfg.to_dict(), error=str(e),
+                       traceback=traceback.format_exc())
             write_json_atomic(record_path(out_dir, cfg), rec)
-            m = rec["metrics"]
-            log(f"  [{i + 1}/{len(cfgs)}] {cfg.model}/{cfg.dataset} k={list(cfg.k)} seed={cfg.seed}: "
-                f"avg acc {100 * m['test_acc_mean']:.2f}%  SR {m['SR']:.1f}%  ({time.perf_counter() - t0:.0f}s)")
+            log(f"[error] {tag}: diverged ({e})")
+            records.append(rec)
+            continue
+        rec = result.record
+        if checkpoints:
+            rec["checkpoint"] = save_checkpoint(out_dir / f"{cfg.key()}.pt", result.model, cfg).name
+        path = write_json_atomic(record_path(out_dir, cfg), rec)
+        log(f"[done] {tag}: {path}: {summary(rec)}")
         records.append(rec)
     return records
+
+
+def summary(rec: dict[str, Any]) -> str:
+    """One line: per-task test accuracy, SR/CR/PS and wall time of a record."""
+    m = rec["metrics"]
+    acc = " / ".join(f"{100 * a:.2f}" for a in m["test_acc"])
+    return (f"test acc {acc} (avg {100 * m['test_acc_mean']:.3f}%)  SR {m['SR']:.2f}%  CR {m['CR']:.3f}  "
+            f"PS {m['PS']:.3f}  wall {rec['wall_time_s']:.1f}s")

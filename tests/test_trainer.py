@@ -155,3 +155,18 @@ def test_cli_trains_writes_record_and_resumes(synthetic_data_root, tmp_path, cap
     capsys.readouterr()
     assert cli_main(args) == 0
     assert capsys.readouterr().out.count("[skip]") == 2
+
+
+def test_cli_sweep_with_pf_study(synthetic_data_root, tmp_path, capsys, monkeypatch):
+    import mdmtn.sweep as sweep
+
+    monkeypatch.setattr(sweep, "QUICK_VECTORS", [(0.0, 0.5, 0.5), (0.01, 0.5, 0.49)])
+    args = ["sweep", "--model", "hps", "--preset", "smoke", "--data-dir", str(synthetic_data_root),
+            "--out", str(tmp_path), "--no-progress", "--pf-study-from", "0.01", "0.5", "0.49"]
+    assert cli_main(args) == 0
+    recs = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
+    assert len(recs) == 2 + 5
+    assert sum(1 for r in recs if r["config"].get("init_from")) == 5
+    capsys.readouterr()
+    assert cli_main(args) == 0
+    assert capsys.readouterr().out.count("[skip]") == 7
