@@ -59,13 +59,22 @@ class Chapter:
     def config(self, model: str, k: Sequence[float], seed: int = 0, dataset: str | None = None, **kw: Any) -> RunConfig:
         return make_config(dataset or self.dataset, model, k, self.preset, seed, **kw)
 
+    @property
+    def trains(self) -> bool:
+        """Whether this execution may train missing runs: only when the reader asked for a ``k``
+        or at the smoke preset; a plain build only shows what the records hold."""
+        return self.k is not None or self.preset == "smoke"
+
     def ensure(self, cfgs: Sequence[RunConfig]) -> list[dict]:
         """Train the configs that have no record yet in :attr:`records_dir` (resumable) and return
-        all their records."""
+        all their records; if this execution may not train (:attr:`trains`), only the existing."""
+        from .records import find_record
         from .sweep import run_sweep
 
+        if not self.trains:
+            return [r for r in (find_record(self.records_dir, c) for c in cfgs) if r is not None]
         return run_sweep(cfgs, self.records_dir, lambda c: self.splits(c.dataset), checkpoints=True,
-                         progress=False)
+                         progress=False, log=lambda s: None)
 
 
 def setup(*, dataset: str = "multimnist", preset: str = "quick", seeds: Sequence[int] = (0,),

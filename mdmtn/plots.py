@@ -100,3 +100,25 @@ def similarity_figure(maps: Sequence[dict], title: str = "") -> plt.Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def fronts_2d_figure(groups: dict[str, Sequence[dict]], title: str = "") -> plt.Figure:
+    """Paper Fig. 6: 2-D fronts (L1, L2) of several groups of runs; non-dominated points of each
+    group (exact dominance, moocore) joined by a line, dominated ones as faint dots."""
+    from .pareto import nondominated
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for i, (label, runs) in enumerate(groups.items()):
+        if not runs:
+            continue
+        p = objective_vectors(runs, dims=(1, 2))
+        keep = nondominated(p)
+        front = p[keep][np.argsort(p[keep][:, 0])]
+        ax.plot(front[:, 0], front[:, 1], "-o", color=f"C{i}", ms=5, label=f"{label} ({keep.sum()}/{len(p)} optimal)")
+        ax.scatter(p[~keep, 0], p[~keep, 1], s=12, color=f"C{i}", alpha=0.35)
+    ax.set_xlabel("$L_1$ (train loss / N)")
+    ax.set_ylabel("$L_2$ (train loss / N)")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -28,6 +28,8 @@ def machine_info() -> dict[str, Any]:
         host_platform=platform.platform(), processor=platform.processor() or platform.machine(),
         cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), python=platform.python_version(),
         torch=torch.__version__, device="cpu", mdmtn=__version__,
+        # other jobs sharing the CPU inflate wall times; the 1-minute load average says how much
+        load_avg_1min=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     )
 
 
