@@ -1,6 +1,6 @@
 """Tables 1-2 from run records, beside the numbers printed in the paper.
 
-The paper's numbers below are quoted from its Tables 1-2 (arXiv pre-print, spec §9.3) for
+The paper's numbers (quoted in :data:`mdmtn.aggregate.PAPER_RESULTS`, spec §9.3) are shown for
 comparison only; every "ours" number is computed from a run record.
 """
 from __future__ import annotations
@@ -10,30 +10,25 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .pareto import best_run, nondominated, objective_vectors
+from .aggregate import PAPER_RESULTS, mean_std
+from .pareto import best_run, objective_vectors, nondominated
 from .records import load_records
 
-# (arch, method, k, SR %, CR, PS, acc task 1 %, acc task 2 %, avg %) as printed in the paper.
-PAPER_TABLES: dict[str, list[tuple]] = {
-    "multimnist": [
-        ("hps", "mgda", None, 0.0, 1.0, 1.0, 97.26, 95.90, 96.580),
-        ("hps", "ours-dense", (0.0, 0.4, 0.6), 0.0, 1.0, 1.0, 96.74, 95.53, 96.134),
-        ("hps", "ours-sparse", (1e-4, 0.5, 0.4999), 11.83, 1.13, 1.0, 96.78, 96.14, 96.46),
-        ("mdmtn", "mgda", None, 0.0, 1.0, 1.0, 96.88, 96.63, 96.755),
-        ("mdmtn", "ours-dense", (0.0, 0.35, 0.65), 0.0, 1.0, 1.0, 97.10, 96.39, 96.744),
-        ("mdmtn", "ours-sparse", (1e-3, 0.2, 0.799), 57.26, 2.7, 1.15, 97.29, 96.40, 96.845),
-        ("stl", "stl", None, 0.0, 1.0, 1.0, 97.23, 95.90, 96.565),
-    ],
-    "cifar10mnist": [
-        ("hps", "mgda", None, 0.0, 1.0, 1.0, 45.75, 96.78, 71.265),
-        ("hps", "ours-dense", (0.0, 0.5, 0.5), 0.0, 1.0, 1.0, 54.00, 95.14, 74.570),
-        ("hps", "ours-sparse", (0.1, 0.6, 0.3), 13.03, 1.25, 1.10, 56.64, 94.81, 75.724),
-        ("mdmtn", "mgda", None, 0.0, 1.0, 1.0, 58.17, 97.04, 77.605),
-        ("mdmtn", "ours-dense", (0.0, 0.55, 0.45), 0.0, 1.0, 1.0, 59.25, 95.19, 77.22),
-        ("mdmtn", "ours-sparse", (1e-2, 0.8, 0.19), 29.31, 1.94, 1.37, 61.05, 94.26, 77.654),
-        ("stl", "stl", None, 0.0, 1.0, 1.0, 58.11, 97.07, 77.59),
-    ],
-}
+
+def paper_rows(dataset: str) -> list[tuple]:
+    """The paper's Table 1 or 2 rows in printed order, from :data:`mdmtn.aggregate.PAPER_RESULTS`:
+    (arch, row kind, k, SR %, CR, PS, acc task 1 %, acc task 2 %, avg %)."""
+    rows = []
+    for key, v in PAPER_RESULTS.items():
+        if key[0] != dataset:
+            continue
+        method, model = key[1], key[2]
+        k = key[3] if len(key) > 3 else None
+        kind = method if method != "wc_al" else ("ours-dense" if k[0] == 0 else "ours-sparse")
+        rows.append((model, kind, k, v["SR"], v["CR"], v["PS"], *v["acc"]))
+    return rows
+
+
 TASK_NAMES = {"multimnist": ("left digit", "right digit"), "cifar10mnist": ("CIFAR-10", "MNIST")}
 METHOD_LABELS = {"mgda": "MGDA-UB", "ours-dense": "Ours, k0 = 0", "ours-sparse": "Ours, k0 > 0", "stl": "STL"}
 
@@ -62,10 +57,7 @@ def pareto_runs(records: Sequence[dict], dims: Sequence[int] = (0, 1, 2), eps: f
 
 def _summary(runs: Sequence[dict]) -> dict[str, Any]:
     """mean ± std over runs (seeds) of the table's metrics."""
-    def ms(values):
-        v = np.asarray(values, dtype=float)
-        return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan")
-
+    ms = mean_std
     m = [r["metrics"] for r in runs]
     return dict(
         n=len(runs), seeds=sorted(r["config"]["seed"] for r in runs),
@@ -87,7 +79,7 @@ def table_rows(records: Sequence[dict], dataset: str, select_on: str = "test") -
     """
     recs = select(records, dataset=dataset)
     rows = []
-    for arch, method, k, sr, cr, ps, a1, a2, avg in PAPER_TABLES[dataset]:
+    for arch, method, k, sr, cr, ps, a1, a2, avg in paper_rows(dataset):
         if method in ("mgda", "stl"):
             runs = select(recs, method=method, model=arch)
         else:
@@ -103,9 +95,9 @@ def table_rows(records: Sequence[dict], dataset: str, select_on: str = "test") -
     return rows
 
 
-def _pm(mean_std: tuple[float, float], fmt: str = "{:.2f}") -> str:
-    m, s = mean_std
-    return fmt.format(m) if np.isnan(s) else f"{fmt.format(m)} ± {fmt.format(s)}"
+def _pm(ms: tuple[float, float], n: int, fmt: str = "{:.2f}") -> str:
+    m, s = ms
+    return fmt.format(m) if n < 2 else f"{fmt.format(m)} ± {fmt.format(s)}"
 
 
 def markdown_table(rows: Sequence[dict], dataset: str) -> str:
@@ -122,8 +114,8 @@ def markdown_table(rows: Sequence[dict], dataset: str) -> str:
             ok = "–"
         else:
             ok = "–" if r["method"] in ("mgda", "stl") else str(tuple(round(v, 6) for v in o["k"]))
-            ours = [f"({o['SR'][0]:.2f}%; {o['CR'][0]:.2f}; {o['PS'][0]:.2f})", _pm(o["acc1"]), _pm(o["acc2"]),
-                    _pm(o["avg"], "{:.3f}"), f"{o['preset']}, {o['seeds']}, {o['wall']:.0f} s"]
+            ours = [f"({o['SR'][0]:.2f}%; {o['CR'][0]:.2f}; {o['PS'][0]:.2f})", _pm(o["acc1"], o["n"]), _pm(o["acc2"], o["n"]),
+                    _pm(o["avg"], o["n"], "{:.3f}"), f"{o['preset']}, {o['seeds']}, {o['wall']:.0f} s"]
             ours = ours[:1] + ours[1:]
         sr_p = f"({p['SR']:.2f}%; {p['CR']:g}; {p['PS']:g})"
         if o is None:
