@@ -128,6 +128,9 @@ class _FeatureLinear(nn.Module):
 class _Branch(nn.Module):
     """A compressed :class:`SharedNet` or :class:`Monitor`: conv stages, flatten, fc, ReLU.
 
+    Unlike the original it flattens in (H, W, C) order (the fc columns are permuted to match), so
+    channels-last activations are not copied before the fc.
+
     With no stages the branch no longer depends on its input (every fc input was removed or
     folded into the bias) and outputs ``relu(bias)`` for every sample.
     """
@@ -142,7 +145,8 @@ class _Branch(nn.Module):
             return F.relu(self.fc.linear.bias).expand(x.shape[0], -1)
         for s in self.stages:
             x = s(x)
-        return self.fc(x.flatten(1))
+        # (H, W, C) feature order: a view for channels-last activations, a copy otherwise
+        return self.fc(x.permute(0, 2, 3, 1).reshape(x.shape[0], -1))
 
 
 class CompressedMultiTask(nn.Module):
@@ -328,12 +332,19 @@ def _compress_branch(name: str, branch: nn.Module, out_keep: Tensor, fold_bn: bo
                                                     merged=in_groups is not None, bn_folded=(
                                                         s.scale is not None and scale is None))
 
-    # fc: positions of the live features in the compressed flatten(C', H, W) layout
+    # fc: the compressed branch flattens its last activation in memory order (H, W, C') -- a free
+    # view of a channels-last tensor, and it keeps the backward/ReLU in one layout -- so every live
+    # feature (channel c', position p) sits at p·C' + c' there; gather those positions in
+    # ascending order (sequential reads) and order the fc columns the same way.
     kept_chan = st[-1].out_alive
-    feat_kept_chan = kept_chan.repeat_interleave(per_chan)  # feature belongs to a kept channel
-    keep_mask = feat_alive[feat_kept_chan]  # over the compressed layout
-    w = wf[:, feat_alive]
-    keep = None if bool(keep_mask.all()) else keep_mask.nonzero().squeeze(1).to(device)
+    n_kept_chan = int(kept_chan.sum())
+    alive2d = feat_alive.view(c_last, per_chan)[kept_chan]  # (C', P)
+    cidx, pidx = alive2d.nonzero(as_tuple=True)  # live features in (C', P) order = columns of wf[:, feat_alive]
+    pos = pidx * n_kept_chan + cidx
+    order = torch.argsort(pos)
+    pos = pos[order]
+    w = wf[:, feat_alive][:, order]
+    keep = None if pos.numel() == n_kept_chan * per_chan else pos.to(device)  # all kept: pos == arange
     groups = None
     n_in = w.shape[1]
     if merge_tied and n_in > 1:
@@ -374,7 +385,7 @@ def compress(model: nn.Module, *, fold_bn: bool = True, merge_tied: bool = True)
             smaller layer.
 
     Returns:
-        :class:`CompressedMultiTask`; ``.report`` is a dict with ``params_dense`` (parameters of
+        :class:`CompressedMultiTask` (conv weights channels-last); ``.report`` is a dict with ``params_dense`` (parameters of
         ``model``, α included), ``params_compressed``, ``param_ratio``, ``index_buffer_elements``
         (int64 entries of the gather/group buffers), ``layers`` (per layer ``inputs``/``outputs`` as
         [before, after]), and the paper's row metrics of ``model`` (``row_metrics``, conv rows as in
@@ -434,6 +445,9 @@ def compress(model: nn.Module, *, fold_bn: bool = True, merge_tied: bool = True)
 
     out = CompressedMultiTask(shared, monitors, alpha, heads, shared_pos, use_shared,
                               [int(u.numel()) for u in used])
+    # channels-last conv weights make the conv outputs channels-last whatever the input layout
+    # (faster mkldnn convs and pooling on CPU, and the (H, W, C) flatten becomes a free view)
+    out.to(memory_format=torch.channels_last)
     out.eval()
     p_dense, p_comp = count_parameters(model), count_parameters(out)
     rm = sparsity_metrics(model)
