@@ -19,7 +19,7 @@ unregularised layers such as the heads and input convs raise it).
 Latency is measured in eval mode under ``torch.inference_mode()``, with the variants interleaved
 repeat by repeat (the CPU is shared; compare within one run). Usage::
 
-    python benchmarks/compress.py [--runs /tmp/runs/quick] [--reps 30] [--threads 1]
+    python benchmarks/compress.py [--runs results/quick] [--reps 30] [--threads 1]
 """
 from __future__ import annotations
 
