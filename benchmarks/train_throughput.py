@@ -7,7 +7,7 @@ GrOWL prox at the end of the epoch. They differ only in *how* this is computed:
 * ``library``: ``mdmtn.trainer._Run.train_epoch`` + ``_Run.growl_step``, exactly what
   ``mdmtn.trainer.train`` runs: batches are slices of one pre-normalised tensor, channels-last
   model and inputs, vectorised GrOWL value and prox.
-* ``authors``: what the authors' code does (docs: /work/shared/reference/original-code-measured.md):
+* ``authors``: what the authors' code does (docs: ../shared/reference/original-code-measured.md):
   a ``torch.utils.data.DataLoader`` in the main process over a ``random_split`` subset whose
   dataset turns every sample into a PIL image and applies ``ToTensor`` + ``Normalize``, NCHW
   tensors, the GrOWL value from ``state_dict()`` with a Python loop over weight rows every batch,
@@ -22,7 +22,7 @@ both alike; the ratio of the medians is the figure to read. The authors' own cod
 
 Usage::
 
-    MDMTN_DATA=/work/shared/data MDMTN_CACHE=/tmp/mdmtn_cache \\
+    MDMTN_DATA=../shared/data \\
         python benchmarks/train_throughput.py [--datasets multimnist cifar10mnist] \\
         [--n-samples 10240] [--repeats 3] [--threads N] [--profile]
 
