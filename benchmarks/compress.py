@@ -7,8 +7,9 @@ or by default a model trained here at smoke scale, prints one row per variant:
   unsparsified model costs;
 * ``sparse-masked``: the trained sparse (and tied) model as it is stored: zeros still stored and
   multiplied;
-* ``compressed``: ``mdmtn.compress(model)``; ``compressed (no merge)`` skips merging tied rows
-  (fewer index operations, more parameters).
+* ``compressed``: ``mdmtn.compress(model)`` (tied rows merged where that makes the stored model
+  smaller); ``compressed (merge all)`` merges every tie (fewest parameters, larger int64 group
+  indices), ``compressed (no merge)`` none (fewer index operations, more parameters).
 
 Columns: parameters, state_dict file size, median latency (ms) at batch 1 and 256, and for the
 compressed variants the largest |Δ log-probability| against the sparse model on the same inputs.
@@ -96,8 +97,10 @@ def measure(model: torch.nn.Module, cfg, source: str, reps: int) -> None:
     torch.manual_seed(0)
     dense = build_model(cfg.model, shape, n_tasks=cfg.n_tasks).eval()
     comp = mdmtn.compress(model)
+    comp_all = mdmtn.compress(model, merge_tied=True)
     comp_nm = mdmtn.compress(model, merge_tied=False)
-    models = {"dense": dense, "sparse-masked": model, "compressed": comp, "compressed (no merge)": comp_nm}
+    models = {"dense": dense, "sparse-masked": model, "compressed": comp, "compressed (merge all)": comp_all,
+              "compressed (no merge)": comp_nm}
     for m in models.values():  # as the library evaluates: channels-last weights and inputs
         m.to(memory_format=torch.channels_last)
     x = inputs(cfg.dataset, 256)
@@ -108,15 +111,16 @@ def measure(model: torch.nn.Module, cfg, source: str, reps: int) -> None:
     lat256 = latencies(models, x, 256, max(3, reps // 3))
     r = comp.report
     print(f"\n=== {cfg.dataset} / {cfg.model}, k={list(cfg.k)}: {source}")
-    print(f"{'variant':22} {'params':>9} {'file KiB':>9} {'ms @1':>7} {'ms @256':>8} {'samples/s @256':>14} {'max|dlogp|':>10}")
+    print(f"{'variant':23} {'params':>9} {'file KiB':>9} {'ms @1':>7} {'ms @256':>8} {'samples/s @256':>14} "
+          f"{'max|dlogp|':>10}")
     for k, m in models.items():
         e = "" if k in ("dense", "sparse-masked") else f"{err[k]:.1e}"
-        print(f"{k:22} {count_parameters(m):9,d} {file_size(m) / 1024:9.1f} {lat1[k] * 1e3:7.3f} "
+        print(f"{k:23} {count_parameters(m):9,d} {file_size(m) / 1024:9.1f} {lat1[k] * 1e3:7.3f} "
               f"{lat256[k] * 1e3:8.2f} {256 / lat256[k]:14,.0f} {e:>10}")
     rm = r["row_metrics"]
     print(f"SR {rm['SR']:.2f}% (CR {rm['CR']:.2f}, PS {rm['PS']:.2f}); 1 - SR = {r['one_minus_SR']:.3f}; "
-          f"compressed / dense params = {r['param_ratio']:.3f} (no merge: "
-          f"{count_parameters(comp_nm) / r['params_dense']:.3f}); index buffers {r['index_buffer_elements']:,d} int64")
+          f"compressed / dense params = {r['param_ratio']:.3f} (merge all: {comp_all.report['param_ratio']:.3f}, "
+          f"no merge: {comp_nm.report['param_ratio']:.3f}); index buffers {r['index_buffer_elements']:,d} int64")
     print("layers (inputs/outputs before -> after): " + "; ".join(
         f"{k} {v['inputs'][0]}->{v['inputs'][1]} in, {v['outputs'][0]}->{v['outputs'][1]} out"
         + (" merged" if v.get("merged") else "") if "inputs" in v else f"{k} removed"

@@ -7,24 +7,30 @@ GrOWL prox at the end of the epoch. They differ only in *how* this is computed:
 * ``library``: ``mdmtn.trainer._Run.train_epoch`` + ``_Run.growl_step``, exactly what
   ``mdmtn.trainer.train`` runs: batches are slices of one pre-normalised tensor, channels-last
   model and inputs, vectorised GrOWL value and prox.
-* ``authors``: what the authors' code does (docs: ../shared/reference/original-code-measured.md):
-  a ``torch.utils.data.DataLoader`` in the main process over a ``random_split`` subset whose
-  dataset turns every sample into a PIL image and applies ``ToTensor`` + ``Normalize``, NCHW
-  tensors, the GrOWL value from ``state_dict()`` with a Python loop over weight rows every batch,
-  anomaly detection switched on inside the batch loop, and a prox that rescales rows in a Python
-  loop (its pooling step is the library's vectorised routine, so this path is, if anything,
-  slightly flattered). Structure follows the authors' ``obj_sparsity`` / ``apply_growl``.
+* ``authors-style``: what the authors' code does (see
+  ../shared/reference/original-code-measured.md): a ``torch.utils.data.DataLoader`` in the
+  main process over a ``random_split``-style subset whose dataset turns every sample into a PIL
+  image and applies ``ToTensor`` + ``Normalize``, NCHW tensors, the GrOWL value from
+  ``state_dict()`` with a Python loop over weight rows every batch, anomaly detection switched on
+  inside the batch loop, and a prox that rescales rows in a Python loop (its pooling step is the
+  library's vectorised routine, so this path is, if anything, slightly flattered). Its structure
+  follows the authors' ``obj_sparsity`` / ``apply_growl``.
+* ``library+hwc`` (``--proposed``): the library path with a proposed change to the models'
+  flatten, applied to that model instance only (:func:`use_hwc_flatten`).
 
-The two paths alternate repeat by repeat so that load from other jobs on the shared CPU hits
-both alike; the ratio of the medians is the figure to read. The authors' own code measured
-≈2,000 (MultiMNIST) and ≈890 (Cifar10Mnist) samples/s on this machine; the issue's target is
-3× that.
+``--malloc-tuning`` applies a proposed process-wide allocator setting (:func:`tune_malloc`) to
+every path of that run; compare two runs, with and without it.
+
+Both timed paths include the end-of-epoch prox and exclude validation. They alternate repeat by
+repeat so that load from other jobs on the shared CPU hits them alike; the ratio of the medians
+is the figure to read. The authors' own code measured ≈2,000 (MultiMNIST) and ≈890
+(Cifar10Mnist) samples/s on this machine, unloaded, 2 threads; the issue's target is 3× that.
 
 Usage::
 
     MDMTN_DATA=../shared/data \\
         python benchmarks/train_throughput.py [--datasets multimnist cifar10mnist] \\
-        [--n-samples 10240] [--repeats 3] [--threads N] [--profile]
+        [--n-samples 10240] [--repeats 3] [--threads N] [--profile] [--proposed] [--malloc-tuning]
 
 Without ``MDMTN_DATA`` random data of the right shape is used (throughput does not depend on
 pixel values).
@@ -216,7 +222,8 @@ class AuthorsPath:
         self.opt = torch.optim.Adam(list(self.model.parameters()) + [self.al.t], lr=cfg.lr)
         full = AuthorsStyleDataset(dataset, to_uint8_images(dataset, train.x), train.y)
         # the authors' training set is a random_split Subset of the dataset: one more indirection
-        self.ds = torch.utils.data.Subset(full, torch.randperm(len(full), generator=torch.Generator().manual_seed(42)).tolist())
+        perm = torch.randperm(len(full), generator=torch.Generator().manual_seed(42)).tolist()
+        self.ds = torch.utils.data.Subset(full, perm)
 
     def epoch(self, n: int | None = None) -> float:
         ds = self.ds if n is None else torch.utils.data.Subset(self.ds, range(n))

@@ -3,14 +3,16 @@
 GrOWL zeroes *rows* (input neurons / input channels) and phase 2 ties rows to equal values, but
 the trained model still stores and computes every weight. :func:`compress` turns such a model
 into a plain ``nn.Module`` that leaves the removed structure out, with the same outputs in eval
-mode (to float rounding, well within 1e-5):
+mode up to float32 rounding (measured: at most 8e-6 on log-probabilities of about −20, i.e.
+within 1e-5 absolute + relative):
 
 * **Zero rows removed, with what feeds them.** A zero row of a Linear weight (an input feature
   whose outgoing weights are all 0) is dropped from the layer; the flattened conv output is then
   gathered with an index buffer, and a conv output channel none of whose H·W positions are used
   is not computed at all (its filter, bias and BatchNorm entries go). A zero input-channel row of a
   conv weight drops that input channel, and so the matching output channel of the previous conv
-  (and its BatchNorm). The analysis runs backwards from the heads, so removals cascade: a channel
+  (and its BatchNorm); the first conv's inputs are the image channels and are always kept.
+  The analysis runs backwards from the heads, so removals cascade: a channel
   dropped by the fc can make input channels of its conv unused, and so on. A task head whose
   weight column for a hidden unit is zero does not need that unit: monitor *i* (which only feeds
   head *i*) drops it, the shared network drops it when no head uses it. A monitor whose fusion
@@ -24,7 +26,9 @@ mode (to float rounding, well within 1e-5):
   vectors satisfy ``W x = W_u (A x)``, ``A`` summing each group: the layer becomes a segment sum
   (``index_add_`` with a group index buffer) followed by a smaller Linear. Input channels of a conv
   with identical weight slices are summed the same way before the conv (convolution is linear in
-  its input). Exact in real arithmetic; only the float summation order changes.
+  its input). Exact in real arithmetic; only the float summation order changes. By default
+  (``"auto"``) a layer is merged only where that makes the stored model smaller, since each
+  merged input costs an int64 entry in the group index.
 * **BatchNorm folded** (``fold_bn``). BN (eval statistics) sits after the max-pool here; with a
   positive per-channel scale ``s``, ``s·maxpool(y) + t = maxpool(s·y + t)``, so it folds into the
   conv's weights and bias. A layer with a non-positive scale keeps a per-channel affine instead
@@ -202,7 +206,6 @@ class _StageW:
     b: Tensor
     scale: Tensor | None
     shift: Tensor | None
-    conv: nn.Conv2d
     out_alive: Tensor = field(default=None)  # (O,) bool
     in_alive: Tensor = field(default=None)  # (I,) bool
 
@@ -228,6 +231,16 @@ def _unique_rows(rows: Tensor) -> tuple[Tensor, Tensor]:
     return uniq, inv
 
 
+def _merge_pays(merge_tied: bool | str, n_in: int, n_groups: int, n_out: int, elem_bytes: int) -> bool:
+    """Whether to merge ``n_in`` inputs into ``n_groups``: always (True), never (False), or
+    ("auto") only when the weights saved outweigh the int64 group index that merging stores."""
+    if merge_tied is False or n_groups >= n_in:
+        return False
+    if merge_tied == "auto":
+        return (n_in - n_groups) * n_out * elem_bytes > n_in * 8
+    return True
+
+
 def _branch_stages(branch: nn.Module) -> tuple[list[tuple[nn.Conv2d, nn.BatchNorm2d | None]], nn.Linear]:
     if type(branch) is SharedNet:
         return [(branch.conv1, branch.bn1), (branch.conv2, branch.bn2)], branch.fc
@@ -237,11 +250,12 @@ def _branch_stages(branch: nn.Module) -> tuple[list[tuple[nn.Conv2d, nn.BatchNor
 
 
 @torch.no_grad()
-def _compress_branch(name: str, branch: nn.Module, out_keep: Tensor, fold_bn: bool, merge_tied: bool,
+def _compress_branch(name: str, branch: nn.Module, out_keep: Tensor, fold_bn: bool, merge_tied: bool | str,
                      layers: dict[str, dict]) -> _Branch:
     """Compressed copy of a SharedNet/Monitor that computes only the fc outputs ``out_keep``."""
     convs, fc = _branch_stages(branch)
     dtype, device = fc.weight.dtype, fc.weight.device
+    elem = fc.weight.element_size()  # bytes per stored weight (the working copies are float64)
     st = []
     for conv, bn in convs:
         if conv.stride != (1, 1) or conv.padding not in ((0, 0), "valid") or conv.dilation != (1, 1) \
@@ -249,7 +263,7 @@ def _compress_branch(name: str, branch: nn.Module, out_keep: Tensor, fold_bn: bo
             raise NotImplementedError("compress() expects stride-1, unpadded, ungrouped convs with bias")
         scale, shift = _bn_affine(bn)
         st.append(_StageW(conv.weight.detach().double().clone(), conv.bias.detach().double().clone(),
-                          scale, shift, conv))
+                          scale, shift))
     wf = fc.weight.detach().double()[out_keep].clone()  # (O', F)
     bf = fc.bias.detach().double()[out_keep].clone()
     n_feat = wf.shape[1]
@@ -313,7 +327,7 @@ def _compress_branch(name: str, branch: nn.Module, out_keep: Tensor, fold_bn: bo
         n_in = int(s.in_alive.sum())
         if merge_tied and k > 0 and n_in > 1:
             uniq, inv = _unique_rows(w.transpose(0, 1).flatten(1))
-            if uniq.shape[0] < n_in:
+            if _merge_pays(merge_tied, n_in, uniq.shape[0], uniq.shape[1], elem):
                 w = uniq.view(uniq.shape[0], w.shape[0], *w.shape[2:]).transpose(0, 1)
                 in_groups = inv.to(device)
         scale = shift = None
@@ -349,7 +363,7 @@ def _compress_branch(name: str, branch: nn.Module, out_keep: Tensor, fold_bn: bo
     n_in = w.shape[1]
     if merge_tied and n_in > 1:
         uniq, inv = _unique_rows(w.t())
-        if uniq.shape[0] < n_in:
+        if _merge_pays(merge_tied, n_in, uniq.shape[0], w.shape[0], elem):
             w, groups = uniq.t(), inv.to(device)
     lin = nn.Linear(w.shape[1], w.shape[0]).to(device=device, dtype=dtype)
     lin.weight.copy_(w.to(dtype))
@@ -372,7 +386,7 @@ def _sizes(in_before: int, in_after: int, out_before: int, out_after: int, **ext
 # Entry point
 # ---------------------------------------------------------------------------------------------------
 @torch.no_grad()
-def compress(model: nn.Module, *, fold_bn: bool = True, merge_tied: bool = True) -> CompressedMultiTask:
+def compress(model: nn.Module, *, fold_bn: bool = True, merge_tied: bool | str = "auto") -> CompressedMultiTask:
     """Return a smaller module with the same eval-mode outputs as ``model`` (see the module docstring).
 
     Args:
@@ -382,14 +396,21 @@ def compress(model: nn.Module, *, fold_bn: bool = True, merge_tied: bool = True)
             (removes BN's 2·C parameters and one op per stage). False keeps it as a per-channel affine,
             so the parameter count then changes only by what sparsity and tying remove.
         merge_tied: merge tied (identical) rows of Linear and conv weights into a segment sum and a
-            smaller layer.
+            smaller layer. ``"auto"`` (default) merges a layer only where it makes the stored model
+            smaller: the weights saved must outweigh the int64 group index (one entry per merged
+            input), so a layer with only a few ties is left unmerged. ``True`` merges every tie
+            (fewest parameters), ``False`` none. The segment sum costs about what it saves in the
+            fc, so latency stays about the same either way (see benchmarks/compress.py).
 
     Returns:
-        :class:`CompressedMultiTask` (conv weights channels-last); ``.report`` is a dict with ``params_dense`` (parameters of
-        ``model``, α included), ``params_compressed``, ``param_ratio``, ``index_buffer_elements``
-        (int64 entries of the gather/group buffers), ``layers`` (per layer ``inputs``/``outputs`` as
-        [before, after]), and the paper's row metrics of ``model`` (``row_metrics``, conv rows as in
-        the authors' code, i.e. comparable with the paper) with ``one_minus_SR = 1 − SR/100``.
+        :class:`CompressedMultiTask` (conv weights channels-last); ``.report`` is a dict with
+        ``params_dense`` (parameters of ``model``, α included), ``params_compressed``,
+        ``param_ratio``, ``index_buffer_elements`` (int64 entries of the gather/group buffers),
+        ``stored_bytes_dense`` / ``stored_bytes_compressed`` (parameters, plus the index buffers
+        of the compressed model; BN running statistics not counted), ``layers`` (per layer
+        ``inputs``/``outputs`` as [before, after]), and the paper's row metrics of ``model``
+        (``row_metrics``, conv rows as in the authors' code, i.e. comparable with the paper) with
+        ``one_minus_SR = 1 − SR/100``.
 
     Raises:
         NotImplementedError: for any other module (bring-your-own models must be compressed by hand).
@@ -434,7 +455,7 @@ def compress(model: nn.Module, *, fold_bn: bool = True, merge_tied: bool = True)
         groups = None
         if merge_tied and w.shape[1] > 1:
             uniq, inv = _unique_rows(w.t())
-            if uniq.shape[0] < w.shape[1]:
+            if _merge_pays(merge_tied, w.shape[1], uniq.shape[0], w.shape[0], w.element_size()):
                 w, groups = uniq.t(), inv
         lin = nn.Linear(w.shape[1], w.shape[0]).to(device=h.weight.device, dtype=h.weight.dtype)
         lin.weight.copy_(w)
@@ -457,6 +478,8 @@ def compress(model: nn.Module, *, fold_bn: bool = True, merge_tied: bool = True)
         params_compressed=p_comp,
         param_ratio=p_comp / p_dense,
         index_buffer_elements=sum(b.numel() for b in out.buffers()),
+        stored_bytes_dense=sum(p.numel() * p.element_size() for p in model.parameters()),
+        stored_bytes_compressed=sum(t.numel() * t.element_size() for t in list(out.parameters()) + list(out.buffers())),
         layers=layers,
         row_metrics=rm,
         one_minus_SR=1.0 - rm["SR"] / 100.0,

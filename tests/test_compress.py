@@ -93,7 +93,8 @@ def _plant_monitor(mon, spec, zero_chan=(1, 4), partial=(7, 30), ties=((0, 5, 9)
             labels[list(grp)] = grp[0]
         tie_rows_(fc, torch.zeros(fc.shape[1], dtype=torch.bool), labels)
     n_merged = sum(len(g) - 1 for g in ties)
-    return dict(c=spec.monitor_channels - len(zero_chan), fc_in=(spec.monitor_channels - len(zero_chan)) * per - k - n_merged)
+    c_kept = spec.monitor_channels - len(zero_chan)
+    return dict(c=c_kept, fc_in=c_kept * per - k - n_merged)
 
 
 def _shared_params(spec, e, hidden=None):
@@ -119,7 +120,7 @@ def test_hps_zero_and_tied_rows(ds):
     spec = SPECS[ds]
     model = _model(HPS, spec)
     e = _plant_shared(model, spec)
-    comp = mdmtn.compress(model)
+    comp = mdmtn.compress(model, merge_tied=True)
     _assert_same_outputs(model, comp, spec)
     sh = comp.shared
     assert sh.stages[0].conv.weight.shape == (e["c1"], spec.input_shape[0], spec.kernel, spec.kernel)
@@ -139,7 +140,7 @@ def test_mdmtn_zero_and_tied_rows(ds):
     e = _plant_shared(model, spec)
     em = [_plant_monitor(model.monitors[0], spec),
           _plant_monitor(model.monitors[1], spec, zero_chan=(0,), partial=(3, 100), ties=((1000, 1010),))]
-    comp = mdmtn.compress(model)
+    comp = mdmtn.compress(model, merge_tied=True)
     _assert_same_outputs(model, comp, spec)
     expected = (_shared_params(spec, e) + sum(_monitor_params(spec, x) for x in em) + _heads_params(spec, 2)
                 + model.alpha.numel())
@@ -148,6 +149,29 @@ def test_mdmtn_zero_and_tied_rows(ds):
     r = comp.report
     assert r["params_dense"] - r["params_compressed"] > 0
     assert set(r["row_metrics"]) >= {"SR", "CR", "PS"} and 0 < r["one_minus_SR"] <= 1
+
+
+@pytest.mark.parametrize("ds", ["mm", "cm"])
+def test_auto_merging_minimises_stored_bytes(ds):
+    """merge_tied="auto" merges a layer only when the weights saved outweigh its int64 group index:
+    a conv input-channel tie (a whole filter slice saved) and a heavily tied fc are merged, an fc
+    with three tied features is not; its stored size is never above always/never merging."""
+    spec = SPECS[ds]
+    model = _model(MDMTN, spec)
+    _plant_shared(model, spec)  # conv2 tie + 3 tied fc features
+    per = spec.feature_hw(1) ** 2
+    groups = [tuple(range(c * per, c * per + 100)) for c in (0, 2, 3, 5, 6, 8, 9, 10, 11, 12)]  # 990 merged
+    _plant_monitor(model.monitors[0], spec, ties=groups)
+    sizes = {}
+    for opt in ("auto", True, False):
+        comp = mdmtn.compress(model, merge_tied=opt)
+        _assert_same_outputs(model, comp, spec)
+        sizes[opt] = comp.report["stored_bytes_compressed"]
+        if opt == "auto":
+            assert comp.shared.stages[1].in_groups is not None
+            assert comp.shared.fc.groups is None
+            assert comp.monitors["0"].fc.groups is not None and comp.monitors["1"].fc.groups is None
+    assert sizes["auto"] <= min(sizes[True], sizes[False]) < comp.report["stored_bytes_dense"]
 
 
 @pytest.mark.parametrize("ds", ["mm", "cm"])
