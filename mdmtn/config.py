@@ -101,6 +101,9 @@ class RunConfig:
     optimise_t: bool = True  # False: HPS keeps t at its initial value, as in the code (#13)
     accumulate_aux_grads: bool = False  # True: t/α gradients never zeroed, as in the code (#14)
     lsuv_when_k0_zero: bool = False  # the code skips LSUV for k0 == 0 (#16)
+    # "linear": minimise k·(L0, L1, ..., Lm) instead of the Chebyshev AL (MT2O's default
+    # subproblem, and the weighted sum the toy chapter contrasts); hashed only when not default
+    scalarization: str = _baseline("chebyshev_al")
     # 2-D Pareto-front study (paper App. B): start from the trained sparse model of the run with
     # this record key, keep its zero rows at zero, train one stage of single_stage_iterations
     init_from: str | None = _baseline(None)
@@ -353,7 +356,8 @@ def _check_switches(cfg: RunConfig) -> None:
     choices = dict(penalty_order=("paper", "code"), conv_rows=("paper", "code"),
                    prox_mode=("exact", "head", "2023"), cap_rule=("head", "2023"), method=METHODS,
                    ap_rows=("nonzero", "all"), mgda_variant=MGDA_VARIANTS, mgda_normalization=MGDA_NORMALIZATIONS,
-                   mgda_grad_bug=MGDA_GRAD_BUGS, mtan_attention=("per_task", "shared"), kd_detach=("teacher", "both"))
+                   mgda_grad_bug=MGDA_GRAD_BUGS, mtan_attention=("per_task", "shared"), kd_detach=("teacher", "both"),
+                   scalarization=("chebyshev_al", "linear"))
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
             raise ConfigError(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")

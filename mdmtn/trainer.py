@@ -69,6 +69,16 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
+@dataclass
+class _Stage:
+    """Optimiser state of one training stage."""
+
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    best_val: float = -math.inf
+    h_best: torch.Tensor | None = None
+
+
 class _Run:
     """State of one training run (kept small: the loop reads top-down in :meth:`fit`)."""
 
@@ -87,41 +97,58 @@ class _Run:
                         disable=not progress, leave=False)
 
     # -- one epoch of augmented-Lagrangian steps -------------------------------------------------
-    def l0(self) -> torch.Tensor:
+    def l0(self, model: nn.Module | None = None) -> torch.Tensor:
+        """GrOWL value L0 of ``model``'s regularised layers (this run's model by default); 0 if dense."""
         if not self.growl:
             return torch.zeros(())
-        ws = [w for _, w in self.growl]
+        ws = [w for _, w in (self.growl if model is None else model.growl_weights())]
         if not self.cfg.growl_grad:  # the authors read weights through state_dict(): no gradient (spec §2)
             ws = [w.detach() for w in ws]
         return growl_penalty(ws, self.cfg.beta1, self.cfg.beta2, conv_rows=self.cfg.conv_rows,
                              order=self.cfg.penalty_order)
 
+    def objectives(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """(L0, L1, ..., Lm) of ``model`` on one batch (L0 from the model's GrOWL layers)."""
+        outs = model(xb.contiguous(memory_format=torch.channels_last))
+        return torch.stack([self.l0(model)] + [F.nll_loss(o, yb[:, i]) for i, o in enumerate(outs)])
+
+    def scalarize(self, losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scalar objective, H) of one batch's objective vector: the Chebyshev AL and its constraints,
+        or, with ``scalarization="linear"``, the weighted sum k·losses and H = 0."""
+        if self.cfg.scalarization == "linear":
+            return (self.al.k * losses).sum(), torch.zeros_like(losses)
+        return self.al(losses)
+
+    def step(self, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step on a batch; returns the batch's (losses (m+1,), H (m+1,)), detached."""
+        cfg, model, al = self.cfg, self.model, self.al
+        losses = self.objectives(model, xb, yb)
+        la, h = self.scalarize(losses)
+        if not torch.isfinite(la):
+            raise TrainingDiverged(
+                f"non-finite augmented Lagrangian {la.item()} (losses {losses.tolist()}) at epoch "
+                f"{len(self.history) + 1}; try a smaller lr or mu0")
+        if cfg.accumulate_aux_grads:  # authors' zero_grad skipped t and α (spec §4.1)
+            aux = {id(al.t)} | ({id(model.alpha)} if isinstance(getattr(model, "alpha", None), nn.Parameter) else set())
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    if id(p) not in aux:
+                        p.grad = None
+        else:
+            opt.zero_grad(set_to_none=True)
+        la.backward()
+        opt.step()
+        return losses.detach(), h.detach()
+
     def train_epoch(self, opt: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (Σ_batches losses (m+1,), Σ_batches H (m+1,))."""
-        cfg, model, al = self.cfg, self.model, self.al
-        model.train()
-        loss_sum = torch.zeros(cfg.n_tasks + 1, dtype=torch.float64)
-        h_sum = torch.zeros(cfg.n_tasks + 1, dtype=torch.float64)
-        aux = {id(al.t)} | ({id(model.alpha)} if isinstance(getattr(model, "alpha", None), nn.Parameter) else set())
-        for xb, yb in iterate_batches(self.splits.train, cfg.batch_size, shuffle=True, generator=self.g_data):
-            outs = model(xb.contiguous(memory_format=torch.channels_last))
-            losses = torch.stack([self.l0()] + [F.nll_loss(o, yb[:, i]) for i, o in enumerate(outs)])
-            la, h = al(losses)
-            if not torch.isfinite(la):
-                raise TrainingDiverged(
-                    f"non-finite augmented Lagrangian {la.item()} (losses {losses.tolist()}) at epoch "
-                    f"{len(self.history) + 1}; try a smaller lr or mu0")
-            if cfg.accumulate_aux_grads:  # authors' zero_grad skipped t and α (spec §4.1)
-                for group in opt.param_groups:
-                    for p in group["params"]:
-                        if id(p) not in aux:
-                            p.grad = None
-            else:
-                opt.zero_grad(set_to_none=True)
-            la.backward()
-            opt.step()
-            loss_sum += losses.detach().double()
-            h_sum += h.detach().double()
+        self.model.train()
+        loss_sum = torch.zeros(self.cfg.n_tasks + 1, dtype=torch.float64)
+        h_sum = torch.zeros(self.cfg.n_tasks + 1, dtype=torch.float64)
+        for xb, yb in iterate_batches(self.splits.train, self.cfg.batch_size, shuffle=True, generator=self.g_data):
+            losses, h = self.step(opt, xb, yb)
+            loss_sum += losses.double()
+            h_sum += h.double()
         return loss_sum, h_sum
 
     # -- projections applied after every epoch ---------------------------------------------------
@@ -137,36 +164,49 @@ class _Run:
             apply_row_cap_(w.data, before, max_zero, self.g_cap, conv_rows=cfg.conv_rows, rule=cfg.cap_rule)
 
     # -- a training stage (Algorithm 1, lines 2-9) -------------------------------------------------
+    def begin_stage(self) -> "_Stage":
+        """Fresh Adam + exponential lr schedule and reset multipliers, as every stage starts."""
+        cfg, al = self.cfg, self.al
+        al.reset_multipliers(cfg.mu0)
+        params = [p for n, p in self.model.named_parameters()] + ([al.t] if cfg.optimise_t else [])
+        opt = torch.optim.Adam(params, lr=cfg.lr)
+        return _Stage(opt, torch.optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay),
+                      h_best=torch.zeros(cfg.n_tasks + 1, dtype=torch.float64))
+
+    def end_epoch(self, st: "_Stage", phase: str, it: int, ep: int, loss_sum: torch.Tensor, h_sum: torch.Tensor,
+                  project: Callable[[int], None], keep: Callable[[float, float], None], seconds: float) -> None:
+        """After an epoch: projection, validation, the H of the best epoch so far, history."""
+        cfg, model, al = self.cfg, self.model, self.al
+        project(it)
+        val = evaluate(model, self.splits.val, cfg.eval_batch_size)
+        val_acc = float(np.mean(val["acc"]))
+        sr = sparsity_metrics(model)["SR"]
+        if val_acc > st.best_val:
+            st.best_val, st.h_best = val_acc, h_sum
+        keep(val_acc, sr)
+        n = len(self.splits.train)
+        # the authors' objective vector: Σ over batches of batch-mean losses / N (spec §9.2)
+        self.last_train_objectives = (loss_sum / n).tolist()
+        self.history.append(dict(
+            phase=phase, iteration=it, epoch=ep, train_objectives=self.last_train_objectives,
+            val_acc=val["acc"], val_loss=val["loss"], SR=sr, t=al.t.item(), lam=al.lam.tolist(),
+            mu=al.mu.item(), lr=st.opt.param_groups[0]["lr"], seconds=seconds))
+        self.bar.update(1)
+        self.bar.set_postfix(phase=phase, val=f"{val_acc:.4f}", SR=f"{sr:.1f}%")
+
+    def end_iteration(self, st: "_Stage") -> None:
+        st.sched.step()
+        self.al.update_multipliers(st.h_best, self.cfg.mu_factor)
+
     def stage(self, phase: str, n_iterations: int, project: Callable[[int], None],
               keep: Callable[[float, float], None]) -> None:
-        cfg, model, al = self.cfg, self.model, self.al
-        al.reset_multipliers(cfg.mu0)
-        params = [p for n, p in model.named_parameters()] + ([al.t] if cfg.optimise_t else [])
-        opt = torch.optim.Adam(params, lr=cfg.lr)
-        sched = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay)
-        best_val, h_best = -math.inf, torch.zeros(cfg.n_tasks + 1, dtype=torch.float64)
+        st = self.begin_stage()
         for it in range(n_iterations):
-            for ep in range(cfg.epochs_per_iteration):
+            for ep in range(self.cfg.epochs_per_iteration):
                 t0 = time.perf_counter()
-                loss_sum, h_sum = self.train_epoch(opt)
-                project(it)
-                val = evaluate(model, self.splits.val, cfg.eval_batch_size)
-                val_acc = float(np.mean(val["acc"]))
-                sr = sparsity_metrics(model)["SR"]
-                if val_acc > best_val:
-                    best_val, h_best = val_acc, h_sum
-                keep(val_acc, sr)
-                n = len(self.splits.train)
-                # the authors' objective vector: Σ over batches of batch-mean losses / N (spec §9.2)
-                self.last_train_objectives = (loss_sum / n).tolist()
-                self.history.append(dict(
-                    phase=phase, iteration=it, epoch=ep, train_objectives=self.last_train_objectives,
-                    val_acc=val["acc"], val_loss=val["loss"], SR=sr, t=al.t.item(), lam=al.lam.tolist(),
-                    mu=al.mu.item(), lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0))
-                self.bar.update(1)
-                self.bar.set_postfix(phase=phase, val=f"{val_acc:.4f}", SR=f"{sr:.1f}%")
-            sched.step()
-            al.update_multipliers(h_best, cfg.mu_factor)
+                loss_sum, h_sum = self.train_epoch(st.opt)
+                self.end_epoch(st, phase, it, ep, loss_sum, h_sum, project, keep, time.perf_counter() - t0)
+            self.end_iteration(st)
 
     def fit_from_sparse(self) -> list:
         """Paper App. B: retrain a trained sparse model for a new k in one stage, re-zeroing its
