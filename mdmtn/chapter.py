@@ -76,6 +76,19 @@ class Chapter:
         return run_sweep(cfgs, self.records_dir, lambda c: self.splits(c.dataset), checkpoints=True,
                          progress=False, log=lambda s: None)
 
+    def ensure_joint(self, jcs: Sequence[Any]) -> list[dict]:
+        """Joint (MT2O-v / independent) records of ``jcs`` from ``records_dir/mt2o``, solving the
+        missing ones when this execution may train (as :meth:`ensure`)."""
+        import json
+
+        from .mt2o import run_joint
+
+        out = self.records_dir / "mt2o"
+        if not self.trains:
+            paths = [out / f"{jc.key()}.json" for jc in jcs]
+            return [json.loads(p.read_text()) for p in paths if p.exists()]
+        return run_joint(jcs, out, lambda c: self.splits(c.dataset), progress=False, log=lambda s: None)
+
 
 def setup(*, dataset: str = "multimnist", preset: str = "quick", seeds: Sequence[int] = (0,),
           k: Sequence[float] | None = None, data_dir: str | None = None,

@@ -89,6 +89,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     seeds = args.seeds if args.seeds else [args.seed]
     overrides = _overrides(args)
+    if args.strategy != "sequential":
+        return _joint(args, seeds, overrides)
+    if args.vectors == "mt2o":
+        raise ConfigError("--vectors mt2o is the set for --strategy mt2o|independent")
     cfgs = sweep_configs(args.dataset, args.model, sweep_vectors(args.vectors), args.preset, seeds,
                          mu_schedule=args.mu_schedule, **overrides)
     status = _run(cfgs, args)
@@ -102,6 +106,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise ConfigError(f"the source run k={list(k)} has no finished record in {args.out}")
         status |= _run(pf_study_configs(src[0], rec["key"], args.vectors), args)
     return status
+
+
+def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, Any]) -> int:
+    """``sweep --strategy mt2o|independent``: one joint solve per seed (mdmtn.mt2o)."""
+    import torch
+
+    from .mt2o import MT2O_VECTORS, joint_config, run_joint
+    from .sweep import sweep_vectors
+
+    if args.pf_study_from:
+        raise ConfigError("--pf-study-from works with --strategy sequential only")
+    overrides.pop("method")
+    vectors = MT2O_VECTORS if args.vectors == "mt2o" else sweep_vectors(args.vectors)
+    k0 = {v[0] > 0 for v in vectors}
+    if len(k0) > 1:  # the quick set mixes dense and sparse vectors: solve the sparse ones jointly
+        vectors = [v for v in vectors if v[0] > 0]
+        print(f"note: joint solves need one schedule; solving the {len(vectors)} vectors with k0 > 0", file=sys.stderr)
+    jcs = [joint_config(args.dataset, args.model, vectors, args.preset, s, strategy=args.strategy,
+                        mu_schedule=args.mu_schedule, **overrides) for s in seeds]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run_joint(jcs, args.out, _loader(args), progress=not args.no_progress, force=args.force)
+    return 0
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
@@ -154,8 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(t)
     t.set_defaults(func=cmd_train)
     w = sub.add_parser("sweep", help="train a set of preference vectors (resumable), optionally a PF study")
-    w.add_argument("--vectors", choices=("quick", "paper"), default="quick",
-                   help="quick: 9 vectors (mdmtn.sweep.QUICK_VECTORS); paper: the paper's 90")
+    w.add_argument("--vectors", choices=("quick", "paper", "mt2o"), default="quick",
+                   help="quick: 9 vectors (mdmtn.sweep.QUICK_VECTORS); paper: the paper's 90; "
+                        "mt2o: 5 vectors with k0 = 0.001 (mdmtn.mt2o.MT2O_VECTORS)")
+    w.add_argument("--strategy", choices=("sequential", "mt2o", "independent"), default="sequential",
+                   help="sequential: Algorithm 1 per vector, one record each; mt2o: the subproblems solved "
+                        "jointly with parameter transfer (MT2O-v, phase 1 only), one record per seed; "
+                        "independent: the same joint loop without transfer (the control). --set takes "
+                        "JointConfig fields too (period=, neighbours=, beta0=, iterations=, ...)")
     w.add_argument("--pf-study-from", nargs=3, metavar="K", default=None,
                    help="after the sweep, run the 2-D Pareto-front study (App. B) from this vector's model")
     w.add_argument("--model", choices=("hps", "mdmtn"), default="mdmtn")

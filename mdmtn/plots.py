@@ -122,3 +122,44 @@ def fronts_2d_figure(groups: dict[str, Sequence[dict]], title: str = "") -> plt.
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def hv_curves_figure(records: Sequence[dict], title: str = "") -> plt.Figure:
+    """Hypervolume of the current K solutions against training wall-clock (left) and optimiser
+    steps (right), one line per joint record, MT2O-v solid and independent dashed, coloured by seed."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for r in records:
+        seed = r["config"]["run"]["seed"]
+        style = dict(color=f"C{seed % 10}", ls="-" if r["strategy"] == "mt2o" else "--")
+        label = f"{'MT2O-v' if r['strategy'] == 'mt2o' else r['strategy'] if r['strategy'] != 'none' else 'independent'}, seed {seed}"
+        for ax, clock in zip(axes, ("train_seconds", "steps")):
+            ax.plot([p[clock] for p in r["hv_curve"]], [p["hv"] for p in r["hv_curve"]], label=label, **style)
+    axes[0].set_xlabel("training wall-clock (s; hypervolume evaluation excluded)")
+    axes[1].set_xlabel("optimiser steps (each: one step of every subproblem)")
+    for ax in axes:
+        ax.set_ylabel("hypervolume")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def joint_fronts_figure(records: Sequence[dict], title: str = "") -> plt.Figure:
+    """Final solutions of joint records in (val loss task 1, val loss task 2), MT2O-v vs
+    independent, all seeds; marker size grows with SR."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for r in records:
+        mt = r["strategy"] == "mt2o"
+        pts = np.asarray(r["hv_curve"][-1]["points"])
+        size = 20 + 2 * np.asarray([s["SR"] for s in r["subproblems"]])
+        ax.scatter(pts[:, 0], pts[:, 1], s=size, marker="o" if mt else "s",
+                   facecolors=f"C{r['config']['run']['seed'] % 10}" if mt else "none",
+                   edgecolors=f"C{r['config']['run']['seed'] % 10}",
+                   label=f"{'MT2O-v' if mt else 'independent'}, seed {r['config']['run']['seed']}")
+    ax.set_xlabel("validation loss, task 1")
+    ax.set_ylabel("validation loss, task 2")
+    ax.legend(fontsize=7)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

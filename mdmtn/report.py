@@ -175,3 +175,21 @@ def provenance(records: Sequence[dict]) -> str:
     return (f"{scale}: {len(records)} run records, preset(s) {', '.join(presets)}; "
             f"data sizes (train, val, test) {', '.join(map(str, sizes))}; machine(s): {'; '.join(machines)}; "
             f"mdmtn {', '.join(versions)}; total training wall time {wall / 60:.1f} min.")
+
+
+def joint_provenance(records: Sequence[dict]) -> str:
+    """:func:`provenance` for joint (MT2O-v / independent) records: preset, seeds, epochs, machine."""
+    flat = [dict(r, config=r["config"]["run"]) for r in records]
+
+    def epochs(c: dict) -> int:
+        run = c["run"]
+        its = c["iterations"] or (run["phase1_iterations"] if c["vectors"][0][0] > 0 else run["single_stage_iterations"])
+        return its * run["epochs_per_iteration"]
+
+    seeds = sorted({r["config"]["run"]["seed"] for r in records})
+    loads = [r["machine"].get("load_avg_1min") for r in records]
+    loads = [x for x in loads if x is not None]
+    return (provenance(flat) + f" {len(records[0]['config']['vectors'])} subproblems per record, seeds {seeds}, "
+            f"{', '.join(map(str, sorted({epochs(r['config']) for r in records})))} epochs each"
+            + (f"; 1-min load average at the end of the runs {min(loads):.1f}–{max(loads):.1f} (2 cores)"
+               if loads else "") + ".")
