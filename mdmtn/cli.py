@@ -147,6 +147,39 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compress(args: argparse.Namespace) -> int:
+    """Add ``compression`` (mdmtn.compress_summary of the saved model) to records that lack it."""
+    from pathlib import Path
+
+    from .compress import compression_summary
+    from .records import CheckpointError, load_checkpoint, load_records, write_json_atomic
+
+    n = 0
+    for rec in load_records(args.dir):
+        path = Path(args.dir) / f"{rec['key']}.json"
+        if rec["config"].get("method", "wc_al") != "wc_al" or rec["config"]["k"][0] == 0:
+            continue
+        if rec.get("compression") and not args.force:
+            continue
+        ckpt = Path(args.dir) / f"{rec['key']}.pt"
+        if not ckpt.exists():
+            print(f"skip {path.name}: no checkpoint {ckpt.name} (retrain to get one)", file=sys.stderr)
+            continue
+        try:
+            model = load_checkpoint(ckpt)[0]
+        except CheckpointError as e:
+            print(f"skip {path.name}: {e}", file=sys.stderr)
+            continue
+        rec["compression"] = compression_summary(model)
+        write_json_atomic(path, rec)
+        c = rec["compression"]
+        print(f"{path.name}: params {c['params_dense']:,} -> {c['params_compressed']:,} "
+              f"(ratio {c['param_ratio']:.3f}, 1 - SR = {c['one_minus_SR']:.3f})")
+        n += 1
+    print(f"{n} record(s) updated")
+    return 0
+
+
 def _common(t: argparse.ArgumentParser) -> None:
     """Arguments shared by ``train`` and ``sweep``."""
     t.add_argument("--dataset", choices=DATASETS, default="multimnist")
@@ -194,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--model", choices=("hps", "mdmtn"), default="mdmtn")
     _common(w)
     w.set_defaults(func=cmd_sweep, method="wc_al")
+    c = sub.add_parser("compress", help="add the compressed-export summary to sparse run records from their checkpoints")
+    c.add_argument("dir", help="directory with <key>.json records and <key>.pt checkpoints")
+    c.add_argument("--force", action="store_true", help="recompute where a summary exists")
+    c.set_defaults(func=cmd_compress)
     a = sub.add_parser("aggregate", help="mean ± std over seeds of the run records in one or more directories")
     a.add_argument("runs", nargs="+", help="directories with <config key>.json run records")
     a.add_argument("--json", action="store_true", help="print the aggregated rows as JSON")

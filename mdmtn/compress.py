@@ -486,3 +486,19 @@ def compress(model: nn.Module, *, fold_bn: bool = True, merge_tied: bool | str =
         options=dict(fold_bn=fold_bn, merge_tied=merge_tied),
     )
     return out
+
+
+def compression_summary(model: nn.Module) -> dict[str, Any] | None:
+    """What :func:`compress` achieves on ``model``, for a run record (JSON-serialisable), or None
+    for a model it does not handle. Keys: ``params_dense``, ``params_compressed``, ``param_ratio``,
+    ``one_minus_SR``, ``stored_bytes_dense``, ``stored_bytes_compressed`` (parameters + index
+    buffers, bytes), ``removed_layers``."""
+    try:
+        r = compress(model).report
+    except NotImplementedError:
+        return None
+    keys = ("params_dense", "params_compressed", "param_ratio", "one_minus_SR", "stored_bytes_dense",
+            "stored_bytes_compressed")
+    out = {k: r[k] for k in keys}
+    out["removed_layers"] = sorted(k for k, v in r["layers"].items() if v.get("removed"))
+    return out

@@ -193,3 +193,20 @@ def joint_provenance(records: Sequence[dict]) -> str:
             f"{', '.join(map(str, sorted({epochs(r['config']) for r in records})))} epochs each"
             + (f"; 1-min load average at the end of the runs {min(loads):.1f}–{max(loads):.1f} (2 cores)"
                if loads else "") + ".")
+
+
+def compression_table(records: Sequence[dict]) -> str:
+    """Markdown table of the compressed export (``record["compression"]``) of the sparse runs:
+    SR beside the parameter and stored-size reduction that :func:`mdmtn.compress` turns it into."""
+    rows = [r for r in records if r.get("compression")]
+    if not rows:
+        return "No sparse run record carries a compression summary yet (`python -m mdmtn compress DIR`)."
+    lines = ["| model | k | SR % | 1 − SR | params dense → compressed | ratio | stored KiB dense → compressed |",
+             "|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["config"]["model"], r["config"]["k"], r["config"].get("init_from") or "")):
+        c, m = r["compression"], r["metrics"]
+        k = "(" + ", ".join(f"{v:g}" for v in r["config"]["k"]) + ")" + (" PF study" if r["config"].get("init_from") else "")
+        lines.append(f"| {r['config']['model'].upper()} | {k} | {m['SR']:.1f} | {c['one_minus_SR']:.3f} | "
+                     f"{c['params_dense']:,} → {c['params_compressed']:,} | {c['param_ratio']:.3f} | "
+                     f"{c['stored_bytes_dense'] / 1024:,.0f} → {c['stored_bytes_compressed'] / 1024:,.0f} |")
+    return "\n".join(lines)

@@ -263,6 +263,12 @@ class _Run:
         return plans
 
 
+def _compression(model: nn.Module) -> dict[str, Any] | None:
+    from .compress import compression_summary  # compress imports the models; keep trainer imports light
+
+    return compression_summary(model)
+
+
 def _zero_row_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(weight, boolean mask of its zero rows in weight shape) for every Linear/conv weight,
     rows as the paper's metrics count them and zero by the authors' test (row sum == 0)."""
@@ -321,6 +327,7 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
                      val_acc=val["acc"], val_acc_mean=float(np.mean(val["acc"])),
                      train_objectives=run.last_train_objectives, **sm),
         phase1_model=getattr(run, "phase1_choice", None),
+        compression=_compression(model) if cfg.sparse else None,
         alpha=model.alpha.detach().tolist() if isinstance(getattr(model, "alpha", None), torch.Tensor) else None,
         data=dict(dataset=splits.name, n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test)),
         history=run.history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(),

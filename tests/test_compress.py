@@ -346,3 +346,20 @@ def test_unsupported_model_is_a_clear_error():
 
     with pytest.raises(NotImplementedError):
         mdmtn.compress(SubHPS(MULTIMNIST_SPEC))
+
+
+def test_compression_summary_counts_what_compress_builds():
+    """The record's summary is the compressed module's own parameter count; a model compress()
+    does not handle gives None instead of failing the run."""
+    from mdmtn.compress import compression_summary
+
+    spec = SPECS["mm"]
+    model = _model(MDMTN, spec)
+    _plant_shared(model, spec)
+    s = compression_summary(model)
+    comp = mdmtn.compress(model)
+    assert s["params_compressed"] == count_parameters(comp) < s["params_dense"] == count_parameters(model)
+    assert s["param_ratio"] == pytest.approx(s["params_compressed"] / s["params_dense"])
+    assert s["stored_bytes_compressed"] == sum(t.numel() * t.element_size()
+                                               for t in list(comp.parameters()) + list(comp.buffers()))
+    assert compression_summary(nn.Sequential(nn.Linear(3, 2))) is None

@@ -9,7 +9,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+import mdmtn
+
 from mdmtn.cli import main as cli_main
+from mdmtn.compress import count_parameters
 from mdmtn.config import make_config
 from mdmtn.data import TaskTensors, load_splits
 from mdmtn.growl import weight_rows
@@ -54,6 +57,8 @@ def test_two_phase_run_is_sparse_capped_and_tied(sparse_run, mm):
     # the record's metrics are those of the returned model
     assert sparsity_metrics(res.model)["SR"] == pytest.approx(m["SR"])
     assert evaluate(res.model, mm.subset(cfg.n_train, cfg.n_val, cfg.n_test).test)["acc"] == m["test_acc"]
+    # the compressed export's size is recorded for the book, and is that of the returned model
+    assert rec["compression"]["params_compressed"] == count_parameters(mdmtn.compress(res.model))
     json.dumps(rec)  # serialisable
 
 
@@ -112,6 +117,7 @@ def test_bring_your_own_model(mm):
     cfg = make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke", seed=0)
     res = train(cfg, mm, progress=False, model=TinyTwoTask())
     assert isinstance(res.model, TinyTwoTask) and len(res.record["metrics"]["test_acc"]) == 2
+    assert res.record["compression"] is None  # compress() handles the paper's architectures only
 
 
 def test_checkpoint_round_trip_and_corruption(tmp_path, sparse_run, mm):
