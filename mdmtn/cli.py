@@ -91,8 +91,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     if args.strategy != "sequential":
         return _joint(args, seeds, overrides)
-    if args.vectors == "mt2o":
-        raise ConfigError("--vectors mt2o is the set for --strategy mt2o|independent")
+    if args.vectors.startswith("mt2o"):
+        raise ConfigError("--vectors mt2o / mt2o-sparse are the sets for --strategy mt2o|independent")
     cfgs = sweep_configs(args.dataset, args.model, sweep_vectors(args.vectors), args.preset, seeds,
                          mu_schedule=args.mu_schedule, **overrides)
     status = _run(cfgs, args)
@@ -112,13 +112,13 @@ def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, 
     """``sweep --strategy mt2o|independent``: one joint solve per seed (mdmtn.mt2o)."""
     import torch
 
-    from .mt2o import MT2O_VECTORS, joint_config, run_joint
+    from .mt2o import MT2O_SPARSE_VECTORS, MT2O_VECTORS, joint_config, run_joint
     from .sweep import sweep_vectors
 
     if args.pf_study_from:
         raise ConfigError("--pf-study-from works with --strategy sequential only")
     overrides.pop("method")
-    vectors = MT2O_VECTORS if args.vectors == "mt2o" else sweep_vectors(args.vectors)
+    vectors = {"mt2o": MT2O_VECTORS, "mt2o-sparse": MT2O_SPARSE_VECTORS}.get(args.vectors) or sweep_vectors(args.vectors)
     k0 = {v[0] > 0 for v in vectors}
     if len(k0) > 1:  # the quick set mixes dense and sparse vectors: solve the sparse ones jointly
         vectors = [v for v in vectors if v[0] > 0]
@@ -214,9 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(t)
     t.set_defaults(func=cmd_train)
     w = sub.add_parser("sweep", help="train a set of preference vectors (resumable), optionally a PF study")
-    w.add_argument("--vectors", choices=("quick", "paper", "mt2o"), default="quick",
-                   help="quick: 9 vectors (mdmtn.sweep.QUICK_VECTORS); paper: the paper's 90; "
-                        "mt2o: 5 vectors with k0 = 0.001 (mdmtn.mt2o.MT2O_VECTORS)")
+    w.add_argument("--vectors", choices=("quick", "paper", "mt2o", "mt2o-sparse"), default="quick",
+                   help="quick: 9 vectors (mdmtn.sweep.QUICK_VECTORS); paper: the paper's 90; mt2o: 5 "
+                        "vectors with k0 = 0 (mdmtn.mt2o.MT2O_VECTORS); mt2o-sparse: the same with k0 = 0.001")
     w.add_argument("--strategy", choices=("sequential", "mt2o", "independent"), default="sequential",
                    help="sequential: Algorithm 1 per vector, one record each; mt2o: the subproblems solved "
                         "jointly with parameter transfer (MT2O-v, phase 1 only), one record per seed; "

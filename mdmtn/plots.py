@@ -15,6 +15,20 @@ from . import toy
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
+def _label_2d(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, title: str = "", legend: int = 8,
+              suptitle: bool = False) -> plt.Figure:
+    """Axis labels, legend, title and layout shared by the 2-D loss-space figures."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=legend)
+    fig.suptitle(title) if suptitle else ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+TRAIN_L1, TRAIN_L2 = "$L_1$ (train loss / N)", "$L_2$ (train loss / N)"
+
+
 def toy_figure(weights: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9)) -> plt.Figure:
     """Weighted-sum vs weighted-Chebyshev solutions on the non-convex toy front (mdmtn.toy)."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
@@ -78,12 +92,7 @@ def pareto_figure(sparse: Sequence[dict], sparse_front: Sequence[dict], dense_fr
     ax3.set_xlabel("$L_1$")
     ax3.set_ylabel("$L_2$")
     ax3.set_zlabel("$L_0$ (GrOWL)")
-    ax2.set_xlabel("$L_1$ (train loss / N)")
-    ax2.set_ylabel("$L_2$ (train loss / N)")
-    ax2.legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _label_2d(fig, ax2, TRAIN_L1, TRAIN_L2, title, legend=7, suptitle=True)
 
 
 def similarity_figure(maps: Sequence[dict], title: str = "") -> plt.Figure:
@@ -116,12 +125,7 @@ def fronts_2d_figure(groups: dict[str, Sequence[dict]], title: str = "") -> plt.
         front = p[keep][np.argsort(p[keep][:, 0])]
         ax.plot(front[:, 0], front[:, 1], "-o", color=f"C{i}", ms=5, label=f"{label} ({keep.sum()}/{len(p)} optimal)")
         ax.scatter(p[~keep, 0], p[~keep, 1], s=12, color=f"C{i}", alpha=0.35)
-    ax.set_xlabel("$L_1$ (train loss / N)")
-    ax.set_ylabel("$L_2$ (train loss / N)")
-    ax.legend(fontsize=8)
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _label_2d(fig, ax, TRAIN_L1, TRAIN_L2, title)
 
 
 def hv_curves_figure(records: Sequence[dict], title: str = "") -> plt.Figure:
@@ -157,9 +161,4 @@ def joint_fronts_figure(records: Sequence[dict], title: str = "") -> plt.Figure:
                    facecolors=f"C{r['config']['run']['seed'] % 10}" if mt else "none",
                    edgecolors=f"C{r['config']['run']['seed'] % 10}",
                    label=f"{'MT2O-v' if mt else 'independent'}, seed {r['config']['run']['seed']}")
-    ax.set_xlabel("validation loss, task 1")
-    ax.set_ylabel("validation loss, task 2")
-    ax.legend(fontsize=7)
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _label_2d(fig, ax, "validation loss, task 1", "validation loss, task 2", title, legend=7)

@@ -210,3 +210,29 @@ def finish_record(cfg: RunConfig, model: nn.Module, splits: Splits, history: lis
         history=history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(),
         baseline=extra or {},
     )
+
+
+@dataclass
+class SearchRun:
+    """What a searched baseline (MTAN, KDMTL) sets up before its fits: the search subset, the
+    progress bar, the history list and a counter of fits."""
+
+    search_data: TaskTensors
+    do_search: bool
+    bar: tqdm
+    history: list[dict] = field(default_factory=list)
+    fits: Iterator[int] = field(default_factory=lambda: iter(range(10**6)))
+
+
+def begin_search_run(cfg: RunConfig, splits: Splits, name: str, model: nn.Module | None, progress: bool,
+                     total_epochs: Callable[[bool], int]) -> SearchRun:
+    """Seed, draw the search subset and open a progress bar of ``total_epochs(do_search)`` epochs;
+    a bring-your-own ``model`` is refused (these baselines build their own networks)."""
+    from ..trainer import seed_everything
+
+    if model is not None:
+        raise ValueError(f"the {name} baseline builds its own networks; bring-your-own models work with method 'mgda'")
+    seed_everything(cfg.seed)
+    search_data = random_subset(splits.train, cfg.search_fraction, torch.Generator().manual_seed(cfg.seed + 5))
+    do_search = cfg.search_epochs > 0
+    return SearchRun(search_data, do_search, progress_bar(cfg, total_epochs(do_search), progress))

@@ -32,7 +32,7 @@ from ..config import RunConfig
 from ..data import Splits, TaskTensors
 from ..lsuv import orthonormal_
 from ..models import build_model
-from .common import (CHANNELS_LAST, EpochLoop, finish_record, lr_factor, lsuv_init_, progress_bar, random_subset,
+from .common import (CHANNELS_LAST, EpochLoop, begin_search_run, finish_record, lr_factor, lsuv_init_,
                      run_epochs)
 from .mtan import run_search
 from .stl import train_single_task
@@ -90,17 +90,11 @@ def kdmtl_step(student: nn.Module, teachers: Sequence[nn.Module], opt: torch.opt
 
 def train_kdmtl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
     """Teachers, λ search, final student; returns a :class:`mdmtn.trainer.TrainResult` (the student)."""
-    from ..trainer import TrainResult, evaluate, seed_everything
+    from ..trainer import TrainResult, evaluate
 
-    if model is not None:
-        raise ValueError("the KDMTL baseline builds its own networks; bring-your-own models work with method 'mgda'")
-    seed_everything(cfg.seed)
-    search_data = random_subset(splits.train, cfg.search_fraction, torch.Generator().manual_seed(cfg.seed + 5))
-    do_search = cfg.search_epochs > 0
-    total = cfg.n_tasks * cfg.kd_teacher_epochs + (len(cfg.kd_lambdas) * cfg.search_epochs if do_search else 0) + cfg.epochs
-    bar = progress_bar(cfg, total, progress)
-    history: list[dict] = []
-    fits = iter(range(10**6))
+    run = begin_search_run(cfg, splits, "KDMTL", model, progress,
+                           lambda s: cfg.n_tasks * cfg.kd_teacher_epochs + (len(cfg.kd_lambdas) * cfg.search_epochs if s else 0) + cfg.epochs)
+    search_data, do_search, bar, history, fits = run.search_data, run.do_search, run.bar, run.history, run.fits
     try:
         teachers = build_model("stl", splits.input_shape, n_tasks=cfg.n_tasks)
         g = torch.Generator().manual_seed(cfg.seed + 7)

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from ..config import RunConfig
 from ..data import Splits, TaskTensors
 from ..models import build_model
-from .common import (CHANNELS_LAST, EpochLoop, finish_record, lr_factor, lsuv_init_, progress_bar, random_subset,
+from .common import (CHANNELS_LAST, EpochLoop, begin_search_run, finish_record, lr_factor, lsuv_init_,
                      run_epochs)
 
 
@@ -63,17 +63,11 @@ def weighted_step(model: torch.nn.Module, opt: torch.optim.Optimizer, weights: S
 
 def train_mtan(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
     """λ search, lr search, final training; returns a :class:`mdmtn.trainer.TrainResult`."""
-    from ..trainer import TrainResult, evaluate, seed_everything
+    from ..trainer import TrainResult, evaluate
 
-    if model is not None:
-        raise ValueError("the MTAN baseline builds its own networks; bring-your-own models work with method 'mgda'")
-    seed_everything(cfg.seed)
-    search_data = random_subset(splits.train, cfg.search_fraction, torch.Generator().manual_seed(cfg.seed + 5))
-    do_search = cfg.search_epochs > 0
-    n_fits = (len(cfg.mtan_lambdas) + len(cfg.mtan_lrs) if do_search else 0) * cfg.search_epochs + cfg.epochs
-    bar = progress_bar(cfg, n_fits, progress)
-    history: list[dict] = []
-    fits = iter(range(10**6))
+    run = begin_search_run(cfg, splits, "MTAN", model, progress,
+                           lambda s: (len(cfg.mtan_lambdas) + len(cfg.mtan_lrs) if s else 0) * cfg.search_epochs + cfg.epochs)
+    search_data, do_search, bar, history, fits = run.search_data, run.do_search, run.bar, run.history, run.fits
 
     def fit(lambdas: Sequence[float], lr: float, data: TaskTensors, epochs: int, phase: str) -> EpochLoop:
         i = next(fits)
