@@ -297,7 +297,7 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True,
 
     ``splits`` is subset to the runs' sizes. Returns the last iterates and a record with the
     hypervolume curve ``hv_curve`` (list of dicts: ``train_seconds``, ``steps``,
-    ``forward_passes``, ``hv``), per-subproblem final metrics, transfer statistics and timings.
+    ``forward_passes``, ``hv``; ``train_cpu_seconds`` too: see :class:`_Clock`), per-subproblem final metrics, transfer statistics and timings.
     """
     from .trainer import _Run, evaluate, seed_everything  # the single-run machinery, shared
 
@@ -335,8 +335,8 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True,
         val, _ = runs[k].scalarize(runs[k].objectives(scratch, xb, yb))
         return float(val)
 
-    train_clock = 0.0  # seconds in optimiser steps, transfers and the per-epoch algorithm work
-    eval_clock = 0.0  # seconds spent on the hypervolume log (excluded from train_clock)
+    clock = _Clock()  # optimiser steps, transfers and the per-epoch algorithm work
+    eval_clock = 0.0  # seconds spent on the hypervolume log (excluded from the training clock)
     steps = passes = 0
     hv_curve: list[dict[str, Any]] = []
     transfers: list[dict[str, Any]] = []
@@ -347,7 +347,7 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True,
         vals = [evaluate(r.model, splits.val, cfg0.eval_batch_size) for r in runs]
         srs = [sparsity_metrics(r.model)["SR"] for r in runs] if sparse else None
         pts = front_points([v["loss"] for v in vals], srs)
-        hv_curve.append(dict(train_seconds=train_clock, steps=steps, forward_passes=passes,
+        hv_curve.append(dict(train_seconds=clock.wall, train_cpu_seconds=clock.cpu, steps=steps, forward_passes=passes,
                              hv=front_hypervolume(pts, jc.loss_reference, sparse), points=pts.tolist()))
         eval_clock += time.perf_counter() - t0
 
@@ -357,7 +357,7 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True,
     bar = tqdm(total=n_epochs, desc=f"{jc.transfer}: {K} subproblems", unit="epoch", disable=not progress)
     for it in range(jc.n_iterations):
         for ep in range(cfg0.epochs_per_iteration):
-            t0 = time.perf_counter()
+            clock.start()
             sums = [(torch.zeros(cfg0.n_tasks + 1, dtype=torch.float64),
                      torch.zeros(cfg0.n_tasks + 1, dtype=torch.float64)) for _ in runs]
             for r in runs:
@@ -384,15 +384,14 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True,
                     passes += out.forward_passes
                     transfers.append(dict(step=steps, beta=beta, **dataclasses.asdict(out)))
                 if b in evals_at:
-                    train_clock += time.perf_counter() - t0
                     if b == n_batches:  # the epoch's algorithm work (prox, validation) comes first
-                        t0 = time.perf_counter()
                         for r, st, (ls, hs) in zip(runs, stages, sums):
                             project = r.growl_step if sparse else (lambda _it: None)
                             r.end_epoch(st, phase, it, ep, ls, hs, project, lambda *_: None, 0.0)
-                        train_clock += time.perf_counter() - t0
+                    clock.stop()
                     log_hv()
-                    t0 = time.perf_counter()
+                    clock.start()
+            clock.stop()
             bar.update(1)
             bar.set_postfix(hv=f"{hv_curve[-1]['hv']:.4f}")
         for r, st in zip(runs, stages):
@@ -413,10 +412,29 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True,
         transfers=dict(n_steps=len(transfers), accepted=len(accepted), tried=n_tries,
                        mean_coefficient=float(np.mean(accepted)) if accepted else None, log=transfers),
         data=dict(dataset=splits.name, n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test)),
-        train_seconds=train_clock, eval_seconds=eval_clock, wall_time_s=time.perf_counter() - t_start,
+        train_seconds=clock.wall, train_cpu_seconds=clock.cpu, eval_seconds=eval_clock, wall_time_s=time.perf_counter() - t_start,
         machine=machine_info(),
     )
     return JointResult([r.model for r in runs], record)
+
+
+class _Clock:
+    """Accumulates wall-clock and this process's CPU time over start/stop spans. The CPU time
+    (all threads of the process) is a stand-in for wall-clock that other jobs on a shared
+    machine barely disturb, when the run uses one thread."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+        self._t: tuple[float, float] | None = None
+
+    def start(self) -> None:
+        self._t = (time.perf_counter(), time.process_time())
+
+    def stop(self) -> None:
+        if self._t is not None:
+            self.wall += time.perf_counter() - self._t[0]
+            self.cpu += time.process_time() - self._t[1]
+            self._t = None
 
 
 def _forever(data: TaskTensors, batch_size: int, g: torch.Generator):
@@ -539,11 +557,20 @@ def compare(records: Sequence[dict[str, Any]], fraction: float = 0.95) -> dict[s
                          train_s_mt2o=m["train_seconds"], train_s_independent=i["train_seconds"],
                          t_mt2o=sr["mt2o"], t_independent=sr["independent"], ratio=sr["ratio"],
                          steps_ratio=_steps_ratio(m, i, fraction),
+                         passes_ratio=speed_ratio(m, i, fraction, clock="forward_passes")["ratio"],
+                         cpu_ratio=(speed_ratio(m, i, fraction, clock="train_cpu_seconds")["ratio"]
+                                    if "train_cpu_seconds" in m["hv_curve"][-1] and "train_cpu_seconds" in i["hv_curve"][-1]
+                                    else math.nan),
                          accepted=m["transfers"]["accepted"], tried=m["transfers"]["tried"],
                          machine_load=(m["machine"].get("load_avg_1min"), i["machine"].get("load_avg_1min"))))
-    ok = [r["ratio"] for r in rows if math.isfinite(r["ratio"])]
-    return dict(rows=rows, n=len(ok), ratio_mean=float(np.mean(ok)) if ok else math.nan,
-                ratio_std=float(np.std(ok, ddof=1)) if len(ok) > 1 else math.nan, fraction=fraction)
+    out = dict(rows=rows, fraction=fraction)
+    for name in ("ratio", "cpu_ratio", "steps_ratio", "passes_ratio"):
+        ok = [r[name] for r in rows if math.isfinite(r[name])]
+        out[f"{name}_n"] = len(ok)
+        out[f"{name}_mean"] = float(np.mean(ok)) if ok else math.nan
+        out[f"{name}_std"] = float(np.std(ok, ddof=1)) if len(ok) > 1 else math.nan
+    out["n"], out["ratio_mean"], out["ratio_std"] = out["ratio_n"], out["ratio_mean"], out["ratio_std"]
+    return out
 
 
 def _steps_ratio(m: dict[str, Any], i: dict[str, Any], fraction: float) -> float:
@@ -556,14 +583,25 @@ def comparison_markdown(summary: dict[str, Any]) -> str:
     """A markdown table of :func:`compare`'s rows and the mean ratio."""
     f = int(round(100 * summary["fraction"]))
     lines = [f"| seed | final HV MT2O-v | final HV independent | train s MT2O-v | train s independent | "
-             f"time to {f}% MT2O-v (s) | time to {f}% independent (s) | ratio (time) | ratio (steps) | "
-             f"transfers accepted |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"time to {f}% MT2O-v (s) | time to {f}% independent (s) | ratio: wall-clock | ratio: CPU time | "
+             f"ratio: steps | ratio: forward passes | transfers accepted |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["rows"]:
         lines.append(f"| {r['seed']} | {r['hv_mt2o']:.4f} | {r['hv_independent']:.4f} | {r['train_s_mt2o']:.0f} | "
                      f"{r['train_s_independent']:.0f} | {r['t_mt2o']:.0f} | {r['t_independent']:.0f} | "
-                     f"{r['ratio']:.2f} | {r['steps_ratio']:.2f} | {r['accepted']}/{r['tried']} |")
+                     f"{r['ratio']:.2f} | {_fmt(r['cpu_ratio'])} | {r['steps_ratio']:.2f} | {r['passes_ratio']:.2f} | "
+                     f"{r['accepted']}/{r['tried']} |")
+    lines.append("")
+    lines.append(" ".join(f"Mean {label}: {_fmt(summary[f'{name}_mean'])}"
+                          + (f" ± {summary[f'{name}_std']:.2f}" if summary[f"{name}_n"] > 1 else "")
+                          + f" ({summary[f'{name}_n']} seed(s))."
+                          for label, name in (("wall-clock ratio", "ratio"), ("CPU-time ratio", "cpu_ratio"),
+                                              ("step ratio", "steps_ratio"), ("forward-pass ratio", "passes_ratio"))))
     return "\n".join(lines)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}" if math.isfinite(x) else "–"
 
 
 def chapter_configs(dataset: str, preset: str, seeds: Sequence[int], extra_k: Sequence[float] | None = None,
@@ -591,3 +629,25 @@ def subproblems_markdown(records: Sequence[dict[str, Any]]) -> str:
                          f"{' / '.join(f'{100 * a:.1f}' for a in s['test_acc'])} | "
                          f"{' / '.join(f'{v:.3f}' for v in s['val_loss'])} | {s['SR']:.1f} |")
     return "\n".join(lines)
+
+
+def verdict(summary: dict[str, Any]) -> str:
+    """The spec's rule (§7.4), in words: transfer "helps" only if MT2O-v reached the target sooner
+    with every seed, by the load-independent clocks as well as wall-clock, and its final
+    hypervolume is not below the independent arm's."""
+    rows = summary["rows"]
+    if not rows:
+        return "No MT2O-v / independent pair to judge."
+    cpu = [r["cpu_ratio"] for r in rows if math.isfinite(r["cpu_ratio"])]
+    faster_wall = all(r["ratio"] < 1 for r in rows)
+    faster_steps = all(r["steps_ratio"] < 1 for r in rows)
+    faster_cpu = bool(cpu) and all(c < 1 for c in cpu)
+    hv_ok = all(r["hv_mt2o"] >= r["hv_independent"] - 0.01 * abs(r["hv_independent"]) for r in rows)
+    if faster_wall and faster_steps and (faster_cpu or not cpu) and hv_ok:
+        return f"Transfer helped: MT2O-v reached the target sooner with all {len(rows)} seed(s), by every clock."
+    parts = [f"wall-clock faster with {sum(r['ratio'] < 1 for r in rows)}/{len(rows)} seeds",
+             f"fewer steps with {sum(r['steps_ratio'] < 1 for r in rows)}/{len(rows)}"]
+    if cpu:
+        parts.append(f"less CPU time with {sum(c < 1 for c in cpu)}/{len(cpu)}")
+    parts.append("final HV not lower with all seeds" if hv_ok else "final HV lower with some seed")
+    return "No evidence that transfer helps here (" + "; ".join(parts) + ")."
