@@ -182,3 +182,20 @@ def test_run_joint_resumes(splits, tmp_path):
     assert [r["key"] for r in first] == [r["key"] for r in again]
     assert sum(line.startswith("[skip]") for line in logs) == 2
     assert [r["strategy"] for r in load_joint_records(tmp_path)] == ["mt2o", "none"]
+
+
+def test_linear_scalarization_is_the_weighted_sum(splits):
+    """scalarization="linear": the per-batch objective is k·(L0, L1, L2) and H is zero; the default
+    is the Chebyshev augmented Lagrangian of the same losses."""
+    from mdmtn.config import make_config
+    from mdmtn.models import build_model
+    from mdmtn.trainer import _Run
+
+    losses = torch.tensor([0.3, 1.2, 0.7])
+    model = build_model("hps", splits.input_shape)
+    lin = _Run(make_config("multimnist", "hps", (0.1, 0.6, 0.3), "smoke", scalarization="linear"), model, splits, False)
+    val, h = lin.scalarize(losses)
+    assert float(val) == pytest.approx(0.1 * 0.3 + 0.6 * 1.2 + 0.3 * 0.7) and not h.any()
+    che = _Run(make_config("multimnist", "hps", (0.1, 0.6, 0.3), "smoke"), model, splits, False)
+    la, h2 = che.scalarize(losses)
+    torch.testing.assert_close((la, h2), che.al(losses))
