@@ -130,20 +130,35 @@ def fronts_2d_figure(groups: dict[str, Sequence[dict]], title: str = "") -> plt.
 
 def hv_curves_figure(records: Sequence[dict], title: str = "") -> plt.Figure:
     """Hypervolume of the current K solutions against training wall-clock (left) and optimiser
-    steps (right), one line per joint record, MT2O-v solid and independent dashed, coloured by seed."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    steps (middle), one line per joint record, MT2O-v solid and independent dashed, coloured by
+    seed; right: MT2O-v minus independent of the same seed, by step (both log at the same steps)."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    by_seed: dict[int, dict[str, dict]] = {}
     for r in records:
         seed = r["config"]["run"]["seed"]
+        by_seed.setdefault(seed, {})[r["strategy"]] = r
         style = dict(color=f"C{seed % 10}", ls="-" if r["strategy"] == "mt2o" else "--")
-        label = f"{'MT2O-v' if r['strategy'] == 'mt2o' else r['strategy'] if r['strategy'] != 'none' else 'independent'}, seed {seed}"
+        name = {"mt2o": "MT2O-v", "none": "independent"}.get(r["strategy"], r["strategy"])
         for ax, clock in zip(axes, ("train_seconds", "steps")):
-            ax.plot([p[clock] for p in r["hv_curve"]], [p["hv"] for p in r["hv_curve"]], label=label, **style)
+            ax.plot([p[clock] for p in r["hv_curve"]], [p["hv"] for p in r["hv_curve"]],
+                    label=f"{name}, seed {seed}", **style)
+    for seed, pair in sorted(by_seed.items()):
+        if "mt2o" in pair and "none" in pair:
+            a = {p["steps"]: p["hv"] for p in pair["mt2o"]["hv_curve"]}
+            b = {p["steps"]: p["hv"] for p in pair["none"]["hv_curve"]}
+            steps = sorted(set(a) & set(b))
+            axes[2].plot(steps, [a[s] - b[s] for s in steps], color=f"C{seed % 10}", label=f"seed {seed}")
+    axes[2].axhline(0, color="k", lw=0.8)
     axes[0].set_xlabel("training wall-clock (s; hypervolume evaluation excluded)")
     axes[1].set_xlabel("optimiser steps (each: one step of every subproblem)")
-    for ax in axes:
+    axes[2].set_xlabel("optimiser steps")
+    axes[2].set_ylabel("hypervolume: MT2O-v − independent")
+    for ax in axes[:2]:
         ax.set_ylabel("hypervolume")
+    for ax in axes:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
+    axes[2].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
