@@ -11,7 +11,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .aggregate import PAPER_RESULTS, mean_std
-from .pareto import best_run, objective_vectors, nondominated
+from .pareto import best_run, nondominated, objective_vectors, sparsity_clusters
 from .records import load_records
 
 
@@ -45,6 +45,40 @@ def load_all(dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
 def select(records: Sequence[dict], **conds: Any) -> list[dict]:
     """Records whose config matches every condition (e.g. dataset="multimnist", model="hps")."""
     return [r for r in records if all(r["config"].get(k) == v for k, v in conds.items())]
+
+
+def sweep_runs(records: Sequence[dict]) -> list[dict]:
+    """The paper's-method records whose config is the preset's default for their (dataset,
+    model, k, seed): what a sweep produces. Leaves out front-study runs (``init_from``), switch
+    variants (chapter 9) and any other overridden field, so fronts and tables compare like with like."""
+    from .config import RunConfig, make_config
+
+    out = []
+    for r in records:
+        c = r["config"]
+        if c.get("method", "wc_al") != "wc_al":
+            continue
+        try:
+            default = make_config(c["dataset"], c["model"], c["k"], c["preset"], c["seed"])
+        except Exception:  # a config the current library cannot rebuild is not a default run
+            continue
+        if RunConfig.from_dict(c) == default:
+            out.append(r)
+    return out
+
+
+def cluster_table(front: Sequence[dict], d: float = 0.1) -> str:
+    """Markdown: the sparsity clusters of Pareto-optimal runs (paper's greedy SR rule, gap ``d``)
+    with their size, mean SR and mean test accuracy."""
+    if not front:
+        return ""
+    labels = sparsity_clusters([r["metrics"]["SR"] for r in front], d)
+    lines = ["| cluster | runs | mean SR | mean test acc (avg) |", "|---|---|---|---|"]
+    for c in sorted(set(labels.tolist())):
+        members = [r for r, lab in zip(front, labels) if lab == c]
+        lines.append(f"| {c} | {len(members)} | {np.mean([r['metrics']['SR'] for r in members]):.1f}% | "
+                     f"{100 * np.mean([r['metrics']['test_acc_mean'] for r in members]):.2f}% |")
+    return "\n".join(lines)
 
 
 def pareto_runs(records: Sequence[dict], dims: Sequence[int] = (0, 1, 2), eps: float = 0.0) -> list[dict]:
@@ -83,7 +117,7 @@ def table_rows(records: Sequence[dict], dataset: str, select_on: str = "test") -
         if method in ("mgda", "stl"):
             runs = select(recs, method=method, model=arch)
         else:
-            ours = select(recs, method="wc_al", model=arch)
+            ours = select(sweep_runs(recs), model=arch)
             if method == "ours-dense":
                 pool = [r for r in ours if r["config"]["k"][0] == 0]
             else:

@@ -1,11 +1,14 @@
 import pytest
 
-from mdmtn.report import markdown_table, pareto_runs, provenance, runs_table, table_rows
+from mdmtn.config import make_config
+from mdmtn.report import cluster_table, markdown_table, pareto_runs, provenance, runs_table, sweep_runs, table_rows
 
 
-def rec(model, k, objectives, accs, method="wc_al", seed=0, sr=10.0):
-    return dict(status="ok", key=f"{model}{k}{seed}{method}",
-                config=dict(dataset="multimnist", model=model, method=method, k=list(k), seed=seed, preset="quick"),
+def rec(model, k, objectives, accs, method="wc_al", seed=0, sr=10.0, **overrides):
+    cfg = (make_config("multimnist", model, k, "quick", seed, **overrides).to_dict() if method == "wc_al" else
+           dict(dataset="multimnist", model=model, method=method, k=list(k), seed=seed, preset="quick"))
+    return dict(status="ok", key=f"{model}{k}{seed}{method}{overrides}",
+                config=cfg,
                 metrics=dict(train_objectives=list(objectives), test_acc=list(accs), test_acc_mean=sum(accs) / 2,
                              val_acc=list(accs), val_acc_mean=sum(accs) / 2, SR=sr, CR=1.5, PS=1.1),
                 data=dict(n_train=10, n_val=5, n_test=5), wall_time_s=1.0,
@@ -39,3 +42,22 @@ def test_provenance_and_runs_table():
     assert "CPU-scale" in provenance([r]) and "quick" in provenance([r])
     assert "No run records" in provenance([])
     assert "90.00 / 80.00 / 85.00" in runs_table([r])
+
+
+def test_sweep_runs_leave_out_switch_variants_and_front_study_runs():
+    """Fronts and tables compare default-config runs only: a switch variant or an App. B run that
+    dominates the sweep must not become the table's sparse row."""
+    a = rec("mdmtn", (0.01, 0.5, 0.49), (1, 1, 1), (0.90, 0.90))
+    variant = rec("mdmtn", (0.01, 0.5, 0.49), (0.5, 0.5, 0.5), (0.99, 0.99), prox_mode="head")
+    study = rec("mdmtn", (0.01, 0.2, 0.79), (0.4, 0.4, 0.4), (0.99, 0.99), init_from="abc")
+    base = rec("mgda", (0.0, 0.5, 0.5), (0, 1, 1), (0.9, 0.9), method="mgda")
+    assert [r["key"] for r in sweep_runs([a, variant, study, base])] == [a["key"]]
+    rows = {(r["arch"], r["method"]): r for r in table_rows([a, variant, study], "multimnist")}
+    assert rows[("mdmtn", "ours-sparse")]["ours"]["k"] == (0.01, 0.5, 0.49)
+
+
+def test_cluster_table_groups_by_sparsity():
+    runs = [rec("mdmtn", (0.01, 0.5, 0.49), (1, 1, 1), (0.9, 0.9), sr=s) for s in (10.0, 10.05, 50.0)]
+    text = cluster_table(runs)
+    assert text.count("\n") == 3  # header, rule, two clusters
+    assert "| 2 | 10.0% | 90.00% |" in text and "| 1 | 50.0% |" in text
