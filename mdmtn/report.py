@@ -99,7 +99,7 @@ def _summary(runs: Sequence[dict]) -> dict[str, Any]:
         avg=ms([100 * x["test_acc_mean"] for x in m]), SR=ms([x.get("SR", 0.0) for x in m]),
         CR=ms([x.get("CR", 1.0) for x in m]), PS=ms([x.get("PS", 1.0) for x in m]),
         wall=float(np.mean([r["wall_time_s"] for r in runs])), preset=runs[0]["config"]["preset"],
-        k=tuple(runs[0]["config"]["k"]),
+        k=tuple(runs[0]["config"]["k"]), keys=[r["key"] for r in runs],
     )
 
 
