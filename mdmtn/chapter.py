@@ -79,14 +79,11 @@ class Chapter:
     def ensure_joint(self, jcs: Sequence[Any]) -> list[dict]:
         """Joint (MT2O-v / independent) records of ``jcs`` from ``records_dir/mt2o``, solving the
         missing ones when this execution may train (as :meth:`ensure`)."""
-        import json
-
-        from .mt2o import run_joint
+        from .mt2o import find_joint_record, run_joint
 
         out = self.records_dir / "mt2o"
         if not self.trains:
-            paths = [out / f"{jc.key()}.json" for jc in jcs]
-            return [json.loads(p.read_text()) for p in paths if p.exists()]
+            return [r for r in (find_joint_record(out, jc) for jc in jcs) if r is not None]
         return run_joint(jcs, out, lambda c: self.splits(c.dataset), progress=False, log=lambda s: None)
 
 

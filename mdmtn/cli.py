@@ -148,9 +148,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    """Add ``compression`` (mdmtn.compress_summary of the saved model) to records that lack it."""
-    from pathlib import Path
-
+    """Add ``compression`` (mdmtn.compress.compression_summary of the saved model) to records that lack it."""
     from .compress import compression_summary
     from .records import CheckpointError, load_checkpoint, load_records, write_json_atomic
 

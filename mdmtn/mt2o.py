@@ -55,8 +55,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .config import ConfigError, RunConfig, make_config
-from .data import Splits, TaskTensors, iterate_batches
-from .lsuv import lsuv_
+from .data import Splits, iterate_batches
 from .metrics import sparsity_metrics
 from .models import build_model
 from .pareto import hypervolume
@@ -291,15 +290,14 @@ def front_hypervolume(points: np.ndarray, loss_reference: float, sparse: bool) -
     return hypervolume(points[inside], ref) if inside.any() else 0.0
 
 
-def solve(jc: JointConfig, splits: Splits, *, progress: bool = True,
-          log_every: int | None = None) -> JointResult:
+def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointResult:
     """Train the K subproblems of ``jc`` jointly (MT2O-v) or side by side (``transfer="none"``).
 
     ``splits`` is subset to the runs' sizes. Returns the last iterates and a record with the
     hypervolume curve ``hv_curve`` (list of dicts: ``train_seconds``, ``steps``,
     ``forward_passes``, ``hv``; ``train_cpu_seconds`` too: see :class:`_Clock`), per-subproblem final metrics, transfer statistics and timings.
     """
-    from .trainer import _Run, evaluate, seed_everything  # the single-run machinery, shared
+    from .trainer import _Run, evaluate, lsuv_start_, seed_everything  # the single-run machinery, shared
 
     t_start = time.perf_counter()
     cfg0 = jc.runs[0]
@@ -307,10 +305,7 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True,
     seed_everything(cfg0.seed)
     template = build_model(cfg0.model, splits.input_shape, n_tasks=cfg0.n_tasks)
     template.to(memory_format=torch.channels_last)
-    if cfg0.sparse or cfg0.lsuv_when_k0_zero:  # the same LSUV start for all: compute it once
-        g = torch.Generator().manual_seed(cfg0.seed + 3)
-        batches = (xb for xb, _ in _forever(splits.train, cfg0.batch_size, g))
-        lsuv_(template, batches, generator=torch.Generator().manual_seed(cfg0.seed + 4))
+    lsuv_start_(template, cfg0, splits.train)  # the same start for all subproblems: computed once
     runs = []
     for rc in jc.runs:
         model = build_model(rc.model, splits.input_shape, n_tasks=rc.n_tasks).to(memory_format=torch.channels_last)
@@ -380,14 +375,13 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True,
                                              rule=jc.transfer)
                     for r, s in zip(runs, new):
                         load_state_(r.model, s)
-                        r.model.train()
                     passes += out.forward_passes
                     transfers.append(dict(step=steps, beta=beta, **dataclasses.asdict(out)))
                 if b in evals_at:
                     if b == n_batches:  # the epoch's algorithm work (prox, validation) comes first
                         for r, st, (ls, hs) in zip(runs, stages, sums):
                             project = r.growl_step if sparse else (lambda _it: None)
-                            r.end_epoch(st, phase, it, ep, ls, hs, project, lambda *_: None, 0.0)
+                            r.end_epoch(st, phase, it, ep, ls, hs, project, lambda *_: None, None)
                     clock.stop()
                     log_hv()
                     clock.start()
@@ -435,11 +429,6 @@ class _Clock:
             self.wall += time.perf_counter() - self._t[0]
             self.cpu += time.process_time() - self._t[1]
             self._t = None
-
-
-def _forever(data: TaskTensors, batch_size: int, g: torch.Generator):
-    while True:
-        yield from iterate_batches(data, batch_size, shuffle=True, generator=g)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -502,6 +491,12 @@ def speed_ratio(mt2o_rec: dict[str, Any], indep_rec: dict[str, Any], fraction: f
     return dict(target=target, mt2o=t_m, independent=t_i, ratio=t_m / t_i if t_i > 0 else math.nan)
 
 
+def find_joint_record(out_dir: str | Path, jc: JointConfig) -> dict[str, Any] | None:
+    """The record of ``jc`` in ``out_dir`` (``<key>.json``), or None."""
+    path = Path(out_dir) / f"{jc.key()}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def run_joint(jcs: Sequence[JointConfig], out_dir: str | Path, load: Callable[[RunConfig], Splits], *,
               progress: bool = True, force: bool = False, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Solve every joint config without a record in ``out_dir`` (resumable, atomic records)."""
@@ -509,10 +504,10 @@ def run_joint(jcs: Sequence[JointConfig], out_dir: str | Path, load: Callable[[R
     recs = []
     for i, jc in enumerate(jcs):
         path = out_dir / f"{jc.key()}.json"
+        rec = None if force else find_joint_record(out_dir, jc)
         tag = f"[{i + 1}/{len(jcs)}] {jc.transfer} K={len(jc.runs)} {jc.runs[0].model}/{jc.runs[0].dataset} " \
               f"seed={jc.runs[0].seed}"
-        if path.exists() and not force:
-            rec = json.loads(path.read_text())
+        if rec is not None:
             log(f"[skip] {tag}: {path} exists (final HV {rec['final_hv']:.4f})")
             recs.append(rec)
             continue
@@ -556,7 +551,7 @@ def compare(records: Sequence[dict[str, Any]], fraction: float = 0.95) -> dict[s
         rows.append(dict(seed=seed, hv_mt2o=m["final_hv"], hv_independent=i["final_hv"],
                          train_s_mt2o=m["train_seconds"], train_s_independent=i["train_seconds"],
                          t_mt2o=sr["mt2o"], t_independent=sr["independent"], ratio=sr["ratio"],
-                         steps_ratio=_steps_ratio(m, i, fraction),
+                         steps_ratio=speed_ratio(m, i, fraction, clock="steps")["ratio"],
                          passes_ratio=speed_ratio(m, i, fraction, clock="forward_passes")["ratio"],
                          cpu_ratio=(speed_ratio(m, i, fraction, clock="train_cpu_seconds")["ratio"]
                                     if "train_cpu_seconds" in m["hv_curve"][-1] and "train_cpu_seconds" in i["hv_curve"][-1]
@@ -569,14 +564,8 @@ def compare(records: Sequence[dict[str, Any]], fraction: float = 0.95) -> dict[s
         out[f"{name}_n"] = len(ok)
         out[f"{name}_mean"] = float(np.mean(ok)) if ok else math.nan
         out[f"{name}_std"] = float(np.std(ok, ddof=1)) if len(ok) > 1 else math.nan
-    out["n"], out["ratio_mean"], out["ratio_std"] = out["ratio_n"], out["ratio_mean"], out["ratio_std"]
+    out["n"] = out["ratio_n"]
     return out
-
-
-def _steps_ratio(m: dict[str, Any], i: dict[str, Any], fraction: float) -> float:
-    """The same ratio counted in optimiser steps (load-independent, ignores the transfer cost)."""
-    s = speed_ratio(m, i, fraction, clock="steps")
-    return s["ratio"]
 
 
 def comparison_markdown(summary: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from torch import nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .compress import compression_summary
 from .config import RunConfig
 from .data import Splits, TaskTensors, iterate_batches, load_splits
 from .growl import (apply_row_cap_, cap_count, enforce_plan_, growl_penalty, growl_prox_, plan_tying,
@@ -174,8 +175,9 @@ class _Run:
                       h_best=torch.zeros(cfg.n_tasks + 1, dtype=torch.float64))
 
     def end_epoch(self, st: "_Stage", phase: str, it: int, ep: int, loss_sum: torch.Tensor, h_sum: torch.Tensor,
-                  project: Callable[[int], None], keep: Callable[[float, float], None], seconds: float) -> None:
-        """After an epoch: projection, validation, the H of the best epoch so far, history."""
+                  project: Callable[[int], None], keep: Callable[[float, float], None], seconds: float | None) -> None:
+        """After an epoch: projection, validation, the H of the best epoch so far, history.
+        ``seconds`` is the epoch's training time (None where it is not this run's alone)."""
         cfg, model, al = self.cfg, self.model, self.al
         project(it)
         val = evaluate(model, self.splits.val, cfg.eval_batch_size)
@@ -235,10 +237,7 @@ class _Run:
         best, keep_best = self.best, self.keep_best
         if cfg.init_from is not None:
             return self.fit_from_sparse()
-        if cfg.sparse or cfg.lsuv_when_k0_zero:
-            g = torch.Generator().manual_seed(cfg.seed + 3)
-            batches = (xb for xb, _ in _forever(self.splits.train, cfg.batch_size, g))
-            lsuv_(model, batches, generator=torch.Generator().manual_seed(cfg.seed + 4))
+        lsuv_start_(model, cfg, self.splits.train)
         if not cfg.sparse:
             self.stage("single", cfg.single_stage_iterations, lambda it: None, keep_best("final"))
             model.load_state_dict(best["final"][1])
@@ -263,10 +262,13 @@ class _Run:
         return plans
 
 
-def _compression(model: nn.Module) -> dict[str, Any] | None:
-    from .compress import compression_summary  # compress imports the models; keep trainer imports light
-
-    return compression_summary(model)
+def lsuv_start_(model: nn.Module, cfg: RunConfig, train: TaskTensors) -> None:
+    """Algorithm 1's starting point: LSUV on seeded training batches when the run is sparse (or
+    ``lsuv_when_k0_zero``); otherwise the model keeps its default initialisation."""
+    if cfg.sparse or cfg.lsuv_when_k0_zero:
+        g = torch.Generator().manual_seed(cfg.seed + 3)
+        batches = (xb for xb, _ in _forever(train, cfg.batch_size, g))
+        lsuv_(model, batches, generator=torch.Generator().manual_seed(cfg.seed + 4))
 
 
 def _zero_row_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -327,7 +329,7 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
                      val_acc=val["acc"], val_acc_mean=float(np.mean(val["acc"])),
                      train_objectives=run.last_train_objectives, **sm),
         phase1_model=getattr(run, "phase1_choice", None),
-        compression=_compression(model) if cfg.sparse else None,
+        compression=compression_summary(model) if cfg.sparse else None,
         alpha=model.alpha.detach().tolist() if isinstance(getattr(model, "alpha", None), torch.Tensor) else None,
         data=dict(dataset=splits.name, n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test)),
         history=run.history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(),
