@@ -9,6 +9,11 @@ weights and batch order), side by side in one process:
   is indexed once and fed to the 8 models in turn, the LSUV start is computed once. Its result
   equals the sequential one (printed: the largest parameter difference; tested in
   ``tests/test_mt2o.py::test_no_transfer_equals_independent_runs``);
+* ``process-parallel``: the sweep runner itself (``mdmtn.sweep.run_sweep``, Algorithm 1 per
+  vector: phase 1, tying, phase 2, records written) for the 8 vectors, sequentially with torch's
+  default thread count, sequentially with 1 thread, and with ``workers=2`` processes of 1
+  thread each (``python -m mdmtn sweep --workers 2``) — printed as ratios to both sequential
+  baselines;
 * ``raw step, vmap``: the stacked-parameter alternative the issue names — one
   ``torch.func.vmap`` over ``functional_call`` with the 8 models' parameters stacked, against 8
   ordinary steps on the same batch (forward + backward + Adam, no GrOWL) — printed as a ratio.
@@ -16,7 +21,7 @@ weights and batch order), side by side in one process:
 Usage::
 
     MDMTN_DATA=../shared/data python benchmarks/sweep.py [--dataset multimnist] [--model mdmtn] \\
-        [--n-train 4096] [--threads N] [--repeats 2]
+        [--n-train 4096] [--threads N] [--repeats 2] [--what joint,workers,vmap]
 
 Without ``MDMTN_DATA`` synthetic data written through the library's loaders is used.
 """
@@ -44,7 +49,7 @@ VECTORS = [(0.001, w, round(0.999 - w, 6)) for w in (0.05, 0.15, 0.3, 0.45, 0.55
 def splits_for(dataset: str):
     root = os.environ.get("MDMTN_DATA")
     if root is None:
-        root = write_all(tempfile.mkdtemp(prefix="mdmtn-bench-"))
+        root = os.environ["MDMTN_DATA"] = str(write_all(tempfile.mkdtemp(prefix="mdmtn-bench-")))
         print("MDMTN_DATA not set: synthetic data (throughput does not depend on pixel values)")
     return load_splits(dataset, root, allow_unverified_cifar=True)
 
@@ -71,6 +76,39 @@ def time_sweeps(args, splits) -> None:
     print(f"8-vector sweep, {args.epochs} epoch(s) of {args.n_train} samples each (GrOWL prox and validation "
           f"included): sequential {s:.1f} s ({n / s:,.0f} samples/s), joint loop {j:.1f} s ({n / j:,.0f} samples/s); "
           f"ratio joint / sequential = {j / s:.2f} (target <= 0.5)")
+
+
+def time_workers(args, splits) -> None:
+    """Wall time of the same 8-run sweep through run_sweep: sequential (default and 1 thread) vs 2 workers."""
+    from mdmtn.data import SplitsLoader
+    from mdmtn.sweep import run_sweep, sweep_configs
+
+    cfgs = sweep_configs(args.dataset, args.model, VECTORS, "quick", n_train=args.n_train, n_val=args.n_train // 4,
+                         n_test=args.n_train // 4, epochs_per_iteration=1, phase1_iterations=2, phase2_iterations=1)
+    loader = SplitsLoader(os.environ["MDMTN_DATA"], allow_unverified_cifar=True)
+    loader(cfgs[0])  # in-process arms start with the data loaded; the workers load it themselves (timed)
+    default_threads = torch.get_num_threads()
+    arms = {f"sequential, {default_threads} threads": dict(threads=default_threads, workers=1),
+            "sequential, 1 thread": dict(threads=1, workers=1),
+            "2 workers x 1 thread": dict(threads=1, workers=2)}
+    times: dict[str, list[float]] = {a: [] for a in arms}
+    for rep in range(args.repeats):
+        for arm, o in arms.items():
+            with tempfile.TemporaryDirectory() as out:
+                torch.set_num_threads(o["threads"] if o["workers"] == 1 else default_threads)
+                t0 = time.perf_counter()
+                recs = run_sweep(cfgs, out, loader, progress=False, log=lambda s: None, **o)
+                times[arm].append(time.perf_counter() - t0)
+                assert all(r["status"] == "ok" for r in recs)
+        torch.set_num_threads(default_threads)
+        print("  repeat " + str(rep + 1) + ": " + ", ".join(f"{a} {t[-1]:.1f} s" for a, t in times.items()))
+    med = {a: statistics.median(t) for a, t in times.items()}
+    par, seq_default, seq1 = med["2 workers x 1 thread"], *[med[a] for a in list(arms)[:2]]
+    epochs = cfgs[0].epochs_per_iteration * (cfgs[0].phase1_iterations + cfgs[0].phase2_iterations)
+    print(f"8-run sweep through run_sweep (Algorithm 1: {epochs} epochs of {args.n_train} samples per run, tying, "
+          f"validation, records): " + ", ".join(f"{a} {t:.1f} s" for a, t in med.items()))
+    print(f"ratio 2 workers / sequential: {par / seq_default:.2f} against {default_threads} threads, "
+          f"{par / seq1:.2f} against 1 thread (target <= 0.5)")
 
 
 def time_vmap(args, splits) -> None:
@@ -130,6 +168,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--what", default="joint,workers,vmap", help="comma-separated sections to time")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -138,8 +177,13 @@ def main() -> None:
           f"load average {mi.get('load_avg_1min')}")
     splits = splits_for(args.dataset)
     print(f"=== {args.dataset} / {args.model}, 8 preference vectors")
-    time_sweeps(args, splits)
-    time_vmap(args, splits)
+    what = set(args.what.split(","))
+    if "joint" in what:
+        time_sweeps(args, splits)
+    if "workers" in what:
+        time_workers(args, splits)
+    if "vmap" in what:
+        time_vmap(args, splits)
 
 
 if __name__ == "__main__":

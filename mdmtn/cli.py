@@ -35,20 +35,11 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _loader(args: argparse.Namespace) -> Callable[[Any], Any]:
-    """Splits per (dataset, full_train, normalize), loaded once: MGDA trains on other data."""
-    from .data import load_splits
+def _loader(args: argparse.Namespace) -> Any:
+    """Splits per distinct data setting, loaded once (picklable, for --workers)."""
+    from .data import SplitsLoader
 
-    loaded: dict[tuple, Any] = {}
-
-    def load(cfg):
-        key = (cfg.dataset, cfg.full_train, cfg.normalize_inputs, cfg.split_seed, cfg.build_seed)
-        if key not in loaded:
-            loaded[key] = load_splits(cfg.dataset, args.data_dir, allow_unverified_cifar=args.allow_unverified_cifar,
-                                      download=args.download, split_seed=cfg.split_seed, build_seed=cfg.build_seed,
-                                      full_train=cfg.full_train, normalize=cfg.normalize_inputs)
-        return loaded[key]
-    return load
+    return SplitsLoader(args.data_dir, allow_unverified_cifar=args.allow_unverified_cifar, download=args.download)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -64,10 +55,13 @@ def _run(cfgs: list, args: argparse.Namespace) -> int:
 
     from .sweep import run_sweep
 
-    if args.threads:
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    if args.threads and args.workers == 1:
         torch.set_num_threads(args.threads)
     recs = run_sweep(cfgs, args.out, _loader(args), checkpoints=not args.no_checkpoint,
-                     progress=not args.no_progress, force=args.force)
+                     progress=not args.no_progress, force=args.force, workers=args.workers,
+                     threads=args.threads or None)
     failed = [r for r in recs if r.get("status") != "ok"]
     for r in failed:
         print(f"error: run {r['key']} diverged: {r.get('error')}", file=sys.stderr)
@@ -117,6 +111,8 @@ def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, 
 
     if args.pf_study_from:
         raise ConfigError("--pf-study-from works with --strategy sequential only")
+    if args.workers != 1:
+        raise ConfigError("--workers works with --strategy sequential only (a joint solve is one process)")
     overrides.pop("method")
     vectors = {"mt2o": MT2O_VECTORS, "mt2o-sparse": MT2O_SPARSE_VECTORS}.get(args.vectors) or sweep_vectors(args.vectors)
     k0 = {v[0] > 0 for v in vectors}
@@ -192,7 +188,12 @@ def _common(t: argparse.ArgumentParser) -> None:
     t.add_argument("--mu-schedule", choices=("paper", "head"), default="paper",
                    help="paper: mu0 2.5e-5/1e-4 halved; head: the authors' later 2.5e-8/6.8e-8 doubled")
     t.add_argument("--set", nargs="*", metavar="FIELD=VALUE", help="override RunConfig fields, e.g. prox_mode=head")
-    t.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    t.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (per worker with --workers; default: torch's choice, or the CPU "
+                        "count divided by --workers)")
+    t.add_argument("--workers", type=int, default=1,
+                   help="train this many configs at once, one process each (sequential strategy and "
+                        "multi-seed train). 2 on a 2-core CPU: see benchmarks/README.md")
     t.add_argument("--force", action="store_true", help="retrain even if a finished record exists")
     t.add_argument("--no-checkpoint", action="store_true")
     t.add_argument("--no-progress", action="store_true")

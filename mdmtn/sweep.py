@@ -76,47 +76,124 @@ def pf_study_configs(source: RunConfig, source_key: str, vectors: str = "quick")
 
 def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[RunConfig], Any], *,
               checkpoints: bool = False, progress: bool = True, force: bool = False,
-              log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+              log: Callable[[str], None] = print, workers: int = 1, threads: int | None = None) -> list[dict[str, Any]]:
     """Train every config of ``cfgs`` that has no finished record in ``out_dir`` (all with ``force``).
 
     ``load(cfg)`` returns the :class:`mdmtn.data.Splits` for a config (called lazily, only if
-    something must be trained; cache it yourself if several configs share data). Configs with
-    ``init_from`` start from the checkpoint ``<out_dir>/<init_from>.pt``. A diverged run is
-    recorded with ``status="error"`` and the sweep goes on. Returns the records, in order
-    (error records included).
+    something must be trained; :class:`mdmtn.data.SplitsLoader` caches per data setting). Configs
+    with ``init_from`` start from the checkpoint ``<out_dir>/<init_from>.pt``. A diverged run is
+    recorded with ``status="error"`` and the sweep goes on. Returns the records, in ``cfgs``
+    order (error records included).
+
+    ``workers > 1`` trains that many configs at once, each in its own process with ``threads``
+    torch threads (default: the CPU count divided by ``workers``, at least 1). ``load`` must then
+    be picklable (``SplitsLoader`` is). Each run is the same computation as in a sequential sweep;
+    only the thread count can change float summation order. On a 2-core CPU two 1-thread
+    workers use the cores better than one 2-thread run (``benchmarks/sweep.py``). Configs with
+    ``init_from`` are trained after the others, so their source checkpoint exists.
     """
+    out_dir = Path(out_dir)
+    records: dict[int, dict[str, Any]] = {}
+    todo: list[int] = []
+    for i, cfg in enumerate(cfgs):
+        rec = None if force else find_record(out_dir, cfg)
+        if rec is not None:
+            log(f"[skip] {_tag(i, cfgs)}: {record_path(out_dir, cfg)} exists: {summary(rec)}")
+            records[i] = rec
+        else:
+            todo.append(i)
+
+    def report(i: int, rec: dict[str, Any]) -> None:
+        records[i] = rec
+        if rec.get("status") == "ok":
+            log(f"[done] {_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: {summary(rec)}")
+        else:
+            log(f"[error] {_tag(i, cfgs)}: diverged ({rec.get('error')})")
+
+    if workers <= 1 or len(todo) <= 1:
+        for i in todo:
+            report(i, train_one(cfgs[i], out_dir, load(cfgs[i]), checkpoints=checkpoints, progress=progress))
+    else:
+        _run_parallel(cfgs, todo, out_dir, load, checkpoints, progress, workers, threads, report)
+    return [records[i] for i in range(len(cfgs))]
+
+
+def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: bool = False,
+              progress: bool = False) -> dict[str, Any]:
+    """Train one config and write its record (and checkpoint) atomically; returns the record.
+
+    A diverged run writes an error record instead of raising."""
+    from .records import load_checkpoint
     from .trainer import TrainingDiverged, train
 
     out_dir = Path(out_dir)
-    records: list[dict[str, Any]] = []
-    for i, cfg in enumerate(cfgs):
-        tag = f"[{i + 1}/{len(cfgs)}] {cfg.method}/{cfg.model}/{cfg.dataset} k={list(cfg.k)} seed={cfg.seed}"
-        rec = None if force else find_record(out_dir, cfg)
-        if rec is not None:
-            log(f"[skip] {tag}: {record_path(out_dir, cfg)} exists: {summary(rec)}")
-            records.append(rec)
-            continue
-        start = None
-        if cfg.init_from is not None:  # PF study: start from the source run's saved model
-            from .records import load_checkpoint
+    start = None
+    if cfg.init_from is not None:  # PF study: start from the source run's saved model
+        start = load_checkpoint(out_dir / f"{cfg.init_from}.pt")[0]
+    try:
+        result = train(cfg, splits, progress=progress, model=start)
+    except TrainingDiverged as e:
+        rec = dict(status="error", key=cfg.key(), config=cfg.to_dict(), error=str(e),
+                   traceback=traceback.format_exc())
+        write_json_atomic(record_path(out_dir, cfg), rec)
+        return rec
+    rec = result.record
+    if checkpoints:
+        rec["checkpoint"] = save_checkpoint(out_dir / f"{cfg.key()}.pt", result.model, cfg).name
+    write_json_atomic(record_path(out_dir, cfg), rec)
+    return rec
 
-            start = load_checkpoint(out_dir / f"{cfg.init_from}.pt")[0]
+
+def _tag(i: int, cfgs: Sequence[RunConfig]) -> str:
+    cfg = cfgs[i]
+    return f"[{i + 1}/{len(cfgs)}] {cfg.method}/{cfg.model}/{cfg.dataset} k={list(cfg.k)} seed={cfg.seed}"
+
+
+def _worker_start(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _worker_run(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any], checkpoints: bool) -> dict[str, Any]:
+    return train_one(cfg, out_dir, load(cfg), checkpoints=checkpoints, progress=False)
+
+
+def _run_parallel(cfgs, todo, out_dir, load, checkpoints, progress, workers, threads, report) -> None:
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from tqdm.auto import tqdm
+
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    # fork would copy torch's thread pools into the children; spawn starts clean interpreters
+    ctx = mp.get_context("spawn")
+    later = [i for i in todo if cfgs[i].init_from is not None]  # they need their source's checkpoint
+    queue = [i for i in todo if cfgs[i].init_from is None] + later
+    bar = tqdm(total=len(todo), desc=f"sweep ({workers} workers x {threads} threads)", unit="run",
+               disable=not progress)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_start,
+                             initargs=(threads,)) as pool:
+        running: dict[Any, int] = {}
         try:
-            result = train(cfg, load(cfg), progress=progress, model=start)
-        except TrainingDiverged as e:
-            rec = dict(status="error", key=cfg.key(), config=cfg.to_dict(), error=str(e),
-                       traceback=traceback.format_exc())
-            write_json_atomic(record_path(out_dir, cfg), rec)
-            log(f"[error] {tag}: diverged ({e})")
-            records.append(rec)
-            continue
-        rec = result.record
-        if checkpoints:
-            rec["checkpoint"] = save_checkpoint(out_dir / f"{cfg.key()}.pt", result.model, cfg).name
-        path = write_json_atomic(record_path(out_dir, cfg), rec)
-        log(f"[done] {tag}: {path}: {summary(rec)}")
-        records.append(rec)
-    return records
+            while queue or running:
+                # a PF-study config waits until no run it could start from is still training
+                while queue and len(running) < workers and not (
+                        queue[0] in later and any(j not in later for j in running.values())):
+                    i = queue.pop(0)
+                    running[pool.submit(_worker_run, cfgs[i], str(out_dir), load, checkpoints)] = i
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    report(running.pop(fut), fut.result())
+                    bar.update(1)
+        except BaseException:
+            for fut in running:
+                fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            bar.close()
 
 
 def summary(rec: dict[str, Any]) -> str:

@@ -77,3 +77,40 @@ def test_pf_study_keeps_the_source_zero_rows(synthetic_data_root, tmp_path):
             zero_before = weight_rows(src_w[name].detach(), "code").sum(1) == 0
             assert (weight_rows(w.detach(), "code")[zero_before] == 0).all()
     assert out["metrics"]["SR"] >= rec["metrics"]["SR"] - 1e-9
+
+
+def test_parallel_sweep_equals_sequential_and_orders_pf_study_after_its_source(synthetic_data_root, tmp_path):
+    """Two worker processes give the same records and models as one process (same thread count),
+    and a PF-study config submitted with its source starts only once the source is saved."""
+    import torch
+
+    from mdmtn.data import SplitsLoader
+    from mdmtn.records import load_checkpoint
+    from mdmtn.sweep import pf_study_configs
+
+    cfgs = sweep_configs("multimnist", "mdmtn", [(0.0, 0.5, 0.5), (0.01, 0.5, 0.49), (0.001, 0.2, 0.799)], "smoke")
+    cfgs += pf_study_configs(cfgs[1], cfgs[1].key())[:2]
+    loader = SplitsLoader(synthetic_data_root)
+    lines: list[str] = []
+    par = run_sweep(cfgs, tmp_path / "par", loader, checkpoints=True, progress=False, log=lines.append,
+                    workers=2, threads=1)
+    assert sum(s.startswith("[done]") for s in lines) == len(cfgs)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seq = run_sweep(cfgs, tmp_path / "seq", loader, checkpoints=True, progress=False, log=lambda s: None)
+    finally:
+        torch.set_num_threads(n)
+    assert [r["key"] for r in par] == [c.key() for c in cfgs] == [r["key"] for r in seq]
+    for a, b in zip(par, seq):
+        assert a["status"] == b["status"] == "ok"
+        for name in ("test_acc", "val_acc", "SR", "CR", "PS"):
+            assert a["metrics"][name] == pytest.approx(b["metrics"][name], rel=1e-5, abs=1e-6), name
+        ma = load_checkpoint(tmp_path / "par" / f"{a['key']}.pt")[0].state_dict()
+        mb = load_checkpoint(tmp_path / "seq" / f"{b['key']}.pt")[0].state_dict()
+        for k in ma:
+            assert torch.allclose(ma[k].float(), mb[k].float(), rtol=1e-4, atol=1e-6), k
+    # resuming a finished parallel sweep trains nothing
+    again: list[str] = []
+    run_sweep(cfgs, tmp_path / "par", loader, progress=False, log=again.append, workers=2)
+    assert all(s.startswith("[skip]") for s in again) and len(again) == len(cfgs)

@@ -172,3 +172,30 @@ def load_splits(
         info["cifar_md5_verified"] = not allow_unverified_cifar  # the opt-in is recorded with the data
     return Splits(name=name, train=split(tr), val=split(va), test=test, input_shape=mod.INPUT_SHAPE,
                   task_names=mod.TASK_NAMES, info=info)
+
+
+class SplitsLoader:
+    """``cfg -> Splits`` for run configs, loaded once per distinct data setting and cached.
+
+    Picklable (the cache is not pickled), so a parallel sweep can hand it to its worker
+    processes; each worker then loads from the checksummed on-disk cache once. The cache key is
+    everything of a config that changes the tensors: dataset, full_train, normalize_inputs,
+    split_seed and build_seed (MGDA-UB trains on other data than the paper's method).
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, *, allow_unverified_cifar: bool = False,
+                 download: bool = False) -> None:
+        self.root, self.allow_unverified_cifar, self.download = root, allow_unverified_cifar, download
+        self._cache: dict[tuple, Splits] = {}
+
+    def __call__(self, cfg) -> Splits:
+        key = (cfg.dataset, cfg.full_train, cfg.normalize_inputs, cfg.split_seed, cfg.build_seed)
+        if key not in self._cache:
+            self._cache[key] = load_splits(cfg.dataset, self.root, allow_unverified_cifar=self.allow_unverified_cifar,
+                                           download=self.download, split_seed=cfg.split_seed,
+                                           build_seed=cfg.build_seed, full_train=cfg.full_train,
+                                           normalize=cfg.normalize_inputs)
+        return self._cache[key]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_cache": {}}

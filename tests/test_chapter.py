@@ -1,0 +1,22 @@
+import os
+
+import pytest
+
+from mdmtn.chapter import setup
+from mdmtn.config import ConfigError
+
+
+def test_chapter_trains_with_workers_beyond_smoke(monkeypatch, tmp_path):
+    monkeypatch.delenv("MDMTN_BOOK_PRESET", raising=False)
+    monkeypatch.delenv("MDMTN_BOOK_WORKERS", raising=False)
+    assert setup(preset="smoke", results_dir=tmp_path).workers == 1  # start-up would outweigh smoke runs
+    assert setup(preset="quick", results_dir=tmp_path).workers == min(2, os.cpu_count() or 1)
+    monkeypatch.setenv("MDMTN_BOOK_WORKERS", "3")
+    assert setup(preset="smoke", results_dir=tmp_path).workers == 3
+
+
+def test_chapter_rejects_a_bad_k_with_what_to_write(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[0.01, 0.8, 0.19\]"):
+        setup(k="0.2 0.8", results_dir=tmp_path)
+    with pytest.raises(ConfigError):
+        setup(k=[0.5, 0.6, 0.1], results_dir=tmp_path)  # does not sum to 1
