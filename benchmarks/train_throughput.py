@@ -15,8 +15,10 @@ GrOWL prox at the end of the epoch. They differ only in *how* this is computed:
   inside the batch loop, and a prox that rescales rows in a Python loop (its pooling step is the
   library's vectorised routine, so this path is, if anything, slightly flattered). Its structure
   follows the authors' ``obj_sparsity`` / ``apply_growl``.
-* ``library+hwc`` (``--proposed``): the library path with a proposed change to the models'
-  flatten, applied to that model instance only (:func:`use_hwc_flatten`).
+* ``library, chw`` (``--chw``): the library path with the models' flatten as it was before
+  2026-11-26 (activations copied to (C, H, W) order before the fc layers), applied to that
+  model instance only (:func:`use_chw_flatten`): the before/after of
+  ``mdmtn.models.backbone.flatten_linear_relu``.
 
 ``--malloc-tuning`` applies a proposed process-wide allocator setting (:func:`tune_malloc`) to
 every path of that run; compare two runs, with and without it.
@@ -30,7 +32,7 @@ Usage::
 
     MDMTN_DATA=../shared/data \\
         python benchmarks/train_throughput.py [--datasets multimnist cifar10mnist] \\
-        [--n-samples 10240] [--repeats 3] [--threads N] [--profile] [--proposed] [--malloc-tuning]
+        [--n-samples 10240] [--repeats 3] [--threads N] [--profile] [--chw] [--malloc-tuning]
 
 Without ``MDMTN_DATA`` random data of the right shape is used (throughput does not depend on
 pixel values).
@@ -150,33 +152,28 @@ def loop_prox_(model, names, beta1=0.8, beta2=0.2) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# a proposed model change, measured here without editing mdmtn.models (``--proposed``)
+# the previous flatten, measured here without editing mdmtn.models (``--chw``)
 # ---------------------------------------------------------------------------------------------------
-def _fc_hwc(fc: torch.nn.Linear, h: torch.Tensor) -> torch.Tensor:
-    """relu(fc(flatten(h))) for a channels-last ``h`` without copying it to (C, H, W) order:
-    flatten in memory order (H, W, C), a free view, and permute the fc weight's columns to match
-    (a copy of the small weight instead of the batch of activations). The backward then also
-    stays channels-last, which avoids the slow mixed-layout ReLU backward seen in the profile.
-    Same result up to float summation order; parameters and checkpoints are unchanged."""
-    b, c, hh, ww = h.shape
-    w = fc.weight.view(fc.out_features, c, hh, ww).permute(0, 2, 3, 1).reshape(fc.out_features, -1)
-    return F.relu(F.linear(h.permute(0, 2, 3, 1).reshape(b, -1), w, fc.bias))
+def _fc_chw(fc: torch.nn.Linear, h: torch.Tensor) -> torch.Tensor:
+    """relu(fc(flatten(h))) with h copied to (C, H, W) order first: the models' flatten before
+    ``mdmtn.models.backbone.flatten_linear_relu`` kept channels-last activations as they are."""
+    return F.relu(fc(h.flatten(1)))
 
 
-def _shared_forward_hwc(self, x):
+def _shared_forward_chw(self, x):
     x = _pool_bn_relu(self.conv1(x), self.bn1)
-    return _fc_hwc(self.fc, _pool_bn_relu(self.conv2(x), self.bn2))
+    return _fc_chw(self.fc, _pool_bn_relu(self.conv2(x), self.bn2))
 
 
-def _monitor_forward_hwc(self, x):
-    return _fc_hwc(self.fc, _pool_bn_relu(self.conv(x), self.bn))
+def _monitor_forward_chw(self, x):
+    return _fc_chw(self.fc, _pool_bn_relu(self.conv(x), self.bn))
 
 
-def use_hwc_flatten(model) -> None:
+def use_chw_flatten(model) -> None:
     """Override (on this instance only) the shared network's and monitors' forward."""
-    model.shared.forward = types.MethodType(_shared_forward_hwc, model.shared)
+    model.shared.forward = types.MethodType(_shared_forward_chw, model.shared)
     for m in getattr(model, "monitors", []):
-        m.forward = types.MethodType(_monitor_forward_hwc, m)
+        m.forward = types.MethodType(_monitor_forward_chw, m)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -186,13 +183,13 @@ class LibraryPath:
     """The trainer's own epoch: ``_Run.train_epoch`` then ``_Run.growl_step`` (channels-last model,
     as ``mdmtn.trainer.train`` sets it up)."""
 
-    def __init__(self, dataset: str, train: TaskTensors, state: dict, hwc: bool = False):
+    def __init__(self, dataset: str, train: TaskTensors, state: dict, chw: bool = False):
         self.cfg = make_config(dataset, "mdmtn", preset="paper", n_train=len(train))
         model = build_model("mdmtn", SHAPES[dataset])
         model.load_state_dict(state)
         model.to(memory_format=torch.channels_last)
-        if hwc:
-            use_hwc_flatten(model)
+        if chw:
+            use_chw_flatten(model)
         self.splits = Splits(name=dataset, train=train, val=train.subset(0), test=train.subset(0),
                              input_shape=SHAPES[dataset], task_names=("t1", "t2"))
         self.run = _Run(self.cfg, model, self.splits, progress=False)
@@ -291,8 +288,8 @@ def main(argv=None) -> None:
     ap.add_argument("--profile", action="store_true", help="torch.profiler table of one library epoch")
     ap.add_argument("--malloc-tuning", action="store_true",
                     help="proposed: keep freed memory in glibc's heap for the whole process (tune_malloc)")
-    ap.add_argument("--proposed", action="store_true",
-                    help="also time the library path with the proposed channels-last flatten (use_hwc_flatten)")
+    ap.add_argument("--chw", action="store_true",
+                    help="also time the library path with the previous (C, H, W) flatten (use_chw_flatten)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -307,8 +304,8 @@ def main(argv=None) -> None:
         state = build_model("mdmtn", SHAPES[ds]).state_dict()
         lib = LibraryPath(ds, train, state)
         paths = {"library": lib}
-        if args.proposed:
-            paths["library+hwc"] = LibraryPath(ds, train, state, hwc=True)
+        if args.chw:
+            paths["library, chw"] = LibraryPath(ds, train, state, chw=True)
         if not args.skip_authors:
             paths["authors-style"] = AuthorsPath(ds, train, state)
         for p in paths.values():

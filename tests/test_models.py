@@ -74,3 +74,42 @@ def test_row_totals_match_spec(shape, name):
     m = sparsity_metrics(build_model(name, shape))
     assert m["total_rows"] == ROWS[(shape, name)]
     assert m["SR"] == 0 and m["unique_rows"] == m["total_rows"]
+
+
+def test_channels_last_flatten_equals_chw_flatten():
+    """The (H, W, C)-order flatten with permuted fc columns is the (C, H, W) flatten, forward and backward."""
+    from mdmtn.models.backbone import flatten_linear_relu
+
+    torch.manual_seed(0)
+    fc = torch.nn.Linear(20 * 4 * 4, 7)
+    h = torch.randn(5, 20, 4, 4)
+    h_cl = h.contiguous(memory_format=torch.channels_last)
+    assert not h_cl.is_contiguous()  # the permuted path is the one taken
+    ref = torch.relu(fc(h.flatten(1)))
+    assert torch.allclose(flatten_linear_relu(fc, h_cl), ref, atol=1e-6)
+    assert torch.allclose(flatten_linear_relu(fc, h), ref, atol=0)
+    seen = []
+    handle = fc.register_forward_hook(lambda m, i, o: seen.append(o))
+    assert torch.allclose(flatten_linear_relu(fc, h_cl), ref, atol=1e-6)
+    handle.remove()
+    assert len(seen) == 1  # a hooked fc (LSUV, pruning) is called as a module
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_channels_last_model_equals_nchw_model(shape):
+    """What the trainer runs (channels-last) gives the NCHW model's outputs and gradients."""
+    torch.manual_seed(0)
+    a = build_model("mdmtn", shape)
+    a.alpha.data = torch.tensor([[0.7, 0.3], [0.4, 0.6]])  # both branches reach the output
+    b = build_model("mdmtn", shape)
+    b.load_state_dict(a.state_dict())
+    b.to(memory_format=torch.channels_last)
+    x = torch.randn(8, *shape)
+    y = torch.randint(0, 10, (8,))
+    outs = [a(x), b(x.contiguous(memory_format=torch.channels_last))]
+    for o1, o2 in zip(*outs):
+        assert torch.allclose(o1, o2, atol=1e-5)
+    for m, o in zip((a, b), outs):
+        sum(torch.nn.functional.nll_loss(t, y) for t in o).backward()
+    for (name, p1), p2 in zip(a.named_parameters(), b.parameters()):
+        assert torch.allclose(p1.grad, p2.grad, rtol=1e-4, atol=1e-6), name
