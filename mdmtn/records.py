@@ -5,6 +5,7 @@ the machine and the library version, so every number shown elsewhere says how it
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -22,12 +23,39 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be read back."""
 
 
+@functools.lru_cache(maxsize=1)
+def code_version() -> str | None:
+    """The git commit of the mdmtn source that ran (``+dirty`` if mdmtn/ had uncommitted
+    changes), or None outside a git checkout: model numerics change between commits."""
+    import subprocess
+
+    src = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "-C", str(src), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "."], capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rev + ("+dirty" if dirty else "") if rev else None
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
+    except OSError:
+        return None
+
+
 def machine_info() -> dict[str, Any]:
-    """Where a run happened: enough to tell a 2-core CPU result from a GPU one."""
+    """Where a run happened: enough to tell a 2-core CPU result from a GPU one, and which code ran."""
     return dict(
         host_platform=platform.platform(), processor=platform.processor() or platform.machine(),
+        cpu_model=_cpu_model(),
         cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), python=platform.python_version(),
-        torch=torch.__version__, device="cpu", mdmtn=__version__,
+        torch=torch.__version__, device="cpu", mdmtn=__version__, mdmtn_commit=code_version(),
         # other jobs sharing the CPU inflate wall times; the 1-minute load average says how much
         load_avg_1min=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     )

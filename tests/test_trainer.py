@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,6 +143,13 @@ def test_cli_rejects_bad_k_before_any_work(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cli_rejects_bad_workers(capsys, tmp_path):
+    assert cli_main(["train", "--workers", "0", "--out", str(tmp_path)]) == 2
+    assert "--workers must be >= 1" in capsys.readouterr().err
+    assert cli_main(["sweep", "--strategy", "mt2o", "--workers", "2", "--out", str(tmp_path)]) == 2
+    assert "sequential only" in capsys.readouterr().err
+
+
 def test_cli_missing_data_is_one_clear_error(capsys, tmp_path):
     assert cli_main(["train", "--preset", "smoke", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
@@ -151,13 +159,19 @@ def test_cli_missing_data_is_one_clear_error(capsys, tmp_path):
 def test_cli_trains_writes_record_and_resumes(synthetic_data_root, tmp_path, capsys):
     args = ["train", "--dataset", "cifar10mnist", "--model", "hps", "--k", "0.1", "0.6", "0.3", "--preset", "smoke",
             "--seeds", "0", "1", "--data-dir", str(synthetic_data_root), "--allow-unverified-cifar",
-            "--out", str(tmp_path), "--no-progress"]
+            "--out", str(tmp_path), "--no-progress", "--workers", "2"]  # one process per seed
     assert cli_main(args) == 0
     recs = sorted(tmp_path.glob("*.json"))
     assert len(recs) == 2 and len(list(tmp_path.glob("*.pt"))) == 2
     rec = json.loads(recs[0].read_text())
     for field in ("config", "key", "metrics", "history", "wall_time_s", "machine"):
         assert field in rec
+    import subprocess  # the record names the commit that ran, as git itself reports it
+
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                          cwd=Path(__file__).parent).stdout.strip()
+    if head:
+        assert rec["machine"]["mdmtn_commit"].split("+")[0] == head
     capsys.readouterr()
     assert cli_main(args) == 0
     assert capsys.readouterr().out.count("[skip]") == 2
