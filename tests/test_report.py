@@ -61,3 +61,32 @@ def test_cluster_table_groups_by_sparsity():
     text = cluster_table(runs)
     assert text.count("\n") == 3  # header, rule, two clusters
     assert "| 2 | 10.0% | 90.00% |" in text and "| 1 | 50.0% |" in text
+
+
+def test_seed_check_groups_reruns_of_the_selected_config_only():
+    import numpy as np
+
+    from mdmtn.config import make_config
+    from mdmtn.report import seed_check, seed_check_markdown
+
+    def rec(seed, avg, sr, **kw):
+        cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "quick", seed, **kw)
+        return dict(key=f"{cfg.key()}", config=cfg.to_dict(), wall_time_s=1.0,
+                    metrics=dict(test_acc=[avg, avg], test_acc_mean=avg, SR=sr, CR=1.0, PS=1.0))
+
+    chosen = rec(0, 0.95, 50.0)
+    reruns = [rec(1, 0.93, 48.0), rec(2, 0.92, 47.0),
+              rec(3, 0.99, 10.0, lr=5e-4),  # another config: not a re-run
+              dict(rec(0, 0.10, 0.0), key="duplicate-of-seed-0")]  # the same seed again: not a re-run
+    rows = [dict(arch="mdmtn", method="ours-sparse", ours=dict(keys=[chosen["key"]])),
+            dict(arch="mdmtn", method="mgda", ours=dict(keys=["x"])),  # baselines are not checked
+            dict(arch="hps", method="ours-dense", ours=None)]  # no selected run
+    (c,) = seed_check(rows, [chosen] + reruns, reruns)
+    assert c["selected"]["avg"][0] == pytest.approx(95.0)
+    assert c["all"]["seeds"] == [0, 1, 2]
+    assert c["all"]["avg"][0] == pytest.approx(np.mean([95, 93, 92]))
+    assert c["all"]["avg"][1] == pytest.approx(np.std([95, 93, 92], ddof=1))
+    assert c["all"]["SR"][0] == pytest.approx(np.mean([50, 48, 47]))
+    assert "± " in seed_check_markdown([c])
+    (c0,) = seed_check(rows, [chosen], [])
+    assert c0["all"] is None and "No re-runs" in seed_check_markdown([c0])
