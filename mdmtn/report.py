@@ -256,15 +256,23 @@ def seed_check(rows: Sequence[dict], all_records: Sequence[dict], reruns: Sequen
     arch, method, k, selected (the selected run's summary), all (summary over the selected run
     and its re-runs, ``None`` without re-runs).
     """
+    from .config import RunConfig
+
+    def but_seed(r: dict) -> RunConfig | None:  # older records lack newer fields: compare with defaults filled in
+        try:
+            return RunConfig.from_dict({**r["config"], "seed": 0})
+        except Exception:
+            return None
+
     by_key = {r["key"]: r for r in all_records}
     out = []
     for row in rows:
         if row["method"] not in ("ours-dense", "ours-sparse") or row["ours"] is None:
             continue
         chosen = by_key[row["ours"]["keys"][0]]
-        same = {k: v for k, v in chosen["config"].items() if k != "seed"}
+        same = but_seed(chosen)
         mates = [r for r in reruns if r["key"] != chosen["key"] and r["config"]["seed"] != chosen["config"]["seed"]
-                 and {k: v for k, v in r["config"].items() if k != "seed"} == same]
+                 and same is not None and but_seed(r) == same]
         out.append(dict(arch=row["arch"], method=row["method"], k=tuple(chosen["config"]["k"]),
                         selected=_summary([chosen]), all=_summary([chosen] + mates) if mates else None))
     return out

@@ -88,5 +88,8 @@ def test_seed_check_groups_reruns_of_the_selected_config_only():
     assert c["all"]["avg"][1] == pytest.approx(np.std([95, 93, 92], ddof=1))
     assert c["all"]["SR"][0] == pytest.approx(np.mean([50, 48, 47]))
     assert "± " in seed_check_markdown([c])
+    old = dict(chosen, config={k: v for k, v in chosen["config"].items() if k != "scalarization"})
+    (c_old,) = seed_check(rows, [old] + reruns, reruns)  # a record from before a field existed still matches
+    assert c_old["all"]["seeds"] == [0, 1, 2]
     (c0,) = seed_check(rows, [chosen], [])
     assert c0["all"] is None and "No re-runs" in seed_check_markdown([c0])
