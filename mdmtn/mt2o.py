@@ -59,7 +59,7 @@ from .data import Splits, iterate_batches
 from .metrics import sparsity_metrics
 from .models import build_model
 from .pareto import hypervolume
-from .records import machine_info, write_json_atomic
+from .records import code_version, machine_info, write_json_atomic
 
 TRANSFERS = ("mt2o", "none", "fixed")
 STRATEGIES = {"mt2o": "mt2o", "independent": "none"}  # sweep --strategy -> transfer
@@ -299,6 +299,7 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointRes
     """
     from .trainer import _Run, evaluate, lsuv_start_, seed_everything  # the single-run machinery, shared
 
+    code_version()  # pin the commit at the start (see trainer.train)
     t_start = time.perf_counter()
     cfg0 = jc.runs[0]
     splits = splits.subset(cfg0.n_train, cfg0.n_val, cfg0.n_test)

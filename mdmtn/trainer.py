@@ -31,7 +31,7 @@ from .growl import (apply_row_cap_, cap_count, enforce_plan_, growl_penalty, gro
 from .lsuv import lsuv_
 from .metrics import sparsity_metrics
 from .models import build_model
-from .records import machine_info
+from .records import code_version, machine_info
 from .scalarization import ChebyshevAL
 
 
@@ -300,6 +300,7 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
     config's sizes. ``model`` lets a user bring their own :class:`MultiTaskModel`; by default
     the paper architecture ``cfg.model`` is built. Raises :class:`TrainingDiverged` on NaN.
     """
+    code_version()  # pin the commit now: the record is written at the end, when HEAD may have moved
     if cfg.method != "wc_al":  # the baselines (MGDA, STL, MTAN, KDMTL) write the same record layout
         from .baselines import train_baseline
 
