@@ -35,12 +35,12 @@ import types
 import torch
 import torch.nn.functional as F
 
+from mdmtn.config import INPUT_SHAPES
 from mdmtn.models import build_model
 from mdmtn.models.backbone import _pool_bn_relu, flatten_linear_relu
 from mdmtn.records import machine_info
 from train_throughput import use_chw_flatten
 
-SHAPES = {"multimnist": (1, 28, 28), "cifar10mnist": (3, 32, 32)}
 
 
 def _gemm_stem_representation(self, x):
@@ -83,7 +83,7 @@ def make_step(variant: str, shape, x, y):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="multimnist", choices=tuple(SHAPES))
+    p.add_argument("--dataset", default="multimnist", choices=tuple(INPUT_SHAPES))
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-compile", action="store_true")
@@ -97,7 +97,7 @@ def main() -> None:
     mi = machine_info()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {mi.get('processor')}, "
           f"load average {mi.get('load_avg_1min')}")
-    shape = SHAPES[args.dataset]
+    shape = INPUT_SHAPES[args.dataset]
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(256, *shape, generator=g), torch.randint(0, 10, (256, 2), generator=g)
     variants = ["library", "nchw", "chw-flatten"] + (["gemm-stem"] if shape[0] == 1 else [])
@@ -146,7 +146,7 @@ def fault_child(args) -> None:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-4, 0)  # M_MMAP_MAX
         libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
-    shape = SHAPES[args.dataset]
+    shape = INPUT_SHAPES[args.dataset]
     g = torch.Generator().manual_seed(0)
     step, _ = make_step("library", shape, torch.randn(256, *shape, generator=g),
                         torch.randint(0, 10, (256, 2), generator=g))

@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision import transforms
 
-from mdmtn.config import make_config
+from mdmtn.config import INPUT_SHAPES, make_config
 from mdmtn.data import Splits, TaskTensors, load_splits
 from mdmtn.data import cifar10mnist as cm_mod
 from mdmtn.data import multimnist as mm_mod
@@ -64,7 +64,6 @@ from mdmtn.trainer import _Run
 
 AUTHORS_MEASURED = {"multimnist": 2000.0, "cifar10mnist": 890.0}  # samples/s, original-code-measured.md
 NORM = {"multimnist": ((mm_mod.MEAN,), (mm_mod.STD,)), "cifar10mnist": (cm_mod.MEAN, cm_mod.STD)}
-SHAPES = {"multimnist": (1, 28, 28), "cifar10mnist": (3, 32, 32)}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -77,7 +76,7 @@ def load_train(dataset: str, n: int, seed: int = 0) -> tuple[TaskTensors, bool]:
         return s.train.subset(n), True
     g = torch.Generator().manual_seed(seed)
     mean, std = NORM[dataset]
-    u8 = torch.randint(0, 256, (n, *SHAPES[dataset]), generator=g, dtype=torch.uint8)
+    u8 = torch.randint(0, 256, (n, *INPUT_SHAPES[dataset]), generator=g, dtype=torch.uint8)
     x = (u8.float() / 255 - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
     return TaskTensors(x, torch.randint(0, 10, (n, 2), generator=g)), False
 
@@ -185,13 +184,13 @@ class LibraryPath:
 
     def __init__(self, dataset: str, train: TaskTensors, state: dict, chw: bool = False):
         self.cfg = make_config(dataset, "mdmtn", preset="paper", n_train=len(train))
-        model = build_model("mdmtn", SHAPES[dataset])
+        model = build_model("mdmtn", INPUT_SHAPES[dataset])
         model.load_state_dict(state)
         model.to(memory_format=torch.channels_last)
         if chw:
             use_chw_flatten(model)
         self.splits = Splits(name=dataset, train=train, val=train.subset(0), test=train.subset(0),
-                             input_shape=SHAPES[dataset], task_names=("t1", "t2"))
+                             input_shape=INPUT_SHAPES[dataset], task_names=("t1", "t2"))
         self.run = _Run(self.cfg, model, self.splits, progress=False)
         params = list(model.parameters()) + [self.run.al.t]
         self.opt = torch.optim.Adam(params, lr=self.cfg.lr)
@@ -212,7 +211,7 @@ class AuthorsPath:
 
     def __init__(self, dataset: str, train: TaskTensors, state: dict):
         self.cfg = cfg = make_config(dataset, "mdmtn", preset="paper", n_train=len(train))
-        self.model = build_model("mdmtn", SHAPES[dataset])
+        self.model = build_model("mdmtn", INPUT_SHAPES[dataset])
         self.model.load_state_dict(state)
         self.names = [n for n, _ in self.model.growl_weights()]
         self.al = ChebyshevAL(cfg.k, cfg.mu0, cfg.eps_aug, generator=torch.Generator().manual_seed(2))
@@ -301,7 +300,7 @@ def main(argv=None) -> None:
         train, real = load_train(ds, args.n_samples)
         n = len(train)
         torch.manual_seed(0)
-        state = build_model("mdmtn", SHAPES[ds]).state_dict()
+        state = build_model("mdmtn", INPUT_SHAPES[ds]).state_dict()
         lib = LibraryPath(ds, train, state)
         paths = {"library": lib}
         if args.chw:

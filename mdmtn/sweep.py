@@ -169,8 +169,8 @@ def _run_parallel(cfgs, todo, out_dir, load, checkpoints, progress, workers, thr
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     # fork would copy torch's thread pools into the children; spawn starts clean interpreters
     ctx = mp.get_context("spawn")
-    later = [i for i in todo if cfgs[i].init_from is not None]  # they need their source's checkpoint
-    queue = [i for i in todo if cfgs[i].init_from is None] + later
+    later = {i for i in todo if cfgs[i].init_from is not None}  # they need their source's checkpoint
+    queue = [i for i in todo if i not in later] + [i for i in todo if i in later]
     bar = tqdm(total=len(todo), desc=f"sweep ({workers} workers x {threads} threads)", unit="run",
                disable=not progress)
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_start,
@@ -188,8 +188,6 @@ def _run_parallel(cfgs, todo, out_dir, load, checkpoints, progress, workers, thr
                     report(running.pop(fut), fut.result())
                     bar.update(1)
         except BaseException:
-            for fut in running:
-                fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         finally:
