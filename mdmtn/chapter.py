@@ -32,6 +32,7 @@ class Chapter:
     results_dir: Path
     notes: list[str] = field(default_factory=list)
     _splits: dict = field(default_factory=dict, repr=False)
+    _synthetic: bool = field(default=False, repr=False)  # some splits fell back to synthetic data
 
     @property
     def records_dir(self) -> Path:
@@ -52,6 +53,7 @@ class Chapter:
                 if self.preset != "smoke" and not allow_synthetic:
                     raise
                 root = write_all(Path(tempfile.mkdtemp(prefix="mdmtn-synthetic-")))
+                self._synthetic = True
                 self.notes.append("No real data found: this page was built on tiny SYNTHETIC data (smoke preset).")
                 self._splits[name] = load_splits(name, root, allow_unverified_cifar=True)
         return self._splits[name]
@@ -85,13 +87,16 @@ class Chapter:
 
         if not self.trains:
             return [r for r in (find_record(self.records_dir, c) for c in cfgs) if r is not None]
-        if self.workers > 1:  # worker processes load real data themselves (no synthetic fallback there)
-            self.splits()  # fail here, with the chapter's message, if the data are missing
-            load: Any = SplitsLoader(self.data_dir, allow_unverified_cifar=True)
-        else:
-            load = lambda c: self.splits(c.dataset)  # noqa: E731
+        workers = self.workers
+        if workers > 1:
+            for name in {c.dataset for c in cfgs}:  # resolve real or synthetic data here, once
+                self.splits(name)
+            if self._synthetic:  # worker processes load real data only: train the tiny runs here
+                workers = 1
+        load: Any = (SplitsLoader(self.data_dir, allow_unverified_cifar=True) if workers > 1
+                     else lambda c: self.splits(c.dataset))
         return run_sweep(cfgs, self.records_dir, load, checkpoints=True, progress=False, log=lambda s: None,
-                         workers=self.workers)
+                         workers=workers)
 
     def ensure_joint(self, jcs: Sequence[Any]) -> list[dict]:
         """Joint (MT2O-v / independent) records of ``jcs`` from ``records_dir/mt2o``, solving the

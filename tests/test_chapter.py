@@ -20,3 +20,15 @@ def test_chapter_rejects_a_bad_k_with_what_to_write(tmp_path):
         setup(k="0.2 0.8", results_dir=tmp_path)
     with pytest.raises(ConfigError):
         setup(k=[0.5, 0.6, 0.1], results_dir=tmp_path)  # does not sum to 1
+
+
+def test_chapter_with_workers_on_synthetic_data_trains_in_process(monkeypatch, tmp_path):
+    """Worker processes load real data only; when the chapter fell back to synthetic data, it trains itself."""
+    monkeypatch.delenv("MDMTN_DATA", raising=False)
+    monkeypatch.setenv("MDMTN_BOOK_PRESET", "smoke")
+    monkeypatch.setenv("MDMTN_BOOK_WORKERS", "2")
+    ch = setup(data_dir=str(tmp_path / "nowhere"), results_dir=tmp_path / "results")
+    assert ch.workers == 2
+    recs = ch.ensure([ch.config("hps", (0.0, 0.5, 0.5), s) for s in (0, 1)])
+    assert [r["status"] for r in recs] == ["ok", "ok"]
+    assert any("SYNTHETIC" in n for n in ch.notes)
