@@ -41,7 +41,15 @@ def _baseline(default: Any) -> Any:
     if isinstance(default, (list, dict, set)):
         raise TypeError("baseline defaults must be immutable")
     return field(default=default, metadata={"key_omit_default": True})
+def _added(default: Any) -> Any:
+    """A field added after records were committed: left out of every key (this config's and a
+    joint solve's, :meth:`RunConfig.key_fields`) while it holds its default, so no committed
+    record's key changes."""
+    return field(default=default, metadata={"key_omit_default": True, "joint_key_omit_default": True})
+
+
 PRESETS = ("smoke", "quick", "paper")
+PHASE1_KEEP = ("best_val", "last")
 
 
 class ConfigError(ValueError):
@@ -101,6 +109,11 @@ class RunConfig:
     optimise_t: bool = True  # False: HPS keeps t at its initial value, as in the code (#13)
     accumulate_aux_grads: bool = False  # True: t/α gradients never zeroed, as in the code (#14)
     lsuv_when_k0_zero: bool = False  # the code skips LSUV for k0 == 0 (#16)
+    # which phase-1 model phase 2 starts from: "best_val", the best validation accuracy among
+    # epochs with SR >= eta1 (else the best of any sparsity), as the authors' code (#9); "last",
+    # the model after phase 1's final epoch, as the paper's text ("the most recent model obtained
+    # in the initial stage"). Hashed only when not default, so existing keys are unchanged.
+    phase1_keep: str = _added("best_val")
     # "linear": minimise k·(L0, L1, ..., Lm) instead of the Chebyshev AL (MT2O's default
     # subproblem, and the weighted sum the toy chapter contrasts); hashed only when not default
     scalarization: str = _baseline("chebyshev_al")
@@ -173,6 +186,16 @@ class RunConfig:
         d = dict(d)
         return cls(**_canonical(d))
 
+    def key_fields(self, joint: bool = False) -> dict[str, Any]:
+        """:meth:`to_dict` without the fields a key leaves out at their default (``joint``: those
+        of a joint solve's key, which hashes every field older than the solver)."""
+        flag = "joint_key_omit_default" if joint else "key_omit_default"
+        d = self.to_dict()
+        for f in dataclasses.fields(self):
+            if f.metadata.get(flag) and getattr(self, f.name) == f.default:
+                del d[f.name]
+        return d
+
     def key(self) -> str:
         """Stable 16-hex-digit hash of all fields: the run-record file name.
 
@@ -180,11 +203,7 @@ class RunConfig:
         of the paper's method keep the keys they had before those fields existed. Distinct
         configs still get distinct keys (while the defaults stay as they are).
         """
-        d = self.to_dict()
-        for f in dataclasses.fields(self):
-            if f.metadata.get("key_omit_default") and getattr(self, f.name) == f.default:
-                del d[f.name]
-        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        blob = json.dumps(self.key_fields(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -357,7 +376,7 @@ def _check_switches(cfg: RunConfig) -> None:
                    prox_mode=("exact", "head", "2023"), cap_rule=("head", "2023"), method=METHODS,
                    ap_rows=("nonzero", "all"), mgda_variant=MGDA_VARIANTS, mgda_normalization=MGDA_NORMALIZATIONS,
                    mgda_grad_bug=MGDA_GRAD_BUGS, mtan_attention=("per_task", "shared"), kd_detach=("teacher", "both"),
-                   scalarization=("chebyshev_al", "linear"))
+                   scalarization=("chebyshev_al", "linear"), phase1_keep=PHASE1_KEEP)
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
             raise ConfigError(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")

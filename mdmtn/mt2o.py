@@ -144,7 +144,7 @@ class JointConfig:
 
 
 def _without_k(r: RunConfig) -> dict[str, Any]:
-    d = r.to_dict()
+    d = r.key_fields(joint=True)
     d.pop("k")
     return d
 

@@ -91,6 +91,7 @@ class _Run:
         self.growl = list(model.growl_weights()) if cfg.sparse else []
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, tuple[float, dict]] = {}  # slot -> (val acc, state_dict snapshot)
+        self.best_epoch: dict[str, int] = {}  # slot -> index into history of that snapshot
         self.last_train_objectives: list[float] = []
         n_epochs = cfg.epochs_per_iteration * (
             cfg.phase1_iterations + cfg.phase2_iterations if cfg.sparse else cfg.single_stage_iterations)
@@ -229,6 +230,7 @@ class _Run:
         def keep(val_acc: float, sr: float) -> None:
             if val_acc > self.best.get(slot, (-math.inf,))[0]:
                 self.best[slot] = (val_acc, copy.deepcopy(self.model.state_dict()))
+                self.best_epoch[slot] = len(self.history)  # end_epoch appends this epoch after keep()
         return keep
 
     def fit(self) -> list:
@@ -249,8 +251,12 @@ class _Run:
                 keep_best("sparse")(val_acc, sr)
 
         self.stage("phase1", cfg.phase1_iterations, self.growl_step, keep_phase1)
-        self.phase1_choice = "sparse" if "sparse" in best else "draft"
-        model.load_state_dict(best[self.phase1_choice][1])
+        if cfg.phase1_keep == "last":  # the model is already the last epoch's
+            self.phase1_choice, self.phase1_epoch = "last", len(self.history) - 1
+        else:
+            self.phase1_choice = "sparse" if "sparse" in best else "draft"
+            model.load_state_dict(best[self.phase1_choice][1])
+            self.phase1_epoch = self.best_epoch[self.phase1_choice]
         plans = plan_tying([(n, w.detach()) for n, w in self.growl], cfg.ap_preference,
                            conv_rows=cfg.conv_rows, random_state=0, ap_rows=cfg.ap_rows,
                            max_iter=cfg.ap_max_iter)
@@ -330,6 +336,7 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
                      val_acc=val["acc"], val_acc_mean=float(np.mean(val["acc"])),
                      train_objectives=run.last_train_objectives, **sm),
         phase1_model=getattr(run, "phase1_choice", None),
+        phase1_epoch=getattr(run, "phase1_epoch", None),  # index into history of the model phase 2 started from
         compression=compression_summary(model) if cfg.sparse else None,
         alpha=model.alpha.detach().tolist() if isinstance(getattr(model, "alpha", None), torch.Tensor) else None,
         data=dict(dataset=splits.name, n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test)),

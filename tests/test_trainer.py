@@ -190,3 +190,28 @@ def test_cli_sweep_with_pf_study(synthetic_data_root, tmp_path, capsys, monkeypa
     capsys.readouterr()
     assert cli_main(args) == 0
     assert capsys.readouterr().out.count("[skip]") == 7
+
+
+@pytest.mark.parametrize("keep", ["best_val", "last"])
+def test_phase1_keep_selects_the_model_phase2_starts_from(mm, keep):
+    # no phase 2, so the returned model is phase 1's choice; the expected epoch comes from the history
+    cfg = make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke", seed=1, eta1=1.0, phase2_iterations=0,
+                      phase1_keep=keep)
+    res = train(cfg, mm, progress=False)
+    hist = res.record["history"]
+    if keep == "last":
+        expected = len(hist) - 1
+    else:
+        sparse = [i for i, h in enumerate(hist) if h["SR"] >= cfg.eta1]
+        pool = sparse or range(len(hist))
+        expected = max(pool, key=lambda i: (np.mean(hist[i]["val_acc"]), -i))  # first of equal bests
+        assert expected != len(hist) - 1  # seed 1 peaks early, so the two rules pick different models
+    assert res.record["phase1_epoch"] == expected
+    assert res.record["phase1_model"] == ("last" if keep == "last" else ("sparse" if sparse else "draft"))
+    assert res.record["metrics"]["SR"] == pytest.approx(hist[expected]["SR"])
+
+
+def test_phase1_keep_default_keeps_record_keys():
+    base = make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "paper")
+    assert base.key() == make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "paper", phase1_keep="best_val").key()
+    assert base.key() != make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "paper", phase1_keep="last").key()
