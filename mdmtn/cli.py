@@ -19,20 +19,37 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .config import DATASETS, METHOD_MODELS, METHODS, MODELS, PRESETS, ConfigError, make_config
+from .config import DATASETS, METHOD_MODELS, METHODS, MODELS, PRESETS, ConfigError, RunConfig, make_config
+
+
+# RunConfig fields that have a flag of their own: --set would bypass the flag's checks and defaults
+_OWN_FLAGS = {"dataset": "--dataset", "model": "--model", "k": "--k", "preset": "--preset", "seed": "--seed/--seeds",
+              "method": "--method"}
 
 
 def _parse_set(items: Sequence[str]) -> dict[str, Any]:
+    """``field=value`` strings as a dict of raw strings; :func:`mdmtn.config.make_config` turns each
+    into its field's declared type (or a one-line ConfigError)."""
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
             raise ConfigError(f"--set expects field=value, got {item!r}")
         name, raw = item.split("=", 1)
-        try:
-            out[name] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[name] = raw
+        name = name.strip()
+        if name in _OWN_FLAGS:
+            raise ConfigError(f"give {name} with {_OWN_FLAGS[name]}, not --set {name}=...")
+        out[name] = raw
     return out
+
+
+def _seeds(args: argparse.Namespace) -> list[int]:
+    """--seed or --seeds (not both), each seed once, in the order given."""
+    if args.seeds and args.seed is not None:
+        raise ConfigError("give either --seed or --seeds, not both")
+    seeds = args.seeds if args.seeds else [0 if args.seed is None else args.seed]
+    if any(s < 0 for s in seeds):
+        raise ConfigError(f"seeds must be integers >= 0, got {seeds}")
+    return list(dict.fromkeys(seeds))
 
 
 def _loader(args: argparse.Namespace) -> Any:
@@ -44,8 +61,6 @@ def _loader(args: argparse.Namespace) -> Any:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides = _parse_set(args.set or [])
-    if "method" in overrides and overrides["method"] != args.method:
-        raise ConfigError("give the method with --method, not --set method=...")
     overrides["method"] = args.method
     return overrides
 
@@ -55,8 +70,7 @@ def _run(cfgs: list, args: argparse.Namespace) -> int:
 
     from .sweep import run_sweep
 
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    _check_process_options(args)
     if args.threads and args.workers == 1:
         torch.set_num_threads(args.threads)
     recs = run_sweep(cfgs, args.out, _loader(args), checkpoints=not args.no_checkpoint,
@@ -68,8 +82,15 @@ def _run(cfgs: list, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _check_process_options(args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be >= 1 (or 0 for torch's choice), got {args.threads}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    seeds = args.seeds if args.seeds else [args.seed]
+    seeds = _seeds(args)
     model = args.model or METHOD_MODELS[args.method][-1]  # mdmtn for wc_al / mgda, else the method's model
     overrides = _overrides(args)
     cfgs = [make_config(args.dataset, model, args.k, args.preset, s, mu_schedule=args.mu_schedule, **overrides)
@@ -81,8 +102,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .records import find_record
     from .sweep import pf_study_configs, sweep_configs, sweep_vectors
 
-    seeds = args.seeds if args.seeds else [args.seed]
+    seeds = _seeds(args)
     overrides = _overrides(args)
+    _check_process_options(args)
     if args.strategy != "sequential":
         return _joint(args, seeds, overrides)
     if args.vectors.startswith("mt2o"):
@@ -131,7 +153,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     from .aggregate import aggregate, format_table
     from .records import load_records
 
-    records = [r for d in args.runs for r in load_records(d)]
+    _existing_dirs(args.runs)
+    records = load_records(args.runs)  # each run once, also when a folder is given twice
     if not records:
         print(f"error: no finished run records in {' '.join(args.runs)}", file=sys.stderr)
         return 2
@@ -143,11 +166,18 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_dirs(dirs: Sequence[str]) -> None:
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise ConfigError(f"{d} is not a folder of run records")
+
+
 def cmd_compress(args: argparse.Namespace) -> int:
     """Add ``compression`` (mdmtn.compress.compression_summary of the saved model) to records that lack it."""
     from .compress import compression_summary
     from .records import CheckpointError, load_checkpoint, load_records, write_json_atomic
 
+    _existing_dirs([args.dir])
     n = 0
     for rec in load_records(args.dir):
         path = Path(args.dir) / f"{rec['key']}.json"
@@ -160,9 +190,13 @@ def cmd_compress(args: argparse.Namespace) -> int:
             print(f"skip {path.name}: no checkpoint {ckpt.name} (retrain to get one)", file=sys.stderr)
             continue
         try:
-            model = load_checkpoint(ckpt)[0]
+            model, ckpt_cfg, _ = load_checkpoint(ckpt)
         except CheckpointError as e:
             print(f"skip {path.name}: {e}", file=sys.stderr)
+            continue
+        if ckpt_cfg.key() != rec["key"] or ckpt_cfg.to_dict() != RunConfig.from_dict(rec["config"]).to_dict():
+            print(f"skip {path.name}: refusing checkpoint {ckpt.name}, whose stored config (key {ckpt_cfg.key()}) "
+                  f"is not this record's; retrain the run to get its own checkpoint", file=sys.stderr)
             continue
         rec["compression"] = compression_summary(model)
         write_json_atomic(path, rec)
@@ -178,7 +212,7 @@ def _common(t: argparse.ArgumentParser) -> None:
     """Arguments shared by ``train`` and ``sweep``."""
     t.add_argument("--dataset", choices=DATASETS, default="multimnist")
     t.add_argument("--preset", choices=PRESETS, default="quick")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=None, help="one seed (default 0)")
     t.add_argument("--seeds", type=int, nargs="+", help="several seeds, one record each")
     t.add_argument("--out", default="runs", help="directory for run records and checkpoints")
     t.add_argument("--data-dir", default=None, help="folder with MNIST/ and cifar-10-batches-py/ (default $MDMTN_DATA)")
@@ -243,11 +277,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .data import DatasetError
     from .records import CheckpointError
 
+    from .sweep import SweepInterrupted
+
     try:
         return args.func(args)
     except (ConfigError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except SweepInterrupted as e:
+        print(e, file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from .fields import coerce
+
 DATASETS = ("multimnist", "cifar10mnist")
 INPUT_SHAPES = {"multimnist": (1, 28, 28), "cifar10mnist": (3, 32, 32)}
 MODELS = ("hps", "mdmtn", "stl", "mtan", "kdmtl")
@@ -365,7 +367,10 @@ def make_config(dataset: str = "multimnist", model: str = "mdmtn", k: Sequence[f
     bad = set(overrides) - names
     if bad:
         raise ConfigError(f"unknown config fields {sorted(bad)}; valid fields: {sorted(names)}")
-    values.update(overrides)
+    try:  # text from the CLI / papermill becomes the declared type, or a one-line error
+        values.update({name: coerce(RunConfig, name, v) for name, v in overrides.items()})
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     cfg = RunConfig(**_canonical(values))
     _check_switches(cfg)
     return cfg
@@ -383,6 +388,7 @@ def _check_switches(cfg: RunConfig) -> None:
     if cfg.model not in METHOD_MODELS[cfg.method]:
         raise ConfigError(f"method {cfg.method!r} trains model {' or '.join(METHOD_MODELS[cfg.method])}, "
                           f"got {cfg.model!r}")
+    _check_ranges(cfg)
     if cfg.epochs_per_iteration < 1 or cfg.phase1_iterations < 1 or cfg.single_stage_iterations < 1:
         raise ConfigError("epochs_per_iteration, phase1_iterations and single_stage_iterations must be >= 1")
     if cfg.baseline:
@@ -399,3 +405,43 @@ def _check_switches(cfg: RunConfig) -> None:
         if cfg.full_train and cfg.method != "mgda":
             raise ConfigError(f"full_train (no validation split) is only meaningful for MGDA, which keeps the "
                               f"last epoch; {cfg.method!r} selects its model on the validation split")
+
+
+# (field, test, what is allowed): checked before any data are loaded
+_RANGES: tuple[tuple[str, Any, str], ...] = (
+    ("seed", lambda v: v >= 0, "an integer >= 0"),
+    ("split_seed", lambda v: v >= 0, "an integer >= 0"),
+    ("build_seed", lambda v: v >= 0, "an integer >= 0"),
+    ("n_train", lambda v: v is None or v >= 1, "an integer >= 1, or none for the full split"),
+    ("n_test", lambda v: v is None or v >= 1, "an integer >= 1, or none for the full split"),
+    ("batch_size", lambda v: v >= 1, "an integer >= 1"),
+    ("eval_batch_size", lambda v: v >= 1, "an integer >= 1"),
+    ("lr", lambda v: v > 0, "a finite number > 0"),
+    ("lr_decay", lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    ("mu0", lambda v: v > 0, "a finite number > 0"),
+    ("mu_factor", lambda v: v > 0, "a finite number > 0"),
+    ("eps_aug", lambda v: v > 0, "a finite number > 0"),
+    ("beta1", lambda v: v >= 0, "a number >= 0"),
+    ("beta2", lambda v: v >= 0, "a number >= 0"),
+    ("eta1", lambda v: 0 <= v <= 100, "a percentage in [0, 100]"),
+    ("eta2", lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),
+    ("ap_max_iter", lambda v: v >= 1, "an integer >= 1"),
+    ("phase2_iterations", lambda v: v >= 0, "an integer >= 0"),
+    ("momentum", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("kd_adaptor_lr", lambda v: v > 0, "a finite number > 0"),
+    ("kd_teacher_lr", lambda v: v > 0, "a finite number > 0"),
+    ("kd_teacher_lr_decay", lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    ("kd_adaptor_weight_decay", lambda v: v >= 0, "a number >= 0"),
+)
+
+
+def _check_ranges(cfg: RunConfig) -> None:
+    for name, ok, allowed in _RANGES:
+        v = getattr(cfg, name)
+        if isinstance(v, float) and not math.isfinite(v) or not ok(v):
+            raise ConfigError(f"{name}={v!r} is out of range: must be {allowed}")
+    if cfg.n_val is None or cfg.n_val >= 1:
+        return
+    if not (cfg.n_val == 0 and cfg.full_train):  # only MGDA's full_train trains without validation
+        raise ConfigError(f"n_val={cfg.n_val!r} is out of range: must be an integer >= 1, or none for the full "
+                          "split (the model is selected on the validation split)")

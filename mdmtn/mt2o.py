@@ -44,6 +44,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,8 @@ from .data import Splits, iterate_batches
 from .metrics import sparsity_metrics
 from .models import build_model
 from .pareto import hypervolume
-from .records import code_version, machine_info, write_json_atomic
+from .fields import coerce
+from .records import RecordError, code_version, load_records, machine_info, read_record, write_json_atomic
 
 TRANSFERS = ("mt2o", "none", "fixed")
 STRATEGIES = {"mt2o": "mt2o", "independent": "none"}  # sweep --strategy -> transfer
@@ -155,10 +157,11 @@ def joint_config(dataset: str, model: str, vectors: Sequence[Sequence[float]], p
     ``transfer`` value); ``options`` holds JointConfig fields and RunConfig overrides."""
     transfer = STRATEGIES.get(strategy, strategy)
     names = {f.name for f in dataclasses.fields(JointConfig)} - {"runs"}
-    joint = {k: v for k, v in options.items() if k in names}
+    try:  # text from the CLI becomes the declared type, or a one-line error
+        joint = {k: coerce(JointConfig, k, v) for k, v in options.items() if k in names}
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     run_over = {k: v for k, v in options.items() if k not in names}
-    if "coefficients" in joint:
-        joint["coefficients"] = tuple(float(a) for a in joint["coefficients"])
     runs = tuple(make_config(dataset, model, k, preset, seed, **run_over) for k in vectors)
     return JointConfig(runs=runs, transfer=transfer, **joint)
 
@@ -406,7 +409,7 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointRes
         hv_curve=hv_curve, final_hv=hv_curve[-1]["hv"], subproblems=finals,
         transfers=dict(n_steps=len(transfers), accepted=len(accepted), tried=n_tries,
                        mean_coefficient=float(np.mean(accepted)) if accepted else None, log=transfers),
-        data=dict(dataset=splits.name, n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test)),
+        data=splits.provenance(),
         train_seconds=clock.wall, train_cpu_seconds=clock.cpu, eval_seconds=eval_clock, wall_time_s=time.perf_counter() - t_start,
         machine=machine_info(),
     )
@@ -492,10 +495,22 @@ def speed_ratio(mt2o_rec: dict[str, Any], indep_rec: dict[str, Any], fraction: f
     return dict(target=target, mt2o=t_m, independent=t_i, ratio=t_m / t_i if t_i > 0 else math.nan)
 
 
+def joint_key(rec: dict[str, Any]) -> str:
+    """The key a joint record's config hashes to."""
+    return JointConfig.from_dict(rec["config"]).key()
+
+
 def find_joint_record(out_dir: str | Path, jc: JointConfig) -> dict[str, Any] | None:
-    """The record of ``jc`` in ``out_dir`` (``<key>.json``), or None."""
+    """The record of ``jc`` in ``out_dir`` (``<key>.json``, checked to be that config's), or None."""
     path = Path(out_dir) / f"{jc.key()}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        rec = read_record(path, joint_key)
+    except RecordError as e:
+        print(f"warning: {e}", file=sys.stderr)
+        return None
+    return rec if rec.get("status") == "ok" else None
 
 
 def run_joint(jcs: Sequence[JointConfig], out_dir: str | Path, load: Callable[[RunConfig], Splits], *,
@@ -522,11 +537,7 @@ def run_joint(jcs: Sequence[JointConfig], out_dir: str | Path, load: Callable[[R
 
 def load_joint_records(out_dir: str | Path) -> list[dict[str, Any]]:
     """All joint records (``kind == "joint"``) in ``out_dir``, sorted by strategy then seed."""
-    recs = []
-    for p in sorted(Path(out_dir).glob("*.json")):
-        r = json.loads(p.read_text())
-        if r.get("kind") == "joint" and r.get("status") == "ok":
-            recs.append(r)
+    recs = load_records(out_dir, key_of=joint_key, kind="joint")
     return sorted(recs, key=lambda r: (r["strategy"], r["config"]["run"]["seed"]))
 
 

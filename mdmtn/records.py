@@ -9,9 +9,10 @@ import functools
 import json
 import os
 import platform
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -61,10 +62,22 @@ def machine_info() -> dict[str, Any]:
     )
 
 
+def _umask() -> int:
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+# mkstemp creates files 0600; records and checkpoints get the permissions any other file would
+_FILE_MODE = 0o666 & ~_umask()
+TMP_SUFFIX = ".tmp"
+
+
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -89,41 +102,120 @@ def record_path(out_dir: str | os.PathLike, cfg: RunConfig) -> Path:
     return Path(out_dir) / f"{cfg.key()}.json"
 
 
-def load_record(path: str | os.PathLike) -> dict[str, Any]:
-    with open(path) as f:
-        return json.load(f)
+class RecordError(ValueError):
+    """A file in a records folder that is not a usable record; the message says why."""
 
 
-def load_records(out_dir: str | os.PathLike, status: str | None = "ok") -> list[dict[str, Any]]:
-    """All records in a directory (optionally only those with the given status), sorted by key.
-    Unreadable files (e.g. a foreign JSON) are skipped."""
-    out = []
-    for p in sorted(Path(out_dir).glob("*.json")):
-        try:
-            rec = load_record(p)
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(rec, dict) and "config" in rec and (status is None or rec.get("status") == status):
-            out.append(rec)
-    return out
+def run_key(rec: dict[str, Any]) -> str:
+    """The key a run record's config hashes to."""
+    return RunConfig.from_dict(rec["config"]).key()
 
 
-def find_record(out_dir: str | os.PathLike, cfg: RunConfig) -> dict[str, Any] | None:
-    """The finished record of ``cfg`` in ``out_dir``, or None (missing, failed or unreadable)."""
-    p = record_path(out_dir, cfg)
+def read_record(path: str | os.PathLike, key_of: Callable[[dict], str] = run_key) -> dict[str, Any]:
+    """The record in ``path``, checked to be what its name says: UTF-8 JSON holding an object with
+    ``status``, ``key`` and ``config``, whose key and config both hash to the file name (``key_of``
+    computes the key from a record). Raises :class:`RecordError` otherwise."""
+    path = Path(path)
     try:
-        rec = load_record(p)
-    except (OSError, json.JSONDecodeError):
-        rec = None
-    if rec is None:  # e.g. written by a version whose key scheme differed: match on the config itself
-        for other in load_records(out_dir):
-            try:
-                if RunConfig.from_dict(other["config"]) == cfg:
-                    rec = other
-                    break
-            except Exception:  # noqa: BLE001 - a record of an incompatible version is simply no match
+        rec = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RecordError(f"{path} is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(rec, dict):
+        raise RecordError(f"{path} holds a JSON {type(rec).__name__}, not a record object")
+    missing = [f for f in ("status", "key", "config") if f not in rec]
+    if missing:
+        raise RecordError(f"{path} lacks the record field(s) {', '.join(missing)}")
+    try:
+        key = key_of(rec)
+    except Exception as e:  # noqa: BLE001 - a config this version cannot read is no record of it
+        raise RecordError(f"{path} holds a config this version cannot read ({type(e).__name__}: {e})") from None
+    if not (rec["key"] == key == path.stem):
+        raise RecordError(f"{path} is not the record its name says: its config hashes to {key} and it "
+                          f"claims key {rec['key']} (copied, renamed, or from another version)")
+    return rec
+
+
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def load_records(dirs: str | os.PathLike | Iterable[str | os.PathLike], status: str | None = "ok", *,
+                 key_of: Callable[[dict], str] = run_key, on_problem: Callable[[str], None] | None = _warn,
+                 kind: str | None = None) -> list[dict[str, Any]]:
+    """The valid records of one or more folders (optionally only those with ``status``), sorted by
+    key, each run once however often its folder is given. A file that is not a record of its name
+    (:func:`read_record`) is reported to ``on_problem`` and skipped. ``kind="joint"`` reads joint
+    records, the default reads run records (each skips the other silently)."""
+    if isinstance(dirs, (str, os.PathLike)):
+        dirs = [dirs]
+    seen_dirs: set[Path] = set()
+    out: dict[str, dict[str, Any]] = {}
+    for d in dirs:
+        d = Path(d).resolve()
+        if d in seen_dirs:
+            continue
+        seen_dirs.add(d)
+        for p in sorted(d.glob("*.json")):
+            if p.name.startswith("."):
                 continue
-    return rec if rec is not None and rec.get("status") == "ok" else None
+            try:
+                rec = read_record(p, lambda r: key_of(r) if r.get("kind") == kind else r["key"])
+            except RecordError as e:
+                if on_problem is not None:
+                    on_problem(f"skipping {e}")
+                continue
+            if rec.get("kind") != kind or (status is not None and rec.get("status") != status):
+                continue
+            out.setdefault(rec["key"], rec)
+    return [out[k] for k in sorted(out)]
+
+
+def find_record(out_dir: str | os.PathLike, cfg: RunConfig, *, set_aside: bool = False,
+                log: Callable[[str], None] | None = _warn) -> dict[str, Any] | None:
+    """The finished record of ``cfg`` in ``out_dir``, or None (missing, failed or not a record of
+    this config). With ``set_aside`` a file under the config's name that is not its record is
+    renamed to ``<name>.rejected-<n>`` (kept, never used) and ``log`` says so."""
+    p = record_path(out_dir, cfg)
+    if not p.exists():
+        return None
+    try:
+        rec = read_record(p)
+    except RecordError as e:
+        if set_aside:
+            aside = _free_name(p, ".rejected")
+            os.replace(p, aside)
+            if log is not None:
+                log(f"{e}; moved it to {aside.name} and training the config again")
+        elif log is not None:
+            log(str(e))
+        return None
+    return rec if rec.get("status") == "ok" else None
+
+
+def _free_name(p: Path, tag: str) -> Path:
+    n = 0
+    while (cand := p.with_name(f"{p.name}{tag}-{n}")).exists():
+        n += 1
+    return cand
+
+
+def remove_stale_temporaries(out_dir: str | os.PathLike, older_than_s: float) -> list[Path]:
+    """Delete the temporary files of atomic writes (``.<name>.*.tmp``) in ``out_dir`` last touched
+    more than ``older_than_s`` seconds ago: a killed writer leaves them; a live one finishes its
+    write in seconds. Returns the removed paths."""
+    import time
+
+    now, removed = time.time(), []
+    for p in Path(out_dir).glob(f".*{TMP_SUFFIX}"):
+        try:
+            if now - p.stat().st_mtime > older_than_s:
+                p.unlink()
+                removed.append(p)
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, cfg: RunConfig, extra: dict | None = None) -> Path:

@@ -6,12 +6,16 @@ starting it again redoes no finished run and loses none (at most the run in prog
 """
 from __future__ import annotations
 
+import os
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .config import RunConfig, make_config
-from .records import find_record, record_path, save_checkpoint, write_json_atomic
+from .claims import STALE_S, Claims
+from .config import ConfigError, RunConfig, make_config
+from .records import (RecordError, find_record, read_record, record_path, remove_stale_temporaries,
+                      save_checkpoint, write_json_atomic)
 
 
 def paper_preference_vectors() -> list[tuple[float, float, float]]:
@@ -74,29 +78,69 @@ def pf_study_configs(source: RunConfig, source_key: str, vectors: str = "quick")
     return [RunConfig.from_dict({**fields, "k": list(k)}) for k in same]
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: ``done`` runs finished (their records are written), the rest resume
+    when the same command is run again."""
+
+    def __init__(self, done: int) -> None:
+        super().__init__(f"interrupted; {done} runs done, re-run the same command to resume")
+        self.done = done
+
+
+def check_out_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` as a writable folder (created if missing), or :class:`ConfigError` saying why
+    not, so a sweep fails before training rather than when its first record is due."""
+    out = Path(out_dir)
+    for p in [out, *out.parents]:
+        if p.exists() and not p.is_dir():
+            what = "is a file" if p == out else f"is under {p}, which is a file"
+            raise ConfigError(f"output folder {out} {what}; pass --out a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"output folder {out} is not writable ({e.strerror or e}); pass --out a folder you "
+                          "can write to") from None
+    return out
+
+
 def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[RunConfig], Any], *,
               checkpoints: bool = False, progress: bool = True, force: bool = False,
-              log: Callable[[str], None] = print, workers: int = 1, threads: int | None = None) -> list[dict[str, Any]]:
+              log: Callable[[str], None] = print, workers: int = 1, threads: int | None = None,
+              poll_s: float = 5.0) -> list[dict[str, Any]]:
     """Train every config of ``cfgs`` that has no finished record in ``out_dir`` (all with ``force``).
 
     ``load(cfg)`` returns the :class:`mdmtn.data.Splits` for a config (called lazily, only if
     something must be trained; :class:`mdmtn.data.SplitsLoader` caches per data setting). Configs
-    with ``init_from`` start from the checkpoint ``<out_dir>/<init_from>.pt``. A diverged run is
-    recorded with ``status="error"`` and the sweep goes on. Returns the records, in ``cfgs``
-    order (error records included).
+    with ``init_from`` start from the checkpoint ``<out_dir>/<init_from>.pt``, once that run is
+    done. A diverged run is recorded with ``status="error"`` and the sweep goes on. Returns the
+    records, in ``cfgs`` order (error records included; a config given twice is trained once).
+
+    A file under a config's name that is not its record (:func:`mdmtn.records.read_record`) is
+    set aside and the config retrained. Sweeps sharing ``out_dir`` split the work through claim
+    files (:mod:`mdmtn.claims`): a config another live sweep is training is waited for (polling
+    every ``poll_s`` seconds), not trained twice. Ctrl-C raises :class:`SweepInterrupted`.
 
     ``workers > 1`` trains that many configs at once, each in its own process with ``threads``
     torch threads (default: the CPU count divided by ``workers``, at least 1). ``load`` must then
     be picklable (``SplitsLoader`` is). Each run is the same computation as in a sequential sweep;
     only the thread count can change float summation order. On a 2-core CPU two 1-thread
-    workers use the cores better than one 2-thread run (``benchmarks/sweep.py``). Configs with
-    ``init_from`` are trained after the others, so their source checkpoint exists.
+    workers use the cores better than one 2-thread run (``benchmarks/sweep.py``). Workers die
+    with the sweep's process, even when it is killed with SIGKILL.
     """
-    out_dir = Path(out_dir)
+    out_dir = check_out_dir(out_dir)
+    for p in remove_stale_temporaries(out_dir, STALE_S):
+        log(f"[clean] removed {p.name}, the temporary file of a write that was killed")
+    by_key: dict[str, int] = {}
     records: dict[int, dict[str, Any]] = {}
     todo: list[int] = []
     for i, cfg in enumerate(cfgs):
-        rec = None if force else find_record(out_dir, cfg)
+        if cfg.key() in by_key:
+            continue
+        by_key[cfg.key()] = i
+        rec = None if force else find_record(out_dir, cfg, set_aside=True, log=log)
         if rec is not None:
             log(f"[skip] {_tag(i, cfgs)}: {record_path(out_dir, cfg)} exists: {summary(rec)}")
             records[i] = rec
@@ -110,19 +154,105 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
         else:
             log(f"[error] {_tag(i, cfgs)}: diverged ({rec.get('error')})")
 
-    if workers <= 1 or len(todo) <= 1:
-        for i in todo:
-            report(i, train_one(cfgs[i], out_dir, load(cfgs[i]), checkpoints=checkpoints, progress=progress))
-    else:
-        _run_parallel(cfgs, todo, out_dir, load, checkpoints, progress, workers, threads, report)
+    claims = Claims(out_dir, log=log)
+    plan = _Plan(cfgs, todo, out_dir, claims, log)
+    n_before = len(records)
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            _run_inline(cfgs, plan, out_dir, load, checkpoints, progress, report, poll_s)
+        else:
+            _run_parallel(cfgs, plan, out_dir, load, checkpoints, progress, workers, threads, report, poll_s)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(len(records) - n_before) from None
+    finally:
+        claims.close()
+    for i, cfg in enumerate(cfgs):  # duplicates share the first one's record
+        records.setdefault(i, records[by_key[cfg.key()]])
     return [records[i] for i in range(len(cfgs))]
+
+
+class _Plan:
+    """Which configs of a sweep are left, and which one to train next.
+
+    A config is handed out only once this process holds its claim; one that another live sweep
+    holds is deferred and resolved when its record appears (or retried if its holder dies)."""
+
+    def __init__(self, cfgs: Sequence[RunConfig], todo: list[int], out_dir: Path, claims: Claims,
+                 log: Callable[[str], None]) -> None:
+        self.cfgs, self.out_dir, self.claims, self.log = cfgs, out_dir, claims, log
+        # front-study configs go last: they start from their source's checkpoint
+        self.queue = [i for i in todo if cfgs[i].init_from is None] + [i for i in todo if cfgs[i].init_from]
+        self.running: set[int] = set()
+        self.deferred: dict[int, str] = {}
+
+    @property
+    def finished(self) -> bool:
+        return not (self.queue or self.running or self.deferred)
+
+    def _source_pending(self, i: int) -> bool:
+        src = self.cfgs[i].init_from
+        if src is None or (self.out_dir / f"{src}.pt").exists():
+            return False
+        others = {self.cfgs[j].key() for j in self.queue + list(self.running) + list(self.deferred) if j != i}
+        return src in others or self.claims.holder(src) is not None
+
+    def next(self) -> int | None:
+        """A claimed config to train now, or None if none can start yet."""
+        for i in list(self.queue):
+            if self._source_pending(i):
+                continue
+            self.queue.remove(i)
+            if self.claims.acquire(self.cfgs[i].key()):
+                self.running.add(i)
+                return i
+            holder = self.claims.holder(self.cfgs[i].key()) or "another sweep"
+            self.log(f"[wait] {_tag(i, self.cfgs)}: {holder} is training it")
+            self.deferred[i] = holder
+        return None
+
+    def done(self, i: int) -> None:
+        self.running.discard(i)
+        self.claims.release(self.cfgs[i].key())
+
+    def resolve_deferred(self) -> dict[int, dict[str, Any]]:
+        """Records that other sweeps finished meanwhile; configs whose holder vanished requeued."""
+        found: dict[int, dict[str, Any]] = {}
+        for i in list(self.deferred):
+            path = record_path(self.out_dir, self.cfgs[i])
+            try:
+                rec = read_record(path) if path.exists() else None
+            except RecordError:
+                rec = None
+            if rec is not None and self.claims.holder(self.cfgs[i].key()) is None:
+                found[i] = rec
+                del self.deferred[i]
+            elif self.claims.holder(self.cfgs[i].key()) is None:
+                del self.deferred[i]
+                self.queue.append(i)
+        return found
+
+
+def _run_inline(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report, poll_s) -> None:
+    while not plan.finished:
+        i = plan.next()
+        if i is None:
+            for j, rec in plan.resolve_deferred().items():
+                report(j, rec)
+            if plan.queue or plan.deferred:
+                time.sleep(poll_s)
+            continue
+        try:
+            rec = train_one(cfgs[i], out_dir, load(cfgs[i]), checkpoints=checkpoints, progress=progress)
+        finally:
+            plan.done(i)
+        report(i, rec)
 
 
 def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: bool = False,
               progress: bool = False) -> dict[str, Any]:
     """Train one config and write its record (and checkpoint) atomically; returns the record.
 
-    A diverged run writes an error record instead of raising."""
+    A diverged run (any method) writes an error record instead of raising."""
     from .records import load_checkpoint
     from .trainer import TrainingDiverged, train
 
@@ -149,9 +279,40 @@ def _tag(i: int, cfgs: Sequence[RunConfig]) -> str:
     return f"[{i + 1}/{len(cfgs)}] {cfg.method}/{cfg.model}/{cfg.dataset} k={list(cfg.k)} seed={cfg.seed}"
 
 
+def _die_with_parent() -> None:
+    """Make this worker process end when the sweep's process does, however that ends: the kernel
+    sends SIGKILL when the parent exits (Linux), and a watchdog thread covers other systems."""
+    import signal
+    import threading
+
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="mdmtn-parent-watch", daemon=True).start()
+
+
 def _worker_start(threads: int) -> None:
+    import signal
+
     import torch
 
+    # Ctrl-C reaches the whole process group: the parent handles it and ends the workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     torch.set_num_threads(threads)
 
 
@@ -159,9 +320,8 @@ def _worker_run(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any], 
     return train_one(cfg, out_dir, load(cfg), checkpoints=checkpoints, progress=False)
 
 
-def _run_parallel(cfgs, todo, out_dir, load, checkpoints, progress, workers, threads, report) -> None:
+def _run_parallel(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, workers, threads, report, poll_s) -> None:
     import multiprocessing as mp
-    import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     from tqdm.auto import tqdm
@@ -169,29 +329,40 @@ def _run_parallel(cfgs, todo, out_dir, load, checkpoints, progress, workers, thr
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     # fork would copy torch's thread pools into the children; spawn starts clean interpreters
     ctx = mp.get_context("spawn")
-    later = {i for i in todo if cfgs[i].init_from is not None}  # they need their source's checkpoint
-    queue = [i for i in todo if i not in later] + [i for i in todo if i in later]
-    bar = tqdm(total=len(todo), desc=f"sweep ({workers} workers x {threads} threads)", unit="run",
+    bar = tqdm(total=len(plan.queue), desc=f"sweep ({workers} workers x {threads} threads)", unit="run",
                disable=not progress)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_start,
-                             initargs=(threads,)) as pool:
-        running: dict[Any, int] = {}
-        try:
-            while queue or running:
-                # a PF-study config waits until no run it could start from is still training
-                while queue and len(running) < workers and not (
-                        queue[0] in later and any(j not in later for j in running.values())):
-                    i = queue.pop(0)
-                    running[pool.submit(_worker_run, cfgs[i], str(out_dir), load, checkpoints)] = i
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    report(running.pop(fut), fut.result())
-                    bar.update(1)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        finally:
-            bar.close()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_start, initargs=(threads,))
+    running: dict[Any, int] = {}
+    try:
+        while not plan.finished:
+            while len(running) < workers and (i := plan.next()) is not None:
+                running[pool.submit(_worker_run, cfgs[i], str(out_dir), load, checkpoints)] = i
+            for j, rec in plan.resolve_deferred().items():
+                report(j, rec)
+                bar.update(1)
+            if not running:
+                if plan.queue or plan.deferred:
+                    time.sleep(poll_s)
+                continue
+            done, _ = wait(running, timeout=poll_s if plan.deferred else None, return_when=FIRST_COMPLETED)
+            for fut in done:
+                i = running.pop(fut)
+                plan.done(i)
+                report(i, fut.result())
+                bar.update(1)
+        pool.shutdown(wait=True)
+    except BaseException:
+        # a run in a worker cannot be cancelled: end the workers, so none finishes a run after this
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in mp.active_children():
+            p.terminate()
+        for p in mp.active_children():
+            p.join(5)
+        for i in running.values():
+            plan.done(i)
+        raise
+    finally:
+        bar.close()
 
 
 def summary(rec: dict[str, Any]) -> str:

@@ -339,7 +339,7 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
         phase1_epoch=getattr(run, "phase1_epoch", None),  # index into history of the model phase 2 started from
         compression=compression_summary(model) if cfg.sparse else None,
         alpha=model.alpha.detach().tolist() if isinstance(getattr(model, "alpha", None), torch.Tensor) else None,
-        data=dict(dataset=splits.name, n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test)),
+        data=splits.provenance(),
         history=run.history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(),
     )
     return TrainResult(model, record, plans)

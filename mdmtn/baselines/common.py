@@ -205,8 +205,7 @@ def finish_record(cfg: RunConfig, model: nn.Module, splits: Splits, history: lis
                      train_objectives=list(train_objectives), **sm),
         phase1_model=None,
         alpha=model.alpha.detach().tolist() if isinstance(getattr(model, "alpha", None), torch.Tensor) else None,
-        data=dict(dataset=splits.name, n_train=len(splits.train), n_val=len(splits.val), n_test=len(splits.test),
-                  **data_options(cfg)),
+        data=dict(splits.provenance(), **data_options(cfg)),
         history=history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(),
         baseline=extra or {},
     )

@@ -93,6 +93,10 @@ def mgda_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: 
     if grad_bug == "head":  # no zero_grad between the task passes: the solver saw running sums
         grads = grads.cumsum(0)
     loss_values = torch.stack(losses).detach()
+    if not (bool(torch.isfinite(loss_values).all()) and bool(torch.isfinite(grads).all())):
+        from ..trainer import TrainingDiverged
+
+        raise TrainingDiverged(f"non-finite MGDA task losses {loss_values.tolist()} or gradients; try a smaller lr")
     alpha = min_norm_coefficients(normalize_gradients(grads, loss_values, normalization)).detach()
     total = sum(a * loss for a, loss in zip(alpha, losses))
     if grad_bug == "2023":  # the last task's gradient was still in .grad when the update was added

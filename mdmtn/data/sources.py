@@ -27,6 +27,10 @@ class DatasetError(RuntimeError):
     """Raw data missing, unreadable or failing verification; the message says how to fix it."""
 
 
+class UnverifiedDataError(DatasetError):
+    """CIFAR-10 files that are present and readable but fail torchvision's md5 check."""
+
+
 def resolve_root(root: str | os.PathLike | None) -> Path:
     """Data root: the argument, else ``$MDMTN_DATA``, else :class:`DatasetError`."""
     if root is None:
@@ -59,65 +63,83 @@ def read_mnist(root: Path, train: bool, download: bool = False) -> tuple[np.ndar
         ) from e
     except Exception as e:  # malformed IDX header / truncated file / failed download
         raise DatasetError(f"MNIST ({split}) under {root / 'MNIST' / 'raw'} could not be read: {e!r}. {_FIX}") from e
-    return ds.data.numpy(), ds.targets.numpy().astype(np.int64)
+    x, y = ds.data.numpy(), ds.targets.numpy().astype(np.int64)
+    if len(x) != len(y):
+        raise DatasetError(f"MNIST ({split}) under {root / 'MNIST' / 'raw'} has {len(x)} images but {len(y)} labels; "
+                           f"the files do not belong together. {_FIX}")
+    return x, y
 
 
-_CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+# What CIFAR-10's python batches hold: dicts, lists, strings, numbers and uint8 numpy arrays. A
+# pickle may name any callable; these are the only ones a batch needs, so nothing else is run.
+_CIFAR_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                  ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
 
-class _CIFAR10(datasets.CIFAR10):
-    """CIFAR10 whose md5 verification can be skipped by explicit opt-in only.
+class _BatchUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _CIFAR_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR-10 batch holds only plain "
+                                         "containers, bytes, numbers and numpy arrays")
+        return super().find_class(module, name)
 
-    With ``unverified=True`` the integrity check only requires the six batch files to exist (so
-    ``download=True`` still fetches missing files) and ``batches.meta`` is read without its md5.
-    Used for rebuilt pickles (same pixels/labels/order, different bytes), e.g. ../shared/data.
-    """
 
-    def __init__(self, root, train: bool, download: bool, unverified: bool):
-        self._unverified = unverified  # must exist before super().__init__ calls _check_integrity
-        super().__init__(root, train=train, download=download)
-
-    def _check_integrity(self) -> bool:
-        if not self._unverified:
-            return super()._check_integrity()
-        folder = os.path.join(self.root, self.base_folder)
-        return all(os.path.isfile(os.path.join(folder, f)) for f, _ in self.train_list + self.test_list)
-
-    def _load_meta(self) -> None:
-        if not self._unverified:
-            return super()._load_meta()
-        try:  # class names are cosmetic here; never fail on them in unverified mode
-            with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as f:
-                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
-        except (OSError, pickle.UnpicklingError, KeyError, EOFError):
-            self.classes = list(_CIFAR_CLASSES)
-        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+def _read_batch(path: Path) -> tuple[np.ndarray, list]:
+    """(data uint8 (N, 3072), labels) of one CIFAR-10 python batch, unpickled with only the
+    globals such a batch needs (:data:`_CIFAR_GLOBALS`)."""
+    try:
+        with open(path, "rb") as f:
+            entry = _BatchUnpickler(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
+        raise DatasetError(f"CIFAR-10 batch {path} is not a CIFAR-10 python batch ({e}); replace it with the "
+                           f"official file. {_FIX}") from None
+    data = entry.get("data") if isinstance(entry, dict) else None
+    labels = entry.get("labels", entry.get("fine_labels")) if isinstance(entry, dict) else None
+    if (not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072
+            or not isinstance(labels, list) or not all(isinstance(v, int) and 0 <= v < 10 for v in labels)):
+        raise DatasetError(f"CIFAR-10 batch {path} does not hold uint8 'data' (N, 3072) and 'labels' in 0..9; "
+                           f"replace it with the official file. {_FIX}")
+    if len(labels) != len(data):
+        raise DatasetError(f"CIFAR-10 batch {path} has {len(data)} images but {len(labels)} labels; replace it "
+                           f"with the official file. {_FIX}")
+    return data, labels
 
 
 def read_cifar10(
     root: Path, train: bool, download: bool = False, allow_unverified: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """CIFAR-10 split via a ``torchvision.datasets.CIFAR10`` subclass.
+    """CIFAR-10 split from torchvision's python batches.
 
-    Returns images uint8 (N, 32, 32, 3) (HWC, RGB) and labels int64 (N,).
-    Plain torchvision md5 verification is kept unless ``allow_unverified`` is set.
+    Returns images uint8 (N, 32, 32, 3) (HWC, RGB) and labels int64 (N,), as
+    ``torchvision.datasets.CIFAR10``'s ``.data`` / ``.targets``. Each file must pass torchvision's
+    md5 check unless ``allow_unverified`` is set; every batch is unpickled by a restricted
+    unpickler either way, so a crafted file cannot run code.
     """
-    folder = root / datasets.CIFAR10.base_folder
-    names = [f for f, _ in datasets.CIFAR10.train_list + datasets.CIFAR10.test_list]
+    from torchvision.datasets.utils import check_integrity
+
+    base = datasets.CIFAR10
+    folder = root / base.base_folder
+    files = base.train_list if train else base.test_list
+    names = [f for f, _ in base.train_list + base.test_list]
     missing = [n for n in names if not (folder / n).is_file()]
-    if missing and not download:
+    if missing and download:
+        try:  # torchvision downloads and checks the official archive (md5) before extracting it
+            base(str(root), train=train, download=True)
+        except Exception as e:  # failed download, ...
+            raise DatasetError(f"CIFAR-10 could not be downloaded into {folder}: {e!r}. {_FIX}") from e
+        missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
         raise DatasetError(f"CIFAR-10 batch files not found under {folder} (missing: {', '.join(missing)}). {_FIX}")
-    try:
-        ds = _CIFAR10(str(root), train=train, download=download, unverified=allow_unverified)
-    except RuntimeError as e:
-        if not missing and not allow_unverified:
-            raise DatasetError(
-                f"CIFAR-10 files exist under {folder} but fail torchvision's md5 check (e.g. rebuilt pickles "
-                "such as ../shared/data: same pixels, labels and order, different bytes). Pass "
-                "allow_unverified_cifar=True (CLI --allow-unverified-cifar) to skip only that check, or "
-                "replace them with the official files."
-            ) from e
-        raise DatasetError(f"CIFAR-10 under {folder} could not be loaded: {e}. {_FIX}") from e
-    except Exception as e:  # unpickling errors, failed download, ...
-        raise DatasetError(f"CIFAR-10 under {folder} could not be read: {e!r}. {_FIX}") from e
-    return np.ascontiguousarray(ds.data), np.asarray(ds.targets, dtype=np.int64)
+    if not allow_unverified:
+        bad = [n for n, md5 in files if not check_integrity(str(folder / n), md5)]
+        if bad:
+            raise UnverifiedDataError(
+                f"CIFAR-10 files exist under {folder} but fail torchvision's md5 check ({', '.join(bad)}; e.g. "
+                "rebuilt pickles: same pixels, labels and order, different bytes). Pass "
+                "allow_unverified_cifar=True (CLI --allow-unverified-cifar) to skip only that check (the run "
+                "record then says so), or replace them with the official files."
+            )
+    parts = [_read_batch(folder / n) for n, _ in files]
+    data = np.vstack([d for d, _ in parts]).reshape(-1, 3, 32, 32).transpose((0, 2, 3, 1))
+    labels = np.asarray([v for _, lab in parts for v in lab], dtype=np.int64)
+    return np.ascontiguousarray(data), labels

@@ -57,6 +57,15 @@ class Splits:
     num_classes: tuple[int, int] = (10, 10)
     info: dict = field(default_factory=dict, compare=False)
 
+    def provenance(self) -> dict:
+        """What a run record says about its data: sizes, the sha256 of the raw inputs, and
+        (Cifar10Mnist) whether the CIFAR-10 files passed their md5 check."""
+        d = dict(dataset=self.name, n_train=len(self.train), n_val=len(self.val), n_test=len(self.test),
+                 input_sha256=self.info.get("input_sha256"))
+        if "cifar_md5_verified" in self.info:
+            d["cifar_md5_verified"] = self.info["cifar_md5_verified"]
+        return d
+
     def subset(self, n_train: int | None = None, n_val: int | None = None, n_test: int | None = None) -> "Splits":
         """First n of each split (None keeps all), e.g. for CI-sized runs."""
         return replace(self, train=self.train.subset(n_train), val=self.val.subset(n_val), test=self.test.subset(n_test))
