@@ -147,15 +147,17 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
         else:
             todo.append(i)
 
-    def report(i: int, rec: dict[str, Any]) -> None:
+    def report(i: int, rec: dict[str, Any], elsewhere: bool = False) -> None:
         records[i] = rec
-        if rec.get("status") == "ok":
+        if elsewhere:
+            log(f"[skip] {_tag(i, cfgs)}: another sweep wrote {record_path(out_dir, cfgs[i])}")
+        elif rec.get("status") == "ok":
             log(f"[done] {_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: {summary(rec)}")
         else:
             log(f"[error] {_tag(i, cfgs)}: diverged ({rec.get('error')})")
 
     claims = Claims(out_dir, log=log)
-    plan = _Plan(cfgs, todo, out_dir, claims, log)
+    plan = _Plan(cfgs, todo, out_dir, claims, log, force)
     n_before = len(records)
     try:
         if workers <= 1 or len(todo) <= 1:
@@ -178,8 +180,9 @@ class _Plan:
     holds is deferred and resolved when its record appears (or retried if its holder dies)."""
 
     def __init__(self, cfgs: Sequence[RunConfig], todo: list[int], out_dir: Path, claims: Claims,
-                 log: Callable[[str], None]) -> None:
-        self.cfgs, self.out_dir, self.claims, self.log = cfgs, out_dir, claims, log
+                 log: Callable[[str], None], force: bool = False) -> None:
+        self.cfgs, self.out_dir, self.claims, self.log, self.force = cfgs, out_dir, claims, log, force
+        self.finished_elsewhere: dict[int, dict[str, Any]] = {}
         # front-study configs go last: they start from their source's checkpoint
         self.queue = [i for i in todo if cfgs[i].init_from is None] + [i for i in todo if cfgs[i].init_from]
         self.running: set[int] = set()
@@ -187,7 +190,7 @@ class _Plan:
 
     @property
     def finished(self) -> bool:
-        return not (self.queue or self.running or self.deferred)
+        return not (self.queue or self.running or self.deferred or self.finished_elsewhere)
 
     def _source_pending(self, i: int) -> bool:
         src = self.cfgs[i].init_from
@@ -203,6 +206,12 @@ class _Plan:
                 continue
             self.queue.remove(i)
             if self.claims.acquire(self.cfgs[i].key()):
+                # another sweep may have finished it since this one looked: its record is the result
+                rec = None if self.force else find_record(self.out_dir, self.cfgs[i], log=None)
+                if rec is not None:
+                    self.claims.release(self.cfgs[i].key())
+                    self.finished_elsewhere[i] = rec
+                    continue
                 self.running.add(i)
                 return i
             holder = self.claims.holder(self.cfgs[i].key()) or "another sweep"
@@ -216,7 +225,7 @@ class _Plan:
 
     def resolve_deferred(self) -> dict[int, dict[str, Any]]:
         """Records that other sweeps finished meanwhile; configs whose holder vanished requeued."""
-        found: dict[int, dict[str, Any]] = {}
+        found, self.finished_elsewhere = self.finished_elsewhere, {}
         for i in list(self.deferred):
             path = record_path(self.out_dir, self.cfgs[i])
             try:
@@ -237,7 +246,7 @@ def _run_inline(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report,
         i = plan.next()
         if i is None:
             for j, rec in plan.resolve_deferred().items():
-                report(j, rec)
+                report(j, rec, elsewhere=True)
             if plan.queue or plan.deferred:
                 time.sleep(poll_s)
             continue
@@ -279,13 +288,12 @@ def _tag(i: int, cfgs: Sequence[RunConfig]) -> str:
     return f"[{i + 1}/{len(cfgs)}] {cfg.method}/{cfg.model}/{cfg.dataset} k={list(cfg.k)} seed={cfg.seed}"
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Make this worker process end when the sweep's process does, however that ends: the kernel
     sends SIGKILL when the parent exits (Linux), and a watchdog thread covers other systems."""
     import signal
     import threading
 
-    parent = os.getppid()
     try:
         import ctypes
 
@@ -293,7 +301,7 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
+    if os.getppid() != parent:  # the parent died before prctl took effect (e.g. while this one started)
         os._exit(1)
 
     def watch() -> None:
@@ -305,14 +313,14 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="mdmtn-parent-watch", daemon=True).start()
 
 
-def _worker_start(threads: int) -> None:
+def _worker_start(threads: int, parent: int) -> None:
     import signal
 
     import torch
 
     # Ctrl-C reaches the whole process group: the parent handles it and ends the workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    _die_with_parent(parent)
     torch.set_num_threads(threads)
 
 
@@ -331,14 +339,15 @@ def _run_parallel(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, worke
     ctx = mp.get_context("spawn")
     bar = tqdm(total=len(plan.queue), desc=f"sweep ({workers} workers x {threads} threads)", unit="run",
                disable=not progress)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_start, initargs=(threads,))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_start,
+                               initargs=(threads, os.getpid()))
     running: dict[Any, int] = {}
     try:
         while not plan.finished:
             while len(running) < workers and (i := plan.next()) is not None:
                 running[pool.submit(_worker_run, cfgs[i], str(out_dir), load, checkpoints)] = i
             for j, rec in plan.resolve_deferred().items():
-                report(j, rec)
+                report(j, rec, elsewhere=True)
                 bar.update(1)
             if not running:
                 if plan.queue or plan.deferred:
