@@ -268,7 +268,12 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
     out_dir = Path(out_dir)
     start = None
     if cfg.init_from is not None:  # PF study: start from the source run's saved model
-        start = load_checkpoint(out_dir / f"{cfg.init_from}.pt")[0]
+        from .records import CheckpointError
+
+        start, src_cfg, _ = load_checkpoint(out_dir / f"{cfg.init_from}.pt")
+        if src_cfg.key() != cfg.init_from:
+            raise CheckpointError(f"checkpoint {cfg.init_from}.pt in {out_dir} holds the model of config "
+                                  f"{src_cfg.key()}, not of the front study's source {cfg.init_from}; retrain the source")
     try:
         result = train(cfg, splits, progress=progress, model=start)
     except TrainingDiverged as e:

@@ -371,3 +371,17 @@ def test_ctrl_c_prints_one_line_and_resumes(synthetic_data_root, tmp_path, worke
     assert "interrupted; 0 runs done, re-run the same command to resume" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert not list(out.glob("*.claim"))
+
+
+def test_front_study_refuses_a_source_checkpoint_of_another_config(synthetic_data_root, tmp_path):
+    from mdmtn.data import load_splits
+    from mdmtn.records import CheckpointError
+    from mdmtn.sweep import pf_study_configs, run_sweep
+
+    splits = load_splits("multimnist", synthetic_data_root, cache_dir=tmp_path / "cache")
+    a = make_config("multimnist", "hps", (0.01, 0.5, 0.49), "smoke")
+    b = make_config("multimnist", "hps", (0.01, 0.2, 0.79), "smoke")
+    run_sweep([a, b], tmp_path, lambda c: splits, checkpoints=True, progress=False, log=lambda s: None)
+    shutil.copy(tmp_path / f"{b.key()}.pt", tmp_path / f"{a.key()}.pt")
+    with pytest.raises(CheckpointError, match="not of the front study's source"):
+        run_sweep(pf_study_configs(a, a.key())[:1], tmp_path, lambda c: splits, progress=False, log=lambda s: None)
