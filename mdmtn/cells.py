@@ -12,6 +12,7 @@ differ in the authors'-code switches.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Sequence
 
 from .aggregate import PAPER_RESULTS, mean_std
@@ -22,6 +23,15 @@ TASKS = {"multimnist": ("left", "right"), "cifar10mnist": ("CIFAR-10", "MNIST")}
 # a claim of the form "as accurate as" holds within this many points of mean test accuracy, and
 # "SR ≈ x" within this many points of SR; the thresholds are ours, the paper states none
 ACC_TOL, SR_TOL = 0.3, 5.0
+
+
+def preset_records(results_dir: str | Path, preset: str) -> list[dict]:
+    """Every finished record of ``preset`` under ``results_dir``: ``<preset>/``, its ``baselines/``
+    and its ``seeds/`` (re-runs of selected configs), each run once."""
+    from .records import load_records
+
+    base = Path(results_dir) / preset
+    return load_records([d for d in (base, base / "baselines", base / "seeds") if d.is_dir()])
 
 
 def paper_cells(dataset: str) -> list[dict[str, Any]]:

@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
     w = sub.add_parser("sweep", help="train a set of preference vectors (resumable), optionally a PF study")
     w.add_argument("--vectors", choices=("quick", "paper", "mt2o", "mt2o-sparse"), default="quick",
-                   help="quick: 9 vectors (mdmtn.sweep.QUICK_VECTORS); paper: the paper's 90; mt2o: 5 "
+                   help="quick: 14 vectors (mdmtn.sweep.QUICK_VECTORS); paper: the paper's 90; mt2o: 5 "
                         "vectors with k0 = 0 (mdmtn.mt2o.MT2O_VECTORS); mt2o-sparse: the same with k0 = 0.001")
     w.add_argument("--strategy", choices=("sequential", "mt2o", "independent"), default="sequential",
                    help="sequential: Algorithm 1 per vector, one record each; mt2o: the subproblems solved "

@@ -1,0 +1,71 @@
+"""The three-way cell tables and the verdicts, on hand-built records with known answers."""
+import numpy as np
+import pytest
+
+from mdmtn.cells import (cell_rows, cell_runs, cell_tables, paper_cells, phase1_best_epoch, summarize, switch_study,
+                         verdicts)
+from mdmtn.config import make_config
+
+
+def rec(dataset, model, k, preset, seed, acc, sr=0.0, method="wc_al", **over):
+    cfg = make_config(dataset, model, k, preset, seed, method=method, **over)
+    return dict(status="ok", key=cfg.key(), config=cfg.to_dict(), wall_time_s=10.0 + seed,
+                metrics=dict(test_acc=[acc / 100, acc / 100], test_acc_mean=acc / 100, SR=sr, CR=1.5, PS=1.2),
+                machine=dict(cpu_model="cpu"))
+
+
+MM = "multimnist"
+SPARSE, DENSE = (1e-3, 0.2, 0.799), (0.0, 0.35, 0.65)
+
+
+def test_cell_runs_take_default_configs_at_the_cell_k_each_seed_once():
+    cell = next(c for c in paper_cells(MM) if c["model"] == "mdmtn" and c["k"] == SPARSE)
+    recs = [rec(MM, "mdmtn", SPARSE, "paper", 0, 96.0), rec(MM, "mdmtn", SPARSE, "paper", 1, 97.0),
+            rec(MM, "mdmtn", SPARSE, "paper", 1, 97.0),  # same run twice
+            rec(MM, "mdmtn", SPARSE, "paper", 0, 90.0, cap_ramp=False),  # a switch variant
+            rec(MM, "mdmtn", (1e-3, 0.5, 0.499), "paper", 2, 99.0),  # another k
+            rec(MM, "mdmtn", SPARSE, "quick", 0, 95.0)]
+    runs = cell_runs(recs, cell, "paper")
+    assert [r["config"]["seed"] for r in runs] == [0, 1]
+    s = summarize(runs)
+    assert s["avg"] == pytest.approx((96.5, np.std([96.0, 97.0], ddof=1)))
+    assert s["n"] == 2 and s["wall"][0] == pytest.approx(10.5)
+
+
+def test_tables_mark_missing_seeds_and_show_the_difference_to_the_paper():
+    recs = [rec(MM, "mdmtn", SPARSE, "paper", 0, 96.845 + 0.5, sr=30.0)]
+    rows = cell_rows(MM, recs, [])
+    t = cell_tables(rows)
+    line = next(ln for ln in t["avg"].splitlines() if "MDMTN, ours k = (0.001" in ln)
+    assert "| 1 of 3 |" in line and "+0.50" in line and "not run" in line
+    assert "57.26 / 30.0 / –" in t["sparsity"]
+
+
+def test_verdicts_compare_like_presets_only():
+    paper = [rec(MM, "mdmtn", SPARSE, "paper", 0, 97.0, sr=55.0), rec(MM, "mdmtn", DENSE, "paper", 0, 96.8),
+             rec(MM, "hps", (0.0, 0.4, 0.6), "paper", 0, 96.0), rec(MM, "hps", (1e-4, 0.5, 0.4999), "paper", 0, 96.5)]
+    quick = [rec(MM, "mdmtn", SPARSE, "quick", 0, 94.0), rec(MM, "mdmtn", SPARSE, "quick", 0, 95.0, method="mgda")]
+    v = {x["claim"]: x for x in verdicts({MM: cell_rows(MM, paper, quick)})}
+    assert v["MultiMNIST: MDMTN is at least as accurate as HPS, sparse"]["verdict"] == "holds"
+    # MGDA only at quick: ours at quick (94.0) is compared, not ours at paper (97.0)
+    mg = v["MultiMNIST: ours (MDMTN, best of its two cells) beats MGDA-UB"]
+    assert mg["verdict"] == "does not hold" and "quick preset" in mg["numbers"]
+    assert v["MultiMNIST: ours (HPS, best of its two cells) beats STL"]["verdict"] == "not testable here"
+    assert v["MultiMNIST: that sparse MDMTN has SR ≈ 57% (within 5 points)"]["verdict"] == "holds"
+    assert v["MultiMNIST: sparse MDMTN is as accurate as dense MDMTN (within 0.3 pp)"]["verdict"] == "holds"
+
+
+def test_phase1_best_epoch_agrees_with_the_trainer(synthetic_data_root, tmp_path, monkeypatch):
+    from mdmtn.data import load_splits
+    from mdmtn.trainer import train
+
+    monkeypatch.setenv("MDMTN_CACHE", str(tmp_path))
+    splits = load_splits(MM, synthetic_data_root)
+    for seed in (0, 1):
+        cfg = make_config(MM, "mdmtn", (0.01, 0.5, 0.49), "smoke", seed, eta1=30.0)
+        r = train(cfg, splits, progress=False).record
+        assert phase1_best_epoch(r["history"], cfg.eta1) == r["phase1_epoch"]
+        r.pop("phase1_epoch")  # an older record: the table recovers it from the history
+        r["status"] = "ok"
+        table = switch_study([r], MM, "mdmtn", cfg.k, "smoke")
+        assert f"| eta1=30.0 | {seed} |" in table and f"| {phase1_best_epoch(r['history'], cfg.eta1) + 1} (" in table
