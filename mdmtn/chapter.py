@@ -16,6 +16,18 @@ from typing import Any, Sequence
 from .config import DATASETS, PRESETS, ConfigError, RunConfig, make_config, validate_k
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_SYNTHETIC = "MDMTN_BOOK_ALLOW_SYNTHETIC"
+
+
+def resolve_data_dir(data_dir: str | None) -> str | None:
+    """``data_dir`` (else ``$MDMTN_DATA``) with a relative path taken relative to where the user
+    ran the command (``$PWD``: the repository root for ``jupyter-book build .``), not to the
+    folder the notebook executes in (``book/``)."""
+    d = data_dir or os.environ.get("MDMTN_DATA") or None
+    if d is None or Path(d).expanduser().is_absolute():
+        return d
+    base = Path(os.environ.get("PWD") or os.getcwd())
+    return str((base / Path(d).expanduser()).resolve())
 # k trained by a smoke-preset chapter when none is given, so CI exercises the training path.
 SMOKE_K = (0.01, 0.5, 0.49)
 
@@ -39,10 +51,17 @@ class Chapter:
     def records_dir(self) -> Path:
         return self.results_dir / self.preset
 
+    def note(self, text: str) -> None:
+        """Add a note for the page (each one once)."""
+        if text not in self.notes:
+            self.notes.append(text)
+
     def splits(self, dataset: str | None = None, allow_synthetic: bool = False):
-        """The dataset's splits from ``data_dir`` / ``MDMTN_DATA``. When no real data is found, at
-        the smoke preset (or with ``allow_synthetic``, for pages that only display data) tiny
-        synthetic data written through the same loading code is used, with a note saying so."""
+        """The dataset's splits from ``data_dir`` / ``MDMTN_DATA``. When no real data is found the
+        page fails with the loader's message, unless synthetic data were asked for explicitly
+        (``MDMTN_BOOK_ALLOW_SYNTHETIC=1``, as CI sets without data): then tiny synthetic data
+        written through the same loading code is used, and the page says so once.
+        ``allow_synthetic`` is accepted for older notebooks and changes nothing."""
         from .data import DatasetError, UnverifiedDataError, load_splits
         from .data.synthetic import write_all
 
@@ -54,18 +73,20 @@ class Chapter:
                 except UnverifiedDataError:  # rebuilt CIFAR-10 pickles: load them, and say so on the page
                     self._splits[name] = load_splits(name, self.data_dir, allow_unverified_cifar=True)
                     self._unverified = True
-                    self.notes.append("The CIFAR-10 files used here fail torchvision's md5 check (a rebuilt copy), "
+                    self.note("The CIFAR-10 files used here fail torchvision's md5 check (a rebuilt copy), "
                                       "so they were loaded with that check skipped (allow_unverified_cifar), "
                                       "each batch through a restricted unpickler; the sha256 of the inputs is "
                                       f"{self._splits[name].info['input_sha256'][:16]}… (in every run record).")
             except UnverifiedDataError:
                 raise
-            except DatasetError:
-                if self.preset != "smoke" and not allow_synthetic:
-                    raise
+            except DatasetError as e:
+                if os.environ.get(ENV_SYNTHETIC, "") not in ("1", "true", "yes"):
+                    raise DatasetError(f"{e} (This page needs the real data; to build it on tiny synthetic data "
+                                       f"instead, set {ENV_SYNTHETIC}=1.)") from None
                 root = write_all(Path(tempfile.mkdtemp(prefix="mdmtn-synthetic-")))
                 self._synthetic = True
-                self.notes.append("No real data found: this page was built on tiny SYNTHETIC data (smoke preset).")
+                self.note(f"No real data found and {ENV_SYNTHETIC}=1: this page was built on tiny SYNTHETIC data "
+                          f"({self.preset} preset); its pictures and any runs trained here are not MNIST / CIFAR-10.")
                 self._splits[name] = load_splits(name, root, allow_unverified_cifar=True)
         return self._splits[name]
 
@@ -162,4 +183,4 @@ def setup(*, dataset: str = "multimnist", preset: str = "quick", seeds: Sequence
         k = SMOKE_K
     k = None if k is None else validate_k(k)
     results = Path(results_dir) if results_dir is not None else REPO_ROOT / "results"
-    return Chapter(dataset, preset, seeds, k, data_dir or os.environ.get("MDMTN_DATA"), results)
+    return Chapter(dataset, preset, seeds, k, resolve_data_dir(data_dir), results)
