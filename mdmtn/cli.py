@@ -56,7 +56,9 @@ def _loader(args: argparse.Namespace) -> Any:
     """Splits per distinct data setting, loaded once (picklable, for --workers)."""
     from .data import SplitsLoader
 
-    return SplitsLoader(args.data_dir, allow_unverified_cifar=args.allow_unverified_cifar, download=args.download)
+    # resolved here: worker processes (or a cluster's machines) may not share this environment
+    root = args.data_dir or os.environ.get("MDMTN_DATA") or None
+    return SplitsLoader(root, allow_unverified_cifar=args.allow_unverified_cifar, download=args.download)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,9 +75,15 @@ def _run(cfgs: list, args: argparse.Namespace) -> int:
     _check_process_options(args)
     if args.threads and args.workers == 1:
         torch.set_num_threads(args.threads)
-    recs = run_sweep(cfgs, args.out, _loader(args), checkpoints=not args.no_checkpoint,
-                     progress=not args.no_progress, force=args.force, workers=args.workers,
-                     threads=args.threads or None)
+    if args.dask_scheduler:
+        from .cluster import run_sweep_dask
+
+        recs = run_sweep_dask(cfgs, args.out, _loader(args), args.dask_scheduler, checkpoints=not args.no_checkpoint,
+                              threads=args.threads or 1, progress=not args.no_progress, force=args.force)
+    else:
+        recs = run_sweep(cfgs, args.out, _loader(args), checkpoints=not args.no_checkpoint,
+                         progress=not args.no_progress, force=args.force, workers=args.workers,
+                         threads=args.threads or None)
     failed = [r for r in recs if r.get("status") != "ok"]
     for r in failed:
         print(f"error: run {r['key']} diverged: {r.get('error')}", file=sys.stderr)
@@ -87,6 +95,8 @@ def _check_process_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if args.threads < 0:
         raise ConfigError(f"--threads must be >= 1 (or 0 for torch's choice), got {args.threads}")
+    if args.dask_scheduler and args.workers != 1:
+        raise ConfigError("--workers and --dask-scheduler exclude each other (the cluster's workers train the runs)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -228,6 +238,9 @@ def _common(t: argparse.ArgumentParser) -> None:
     t.add_argument("--workers", type=int, default=1,
                    help="train this many configs at once, one process each (sequential strategy and "
                         "multi-seed train). 2 on a 2-core CPU: see benchmarks/README.md")
+    t.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
+                   help="submit every pending config as a task to this running Dask scheduler (tcp://HOST:PORT "
+                        "or a scheduler file); --out must be a folder every worker sees")
     t.add_argument("--force", action="store_true", help="retrain even if a finished record exists")
     t.add_argument("--no-checkpoint", action="store_true")
     t.add_argument("--no-progress", action="store_true")

@@ -1,0 +1,125 @@
+"""Sweeps on a Dask cluster: every pending configuration becomes one task on a running scheduler.
+
+The user starts the cluster (``dask scheduler`` and ``dask worker``\\ s, or dask-jobqueue on a
+batch system); :func:`run_sweep_dask` connects to it and submits one task per configuration
+that has no finished record in ``out_dir``, which every worker must see (a shared file system).
+Each task claims its configuration (:mod:`mdmtn.claims`), so two sweeps, or a sweep and a retry,
+never train the same one at once; it writes the record atomically and releases the claim. A
+worker that dies mid-run loses only that run: Dask re-runs the task elsewhere, and the retry
+takes over the dead worker's claim (its pid is gone, or its heartbeat stops). Front-study
+configurations are submitted once their source's record exists.
+
+>>> # python -m mdmtn sweep ... --dask-scheduler tcp://HOST:8786 --out /shared/runs
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .claims import Claims
+from .config import RunConfig
+from .records import RecordError, find_record, read_record, record_path
+
+_LOADERS: dict[bytes, Any] = {}  # per worker process: one loader (and its cached splits) per data setting
+
+
+def _worker_loader(load: Any) -> Any:
+    import pickle
+
+    key = pickle.dumps(load)
+    return _LOADERS.setdefault(key, load)
+
+
+def train_claimed(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any], checkpoints: bool = False,
+                  threads: int | None = 1, poll_s: float = 5.0) -> dict[str, Any]:
+    """One cluster task: the record of ``cfg`` in ``out_dir``, trained here unless another live
+    holder is training it (then its record is waited for) or it already exists."""
+    import torch
+
+    from .sweep import train_one
+
+    if threads:
+        torch.set_num_threads(threads)
+    claims = Claims(out_dir, log=lambda s: None)
+    try:
+        while True:
+            path = record_path(out_dir, cfg)
+            if claims.acquire(cfg.key()):
+                try:
+                    rec = find_record(out_dir, cfg, set_aside=True, log=None)
+                    if rec is None:
+                        rec = train_one(cfg, out_dir, _worker_loader(load)(cfg), checkpoints=checkpoints)
+                    return rec
+                finally:
+                    claims.release(cfg.key())
+            if path.exists():  # written by the holder, which is releasing its claim
+                try:
+                    return read_record(path)
+                except RecordError:
+                    pass
+            time.sleep(poll_s)
+    finally:
+        claims.close()
+
+
+def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[RunConfig], Any],
+                   scheduler: str, *, checkpoints: bool = False, threads: int | None = 1, progress: bool = True,
+                   log: Callable[[str], None] = print, force: bool = False) -> list[dict[str, Any]]:
+    """Train the configs of ``cfgs`` without a finished record in ``out_dir`` on the Dask cluster at
+    ``scheduler`` (``tcp://HOST:PORT``, or a scheduler file path); returns the records in ``cfgs``
+    order. ``load`` must be picklable (:class:`mdmtn.data.SplitsLoader`) and find the data on every
+    worker; ``threads`` torch threads per task."""
+    from distributed import Client, as_completed
+
+    from .sweep import _tag, check_out_dir, summary
+
+    out_dir = check_out_dir(out_dir)
+    by_key: dict[str, int] = {}
+    records: dict[int, dict[str, Any]] = {}
+    todo: list[int] = []
+    for i, cfg in enumerate(cfgs):
+        if cfg.key() in by_key:
+            continue
+        by_key[cfg.key()] = i
+        rec = None if force else find_record(out_dir, cfg, set_aside=True, log=log)
+        if rec is not None:
+            log(f"[skip] {_tag(i, cfgs)}: {record_path(out_dir, cfg)} exists")
+            records[i] = rec
+        else:
+            todo.append(i)
+    kw = dict(scheduler_file=scheduler) if Path(scheduler).is_file() else dict(address=scheduler)
+    with Client(**kw) as client:
+        later = [i for i in todo if cfgs[i].init_from is not None]
+        futures = {}
+
+        def submit(i: int) -> None:
+            fut = client.submit(train_claimed, cfgs[i], str(out_dir), load, checkpoints, threads,
+                                key=f"mdmtn-{cfgs[i].key()}-{time.time_ns()}", pure=False, retries=2)
+            futures[fut] = i
+
+        ac = as_completed()
+        pending = list(later)
+
+        def release_ready() -> None:  # front-study configs whose source is no longer being trained
+            running = {cfgs[x].key() for x in futures.values()}
+            for j in [j for j in pending if cfgs[j].init_from not in running]:
+                pending.remove(j)
+                submit(j)
+                ac.add(next(f for f, x in futures.items() if x == j))
+
+        for i in todo:
+            if i not in later:
+                submit(i)
+                ac.add(next(f for f, x in futures.items() if x == i))
+        release_ready()
+        for fut in ac:
+            i = futures.pop(fut)
+            rec = fut.result()
+            records[i] = rec
+            log(f"[done] {_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: "
+                + (summary(rec) if rec.get("status") == "ok" else f"diverged ({rec.get('error')})"))
+            release_ready()
+    for i, cfg in enumerate(cfgs):
+        records.setdefault(i, records[by_key[cfg.key()]])
+    return [records[i] for i in range(len(cfgs))]
