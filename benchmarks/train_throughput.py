@@ -8,7 +8,7 @@ GrOWL prox at the end of the epoch. They differ only in *how* this is computed:
   ``mdmtn.trainer.train`` runs: batches are slices of one pre-normalised tensor, channels-last
   model and inputs, vectorised GrOWL value and prox.
 * ``authors-style``: what the authors' code does (see
-  ../shared/reference/original-code-measured.md): a ``torch.utils.data.DataLoader`` in the
+  measured on this project's machine): a ``torch.utils.data.DataLoader`` in the
   main process over a ``random_split``-style subset whose dataset turns every sample into a PIL
   image and applies ``ToTensor`` + ``Normalize``, NCHW tensors, the GrOWL value from
   ``state_dict()`` with a Python loop over weight rows every batch, anomaly detection switched on

@@ -22,7 +22,7 @@ TASK_NAMES = {"multimnist": multimnist.TASK_NAMES, "cifar10mnist": cifar10mnist.
 DEFAULT_METRICS = ("test_acc", "test_acc_mean", "SR", "CR", "PS", "wall_time_s")
 LABEL_FIELDS = ("dataset", "method", "model", "preset")
 
-# Paper Tables 1-2 (seed text, spec §9.3): test accuracy in % (task 1, task 2, mean) and (SR %, CR, PS).
+# Paper Tables 1-2 (seed text, the book appendix): test accuracy in % (task 1, task 2, mean) and (SR %, CR, PS).
 # Keys (dataset, method, model[, k]); "wc_al" rows are the paper's own method at the quoted k.
 PAPER_RESULTS: dict[tuple, dict[str, Any]] = {
     ("multimnist", "mgda", "hps"): dict(acc=(97.26, 95.90, 96.580), SR=0.0, CR=1.0, PS=1.0),

@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one preference vector k (one record per seed)")
     t.add_argument("--method", choices=METHODS, default="wc_al",
-                   help="wc_al: the paper's method; mgda (MGDA-UB), stl, mtan, kdmtl: baselines (spec §8)")
+                   help="wc_al: the paper's method; mgda (MGDA-UB), stl, mtan, kdmtl: baselines (book appendix)")
     t.add_argument("--model", choices=MODELS, default=None,
                    help="wc_al / mgda: hps or mdmtn (default mdmtn); stl / mtan / kdmtl: the method's own model")
     t.add_argument("--k", nargs="+", default=["0.001", "0.2", "0.799"],

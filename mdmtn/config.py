@@ -5,11 +5,11 @@ runs with equal configs are the same experiment. The CLI and the book's papermil
 parameters map onto :func:`make_config`; nothing else builds configs.
 
 Presets fix the schedule and data size; the per-dataset and per-model hyperparameters come
-from the paper (spec §4 table) and can be overridden field by field.
+from the paper (book appendix) and can be overridden field by field.
 
 ``method`` selects the training procedure: ``"wc_al"`` is the paper's method (Algorithm 1);
 ``"mgda"``, ``"stl"``, ``"mtan"`` and ``"kdmtl"`` are the baselines of Tables 1-2 and of the
-authors' code (spec §8), trained by :mod:`mdmtn.baselines`. Each method trains fixed models
+authors' code (book appendix), trained by :mod:`mdmtn.baselines`. Each method trains fixed models
 (:data:`METHOD_MODELS`). The baselines ignore ``k``: it is stored as given (and still
 validated) so that every record has the same fields.
 """
@@ -101,7 +101,7 @@ class RunConfig:
     ap_preference: float = 0.7
     ap_rows: str = "nonzero"  # "all": AP over zero rows too, as the authors' code (#31)
     ap_max_iter: int = 200
-    # switches for the departures of the authors' code from the paper (spec §10)
+    # switches for the departures of the authors' code from the paper (book appendix)
     growl_grad: bool = False  # False: L0 enters the loss detached, as in the authors' code (#2)
     penalty_order: str = "paper"  # "code": θ applied to ascending norms (#3)
     conv_rows: str = "paper"  # "code": conv rows by memory-order view (#4)
@@ -122,7 +122,7 @@ class RunConfig:
     # 2-D Pareto-front study (paper App. B): start from the trained sparse model of the run with
     # this record key, keep its zero rows at zero, train one stage of single_stage_iterations
     init_from: str | None = _baseline(None)
-    # ---- baselines (method != "wc_al"; spec §8). lr / lr_decay / batch_size above are shared. ----
+    # ---- baselines (method != "wc_al"; the book appendix). lr / lr_decay / batch_size above are shared. ----
     # data
     full_train: bool = _baseline(False)  # train on train+val, no validation, keep the last epoch (MGDA)
     normalize_inputs: bool = _baseline(True)  # False: ToTensor only, range [0, 1] (MGDA on Cifar10Mnist)
@@ -138,7 +138,7 @@ class RunConfig:
     mgda_normalization: str = _baseline("none")  # "none" as the authors ran it; "loss+" is Sener's
     mgda_grad_bug: str = _baseline("none")  # "2023" / "head": leftover task gradients of the authors' code (#20)
     # searches on a random subset of the training split (MTAN, KDMTL), each candidate from a fresh LSUV init.
-    # 50 epochs per spec §8; the two stored versions of the authors' config.py say num_epochs_search=25.
+    # 50 epochs per the book appendix; the two stored versions of the authors' config.py say num_epochs_search=25.
     search_epochs: int = _baseline(50)
     search_fraction: float = _baseline(0.5)
     # MTAN (Liu et al. 2019 as coded by the authors): loss sum_t lambda_t CE_t
@@ -222,7 +222,7 @@ def _canonical(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-# Paper hyperparameters per dataset (spec §4) and per (dataset, model) (η1, η2).
+# Paper hyperparameters per dataset (book appendix) and per (dataset, model) (η1, η2).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "multimnist": dict(lr=2.5e-3, lr_decay=0.5, mu0=2.5e-5, ap_preference=0.7),
     "cifar10mnist": dict(lr=1e-4, lr_decay=0.98, mu0=1e-4, ap_preference=0.8),
@@ -243,7 +243,7 @@ PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
     "paper": dict(n_train=None, n_val=None, n_test=None, epochs_per_iteration=3,
                   phase1_iterations=3, phase2_iterations=10, single_stage_iterations=12),
 }
-# Baselines (spec §8), per method and dataset, at the paper's full schedule. The schedule fields
+# Baselines (book appendix), per method and dataset, at the paper's full schedule. The schedule fields
 # (lr_first_decay, lr_step) encode when the authors' scheduler steps:
 #   MGDA: lr halved when `epoch > 0 and epoch % 30 == 0` at an epoch's end -> new lr from epochs 31, 61, 91;
 #   STL MultiMNIST: ExponentialLR(0.5) stepped when `epoch % 30 == 0` -> from epochs 1, 31, 61, 91;
@@ -255,7 +255,7 @@ BASELINE_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("mgda", "cifar10mnist"): dict(lr=1e-2, momentum=0.9, lr_decay=0.5, epochs=100, lr_first_decay=31, lr_step=30,
                                    full_train=True, normalize_inputs=False, drop_last=True),
     ("stl", "multimnist"): dict(lr=1e-2, lr_decay=0.5, epochs=100, lr_first_decay=1, lr_step=30),
-    # the paper says lr_s = 5e-2 for Cifar10Mnist; every version of the code uses 1e-4 (spec §10 #23)
+    # the paper says lr_s = 5e-2 for Cifar10Mnist; every version of the code uses 1e-4 (departure #23)
     ("stl", "cifar10mnist"): dict(lr=1e-4, lr_decay=0.98, epochs=100, lr_first_decay=1, lr_step=1),
     ("kdmtl", "multimnist"): dict(lr=1e-4, lr_decay=0.98, epochs=200, lr_first_decay=25, lr_step=25,
                                   search_epochs=50, search_fraction=0.2, kd_teacher_epochs=100,
@@ -292,7 +292,7 @@ BASELINE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 # Affinity propagation on Cifar10Mnist's ~5,000 non-zero monitor rows costs minutes per layer on
 # a 2-core CPU at 200 iterations; the quick preset caps it (it rarely converges either way).
 PRESET_DATASET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {("quick", "cifar10mnist"): dict(ap_max_iter=50)}
-# HEAD-code μ schedule (spec §10 #1), selectable with mu_schedule="head".
+# HEAD-code μ schedule (departure #1), selectable with mu_schedule="head".
 HEAD_MU: dict[str, tuple[float, float]] = {"multimnist": (2.5e-8, 2.0), "cifar10mnist": (6.8e-8, 2.0)}
 
 
@@ -326,7 +326,7 @@ def make_config(dataset: str = "multimnist", model: str = "mdmtn", k: Sequence[f
                 preset: str = "quick", seed: int = 0, mu_schedule: str = "paper", **overrides: Any) -> RunConfig:
     """Build a validated :class:`RunConfig` from the paper's defaults, a preset and overrides.
 
-    ``mu_schedule="head"`` selects the authors' later μ0/μ-update (spec §10 #1).
+    ``mu_schedule="head"`` selects the authors' later μ0/μ-update (departure #1).
     """
     if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")

@@ -1,6 +1,6 @@
 """GrOWL sparsity objective, OWL proximal step, η2 row cap and phase-2 parameter tying.
 
-Implements paper-spec §3 (default = paper semantics) with the compat switches of §10 rows 3, 4, 6, 7, 10.
+Implements paper-the book appendix (default = paper semantics) with the compat switches of §10 rows 3, 4, 6, 7, 10.
 
 Vocabulary
 ----------
@@ -15,14 +15,14 @@ Compat switches
 ---------------
 * ``conv_rows``: ``"paper"`` — conv rows are input channels (permute ``(out,in,kh,kw) -> (in,out,kh,kw)``
   and flatten); ``"code"`` — the authors' memory-order ``w.view(in, -1)`` (row ``r`` holds whole output
-  filters, spec §3.2 / §10 row 4).
+  filters, departure #4).
 * ``order`` (penalty value): ``"paper"`` largest theta on the largest norm; ``"code"`` norms sorted
   ascending (§3.1 / §10 row 3).
 * ``mode`` (prox): ``"exact"`` OWL prox via isotonic regression; ``"head"`` the authors' approximate
   pooling; ``"2023"`` the same with theta permuted by the rows' ascending rank (§3.4 / §10 row 6).
 * ``rule`` (η2 cap): ``"head"`` / ``"2023"`` (§3.5 / §10 row 7).
 
-Everything is vectorised (spec §10 row 30): no Python loops over rows.
+Everything is vectorised (departure #30): no Python loops over rows.
 """
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ def growl_penalty(
             β2·Σr + β1·max r); ``"code"`` sorts ascending as the authors' code does (β2·Σr + β1·min r).
 
     Differentiable w.r.t. the weights (the L2 norm's subgradient at a zero row is 0); the caller detaches
-    if it wants the authors' prox-only behaviour (spec §10 row 2).
+    if it wants the authors' prox-only behaviour (departure #2).
     """
     if order not in ("paper", "code"):
         raise ValueError(f"order must be 'paper' or 'code', got {order!r}")
@@ -182,7 +182,7 @@ def growl_penalty(
 # OWL prox on the row-norm vector
 # ---------------------------------------------------------------------------------------------------
 def _head_pool(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The authors' approximate pooling (spec §3.4, HEAD), vectorised per pass.
+    """The authors' approximate pooling (the book appendix, HEAD), vectorised per pass.
 
     ``a`` = sorted-descending norms (prefix), ``b`` = thresholds aligned with ``a``. In each pass, over the
     pairs ``(i, i+1)`` where *both* ``a - b`` entries are positive: a strictly increasing pair opens a run
@@ -237,7 +237,7 @@ def owl_prox(z: Tensor | np.ndarray, theta: Tensor | np.ndarray, mode: ProxMode 
     """Proximal operator of the OWL norm, applied to a vector of non-negative row norms.
 
     Solves (``mode="exact"``) ``argmin_u 0.5·||u - z||² + Σ_i θ_i u_[i]`` (``u >= 0`` is then automatic),
-    with ``u_[1] >= u_[2] >= ...``. No step size: the thresholds are θ itself (spec §3.3).
+    with ``u_[1] >= u_[2] >= ...``. No step size: the thresholds are θ itself (book appendix).
 
     Args:
         z: ``(n,)`` non-negative row norms (Tensor or ndarray).
@@ -245,7 +245,7 @@ def owl_prox(z: Tensor | np.ndarray, theta: Tensor | np.ndarray, mode: ProxMode 
         mode:
             * ``"exact"``: sort ``z`` descending, ``v = z_s - θ``, project ``v`` onto the non-increasing
               cone (sklearn's PAV ``isotonic_regression(increasing=False)``), clip at 0, un-sort.
-            * ``"head"``: the authors' approximation (spec §3.4): keep the prefix up to the last index with
+            * ``"head"``: the authors' approximation (book appendix): keep the prefix up to the last index with
               ``z_s - θ > 0`` (zeros after it), then repeatedly average runs of strictly increasing
               positive entries of ``z_s - θ`` (averaging ``z_s`` and ``θ`` separately). Unlike the exact
               prox it zeroes the top row whenever its norm ≤ θ_1 (= β1 + β2 for spike).
@@ -305,7 +305,7 @@ def growl_prox_(
     conv_rows: ConvRows = "paper",
     mode: ProxMode = "exact",
 ) -> Tensor:
-    """Apply the GrOWL-Spike prox to one weight tensor **in place** (spec §3.4).
+    """Apply the GrOWL-Spike prox to one weight tensor **in place** (book appendix).
 
     Each row is rescaled to its new norm: ``row_i <- row_i · u_i / z_i`` (a group soft-threshold, so row
     directions are preserved); rows with ``z_i < float32 eps`` are set to 0.
@@ -336,7 +336,7 @@ def growl_prox_(
 # η2 cap
 # ---------------------------------------------------------------------------------------------------
 def cap_count(eta2: float, iteration: int, n_iterations: int, n_rows: int, ramp: bool = True) -> int:
-    """Maximum number of zero rows allowed in a layer (spec §3.5).
+    """Maximum number of zero rows allowed in a layer (book appendix).
 
     With ``ramp`` (HEAD since 2023-10): ``int((k+1)·η2/M1 · n_rows)`` for 0-based phase-1 iteration ``k``
     of ``M1 = n_iterations``; without: ``int(η2 · n_rows)``. Python ``int`` truncation as in the code.
@@ -355,7 +355,7 @@ def apply_row_cap_(
     conv_rows: ConvRows = "paper",
     rule: Literal["head", "2023"] = "head",
 ) -> int:
-    """Limit the number of all-zero rows of ``w`` after the prox (spec §3.5), in place.
+    """Limit the number of all-zero rows of ``w`` after the prox (book appendix), in place.
 
     If ``w`` has more than ``max_zero_rows`` all-zero rows, a uniformly random subset of them (a
     ``torch.randperm`` of the zero rows drawn from ``generator``) is restored to the pre-prox values in
@@ -399,7 +399,7 @@ def apply_row_cap_(
 # ---------------------------------------------------------------------------------------------------
 @torch.no_grad()
 def similarity_matrix(rows: Tensor) -> np.ndarray:
-    """Row similarity used for Affinity Propagation (spec §3.6).
+    """Row similarity used for Affinity Propagation (book appendix).
 
     ``S_ij = <w_i, w_j> / max(||w_i||², ||w_j||²)`` in ``[-1, 1]``; zero vs zero (0/0) -> 1, zero vs
     non-zero -> 0, diagonal exactly 1.
@@ -424,7 +424,7 @@ def similarity_matrix(rows: Tensor) -> np.ndarray:
 
 
 def cluster_rows(rows: Tensor, preference: float, random_state: int | None = 0, max_iter: int = 200) -> np.ndarray:
-    """Affinity Propagation on :func:`similarity_matrix` (spec §3.6).
+    """Affinity Propagation on :func:`similarity_matrix` (book appendix).
 
     sklearn ``AffinityPropagation(affinity="precomputed", preference=preference, random_state=...)`` with
     default damping 0.5, max_iter 200, convergence_iter 15; labels from ``fit_predict``.
@@ -488,7 +488,7 @@ def tie_rows_(
     *,
     keep_zero: bool = False,
 ) -> None:
-    """Phase-2 projection for one layer, in place (spec §3.7).
+    """Phase-2 projection for one layer, in place (book appendix).
 
     1. Set the rows recorded as zero at clustering time to 0.
     2. Replace every row of each cluster by the cluster mean (computed after step 1, so a cluster mixing
@@ -544,11 +544,11 @@ def plan_tying(
     ap_rows: Literal["nonzero", "all"] = "nonzero",
     max_iter: int = 200,
 ) -> list[LayerPlan]:
-    """Cluster the rows of each regularised layer once, between phase 1 and phase 2 (spec §3.6).
+    """Cluster the rows of each regularised layer once, between phase 1 and phase 2 (book appendix).
 
     ``ap_rows="all"`` runs Affinity Propagation on every row, zero rows included, as the authors'
     code does. ``"nonzero"`` (default) runs it on the non-zero rows only and puts all zero rows in
-    one cluster of their own: the outcome the authors expected (spec §10 #31), without AP's
+    one cluster of their own: the outcome the authors expected (departure #31), without AP's
     degenerate handling of identical rows (which can merge zero rows into non-zero clusters and
     so revive them in phase 2) and at a fraction of the cost, since AP is O(n²) per iteration and
     most rows of the large layers are zero after phase 1.

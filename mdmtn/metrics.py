@@ -1,4 +1,4 @@
-"""Sparsity metrics SR / CR / PS (spec §5, §10 row 11) and accuracy.
+"""Sparsity metrics SR / CR / PS (the book appendix, §10 row 11) and accuracy.
 
 The paper's unit is the **row** of the reshaped weight matrix (an input neuron / input channel), not the
 scalar parameter, counted over *all* weight tensors with ``ndim > 1`` — regularised layers, input convs and
@@ -68,7 +68,7 @@ def layer_row_stats(
 
 @torch.no_grad()
 def sparsity_metrics(model: nn.Module, conv_rows: ConvRows = "code", exclude: Iterable[str] = ()) -> dict:
-    """Row-based SR / CR / PS of a model (spec §5) plus labelled parameter-level sparsity.
+    """Row-based SR / CR / PS of a model (book appendix) plus labelled parameter-level sparsity.
 
     Args:
         model: any module; the weight of every Linear/conv layer whose name is not in ``exclude`` is counted.

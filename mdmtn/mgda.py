@@ -15,7 +15,7 @@ otherwise ``-sum_t a_t g_t`` is a descent direction for every task.
   slow when ``G`` is rank-deficient (``D < T``). Each iteration therefore ends with a
   fully-corrective step: an exact solve on the current face, clipped to the simplex.
 
-The paper's MGDA baseline (spec §8) uses plain MGDA on shared-*parameter* gradients with no
+The paper's MGDA baseline (book appendix) uses plain MGDA on shared-*parameter* gradients with no
 normalisation. Its solver starts FW at (1/2, 1/2) and stops after 10 iterations or when the
 step is <= 1e-4. For its 2 tasks that gives the same exact solution as the closed form here.
 The MGDA-UB representation gradients and the normalisations below are Sener's options.

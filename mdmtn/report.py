@@ -1,6 +1,6 @@
 """Tables 1-2 from run records, beside the numbers printed in the paper.
 
-The paper's numbers (quoted in :data:`mdmtn.aggregate.PAPER_RESULTS`, spec §9.3) are shown for
+The paper's numbers (quoted in :data:`mdmtn.aggregate.PAPER_RESULTS`, the book appendix) are shown for
 comparison only; every "ours" number is computed from a run record.
 """
 from __future__ import annotations
@@ -82,7 +82,7 @@ def cluster_table(front: Sequence[dict], d: float = 0.1) -> str:
 
 
 def pareto_runs(records: Sequence[dict], dims: Sequence[int] = (0, 1, 2), eps: float = 0.0) -> list[dict]:
-    """The ε-nondominated runs (objective vectors = last-epoch training losses, spec §9.2)."""
+    """The ε-nondominated runs (objective vectors = last-epoch training losses, the book appendix)."""
     if not records:
         return []
     mask = nondominated(objective_vectors(records, dims), eps)
@@ -106,7 +106,7 @@ def _summary(runs: Sequence[dict]) -> dict[str, Any]:
 def table_rows(records: Sequence[dict], dataset: str, select_on: str = "test") -> list[dict[str, Any]]:
     """Rows of Table 1 (MultiMNIST) or 2 (Cifar10Mnist): for each paper row, ours beside it.
 
-    "Ours" rows follow the paper's rule (spec §9.2): among the Pareto-optimal k0 > 0 runs (3-D
+    "Ours" rows follow the paper's rule (book appendix): among the Pareto-optimal k0 > 0 runs (3-D
     exact non-dominance), the one with the best mean test accuracy (``select_on="val"`` uses
     validation accuracy instead); for k0 = 0 the best of all k0 = 0 runs. Baseline rows are the
     mean ± std over the seeds of their records. A row without records has ``ours=None``.

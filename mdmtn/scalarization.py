@@ -7,7 +7,7 @@ For a preference vector k and reference point a, the constraints are
 
 and each mini-batch minimises L_A = t + Σ_i λ_i H_i + (μ/2)·Σ_i H_i².
 As in the paper and the authors' code the penalty acts on every H_i, signed (inequalities
-treated as equalities), and λ is updated without projection (spec §2, §10 #12).
+treated as equalities), and λ is updated without projection (the book appendix, §10 #12).
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class ChebyshevAL(nn.Module):
 
     @torch.no_grad()
     def update_multipliers(self, h_sum: torch.Tensor, mu_factor: float) -> None:
-        """λ ← λ + μ·H_best, then μ ← factor·μ (spec §2: H_best is the per-batch sum of H over
+        """λ ← λ + μ·H_best, then μ ← factor·μ (the book appendix: H_best is the per-batch sum of H over
         the epoch with the best validation accuracy so far in this stage)."""
         self.lam.add_(self.mu * h_sum.to(self.lam))
         self.mu.mul_(mu_factor)

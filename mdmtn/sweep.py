@@ -19,7 +19,7 @@ from .records import (RecordError, find_record, read_record, record_path, remove
 
 
 def paper_preference_vectors() -> list[tuple[float, float, float]]:
-    """The paper's 90 preference vectors (k0, k1, k2) in the authors' file order (spec §9.1).
+    """The paper's 90 preference vectors (k0, k1, k2) in the authors' file order (book appendix).
 
     k0 = 0: 19 vectors; k0 = 0.1: 17; k0 ∈ {0.01, 0.001, 0.0001}: 18 each. Values are rounded
     to 10 decimals so that k sums to 1 exactly as written in the authors' files.
@@ -67,7 +67,7 @@ def sweep_configs(dataset: str, model: str, vectors: Iterable[Sequence[float]], 
 
 
 def pf_study_configs(source: RunConfig, source_key: str, vectors: str = "quick") -> list[RunConfig]:
-    """Configs of the 2-D Pareto-front study (paper App. B, spec §9.5) around a trained sparse
+    """Configs of the 2-D Pareto-front study (paper App. B, the book appendix) around a trained sparse
     run: the paper's vectors with the source's k0 (all 18, or 5 spread over k1 for ``"quick"``),
     each retrained from the source model for one stage with its zero rows kept at zero."""
     same = sorted((k for k in paper_preference_vectors() if k[0] == source.k[0]), key=lambda k: k[1])

@@ -104,7 +104,7 @@ class _Run:
         if not self.growl:
             return torch.zeros(())
         ws = [w for _, w in (self.growl if model is None else model.growl_weights())]
-        if not self.cfg.growl_grad:  # the authors read weights through state_dict(): no gradient (spec §2)
+        if not self.cfg.growl_grad:  # the authors read weights through state_dict(): no gradient (book appendix)
             ws = [w.detach() for w in ws]
         return growl_penalty(ws, self.cfg.beta1, self.cfg.beta2, conv_rows=self.cfg.conv_rows,
                              order=self.cfg.penalty_order)
@@ -130,7 +130,7 @@ class _Run:
             raise TrainingDiverged(
                 f"non-finite augmented Lagrangian {la.item()} (losses {losses.tolist()}) at epoch "
                 f"{len(self.history) + 1}; try a smaller lr or mu0")
-        if cfg.accumulate_aux_grads:  # authors' zero_grad skipped t and α (spec §4.1)
+        if cfg.accumulate_aux_grads:  # authors' zero_grad skipped t and α (book appendix)
             aux = {id(al.t)} | ({id(model.alpha)} if isinstance(getattr(model, "alpha", None), nn.Parameter) else set())
             for group in opt.param_groups:
                 for p in group["params"]:
@@ -188,7 +188,7 @@ class _Run:
             st.best_val, st.h_best = val_acc, h_sum
         keep(val_acc, sr)
         n = len(self.splits.train)
-        # the authors' objective vector: Σ over batches of batch-mean losses / N (spec §9.2)
+        # the authors' objective vector: Σ over batches of batch-mean losses / N (book appendix)
         self.last_train_objectives = (loss_sum / n).tolist()
         self.history.append(dict(
             phase=phase, iteration=it, epoch=ep, train_objectives=self.last_train_objectives,

@@ -101,7 +101,7 @@ def _owl_objective(u: np.ndarray, z: np.ndarray, theta: np.ndarray) -> float:
 
 
 def _head_loop_reference(z: np.ndarray, mu_sorted_positions: np.ndarray) -> np.ndarray:
-    """Scalar, loop-by-loop transcription of the authors' HEAD prox behaviour (spec §3.4), for
+    """Scalar, loop-by-loop transcription of the authors' HEAD prox behaviour (book appendix), for
     cross-checking the vectorised implementation. ``mu_sorted_positions[p]`` is the threshold used at
     sorted (descending) position ``p``."""
     order = np.argsort(-z, kind="stable")
@@ -411,7 +411,7 @@ def test_cap_count_spec_table(n_rows, eta2, expected):
 
 
 def test_cap_count_max_sr_table():
-    # spec §3.5 "max SR" column, MDMTN-MM (rows 10, 320, 2880, 2880; total 6193)
+    # the book appendix "max SR" column, MDMTN-MM (rows 10, 320, 2880, 2880; total 6193)
     caps = [sum(cap_count(0.8, k, 3, n) for n in (10, 320, 2880, 2880)) for k in range(3)]
     assert [round(100 * c / 6193, 2) for c in caps] == [26.21, 52.43, 78.67]
 
@@ -553,7 +553,7 @@ def test_plan_tying_and_enforce():
 
 
 def test_ap_duplicate_rows_are_degenerate():
-    """Documents a measured fact the spec (§10 row 31) glosses over: identical rows (similarity 1 > the
+    """Documents a measured fact behind departure #31 (book appendix): identical rows (similarity 1 > the
     0.7 preference) do not reliably form their own cluster. Here the 4 zero rows get no exemplar of their
     own and are assigned to non-zero clusters, so the original phase-2 projection un-zeroes them."""
     w_lin, _, _ = _planted_layer()

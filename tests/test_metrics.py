@@ -11,7 +11,7 @@ from mdmtn.metrics import accuracy, layer_row_stats, row_stats, sparsity_metrics
 
 
 def _brute_rows(w: torch.Tensor, conv_rows: str) -> list[tuple[float, ...]]:
-    """Rows built element by element from the definitions in spec §3.2 / §5."""
+    """Rows built element by element from the definitions in the book appendix"""
     a = w.detach().numpy()
     if a.ndim == 2:  # Linear (out, in): row i = outgoing weights of input neuron i
         out, n_in = a.shape
@@ -138,7 +138,7 @@ def test_metrics_empty_model():
 
 
 def test_paper_row_totals_mdmtn_mm_shapes():
-    """Row totals of spec §5 from the MultiMNIST MDMTN layer shapes (stand-in module)."""
+    """Row totals of the book appendix from the MultiMNIST MDMTN layer shapes (stand-in module)."""
 
     class MM(nn.Module):
         def __init__(self):

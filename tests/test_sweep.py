@@ -14,7 +14,7 @@ def test_paper_vectors_match_the_spec():
     for k0 in (0.01, 0.001, 0.0001):
         assert sum(1 for k in v if k[0] == k0) == 18
     assert all(abs(sum(k) - 1) < 1e-9 and min(k) >= 0 for k in v)
-    # the paper's best vectors (Tables 1-2) are in the set, and file order starts as the spec says
+    # the paper's best vectors (Tables 1-2) are in the set, and file order starts as the authors' files do
     for best in [(0.001, 0.2, 0.799), (0.0001, 0.5, 0.4999), (0.01, 0.8, 0.19), (0.1, 0.6, 0.3), (0.0, 0.35, 0.65)]:
         assert best in v
     assert v[0] == (0.0, 0.1, 0.9) and v[36:38] == [(0.01, 0.09, 0.9), (0.01, 0.9, 0.09)]

@@ -11,7 +11,7 @@ method     what                                         module
 
 :func:`train_baseline` is what :func:`mdmtn.trainer.train` calls for ``cfg.method != "wc_al"``,
 so ``python -m mdmtn train --method mgda ...`` writes the same run record as the paper's method.
-Settings follow spec §8 (see each module); :func:`data_options` says which data a run trains on.
+Settings follow the book appendix (see each module); :func:`data_options` says which data a run trains on.
 """
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def lr_factor(epoch: int, decay: float, first: int, step: int) -> float:
     """Multiplier of the initial lr during epoch ``epoch`` (0-based).
 
     The lr is multiplied by ``decay`` at the starts of epochs ``first``, ``first + step``, ...;
-    e.g. MGDA (first 31, step 30) runs epochs 0-30 at lr, 31-60 at lr/2, ... (spec §8).
+    e.g. MGDA (first 31, step 30) runs epochs 0-30 at lr, 31-60 at lr/2, ... (book appendix).
     """
     n = 0 if epoch < first else (epoch - first) // step + 1
     return decay ** n
@@ -76,7 +76,7 @@ def random_subset(data: TaskTensors, fraction: float, generator: torch.Generator
 
 
 def lsuv_init_(model: nn.Module, data: TaskTensors, batch_size: int, seed: int) -> None:
-    """LSUV (spec §4.2) from a seeded stream of training batches, as MTAN and KDMTL use it."""
+    """LSUV (book appendix) from a seeded stream of training batches, as MTAN and KDMTL use it."""
     g = torch.Generator().manual_seed(seed)
 
     def batches() -> Iterator[torch.Tensor]:

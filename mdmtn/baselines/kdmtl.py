@@ -1,4 +1,4 @@
-"""KDMTL baseline (Li & Bilen 2020) as the authors run it (spec §8).
+"""KDMTL baseline (Li & Bilen 2020) as the authors run it (book appendix).
 
 1. Teachers: one :class:`~mdmtn.models.STL` network per task, Adam, ``kd_teacher_epochs`` (100)
    epochs, lr ``kd_teacher_lr`` × ``kd_teacher_lr_decay`` after *every* epoch (so on MultiMNIST,
@@ -17,7 +17,7 @@ The teachers are frozen and run in eval mode. (The authors' teachers stayed in t
 changes nothing on MultiMNIST but lets Cifar10Mnist's BatchNorm use batch statistics.)
 
 The authors' loss detached *both* sides of the distillation term, so it had no gradient and
-KDMTL reduced to an equal-weight sum (spec §10 #24). The default detaches only the teacher side
+KDMTL reduced to an equal-weight sum (departure #24). The default detaches only the teacher side
 (the student's shared network and adaptors learn from it); ``kd_detach="both"`` reproduces the code.
 """
 from __future__ import annotations

@@ -22,13 +22,13 @@ heads are task-specific and get their gradients from the α-weighted loss, as in
 formulation where only the shared parameters are balanced.
 
 The authors' code did not clear the gradients between the per-task passes and the update
-(spec §8, §10 #20); ``mgda_grad_bug`` reproduces it: "2023" adds the last task's full gradient
+(the book appendix, §10 #20); ``mgda_grad_bug`` reproduces it: "2023" adds the last task's full gradient
 to the update; "head" makes the solver see cumulative gradients [g1, g1+g2] and adds g1+g2.
 (That is the same as back-propagating the extra losses, which is how it is done here.)
 
 Schedule (paper appendix): SGD lr 1e-2, momentum 0.9, batch 256, 100 epochs, lr halved after
 epochs 30, 60 and 90; the full training set (train+val, ``full_train``), no validation, the last
-epoch is tested; MultiMNIST normalised, Cifar10Mnist in [0, 1] (spec §7). Incomplete training
+epoch is tested; MultiMNIST normalised, Cifar10Mnist in [0, 1] (book appendix). Incomplete training
 batches are dropped (``drop_last``); the test set is evaluated in full for every method.
 """
 from __future__ import annotations
@@ -103,7 +103,7 @@ def mgda_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: 
         total = total + losses[-1]
     elif grad_bug == "head":  # all task gradients were still in .grad
         total = total + sum(losses)
-    opt.zero_grad(set_to_none=True)  # clears everything, α and monitors included (spec §10 #14, #20)
+    opt.zero_grad(set_to_none=True)  # clears everything, α and monitors included (departure #14, #20)
     total.backward()
     opt.step()
     return loss_values, alpha

@@ -1,4 +1,4 @@
-"""MTAN baseline as the authors run it (spec §8): weighted loss, two searches, then a long final run.
+"""MTAN baseline as the authors run it (book appendix): weighted loss, two searches, then a long final run.
 
 Loss Σ_t λ_t·CE_t with λ pairs summing to 0.1 (``mtan_lambdas``); Adam; lr × ``lr_decay`` (0.5)
 every ``lr_step`` (25) epochs (StepLR); LSUV initialisation before every training; the

@@ -1,10 +1,10 @@
 """Single-task learning (STL): the shared network S plus one head, one network per task.
 
 Each network is trained on its own task with Adam for ``epochs`` epochs and the epoch with the
-best validation accuracy *on that task* is kept (spec §8). Schedules as the authors' code:
+best validation accuracy *on that task* is kept (book appendix). Schedules as the authors' code:
 MultiMNIST lr 1e-2 halved from epochs 1, 31, 61, 91 (their ExponentialLR stepped when
 ``epoch % 30 == 0``, epoch 0 included); Cifar10Mnist lr 1e-4 × 0.98 after every epoch. (The paper
-text says lr_s = 5e-2 for Cifar10Mnist; the code used 1e-4, spec §10 #23.) Default PyTorch
+text says lr_s = 5e-2 for Cifar10Mnist; the code used 1e-4, departure #23.) Default PyTorch
 initialisation, no LSUV.
 
 The record's model is an :class:`~mdmtn.models.STLSet`: task t is answered by network t, so

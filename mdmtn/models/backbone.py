@@ -1,6 +1,6 @@
 """The two building blocks of every architecture: the shared network S and a task monitor M_i.
 
-Both datasets use the same layer pattern (paper Fig. 4, spec §6); only the channel widths,
+Both datasets use the same layer pattern (paper Fig. 4, the book appendix); only the channel widths,
 kernel size, hidden width and the use of BatchNorm differ, so one class per block is
 parameterised by a :class:`BackboneSpec` chosen from the input shape.
 """

@@ -1,6 +1,6 @@
 """MTAN (Liu, Johns & Davison 2019) as the authors' code builds it for MultiMNIST / Cifar10Mnist.
 
-The shared network is the paper's S, split into its three blocks (spec §6.1):
+The shared network is the paper's S, split into its three blocks (book appendix):
 B1 = conv1-pool-(BN)-ReLU, B2 = conv2-pool-(BN)-ReLU, B3 = flatten-Linear-ReLU. Each task t has
 two attention modules:
 
@@ -12,7 +12,7 @@ two attention modules:
 Task t's head sees ``B3(x) * A2_t(B2(x) * A1_t(B1(x)))``.
 
 The authors' code builds one A1 and one A2 and puts the *same* instances in every task's slot,
-so the "task-specific" attention is shared (spec §10 #25). The default here gives each task its
+so the "task-specific" attention is shared (departure #25). The default here gives each task its
 own modules; ``shared_attention=True`` reproduces the code (parameters then count once:
 146,250 / 1,412,900 instead of 270,150 / 2,783,060 for MultiMNIST / Cifar10Mnist).
 """

@@ -56,7 +56,7 @@ class MDMTN(HPS):
     """Monitored deep multi-task network: head_i(α_i0·S(u) + α_i1·M_i(u)).
 
     The fusion weights α (T, 2) are a registered parameter initialised to (1, 0) per task,
-    so checkpoints restore them (the authors kept them in a plain dict; spec §10 #15).
+    so checkpoints restore them (the authors kept them in a plain dict; departure #15).
     """
 
     def __init__(self, spec: BackboneSpec, n_tasks: int = 2) -> None:

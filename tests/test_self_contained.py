@@ -1,0 +1,16 @@
+"""The project is self-contained: no code comment, page or README points a reader to documents
+outside the repository (the reference notes the project was built from are not shipped)."""
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = sorted(p for d in ("mdmtn", "book", "tests", "benchmarks") for p in (ROOT / d).rglob("*")
+               if p.suffix in (".py", ".ipynb", ".md") and p.name != Path(__file__).name) + [ROOT / "README.md"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_pointer_to_documents_outside_the_repository(path):
+    text = path.read_text(encoding="utf-8")
+    for bad in ("shared/reference", "shared/seeds", "spec §", "mt2o-spec"):
+        assert bad not in text, f"{path.relative_to(ROOT)} cites {bad!r}; cite the book's appendix instead"
