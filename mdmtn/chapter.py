@@ -1,7 +1,8 @@
 """What a book chapter needs besides narrative: validated parameters, data, and missing runs.
 
 Each chapter's papermill ``parameters`` cell is passed to :func:`setup`, which fails at once
-with a clear message on invalid input. ``MDMTN_BOOK_PRESET`` overrides the preset (CI executes
+with a clear message on invalid input. ``MDMTN_DEVICE`` (auto, cpu, cuda[:N]) is where a chapter
+trains missing runs. ``MDMTN_BOOK_PRESET`` overrides the preset (CI executes
 every chapter with ``MDMTN_BOOK_PRESET=smoke``). Records live in ``results/<preset>/``; the
 ``quick`` ones are committed, so the book renders without training.
 """
@@ -128,7 +129,7 @@ class Chapter:
         load: Any = (SplitsLoader(self.data_dir, allow_unverified_cifar=self._unverified) if workers > 1
                      else lambda c: self.splits(c.dataset))
         return run_sweep(cfgs, self.records_dir, load, checkpoints=True, progress=False, log=lambda s: None,
-                         workers=workers)
+                         workers=workers, device=os.environ.get("MDMTN_DEVICE", "cpu"))
 
     def ensure_joint(self, jcs: Sequence[Any]) -> list[dict]:
         """Joint (MT2O-v / independent) records of ``jcs`` from ``records_dir/mt2o``, solving the

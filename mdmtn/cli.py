@@ -79,11 +79,12 @@ def _run(cfgs: list, args: argparse.Namespace) -> int:
         from .cluster import run_sweep_dask
 
         recs = run_sweep_dask(cfgs, args.out, _loader(args), args.dask_scheduler, checkpoints=not args.no_checkpoint,
-                              threads=args.threads or 1, progress=not args.no_progress, force=args.force)
+                              threads=args.threads or 1, progress=not args.no_progress, force=args.force,
+                              device=args.device)
     else:
         recs = run_sweep(cfgs, args.out, _loader(args), checkpoints=not args.no_checkpoint,
                          progress=not args.no_progress, force=args.force, workers=args.workers,
-                         threads=args.threads or None)
+                         threads=args.threads or None, device=args.device)
     failed = [r for r in recs if r.get("status") != "ok"]
     for r in failed:
         print(f"error: run {r['key']} diverged: {r.get('error')}", file=sys.stderr)
@@ -95,6 +96,10 @@ def _check_process_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if args.threads < 0:
         raise ConfigError(f"--threads must be >= 1 (or 0 for torch's choice), got {args.threads}")
+    if not args.dask_scheduler:  # a cluster's workers resolve their own device
+        from .records import resolve_device
+
+        resolve_device(args.device)
     if args.dask_scheduler and args.workers != 1:
         raise ConfigError("--workers and --dask-scheduler exclude each other (the cluster's workers train the runs)")
 
@@ -145,6 +150,9 @@ def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, 
         raise ConfigError("--pf-study-from works with --strategy sequential only")
     if args.workers != 1:
         raise ConfigError("--workers works with --strategy sequential only (a joint solve is one process)")
+    if args.device != "cpu" or args.dask_scheduler:
+        raise ConfigError("--strategy mt2o|independent runs on the CPU in one process: leave out --device and "
+                          "--dask-scheduler")
     overrides.pop("method")
     vectors = {"mt2o": MT2O_VECTORS, "mt2o-sparse": MT2O_SPARSE_VECTORS}.get(args.vectors) or sweep_vectors(args.vectors)
     k0 = {v[0] > 0 for v in vectors}
@@ -238,6 +246,9 @@ def _common(t: argparse.ArgumentParser) -> None:
     t.add_argument("--workers", type=int, default=1,
                    help="train this many configs at once, one process each (sequential strategy and "
                         "multi-seed train). 2 on a 2-core CPU: see benchmarks/README.md")
+    t.add_argument("--device", default="cpu", metavar="DEVICE",
+                   help="auto (a GPU if present), cpu (default), cuda or cuda:N: where data, models and optimiser "
+                        "state live; the record names it (the MT2O-v joint solver runs on the CPU only)")
     t.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                    help="submit every pending config as a task to this running Dask scheduler (tcp://HOST:PORT "
                         "or a scheduler file); --out must be a folder every worker sees")

@@ -32,7 +32,7 @@ def _worker_loader(load: Any) -> Any:
 
 
 def train_claimed(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any], checkpoints: bool = False,
-                  threads: int | None = 1, poll_s: float = 5.0) -> dict[str, Any]:
+                  threads: int | None = 1, poll_s: float = 5.0, device: str = "auto") -> dict[str, Any]:
     """One cluster task: the record of ``cfg`` in ``out_dir``, trained here unless another live
     holder is training it (then its record is waited for) or it already exists."""
     import torch
@@ -49,7 +49,8 @@ def train_claimed(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any]
                 try:
                     rec = find_record(out_dir, cfg, set_aside=True, log=None)
                     if rec is None:
-                        rec = train_one(cfg, out_dir, _worker_loader(load)(cfg), checkpoints=checkpoints)
+                        rec = train_one(cfg, out_dir, _worker_loader(load)(cfg), checkpoints=checkpoints,
+                                        device=device)
                     return rec
                 finally:
                     claims.release(cfg.key())
@@ -65,11 +66,13 @@ def train_claimed(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any]
 
 def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[RunConfig], Any],
                    scheduler: str, *, checkpoints: bool = False, threads: int | None = 1, progress: bool = True,
-                   log: Callable[[str], None] = print, force: bool = False) -> list[dict[str, Any]]:
+                   log: Callable[[str], None] = print, force: bool = False,
+                   device: str = "auto") -> list[dict[str, Any]]:
     """Train the configs of ``cfgs`` without a finished record in ``out_dir`` on the Dask cluster at
     ``scheduler`` (``tcp://HOST:PORT``, or a scheduler file path); returns the records in ``cfgs``
     order. ``load`` must be picklable (:class:`mdmtn.data.SplitsLoader`) and find the data on every
-    worker; ``threads`` torch threads per task."""
+    worker; ``threads`` torch threads per task; ``device`` is resolved on each worker (``auto``:
+    its GPU if it has one)."""
     from distributed import Client, as_completed
 
     from .sweep import _tag, check_out_dir, summary
@@ -94,7 +97,7 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
         futures = {}
 
         def submit(i: int) -> None:
-            fut = client.submit(train_claimed, cfgs[i], str(out_dir), load, checkpoints, threads,
+            fut = client.submit(train_claimed, cfgs[i], str(out_dir), load, checkpoints, threads, 5.0, device,
                                 key=f"mdmtn-{cfgs[i].key()}-{time.time_ns()}", pure=False, retries=2)
             futures[fut] = i
 

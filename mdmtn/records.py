@@ -50,13 +50,40 @@ def _cpu_model() -> str | None:
         return None
 
 
-def machine_info() -> dict[str, Any]:
+def resolve_device(spec: str | torch.device | None = "cpu") -> torch.device:
+    """``"auto"`` (a GPU if one is present, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a
+    ``torch.device``; raises :class:`mdmtn.config.ConfigError` for a device this machine lacks."""
+    from .config import ConfigError
+
+    if spec is None:
+        spec = "cpu"
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {spec!r} asked for, but torch sees no CUDA GPU here; use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {spec!r} asked for, but this machine has {torch.cuda.device_count()} GPU(s)")
+    return dev
+
+
+def machine_info(device: torch.device | str = "cpu") -> dict[str, Any]:
     """Where a run happened: enough to tell a 2-core CPU result from a GPU one, and which code ran."""
+    device = torch.device(device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     return dict(
         host_platform=platform.platform(), processor=platform.processor() or platform.machine(),
         cpu_model=_cpu_model(),
         cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), python=platform.python_version(),
-        torch=torch.__version__, device="cpu", mdmtn=__version__, mdmtn_commit=code_version(),
+        torch=torch.__version__, device=str(device), gpu=gpu, mdmtn=__version__, mdmtn_commit=code_version(),
         # other jobs sharing the CPU inflate wall times; the 1-minute load average says how much
         load_avg_1min=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     )

@@ -112,7 +112,7 @@ def check_out_dir(out_dir: str | Path) -> Path:
 def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[RunConfig], Any], *,
               checkpoints: bool = False, progress: bool = True, force: bool = False,
               log: Callable[[str], None] = print, workers: int = 1, threads: int | None = None,
-              poll_s: float = 5.0) -> list[dict[str, Any]]:
+              poll_s: float = 5.0, device: str = "cpu") -> list[dict[str, Any]]:
     """Train every config of ``cfgs`` that has no finished record in ``out_dir`` (all with ``force``).
 
     ``load(cfg)`` returns the :class:`mdmtn.data.Splits` for a config (called lazily, only if
@@ -125,6 +125,7 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     set aside and the config retrained. Sweeps sharing ``out_dir`` split the work through claim
     files (:mod:`mdmtn.claims`): a config another live sweep is training is waited for (polling
     every ``poll_s`` seconds), not trained twice. Ctrl-C raises :class:`SweepInterrupted`.
+    ``device`` (``auto``, ``cpu``, ``cuda[:N]``) is where every run trains (checked first).
 
     ``workers > 1`` trains that many configs at once, each in its own process with ``threads``
     torch threads (default: the CPU count divided by ``workers``, at least 1). ``load`` must then
@@ -133,6 +134,9 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     workers use the cores better than one 2-thread run (``benchmarks/sweep.py``). Workers die
     with the sweep's process, even when it is killed with SIGKILL.
     """
+    from .records import resolve_device
+
+    device = str(resolve_device(device))
     out_dir = check_out_dir(out_dir)
     for p in remove_stale_temporaries(out_dir, STALE_S):
         log(f"[clean] removed {p.name}, the temporary file of a write that was killed")
@@ -164,9 +168,9 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     n_before = len(records)
     try:
         if workers <= 1 or len(todo) <= 1:
-            _run_inline(cfgs, plan, out_dir, load, checkpoints, progress, report, poll_s)
+            _run_inline(cfgs, plan, out_dir, load, checkpoints, progress, report, poll_s, device)
         else:
-            _run_parallel(cfgs, plan, out_dir, load, checkpoints, progress, workers, threads, report, poll_s)
+            _run_parallel(cfgs, plan, out_dir, load, checkpoints, progress, workers, threads, report, poll_s, device)
     except KeyboardInterrupt:
         raise SweepInterrupted(len(records) - n_before) from None
     finally:
@@ -244,7 +248,7 @@ class _Plan:
         return found
 
 
-def _run_inline(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report, poll_s) -> None:
+def _run_inline(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report, poll_s, device) -> None:
     while not plan.finished:
         i = plan.next()
         if i is None:
@@ -254,14 +258,14 @@ def _run_inline(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report,
                 time.sleep(poll_s)
             continue
         try:
-            rec = train_one(cfgs[i], out_dir, load(cfgs[i]), checkpoints=checkpoints, progress=progress)
+            rec = train_one(cfgs[i], out_dir, load(cfgs[i]), checkpoints=checkpoints, progress=progress, device=device)
         finally:
             plan.done(i)
         report(i, rec)
 
 
 def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: bool = False,
-              progress: bool = False) -> dict[str, Any]:
+              progress: bool = False, device: str = "cpu") -> dict[str, Any]:
     """Train one config and write its record (and checkpoint) atomically; returns the record.
 
     A diverged run (any method) writes an error record instead of raising."""
@@ -278,7 +282,7 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
             raise CheckpointError(f"checkpoint {cfg.init_from}.pt in {out_dir} holds the model of config "
                                   f"{src_cfg.key()}, not of the front study's source {cfg.init_from}; retrain the source")
     try:
-        result = train(cfg, splits, progress=progress, model=start)
+        result = train(cfg, splits, progress=progress, model=start, device=device)
     except TrainingDiverged as e:
         rec = dict(status="error", key=cfg.key(), config=cfg.to_dict(), error=str(e),
                    traceback=traceback.format_exc())
@@ -332,11 +336,13 @@ def _worker_start(threads: int, parent: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _worker_run(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any], checkpoints: bool) -> dict[str, Any]:
-    return train_one(cfg, out_dir, load(cfg), checkpoints=checkpoints, progress=False)
+def _worker_run(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any], checkpoints: bool,
+                device: str = "cpu") -> dict[str, Any]:
+    return train_one(cfg, out_dir, load(cfg), checkpoints=checkpoints, progress=False, device=device)
 
 
-def _run_parallel(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, workers, threads, report, poll_s) -> None:
+def _run_parallel(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, workers, threads, report, poll_s,
+                  device) -> None:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -353,7 +359,7 @@ def _run_parallel(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, worke
     try:
         while not plan.finished:
             while len(running) < workers and (i := plan.next()) is not None:
-                running[pool.submit(_worker_run, cfgs[i], str(out_dir), load, checkpoints)] = i
+                running[pool.submit(_worker_run, cfgs[i], str(out_dir), load, checkpoints, device)] = i
             for j, rec in plan.resolve_deferred().items():
                 report(j, rec, elsewhere=True)
                 bar.update(1)

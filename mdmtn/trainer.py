@@ -31,7 +31,7 @@ from .growl import (apply_row_cap_, cap_count, enforce_plan_, growl_penalty, gro
 from .lsuv import lsuv_
 from .metrics import sparsity_metrics
 from .models import build_model
-from .records import code_version, machine_info
+from .records import code_version, machine_info, resolve_device
 from .scalarization import ChebyshevAL
 
 
@@ -85,9 +85,13 @@ class _Run:
 
     def __init__(self, cfg: RunConfig, model: nn.Module, splits: Splits, progress: bool) -> None:
         self.cfg, self.model, self.splits = cfg, model, splits
+        self.device = splits.train.x.device
         self.g_data = torch.Generator().manual_seed(cfg.seed)
         self.g_cap = torch.Generator().manual_seed(cfg.seed + 1)
-        self.al = ChebyshevAL(cfg.k, cfg.mu0, cfg.eps_aug, generator=torch.Generator().manual_seed(cfg.seed + 2))
+        # generators stay on the CPU (batch order, cap draws, t's start): the same seed gives the same
+        # draws on every device; only a (N,) index per epoch crosses to the data's device
+        self.al = ChebyshevAL(cfg.k, cfg.mu0, cfg.eps_aug,
+                              generator=torch.Generator().manual_seed(cfg.seed + 2)).to(self.device)
         self.growl = list(model.growl_weights()) if cfg.sparse else []
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, tuple[float, dict]] = {}  # slot -> (val acc, state_dict snapshot)
@@ -102,7 +106,7 @@ class _Run:
     def l0(self, model: nn.Module | None = None) -> torch.Tensor:
         """GrOWL value L0 of ``model``'s regularised layers (this run's model by default); 0 if dense."""
         if not self.growl:
-            return torch.zeros(())
+            return torch.zeros((), device=self.device)
         ws = [w for _, w in (self.growl if model is None else model.growl_weights())]
         if not self.cfg.growl_grad:  # the authors read weights through state_dict(): no gradient (book appendix)
             ws = [w.detach() for w in ws]
@@ -145,8 +149,8 @@ class _Run:
     def train_epoch(self, opt: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (Σ_batches losses (m+1,), Σ_batches H (m+1,))."""
         self.model.train()
-        loss_sum = torch.zeros(self.cfg.n_tasks + 1, dtype=torch.float64)
-        h_sum = torch.zeros(self.cfg.n_tasks + 1, dtype=torch.float64)
+        loss_sum = torch.zeros(self.cfg.n_tasks + 1, dtype=torch.float64, device=self.device)
+        h_sum = torch.zeros(self.cfg.n_tasks + 1, dtype=torch.float64, device=self.device)
         for xb, yb in iterate_batches(self.splits.train, self.cfg.batch_size, shuffle=True, generator=self.g_data):
             losses, h = self.step(opt, xb, yb)
             loss_sum += losses.double()
@@ -173,7 +177,7 @@ class _Run:
         params = [p for n, p in self.model.named_parameters()] + ([al.t] if cfg.optimise_t else [])
         opt = torch.optim.Adam(params, lr=cfg.lr)
         return _Stage(opt, torch.optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay),
-                      h_best=torch.zeros(cfg.n_tasks + 1, dtype=torch.float64))
+                      h_best=torch.zeros(cfg.n_tasks + 1, dtype=torch.float64, device=self.device))
 
     def end_epoch(self, st: "_Stage", phase: str, it: int, ep: int, loss_sum: torch.Tensor, h_sum: torch.Tensor,
                   project: Callable[[int], None], keep: Callable[[float, float], None], seconds: float | None) -> None:
@@ -296,8 +300,11 @@ def _forever(data: TaskTensors, batch_size: int, g: torch.Generator):
 
 def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None = None,
           allow_unverified_cifar: bool = False, download: bool = False, progress: bool = True,
-          model: nn.Module | None = None) -> TrainResult:
+          model: nn.Module | None = None, device: str | torch.device | None = "cpu") -> TrainResult:
     """Train one run of the paper's method and return the model and its record.
+
+    ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``) holds the data, the model and the
+    optimiser state; the record names it. Same seed and device give the same record.
 
     Configs of a baseline (``cfg.method != "wc_al"``) are passed to
     :func:`mdmtn.baselines.train_baseline`.
@@ -307,21 +314,22 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
     the paper architecture ``cfg.model`` is built. Raises :class:`TrainingDiverged` on NaN.
     """
     code_version()  # pin the commit now: the record is written at the end, when HEAD may have moved
+    dev = resolve_device(device)
     if cfg.method != "wc_al":  # the baselines (MGDA, STL, MTAN, KDMTL) write the same record layout
         from .baselines import train_baseline
 
         return train_baseline(cfg, splits, data_dir=data_dir, allow_unverified_cifar=allow_unverified_cifar,
-                              download=download, progress=progress, model=model)
+                              download=download, progress=progress, model=model, device=dev)
     t_start = time.perf_counter()
     if splits is None:
         splits = load_splits(cfg.dataset, data_dir, allow_unverified_cifar=allow_unverified_cifar,
                              download=download, split_seed=cfg.split_seed, build_seed=cfg.build_seed)
-    splits = splits.subset(cfg.n_train, cfg.n_val, cfg.n_test)
+    splits = splits.subset(cfg.n_train, cfg.n_val, cfg.n_test).to(dev)
     seed_everything(cfg.seed)
     if model is None:
         model = build_model(cfg.model, splits.input_shape, n_tasks=cfg.n_tasks)
     # channels-last makes mkldnn convolutions and max-pooling ~1.8x faster on CPU (benchmarks/)
-    model.to(memory_format=torch.channels_last)
+    model.to(device=dev, memory_format=torch.channels_last)
     run = _Run(cfg, model, splits, progress)
     try:
         plans = run.fit()
@@ -340,6 +348,6 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
         compression=compression_summary(model) if cfg.sparse else None,
         alpha=model.alpha.detach().tolist() if isinstance(getattr(model, "alpha", None), torch.Tensor) else None,
         data=splits.provenance(),
-        history=run.history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(),
+        history=run.history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(dev),
     )
     return TrainResult(model, record, plans)

@@ -385,3 +385,23 @@ def test_front_study_refuses_a_source_checkpoint_of_another_config(synthetic_dat
     shutil.copy(tmp_path / f"{b.key()}.pt", tmp_path / f"{a.key()}.pt")
     with pytest.raises(CheckpointError, match="not of the front study's source"):
         run_sweep(pf_study_configs(a, a.key())[:1], tmp_path, lambda c: splits, progress=False, log=lambda s: None)
+
+
+# -- devices -------------------------------------------------------------------------------------
+
+def test_device_option_is_checked_first_and_recorded(synthetic_data_root, tmp_path, capsys, monkeypatch):
+    import torch
+
+    from mdmtn.records import resolve_device
+
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    for bad in ("tpu", "cuda:x", "gpu0"):
+        assert cli_main(["train", "--device", bad, "--data-dir", str(tmp_path / "none")]) == 2
+        assert "device must be auto, cpu, cuda or cuda:N" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert cli_main(["train", "--device", "cuda", "--data-dir", str(tmp_path / "none")]) == 2
+        assert "torch sees no CUDA GPU here" in capsys.readouterr().err
+    monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
+    assert _train(synthetic_data_root, tmp_path / "o", "--device", "cpu") == 0
+    (rec,) = [json.loads(p.read_text()) for p in (tmp_path / "o").glob("*.json")]
+    assert rec["machine"]["device"] == "cpu" and rec["machine"]["gpu"] is None

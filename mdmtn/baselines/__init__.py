@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 
+import torch
 from torch import nn
 
 from ..config import RunConfig
@@ -35,7 +36,7 @@ TRAINERS = {"mgda": train_mgda, "stl": train_stl, "mtan": train_mtan, "kdmtl": t
 
 def train_baseline(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None = None,
                    allow_unverified_cifar: bool = False, download: bool = False, progress: bool = True,
-                   model: nn.Module | None = None):
+                   model: nn.Module | None = None, device: str | torch.device = "cpu"):
     """Train the baseline ``cfg.method`` and return a :class:`mdmtn.trainer.TrainResult`.
 
     ``splits`` must have been loaded with ``load_splits(..., **data_options(cfg))`` (MGDA: the
@@ -47,5 +48,5 @@ def train_baseline(cfg: RunConfig, splits: Splits | None = None, *, data_dir: st
     if cfg.method not in TRAINERS:
         raise ValueError(f"{cfg.method!r} is not a baseline; choose one of {tuple(TRAINERS)}")
     splits = prepare_splits(cfg, splits, data_dir=data_dir, allow_unverified_cifar=allow_unverified_cifar,
-                            download=download)
+                            download=download).to(device)  # each trainer builds its networks on the data's device
     return TRAINERS[cfg.method](cfg, splits, t_start=t_start, progress=progress, model=model)

@@ -206,7 +206,7 @@ def finish_record(cfg: RunConfig, model: nn.Module, splits: Splits, history: lis
         phase1_model=None,
         alpha=model.alpha.detach().tolist() if isinstance(getattr(model, "alpha", None), torch.Tensor) else None,
         data=dict(splits.provenance(), **data_options(cfg)),
-        history=history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(),
+        history=history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(splits.train.x.device),
         baseline=extra or {},
     )
 

@@ -46,7 +46,7 @@ def distillation_loss(student_feats: Sequence[torch.Tensor], teacher_feats: Sequ
     (the authors' code: the term is then a constant). n(v) = v / max(||v||, 1e-12): the authors
     divided by the plain norm, which is NaN for an all-zero ReLU feature.
     """
-    total = torch.zeros(())
+    total = torch.zeros((), device=student_feats[0].device)
     for s, f, lam in zip(student_feats, teacher_feats, lambdas):
         if detach == "both":
             s = s.detach()
@@ -114,7 +114,7 @@ def train_kdmtl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: boo
         def fit(lambdas: Sequence[float], data: TaskTensors, epochs: int, phase: str) -> EpochLoop:
             i = next(fits)
             student = build_model("kdmtl", splits.input_shape, n_tasks=cfg.n_tasks)
-            student.to(memory_format=CHANNELS_LAST)
+            student.to(device=splits.train.x.device, memory_format=CHANNELS_LAST)
             lsuv_init_(_ForwardLayers(student), data, cfg.batch_size, seed=1000 * cfg.seed + 10 * i + 3)
             gen = torch.Generator().manual_seed(1000 * cfg.seed + 10 * i + 4)
             with torch.no_grad():

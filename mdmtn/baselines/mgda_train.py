@@ -121,7 +121,7 @@ def train_mgda(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool
     seed_everything(cfg.seed)
     if model is None:
         model = build_model(cfg.model, splits.input_shape, n_tasks=cfg.n_tasks)
-    model.to(memory_format=CHANNELS_LAST)
+    model.to(device=splits.train.x.device, memory_format=CHANNELS_LAST)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     weights: list[torch.Tensor] = []
 

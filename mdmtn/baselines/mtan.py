@@ -49,7 +49,7 @@ def run_search(candidates: Sequence[Any], fit: Callable[[Any, int], EpochLoop], 
 
 def weighted_step(model: torch.nn.Module, opt: torch.optim.Optimizer, weights: Sequence[float]) -> Callable:
     """Step on Σ_t weights[t]·NLL_t; returns the unweighted task losses (T,)."""
-    w = torch.tensor(weights, dtype=torch.float32)
+    w = torch.tensor(weights, dtype=torch.float32, device=next(model.parameters()).device)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         losses = torch.stack([F.nll_loss(o, y[:, t]) for t, o in enumerate(model(x))])
@@ -73,7 +73,7 @@ def train_mtan(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool
         i = next(fits)
         net = build_model("mtan", splits.input_shape, n_tasks=cfg.n_tasks,
                           shared_attention=cfg.mtan_attention == "shared")
-        net.to(memory_format=CHANNELS_LAST)
+        net.to(device=splits.train.x.device, memory_format=CHANNELS_LAST)
         lsuv_init_(net, data, cfg.batch_size, seed=1000 * cfg.seed + 10 * i + 3)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         loop = run_epochs(EpochLoop(

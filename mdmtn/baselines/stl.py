@@ -47,7 +47,7 @@ def train_single_task(net: nn.Module, task: int, train: TaskTensors, val: TaskTe
     (accuracy on that task). Returns the finished :class:`EpochLoop` (history, best epoch)."""
     from ..trainer import evaluate
 
-    net.to(memory_format=CHANNELS_LAST)
+    net.to(device=train.x.device, memory_format=CHANNELS_LAST)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     val_t = column(val, task)
     return run_epochs(EpochLoop(

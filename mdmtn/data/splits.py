@@ -66,6 +66,12 @@ class Splits:
             d["cifar_md5_verified"] = self.info["cifar_md5_verified"]
         return d
 
+    def to(self, device: torch.device | str) -> "Splits":
+        """The three splits' tensors on ``device`` (this object if they are there already)."""
+        if self.train.x.device == torch.device(device):
+            return self
+        return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
+
     def subset(self, n_train: int | None = None, n_val: int | None = None, n_test: int | None = None) -> "Splits":
         """First n of each split (None keeps all), e.g. for CI-sized runs."""
         return replace(self, train=self.train.subset(n_train), val=self.val.subset(n_val), test=self.test.subset(n_test))
