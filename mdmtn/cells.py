@@ -252,6 +252,34 @@ def phase1_best_epoch(history: Sequence[dict], eta1: float) -> int | None:
     return max(pool, key=lambda i: (sum(history[i]["val_acc"]) / len(history[i]["val_acc"]), -i))
 
 
+def closest_to_paper(records: Sequence[dict], dataset: str, model: str, k: Sequence[float], preset: str,
+                     paper: dict[str, Any]) -> str:
+    """One sentence: which run of the cell (any switches, any seed) lies nearest the paper's
+    (mean accuracy, SR), by the larger of |Δ acc| / 0.3 pp and |Δ SR| / 5 points (the verdict
+    tolerances), with its numbers beside the paper's."""
+    best = None
+    for r in records:
+        c = r["config"]
+        if (c["dataset"], c["model"], c["preset"], c.get("method", "wc_al")) != (dataset, model, preset, "wc_al"):
+            continue
+        if not all(abs(a - b) < 1e-12 for a, b in zip(c["k"], k)) or c.get("init_from") or r.get("status") != "ok":
+            continue
+        m = r["metrics"]
+        score = max(abs(100 * m["test_acc_mean"] - paper["acc"][2]) / ACC_TOL, abs(m["SR"] - paper["SR"]) / SR_TOL)
+        if best is None or score < best[0]:
+            best = (score, r)
+    if best is None:
+        return "No run of this cell yet."
+    score, r = best
+    cfg, m = RunConfig.from_dict(r["config"]), r["metrics"]
+    default = make_config(dataset, model, k, preset, cfg.seed)
+    diff = [f"{f}={getattr(cfg, f)}" for f in RunConfig.__dataclass_fields__ if getattr(cfg, f) != getattr(default, f)]
+    return (f"Closest to the paper: {', '.join(diff) or 'the defaults'} (seed {cfg.seed}): {100 * m['test_acc_mean']:.2f}% "
+            f"at SR {m['SR']:.1f}%, CR {m['CR']:.2f}, PS {m['PS']:.2f}, against the paper's {paper['acc'][2]:.2f}% at "
+            f"SR {paper['SR']:.1f}%, CR {paper['CR']:g}, PS {paper['PS']:g} — "
+            + ("within both tolerances." if score <= 1 else f"{score:.1f}× the larger tolerance away."))
+
+
 def switch_study(records: Sequence[dict], dataset: str, model: str, k: Sequence[float], preset: str) -> str:
     """Markdown: every record of one (dataset, model, k, preset), labelled by the fields in which its
     config differs from the default (the authors'-code switches), with accuracy, SR/CR/PS and the

@@ -69,3 +69,17 @@ def test_phase1_best_epoch_agrees_with_the_trainer(synthetic_data_root, tmp_path
         r["status"] = "ok"
         table = switch_study([r], MM, "mdmtn", cfg.k, "smoke")
         assert f"| eta1=30.0 | {seed} |" in table and f"| {phase1_best_epoch(r['history'], cfg.eta1) + 1} (" in table
+
+
+def test_closest_to_paper_names_the_switch_run_within_tolerance():
+    from mdmtn.aggregate import PAPER_RESULTS
+    from mdmtn.cells import closest_to_paper
+
+    paper = PAPER_RESULTS[(MM, "wc_al", "mdmtn", SPARSE)]
+    recs = [rec(MM, "mdmtn", SPARSE, "paper", 0, 96.9, sr=25.0), rec(MM, "mdmtn", SPARSE, "paper", 0, 96.7, sr=55.0,
+                                                                      eta1=50.0),
+            rec(MM, "mdmtn", SPARSE, "paper", 0, 95.4, sr=78.0, phase1_keep="last")]
+    text = closest_to_paper(recs, MM, "mdmtn", SPARSE, "paper", paper)
+    assert text.startswith("Closest to the paper: eta1=50.0 (seed 0): 96.70% at SR 55.0%") and "within both" in text
+    far = closest_to_paper(recs[:1], MM, "mdmtn", SPARSE, "paper", paper)
+    assert "the defaults" in far and "6.5× the larger tolerance away" in far  # |25 - 57.26| / 5
