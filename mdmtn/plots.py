@@ -57,8 +57,12 @@ def sample_grid(splits: Any, n: int = 10) -> plt.Figure:
     std = torch.tensor(spec["std"]).view(1, -1, 1, 1)
     img = (x * std + mean).clamp(0, 1).permute(0, 2, 3, 1).numpy()
     y = splits.train.y[:n].tolist()
-    fig, axes = plt.subplots(1, n, figsize=(1.6 * n, 2.0))
-    for ax, im, (a, b) in zip(np.atleast_1d(axes), img, y):
+    cols = min(n, 5)  # rows of 5 keep the figure within the book's content column (~750 px)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.75 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, im, (a, b) in zip(axes.flat, img, y):
         ax.imshow(im.squeeze(), cmap="gray" if im.shape[-1] == 1 else None)
         title = f"({CIFAR_CLASSES[a]}, {b})" if splits.name == "cifar10mnist" else f"({a}, {b})"
         ax.set_title(title, fontsize=8)
@@ -100,8 +104,12 @@ def similarity_figure(maps: Sequence[dict], title: str = "") -> plt.Figure:
     ``maps``: dicts with ``name``, ``S`` (2-D array) and ``SR`` (percent), as produced by
     :func:`mdmtn.growl.similarity_summary`."""
     n = len(maps)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4))
-    for ax, m in zip(np.atleast_1d(axes), maps):
+    cols = min(n, 2)  # two per row keep the maps within the book's content column
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, m in zip(axes.flat, maps):
         ax.imshow(np.asarray(m["S"]), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_title(f"{m['label']}\nrows {m['rows']}, SR {m['SR']:.1f}%", fontsize=8)
         ax.set_xticks([])
@@ -132,7 +140,7 @@ def hv_curves_figure(records: Sequence[dict], title: str = "") -> plt.Figure:
     """Hypervolume of the current K solutions against training wall-clock (left) and optimiser
     steps (middle), one line per joint record, MT2O-v solid and independent dashed, coloured by
     seed; right: MT2O-v minus independent of the same seed, by step (both log at the same steps)."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(3, 1, figsize=(7.2, 10))  # stacked: each panel as wide as the content column
     by_seed: dict[int, dict[str, dict]] = {}
     for r in records:
         seed = r["config"]["run"]["seed"]

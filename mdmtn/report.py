@@ -135,30 +135,28 @@ def _pm(ms: tuple[float, float], n: int, fmt: str = "{:.2f}") -> str:
 
 
 def markdown_table(rows: Sequence[dict], dataset: str) -> str:
-    """A Markdown table with the paper's numbers and ours side by side."""
+    """Two Markdown tables, each narrow enough for a book page: per-task and mean test accuracy
+    (paper / ours), then SR, CR, PS (paper / ours) with how ours was produced."""
     t1, t2 = TASK_NAMES[dataset]
-    head = (f"| arch | method | k (paper / ours) | (SR; CR; PS) paper | (SR; CR; PS) ours | {t1} paper | {t1} ours "
-            f"| {t2} paper | {t2} ours | avg paper | avg ours | ours: preset, seeds, wall/run |")
-    lines = [head, "|" + "---|" * 12]
+    acc = [f"| arch | method | k of ours | {t1}: paper / ours | {t2}: paper / ours | avg: paper / ours |",
+           "|---|---|---|---|---|---|"]
+    spars = ["| arch | method | (SR; CR; PS) paper | (SR; CR; PS) ours | ours: preset, seeds, wall per run |",
+             "|---|---|---|---|---|"]
     for r in rows:
         p, o = r["paper"], r["ours"]
-        pk = "–" if p["k"] is None else str(tuple(p["k"]))
-        if o is None:
-            ours = ["not run"] + ["–"] * 4 + ["–"]
-            ok = "–"
-        else:
-            ok = "–" if r["method"] in ("mgda", "stl") else str(tuple(round(v, 6) for v in o["k"]))
-            ours = [f"({o['SR'][0]:.2f}%; {o['CR'][0]:.2f}; {o['PS'][0]:.2f})", _pm(o["acc1"], o["n"]), _pm(o["acc2"], o["n"]),
-                    _pm(o["avg"], o["n"], "{:.3f}"), f"{o['preset']}, {o['seeds']}, {o['wall']:.0f} s"]
-            ours = ours[:1] + ours[1:]
+        head = f"| {r['arch'].upper()} | {METHOD_LABELS[r['method']]} |"
         sr_p = f"({p['SR']:.2f}%; {p['CR']:g}; {p['PS']:g})"
         if o is None:
-            cells = [sr_p, "not run", f"{p['acc1']:.2f}", "–", f"{p['acc2']:.2f}", "–", f"{p['avg']:.3f}", "–", "–"]
-        else:
-            cells = [sr_p, ours[0], f"{p['acc1']:.2f}", ours[1], f"{p['acc2']:.2f}", ours[2], f"{p['avg']:.3f}",
-                     ours[3], ours[4]]
-        lines.append(f"| {r['arch'].upper()} | {METHOD_LABELS[r['method']]} | {pk} / {ok} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            k = "–" if p["k"] is None else f"not run (paper: {tuple(p['k'])})"
+            acc.append(f"{head} {k} | {p['acc1']:.2f} / – | {p['acc2']:.2f} / – | {p['avg']:.3f} / – |")
+            spars.append(f"{head} {sr_p} | not run | – |")
+            continue
+        k = "–" if r["method"] in ("mgda", "stl") else str(tuple(round(v, 6) for v in o["k"]))
+        acc.append(f"{head} {k} | {p['acc1']:.2f} / {_pm(o['acc1'], o['n'])} | {p['acc2']:.2f} / {_pm(o['acc2'], o['n'])} "
+                   f"| {p['avg']:.3f} / {_pm(o['avg'], o['n'], '{:.3f}')} |")
+        spars.append(f"{head} {sr_p} | ({o['SR'][0]:.2f}%; {o['CR'][0]:.2f}; {o['PS'][0]:.2f}) | "
+                     f"{o['preset']}, {o['seeds']}, {o['wall']:.0f} s |")
+    return "\n".join(acc) + "\n\n" + "\n".join(spars)
 
 
 def layer_table(model: "torch.nn.Module") -> str:  # noqa: F821 - string annotation, torch imported lazily
