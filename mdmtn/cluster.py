@@ -75,7 +75,7 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
     its GPU if it has one)."""
     from distributed import Client, as_completed
 
-    from .sweep import _tag, check_out_dir, summary
+    from .sweep import check_out_dir, run_tag, summary
 
     out_dir = check_out_dir(out_dir)
     by_key: dict[str, int] = {}
@@ -87,7 +87,7 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
         by_key[cfg.key()] = i
         rec = None if force else find_record(out_dir, cfg, set_aside=True, log=log)
         if rec is not None:
-            log(f"[skip] {_tag(i, cfgs)}: {record_path(out_dir, cfg)} exists")
+            log(f"[skip] {run_tag(i, cfgs)}: {record_path(out_dir, cfg)} exists")
             records[i] = rec
         else:
             todo.append(i)
@@ -120,7 +120,7 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
             i = futures.pop(fut)
             rec = fut.result()
             records[i] = rec
-            log(f"[done] {_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: "
+            log(f"[done] {run_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: "
                 + (summary(rec) if rec.get("status") == "ok" else f"diverged ({rec.get('error')})"))
             release_ready()
     for i, cfg in enumerate(cfgs):

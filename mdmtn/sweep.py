@@ -149,7 +149,7 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
         by_key[cfg.key()] = i
         rec = None if force else find_record(out_dir, cfg, set_aside=True, log=log)
         if rec is not None:
-            log(f"[skip] {_tag(i, cfgs)}: {record_path(out_dir, cfg)} exists: {summary(rec)}")
+            log(f"[skip] {run_tag(i, cfgs)}: {record_path(out_dir, cfg)} exists: {summary(rec)}")
             records[i] = rec
         else:
             todo.append(i)
@@ -157,11 +157,11 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     def report(i: int, rec: dict[str, Any], elsewhere: bool = False) -> None:
         records[i] = rec
         if elsewhere:
-            log(f"[skip] {_tag(i, cfgs)}: another sweep wrote {record_path(out_dir, cfgs[i])}")
+            log(f"[skip] {run_tag(i, cfgs)}: another sweep wrote {record_path(out_dir, cfgs[i])}")
         elif rec.get("status") == "ok":
-            log(f"[done] {_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: {summary(rec)}")
+            log(f"[done] {run_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: {summary(rec)}")
         else:
-            log(f"[error] {_tag(i, cfgs)}: diverged ({rec.get('error')})")
+            log(f"[error] {run_tag(i, cfgs)}: diverged ({rec.get('error')})")
 
     claims = Claims(out_dir, log=log)
     plan = _Plan(cfgs, todo, out_dir, claims, log, force)
@@ -222,7 +222,7 @@ class _Plan:
                 self.running.add(i)
                 return i
             holder = self.claims.holder(self.cfgs[i].key()) or "another sweep"
-            self.log(f"[wait] {_tag(i, self.cfgs)}: {holder} is training it")
+            self.log(f"[wait] {run_tag(i, self.cfgs)}: {holder} is training it")
             self.deferred[i] = holder
         return None
 
@@ -295,7 +295,8 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
     return rec
 
 
-def _tag(i: int, cfgs: Sequence[RunConfig]) -> str:
+def run_tag(i: int, cfgs: Sequence[RunConfig]) -> str:
+    """``[i/N] method/model/dataset k=[..] seed=s``: how a sweep names config ``i`` in its log."""
     cfg = cfgs[i]
     return f"[{i + 1}/{len(cfgs)}] {cfg.method}/{cfg.model}/{cfg.dataset} k={list(cfg.k)} seed={cfg.seed}"
 
