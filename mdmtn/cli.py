@@ -56,9 +56,16 @@ def _loader(args: argparse.Namespace) -> Any:
     """Splits per distinct data setting, loaded once (picklable, for --workers)."""
     from .data import SplitsLoader
 
+    from .data.sources import resolve_cache_dir
+
     # resolved here: worker processes (or a cluster's machines) may not share this environment
     root = args.data_dir or os.environ.get("MDMTN_DATA") or None
-    return SplitsLoader(root, allow_unverified_cifar=args.allow_unverified_cifar, download=args.download)
+    download = args.download
+    if root is None:  # no data folder named: fetch the official files once, into the cache
+        root, download = str(resolve_cache_dir(None) / "raw"), True
+        print(f"note: no --data-dir or MDMTN_DATA given: using {root} (downloading the official MNIST / CIFAR-10 "
+              "files there if missing)", file=sys.stderr)
+    return SplitsLoader(root, allow_unverified_cifar=args.allow_unverified_cifar, download=download)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -405,3 +405,21 @@ def test_device_option_is_checked_first_and_recorded(synthetic_data_root, tmp_pa
     assert _train(synthetic_data_root, tmp_path / "o", "--device", "cpu") == 0
     (rec,) = [json.loads(p.read_text()) for p in (tmp_path / "o").glob("*.json")]
     assert rec["machine"]["device"] == "cpu" and rec["machine"]["gpu"] is None
+
+
+def test_no_data_folder_downloads_into_the_cache_or_says_why_not(tmp_path, capsys, monkeypatch):
+    from torchvision import datasets
+
+    calls = []
+
+    def offline(self):
+        calls.append(self.root)
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: no network")
+
+    monkeypatch.delenv("MDMTN_DATA", raising=False)
+    monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(datasets.MNIST, "download", offline)
+    rc = cli_main(["train", "--preset", "smoke", "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and calls and str(tmp_path / "cache" / "raw") in err
+    assert "no network" in err and "Traceback" not in err
