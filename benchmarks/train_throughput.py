@@ -4,7 +4,7 @@ Both paths train the same MDMTN (same initial weights) with batch 256, Adam, the
 augmented-Lagrangian loss with the GrOWL value in it (detached, computed every batch) and the
 GrOWL prox at the end of the epoch. They differ only in *how* this is computed:
 
-* ``library``: ``mdmtn.trainer._Run.train_epoch`` + ``_Run.growl_step``, exactly what
+* ``library``: ``mdmtn.engine.Run.train_epoch`` + ``Run.growl_step``, exactly what
   ``mdmtn.trainer.train`` runs: batches are slices of one pre-normalised tensor, channels-last
   model and inputs, vectorised GrOWL value and prox.
 * ``authors-style``: what the authors' code does (see
@@ -60,7 +60,7 @@ from mdmtn.growl import owl_prox, weight_rows
 from mdmtn.models import build_model
 from mdmtn.models.backbone import _pool_bn_relu
 from mdmtn.scalarization import ChebyshevAL
-from mdmtn.trainer import _Run
+from mdmtn.engine import Run
 
 AUTHORS_MEASURED = {"multimnist": 2000.0, "cifar10mnist": 890.0}  # samples/s, original-code-measured.md
 NORM = {"multimnist": ((mm_mod.MEAN,), (mm_mod.STD,)), "cifar10mnist": (cm_mod.MEAN, cm_mod.STD)}
@@ -179,7 +179,7 @@ def use_chw_flatten(model) -> None:
 # the two timed paths
 # ---------------------------------------------------------------------------------------------------
 class LibraryPath:
-    """The trainer's own epoch: ``_Run.train_epoch`` then ``_Run.growl_step`` (channels-last model,
+    """The trainer's own epoch: ``Run.train_epoch`` then ``Run.growl_step`` (channels-last model,
     as ``mdmtn.trainer.train`` sets it up)."""
 
     def __init__(self, dataset: str, train: TaskTensors, state: dict, chw: bool = False):
@@ -191,7 +191,7 @@ class LibraryPath:
             use_chw_flatten(model)
         self.splits = Splits(name=dataset, train=train, val=train.subset(0), test=train.subset(0),
                              input_shape=INPUT_SHAPES[dataset], task_names=("t1", "t2"))
-        self.run = _Run(self.cfg, model, self.splits, progress=False)
+        self.run = Run(self.cfg, model, self.splits, progress=False)
         params = list(model.parameters()) + [self.run.al.t]
         self.opt = torch.optim.Adam(params, lr=self.cfg.lr)
 

@@ -13,7 +13,7 @@ be implemented as published, so this module implements a reconstruction and call
   (phase 1 of Algorithm 1, no tying phase), or with ``scalarization="linear"`` the weighted sum
   k·(L0, L1, L2). Every subproblem sees the same mini-batches in the same order.
 * **Gradient step.** Every iteration, each subproblem takes one Adam step on its own objective
-  (:meth:`mdmtn.trainer._Run.step`, the same code as a single run).
+  (:meth:`mdmtn.engine.Run.step`, the same code as a single run).
 * **Transfer step** (:func:`transfer_step`), every ``period`` optimiser steps and at the end of
   every epoch, on a fresh training
   batch B' (never validation data): all receivers read one snapshot Θ. For receiver k and each of
@@ -300,7 +300,7 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointRes
     hypervolume curve ``hv_curve`` (list of dicts: ``train_seconds``, ``steps``,
     ``forward_passes``, ``hv``; ``train_cpu_seconds`` too: see :class:`_Clock`), per-subproblem final metrics, transfer statistics and timings.
     """
-    from .trainer import _Run, evaluate, lsuv_start_, seed_everything  # the single-run machinery, shared
+    from .engine import Run, evaluate, lsuv_start_, seed_everything  # the single-run machinery, shared
 
     code_version()  # pin the commit at the start (see trainer.train)
     t_start = time.perf_counter()
@@ -314,7 +314,7 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointRes
     for rc in jc.runs:
         model = build_model(rc.model, splits.input_shape, n_tasks=rc.n_tasks).to(memory_format=torch.channels_last)
         model.load_state_dict(template.state_dict())
-        runs.append(_Run(rc, model, splits, progress=False))
+        runs.append(Run(rc, model, splits, progress=False))
     scratch = build_model(cfg0.model, splits.input_shape, n_tasks=cfg0.n_tasks).to(memory_format=torch.channels_last)
     K, sparse = len(runs), cfg0.sparse
     nbrs = nearest_neighbours([r.k for r in jc.runs], jc.neighbours)

@@ -189,13 +189,13 @@ def test_linear_scalarization_is_the_weighted_sum(splits):
     is the Chebyshev augmented Lagrangian of the same losses."""
     from mdmtn.config import make_config
     from mdmtn.models import build_model
-    from mdmtn.trainer import _Run
+    from mdmtn.engine import Run
 
     losses = torch.tensor([0.3, 1.2, 0.7])
     model = build_model("hps", splits.input_shape)
-    lin = _Run(make_config("multimnist", "hps", (0.1, 0.6, 0.3), "smoke", scalarization="linear"), model, splits, False)
+    lin = Run(make_config("multimnist", "hps", (0.1, 0.6, 0.3), "smoke", scalarization="linear"), model, splits, False)
     val, h = lin.scalarize(losses)
     assert float(val) == pytest.approx(0.1 * 0.3 + 0.6 * 1.2 + 0.3 * 0.7) and not h.any()
-    che = _Run(make_config("multimnist", "hps", (0.1, 0.6, 0.3), "smoke"), model, splits, False)
+    che = Run(make_config("multimnist", "hps", (0.1, 0.6, 0.3), "smoke"), model, splits, False)
     la, h2 = che.scalarize(losses)
     torch.testing.assert_close((la, h2), che.al(losses))

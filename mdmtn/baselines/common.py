@@ -142,7 +142,7 @@ def run_epochs(loop: EpochLoop, bar: tqdm | None = None) -> EpochLoop:
     baselines do not have), val_acc (or None), lr, seconds, plus ``loop.extra()``.
     Raises :class:`mdmtn.trainer.TrainingDiverged` on a non-finite loss.
     """
-    from ..trainer import TrainingDiverged
+    from ..engine import TrainingDiverged
 
     model = loop.model
     base_lrs = [[g["lr"] for g in opt.param_groups] for opt in loop.optimizers]
@@ -192,7 +192,7 @@ def finish_record(cfg: RunConfig, model: nn.Module, splits: Splits, history: lis
     """The run record, in the layout of :func:`mdmtn.trainer.train` (val_* are None without a
     validation split); ``train_objectives`` are the last training epoch's ``[nan, L1, ..., LT]``;
     baseline-specific facts go under ``"baseline"``."""
-    from ..trainer import evaluate
+    from ..engine import evaluate
 
     test = evaluate(model, splits.test, cfg.eval_batch_size)
     val = evaluate(model, splits.val, cfg.eval_batch_size) if len(splits.val) else None
@@ -227,7 +227,7 @@ def begin_search_run(cfg: RunConfig, splits: Splits, name: str, model: nn.Module
                      total_epochs: Callable[[bool], int]) -> SearchRun:
     """Seed, draw the search subset and open a progress bar of ``total_epochs(do_search)`` epochs;
     a bring-your-own ``model`` is refused (these baselines build their own networks)."""
-    from ..trainer import seed_everything
+    from ..engine import seed_everything
 
     if model is not None:
         raise ValueError(f"the {name} baseline builds its own networks; bring-your-own models work with method 'mgda'")

@@ -90,7 +90,7 @@ def kdmtl_step(student: nn.Module, teachers: Sequence[nn.Module], opt: torch.opt
 
 def train_kdmtl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
     """Teachers, λ search, final student; returns a :class:`mdmtn.trainer.TrainResult` (the student)."""
-    from ..trainer import TrainResult, evaluate
+    from ..engine import TrainResult, evaluate
 
     run = begin_search_run(cfg, splits, "KDMTL", model, progress,
                            lambda s: cfg.n_tasks * cfg.kd_teacher_epochs + (len(cfg.kd_lambdas) * cfg.search_epochs if s else 0) + cfg.epochs)

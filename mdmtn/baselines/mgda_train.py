@@ -94,7 +94,7 @@ def mgda_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: 
         grads = grads.cumsum(0)
     loss_values = torch.stack(losses).detach()
     if not (bool(torch.isfinite(loss_values).all()) and bool(torch.isfinite(grads).all())):
-        from ..trainer import TrainingDiverged
+        from ..engine import TrainingDiverged
 
         raise TrainingDiverged(f"non-finite MGDA task losses {loss_values.tolist()} or gradients; try a smaller lr")
     alpha = min_norm_coefficients(normalize_gradients(grads, loss_values, normalization)).detach()
@@ -116,7 +116,7 @@ def train_mgda(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool
     ``splits`` are already prepared (:func:`mdmtn.baselines.common.prepare_splits`). The
     returned model is the last epoch's (``full_train``: there is no validation split).
     """
-    from ..trainer import TrainResult, evaluate, seed_everything
+    from ..engine import TrainResult, evaluate, seed_everything
 
     seed_everything(cfg.seed)
     if model is None:

@@ -63,7 +63,7 @@ def weighted_step(model: torch.nn.Module, opt: torch.optim.Optimizer, weights: S
 
 def train_mtan(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
     """λ search, lr search, final training; returns a :class:`mdmtn.trainer.TrainResult`."""
-    from ..trainer import TrainResult, evaluate
+    from ..engine import TrainResult, evaluate
 
     run = begin_search_run(cfg, splits, "MTAN", model, progress,
                            lambda s: (len(cfg.mtan_lambdas) + len(cfg.mtan_lrs) if s else 0) * cfg.search_epochs + cfg.epochs)

@@ -45,7 +45,7 @@ def train_single_task(net: nn.Module, task: int, train: TaskTensors, val: TaskTe
                       generator: torch.Generator, phase: str, bar: tqdm | None = None) -> EpochLoop:
     """Train one single-task network on task ``task`` with Adam; keeps its best-validation epoch
     (accuracy on that task). Returns the finished :class:`EpochLoop` (history, best epoch)."""
-    from ..trainer import evaluate
+    from ..engine import evaluate
 
     net.to(device=train.x.device, memory_format=CHANNELS_LAST)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -59,7 +59,7 @@ def train_single_task(net: nn.Module, task: int, train: TaskTensors, val: TaskTe
 def train_stl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
     """Train one STL network per task; returns a :class:`mdmtn.trainer.TrainResult` whose model is
     the :class:`~mdmtn.models.STLSet` of the selected networks."""
-    from ..trainer import TrainResult, seed_everything
+    from ..engine import TrainResult, seed_everything
 
     if model is not None:
         raise ValueError("the STL baseline builds its own networks; bring-your-own models work with method 'mgda'")

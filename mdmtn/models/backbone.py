@@ -53,7 +53,9 @@ def spec_for_input(input_shape: tuple[int, int, int]) -> BackboneSpec:
     )
 
 
-def _pool_bn_relu(x: torch.Tensor, bn: nn.Module | None) -> torch.Tensor:
+def pool_bn_relu(x: torch.Tensor, bn: nn.Module | None) -> torch.Tensor:
+    """2×2 max-pool, optional BatchNorm, ReLU: the block after each convolution, (B, C, H, W) ->
+    (B, C, H/2, W/2)."""
     x = F.max_pool2d(x, 2)
     if bn is not None:
         x = bn(x)
@@ -103,8 +105,8 @@ class SharedNet(nn.Module):
         self.fc = nn.Linear(c2 * spec.feature_hw(2) ** 2, spec.hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _pool_bn_relu(self.conv1(x), self.bn1)
-        return flatten_linear_relu(self.fc, _pool_bn_relu(self.conv2(x), self.bn2))
+        x = pool_bn_relu(self.conv1(x), self.bn1)
+        return flatten_linear_relu(self.fc, pool_bn_relu(self.conv2(x), self.bn2))
 
 
 class Monitor(nn.Module):
@@ -121,4 +123,4 @@ class Monitor(nn.Module):
         self.fc = nn.Linear(spec.monitor_channels * spec.feature_hw(1) ** 2, spec.hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return flatten_linear_relu(self.fc, _pool_bn_relu(self.conv(x), self.bn))
+        return flatten_linear_relu(self.fc, pool_bn_relu(self.conv(x), self.bn))

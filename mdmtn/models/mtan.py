@@ -22,8 +22,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .backbone import BackboneSpec, SharedNet, _pool_bn_relu
-from .multitask import _heads
+from .backbone import BackboneSpec, SharedNet, pool_bn_relu
+from .multitask import linear_heads
 
 
 def _first_attention(spec: BackboneSpec) -> nn.Sequential:
@@ -56,7 +56,7 @@ class MTAN(nn.Module):
         self.spec = spec
         self.shared_attention = shared_attention
         self.shared = SharedNet(spec)
-        self.task_heads = _heads(spec, n_tasks)
+        self.task_heads = linear_heads(spec, n_tasks)
         if shared_attention:  # the same two modules in every task's slot, as the authors' code
             pair = nn.ModuleList([_first_attention(spec), _second_attention(spec)])
             self.attention = nn.ModuleList([pair] * n_tasks)
@@ -67,8 +67,8 @@ class MTAN(nn.Module):
     def representation(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Per-task head inputs, (B, hidden) each."""
         s = self.shared
-        b1 = _pool_bn_relu(s.conv1(x), s.bn1)
-        b2 = _pool_bn_relu(s.conv2(b1), s.bn2)
+        b1 = pool_bn_relu(s.conv1(x), s.bn1)
+        b2 = pool_bn_relu(s.conv2(b1), s.bn2)
         b3 = F.relu(s.fc(b2.flatten(1)))
         return [b3 * a2(b2 * a1(b1)) for a1, a2 in self.attention]
 

@@ -27,7 +27,8 @@ class MultiTaskModel(Protocol):
     def growl_weights(self) -> list[tuple[str, nn.Parameter]]: ...
 
 
-def _heads(spec: BackboneSpec, n_tasks: int) -> nn.ModuleList:
+def linear_heads(spec: BackboneSpec, n_tasks: int) -> nn.ModuleList:
+    """One linear classifier per task on the shared representation, (B, hidden) -> (B, classes)."""
     return nn.ModuleList(nn.Linear(spec.hidden, spec.num_classes) for _ in range(n_tasks))
 
 
@@ -38,7 +39,7 @@ class HPS(nn.Module):
         super().__init__()
         self.spec = spec
         self.shared = SharedNet(spec)
-        self.task_heads = _heads(spec, n_tasks)
+        self.task_heads = linear_heads(spec, n_tasks)
 
     def representation(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Per-task input of each head, (B, hidden) each; shared by all tasks in HPS."""
@@ -108,26 +109,3 @@ class STLSet(nn.Module):
     def growl_weights(self) -> list[tuple[str, nn.Parameter]]:
         return [(f"nets.{t}.{n}", w) for t, net in enumerate(self.nets) for n, w in net.growl_weights()]
 
-
-MODELS = ("hps", "mdmtn", "stl", "mtan", "kdmtl")
-
-
-def build_model(name: str, input_shape: tuple[int, int, int], n_tasks: int | None = None,
-                **options) -> nn.Module:
-    """Instantiate a paper architecture by name for an input shape (C, H, W).
-
-    ``n_tasks`` defaults to 2. For ``"stl"`` it counts networks instead: ``None`` gives one
-    single-task network (:class:`STL`), an integer gives :class:`STLSet` with that many (what the
-    STL baseline trains and :func:`mdmtn.records.load_checkpoint` rebuilds). ``options`` go to the
-    model class (``shared_attention`` for MTAN).
-    """
-    from .kdmtl import KDMTL
-    from .mtan import MTAN
-
-    spec = spec_for_input(input_shape)
-    if name == "stl":
-        return STL(spec) if n_tasks is None else STLSet(spec, n_tasks)
-    classes = {"hps": HPS, "mdmtn": MDMTN, "mtan": MTAN, "kdmtl": KDMTL}
-    if name not in classes:
-        raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
-    return classes[name](spec, 2 if n_tasks is None else n_tasks, **options)

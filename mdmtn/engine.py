@@ -1,0 +1,237 @@
+"""The training engine every method runs on: one run's state and its building blocks.
+
+:class:`Run` holds a model, its data, the scalarised objective (the paper's Chebyshev augmented
+Lagrangian, or a weighted sum) and GrOWL; it provides the per-batch step (with divergence
+detection), an epoch, a stage with per-epoch hooks (projection, validation, keeping the best
+model), the multiplier update and progress. :func:`evaluate`, :func:`seed_everything` and
+:func:`lsuv_start_` are shared by all methods. Methods compose these: Algorithm 1 in
+:mod:`mdmtn.trainer`, the baselines in :mod:`mdmtn.baselines`, the joint solver in
+:mod:`mdmtn.mt2o`.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .config import RunConfig
+from .data import Splits, TaskTensors, iterate_batches
+from .growl import apply_row_cap_, cap_count, growl_penalty, growl_prox_, weight_rows
+from .lsuv import lsuv_
+from .metrics import sparsity_metrics
+from .scalarization import ChebyshevAL
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the run is stopped rather than returning a bad model."""
+
+
+@dataclass
+class TrainResult:
+    """A finished run: the selected model, the record (JSON-serialisable) and the tying plan."""
+
+    model: nn.Module
+    record: dict[str, Any]
+    plans: list = field(default_factory=list)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, data: TaskTensors, batch_size: int = 1000) -> dict[str, list[float]]:
+    """Per-task accuracy (fraction) and mean NLL loss of ``model`` on ``data``."""
+    was_training = model.training
+    model.eval()
+    correct = loss = None
+    for xb, yb in iterate_batches(data, batch_size, shuffle=False):
+        outs = model(xb.contiguous(memory_format=torch.channels_last))
+        c = torch.stack([(o.argmax(1) == yb[:, i]).sum() for i, o in enumerate(outs)])
+        l = torch.stack([F.nll_loss(o, yb[:, i], reduction="sum") for i, o in enumerate(outs)])
+        correct = c if correct is None else correct + c
+        loss = l if loss is None else loss + l
+    model.train(was_training)
+    n = len(data)
+    return {"acc": (correct.double() / n).tolist(), "loss": (loss.double() / n).tolist()}
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+@dataclass
+class Stage:
+    """Optimiser state of one training stage."""
+
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    best_val: float = -math.inf
+    h_best: torch.Tensor | None = None
+
+
+class Run:
+    """State of one training run and its building blocks: the per-batch step, an epoch, a stage
+    with its per-epoch hooks (projection, validation, model keeping), the multiplier update.
+    Methods (:mod:`mdmtn.trainer`'s Algorithm 1, :mod:`mdmtn.mt2o`) compose them."""
+
+    def __init__(self, cfg: RunConfig, model: nn.Module, splits: Splits, progress: bool) -> None:
+        self.cfg, self.model, self.splits = cfg, model, splits
+        self.device = splits.train.x.device
+        self.g_data = torch.Generator().manual_seed(cfg.seed)
+        self.g_cap = torch.Generator().manual_seed(cfg.seed + 1)
+        # generators stay on the CPU (batch order, cap draws, t's start): the same seed gives the same
+        # draws on every device; only a (N,) index per epoch crosses to the data's device
+        self.al = ChebyshevAL(cfg.k, cfg.mu0, cfg.eps_aug,
+                              generator=torch.Generator().manual_seed(cfg.seed + 2)).to(self.device)
+        self.growl = list(model.growl_weights()) if cfg.sparse else []
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, tuple[float, dict]] = {}  # slot -> (val acc, state_dict snapshot)
+        self.best_epoch: dict[str, int] = {}  # slot -> index into history of that snapshot
+        self.last_train_objectives: list[float] = []
+        n_epochs = cfg.epochs_per_iteration * (
+            cfg.phase1_iterations + cfg.phase2_iterations if cfg.sparse else cfg.single_stage_iterations)
+        self.bar = tqdm(total=n_epochs, desc=f"{cfg.model}/{cfg.dataset} k={list(cfg.k)}", unit="epoch",
+                        disable=not progress, leave=False)
+
+    # -- one epoch of augmented-Lagrangian steps -------------------------------------------------
+    def l0(self, model: nn.Module | None = None) -> torch.Tensor:
+        """GrOWL value L0 of ``model``'s regularised layers (this run's model by default); 0 if dense."""
+        if not self.growl:
+            return torch.zeros((), device=self.device)
+        ws = [w for _, w in (self.growl if model is None else model.growl_weights())]
+        if not self.cfg.growl_grad:  # the authors read weights through state_dict(): no gradient (book appendix)
+            ws = [w.detach() for w in ws]
+        return growl_penalty(ws, self.cfg.beta1, self.cfg.beta2, conv_rows=self.cfg.conv_rows,
+                             order=self.cfg.penalty_order)
+
+    def objectives(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """(L0, L1, ..., Lm) of ``model`` on one batch (L0 from the model's GrOWL layers)."""
+        outs = model(xb.contiguous(memory_format=torch.channels_last))
+        return torch.stack([self.l0(model)] + [F.nll_loss(o, yb[:, i]) for i, o in enumerate(outs)])
+
+    def scalarize(self, losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scalar objective, H) of one batch's objective vector: the Chebyshev AL and its constraints,
+        or, with ``scalarization="linear"``, the weighted sum k·losses and H = 0."""
+        if self.cfg.scalarization == "linear":
+            return (self.al.k * losses).sum(), torch.zeros_like(losses)
+        return self.al(losses)
+
+    def step(self, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step on a batch; returns the batch's (losses (m+1,), H (m+1,)), detached."""
+        cfg, model, al = self.cfg, self.model, self.al
+        losses = self.objectives(model, xb, yb)
+        la, h = self.scalarize(losses)
+        if not torch.isfinite(la):
+            raise TrainingDiverged(
+                f"non-finite augmented Lagrangian {la.item()} (losses {losses.tolist()}) at epoch "
+                f"{len(self.history) + 1}; try a smaller lr or mu0")
+        if cfg.accumulate_aux_grads:  # authors' zero_grad skipped t and α (book appendix)
+            aux = {id(al.t)} | ({id(model.alpha)} if isinstance(getattr(model, "alpha", None), nn.Parameter) else set())
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    if id(p) not in aux:
+                        p.grad = None
+        else:
+            opt.zero_grad(set_to_none=True)
+        la.backward()
+        opt.step()
+        return losses.detach(), h.detach()
+
+    def train_epoch(self, opt: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (Σ_batches losses (m+1,), Σ_batches H (m+1,))."""
+        self.model.train()
+        loss_sum = torch.zeros(self.cfg.n_tasks + 1, dtype=torch.float64, device=self.device)
+        h_sum = torch.zeros(self.cfg.n_tasks + 1, dtype=torch.float64, device=self.device)
+        for xb, yb in iterate_batches(self.splits.train, self.cfg.batch_size, shuffle=True, generator=self.g_data):
+            losses, h = self.step(opt, xb, yb)
+            loss_sum += losses.double()
+            h_sum += h.double()
+        return loss_sum, h_sum
+
+    # -- projections applied after every epoch ---------------------------------------------------
+    @torch.no_grad()
+    def growl_step(self, iteration: int) -> None:
+        """Phase 1: GrOWL prox on every regularised layer, then the per-layer cap η2 (ramped)."""
+        cfg = self.cfg
+        for _, w in self.growl:
+            before = w.detach().clone()
+            growl_prox_(w.data, cfg.beta1, cfg.beta2, conv_rows=cfg.conv_rows, mode=cfg.prox_mode)
+            n_rows = weight_rows(w.data, cfg.conv_rows).shape[0]
+            max_zero = cap_count(cfg.eta2, iteration, cfg.phase1_iterations, n_rows, ramp=cfg.cap_ramp)
+            apply_row_cap_(w.data, before, max_zero, self.g_cap, conv_rows=cfg.conv_rows, rule=cfg.cap_rule)
+
+    # -- a training stage (Algorithm 1, lines 2-9) -------------------------------------------------
+    def begin_stage(self) -> "Stage":
+        """Fresh Adam + exponential lr schedule and reset multipliers, as every stage starts."""
+        cfg, al = self.cfg, self.al
+        al.reset_multipliers(cfg.mu0)
+        params = [p for n, p in self.model.named_parameters()] + ([al.t] if cfg.optimise_t else [])
+        opt = torch.optim.Adam(params, lr=cfg.lr)
+        return Stage(opt, torch.optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay),
+                      h_best=torch.zeros(cfg.n_tasks + 1, dtype=torch.float64, device=self.device))
+
+    def end_epoch(self, st: "Stage", phase: str, it: int, ep: int, loss_sum: torch.Tensor, h_sum: torch.Tensor,
+                  project: Callable[[int], None], keep: Callable[[float, float], None], seconds: float | None) -> None:
+        """After an epoch: projection, validation, the H of the best epoch so far, history.
+        ``seconds`` is the epoch's training time (None where it is not this run's alone)."""
+        cfg, model, al = self.cfg, self.model, self.al
+        project(it)
+        val = evaluate(model, self.splits.val, cfg.eval_batch_size)
+        val_acc = float(np.mean(val["acc"]))
+        sr = sparsity_metrics(model)["SR"]
+        if val_acc > st.best_val:
+            st.best_val, st.h_best = val_acc, h_sum
+        keep(val_acc, sr)
+        n = len(self.splits.train)
+        # the authors' objective vector: Σ over batches of batch-mean losses / N (book appendix)
+        self.last_train_objectives = (loss_sum / n).tolist()
+        self.history.append(dict(
+            phase=phase, iteration=it, epoch=ep, train_objectives=self.last_train_objectives,
+            val_acc=val["acc"], val_loss=val["loss"], SR=sr, t=al.t.item(), lam=al.lam.tolist(),
+            mu=al.mu.item(), lr=st.opt.param_groups[0]["lr"], seconds=seconds))
+        self.bar.update(1)
+        self.bar.set_postfix(phase=phase, val=f"{val_acc:.4f}", SR=f"{sr:.1f}%")
+
+    def end_iteration(self, st: "Stage") -> None:
+        st.sched.step()
+        self.al.update_multipliers(st.h_best, self.cfg.mu_factor)
+
+    def stage(self, phase: str, n_iterations: int, project: Callable[[int], None],
+              keep: Callable[[float, float], None]) -> None:
+        st = self.begin_stage()
+        for it in range(n_iterations):
+            for ep in range(self.cfg.epochs_per_iteration):
+                t0 = time.perf_counter()
+                loss_sum, h_sum = self.train_epoch(st.opt)
+                self.end_epoch(st, phase, it, ep, loss_sum, h_sum, project, keep, time.perf_counter() - t0)
+            self.end_iteration(st)
+
+    def keep_best(self, slot: str) -> Callable[[float, float], None]:
+        """A callback that snapshots the model when its validation accuracy beats ``slot``'s best."""
+        def keep(val_acc: float, sr: float) -> None:
+            if val_acc > self.best.get(slot, (-math.inf,))[0]:
+                self.best[slot] = (val_acc, copy.deepcopy(self.model.state_dict()))
+                self.best_epoch[slot] = len(self.history)  # end_epoch appends this epoch after keep()
+        return keep
+
+
+def lsuv_start_(model: nn.Module, cfg: RunConfig, train: TaskTensors) -> None:
+    """Algorithm 1's starting point: LSUV on seeded training batches when the run is sparse (or
+    ``lsuv_when_k0_zero``); otherwise the model keeps its default initialisation."""
+    if cfg.sparse or cfg.lsuv_when_k0_zero:
+        g = torch.Generator().manual_seed(cfg.seed + 3)
+        batches = (xb for xb, _ in _forever(train, cfg.batch_size, g))
+        lsuv_(model, batches, generator=torch.Generator().manual_seed(cfg.seed + 4))
+
+
+def _forever(data: TaskTensors, batch_size: int, g: torch.Generator):
+    while True:
+        yield from iterate_batches(data, batch_size, shuffle=True, generator=g)
+
+
