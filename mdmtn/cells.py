@@ -44,6 +44,22 @@ def paper_cells(dataset: str) -> list[dict[str, Any]]:
     return out
 
 
+def cell_configs(preset: str, seeds: Sequence[int] = (0,), *, baselines: bool = False,
+                 datasets: Sequence[str] = ("multimnist", "cifar10mnist")) -> list[RunConfig]:
+    """The configs that train every cell of Tables 1-2 at ``preset``: the paper's method at the
+    paper's k for each seed (seed-major, so every cell gets seed 0 before any gets seed 1), then,
+    with ``baselines``, MGDA-UB (HPS, MDMTN) and STL for each seed."""
+    ours = [c for d in datasets for c in paper_cells(d) if c["method"] == "wc_al"]
+    cfgs = [make_config(c["dataset"], c["model"], c["k"], preset, s) for s in seeds for c in ours]
+    if baselines:
+        k = (0.001, 0.2, 0.799)  # stored but unused by the baselines, as the CLI's default
+        for s in seeds:
+            for d in datasets:
+                cfgs += [make_config(d, "hps", k, preset, s, method="mgda"), make_config(d, "mdmtn", k, preset, s, method="mgda"),
+                         make_config(d, "stl", k, preset, s, method="stl")]
+    return cfgs
+
+
 def cell_label(cell: dict[str, Any]) -> str:
     """``HPS, ours k = (0.0001, 0.5, 0.4999)`` / ``MDMTN, MGDA-UB``."""
     arch = cell["model"].upper()

@@ -174,6 +174,17 @@ def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, 
     return 0
 
 
+def cmd_cells(args: argparse.Namespace) -> int:
+    """``cells``: train every cell of Tables 1-2 at the paper's own k (and the baselines)."""
+    from .cells import cell_configs
+
+    seeds = _seeds(args)
+    if args.set:
+        raise ConfigError("cells trains the paper's configurations as they are; use train or sweep for --set")
+    datasets = [args.dataset] if args.only_dataset else ["multimnist", "cifar10mnist"]
+    return _run(cell_configs(args.preset, seeds, baselines=args.baselines, datasets=datasets), args)
+
+
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from .aggregate import aggregate, format_table
     from .records import load_records
@@ -291,6 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--model", choices=("hps", "mdmtn"), default="mdmtn")
     _common(w)
     w.set_defaults(func=cmd_sweep, method="wc_al")
+    e = sub.add_parser("cells", help="train every cell of Tables 1-2 at the paper's own k, seed-major (resumable)")
+    e.add_argument("--baselines", action="store_true", help="also MGDA-UB (HPS, MDMTN) and STL")
+    e.add_argument("--only-dataset", action="store_true", help="only --dataset's table (default: both)")
+    _common(e)
+    e.set_defaults(func=cmd_cells, method="wc_al")
     c = sub.add_parser("compress", help="add the compressed-export summary to sparse run records from their checkpoints")
     c.add_argument("dir", help="directory with <key>.json records and <key>.pt checkpoints")
     c.add_argument("--force", action="store_true", help="recompute where a summary exists")

@@ -83,3 +83,27 @@ def test_closest_to_paper_names_the_switch_run_within_tolerance():
     assert text.startswith("Closest to the paper: eta1=50.0 (seed 0): 96.70% at SR 55.0%") and "within both" in text
     far = closest_to_paper(recs[:1], MM, "mdmtn", SPARSE, "paper", paper)
     assert "the defaults" in far and "6.5× the larger tolerance away" in far  # |25 - 57.26| / 5
+
+
+def test_cell_configs_cover_the_tables_seed_major():
+    from mdmtn.cells import cell_configs
+
+    cfgs = cell_configs("paper", (0, 1), baselines=True)
+    ours = [c for c in cfgs if c.method == "wc_al"]
+    assert len(ours) == 16 and [c.seed for c in ours] == [0] * 8 + [1] * 8
+    assert {(c.dataset, c.model, c.k) for c in ours} == {
+        (c["dataset"], c["model"], c["k"]) for d in (MM, "cifar10mnist") for c in paper_cells(d) if c["method"] == "wc_al"}
+    assert sorted((c.dataset, c.method, c.model) for c in cfgs if c.seed == 0 and c.method != "wc_al") == sorted(
+        (d, m, a) for d in (MM, "cifar10mnist") for m, a in (("mgda", "hps"), ("mgda", "mdmtn"), ("stl", "stl")))
+    # the committed paper-preset records are these configs: same keys
+    assert make_config(MM, "mdmtn", SPARSE, "paper", 0).key() in {c.key() for c in cfgs}
+
+
+def test_cells_command_trains_and_resumes(synthetic_data_root, tmp_path, capsys, monkeypatch):
+    from mdmtn.cli import main
+
+    monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
+    args = ["cells", "--preset", "smoke", "--only-dataset", "--no-progress", "--no-checkpoint",
+            "--data-dir", str(synthetic_data_root), "--out", str(tmp_path / "o")]
+    assert main(args) == 0 and capsys.readouterr().out.count("[done]") == 4
+    assert main(args) == 0 and capsys.readouterr().out.count("[skip]") == 4
