@@ -181,15 +181,44 @@ def layer_table(model: "torch.nn.Module") -> str:  # noqa: F821 - string annotat
     return "\n".join(lines)
 
 
+def run_label(rec: dict) -> tuple[str, str]:
+    """(method as a reader names it, what sets the run apart from its preset's default config):
+    e.g. ("MGDA-UB", ""), ("ours", "cap_ramp=False"), ("ours", "front study from 04bba69f")."""
+    from .config import RunConfig, make_config
+
+    c = rec["config"]
+    method = {"wc_al": "ours", "mgda": "MGDA-UB", "stl": "STL", "mtan": "MTAN", "kdmtl": "KDMTL"}.get(
+        c.get("method", "wc_al"), c.get("method", "?"))
+    try:
+        cfg = RunConfig.from_dict(c)
+        default = make_config(c["dataset"], c["model"], c["k"], c["preset"], c["seed"], method=cfg.method)
+    except Exception:  # noqa: BLE001 - a record of an older layout: no variant label
+        return method, ""
+    diff = {f: getattr(cfg, f) for f in RunConfig.__dataclass_fields__ if getattr(cfg, f) != getattr(default, f)}
+    head = make_config(c["dataset"], c["model"], c["k"], c["preset"], c["seed"], method=cfg.method, mu_schedule="head")
+    if diff and cfg == head:
+        diff = {"mu_schedule": "head"}
+    source = diff.pop("init_from", None)
+    parts = [f"{f}={v}" for f, v in sorted(diff.items())] + ([f"front study from {source[:8]}"] if source else [])
+    return method, ", ".join(parts)
+
+
 def runs_table(records: Sequence[dict]) -> str:
-    """Markdown table, one line per run record: model, k, seed, accuracies, SR/CR/PS, wall time."""
-    lines = ["| method | model | k | seed | test acc (task 1 / task 2 / avg) | SR | CR | PS | preset | wall |",
+    """Markdown table, one line per run record: method, architecture, k (paper's method only),
+    variant, seed, accuracies, SR/CR/PS, wall time; sorted by method, architecture, k, variant, seed."""
+    lines = ["| method | arch | k | variant | seed | test acc % (task 1 / 2 / avg) | SR % | CR | PS | wall |",
              "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = []
     for r in records:
         c, m = r["config"], r["metrics"]
+        method, variant = run_label(r)
+        k = "–" if c.get("method", "wc_al") != "wc_al" else "(" + ", ".join(f"{v:g}" for v in c["k"]) + ")"
+        rows.append(((method, c["model"], tuple(c["k"]) if k != "–" else (), variant, c["seed"]), method, c, m, k,
+                     variant, r))
+    for _, method, c, m, k, variant, r in sorted(rows, key=lambda t: t[0]):
         accs = " / ".join(f"{100 * a:.2f}" for a in m["test_acc"]) + f" / {100 * m['test_acc_mean']:.2f}"
-        lines.append(f"| {c['method']} | {c['model']} | {tuple(c['k'])} | {c['seed']} | {accs} | {m.get('SR', 0):.2f}% | "
-                     f"{m.get('CR', 1):.2f} | {m.get('PS', 1):.2f} | {c['preset']} | {r['wall_time_s']:.0f} s |")
+        lines.append(f"| {method} | {c['model'].upper()} | {k} | {variant or 'default'} | {c['seed']} | {accs} | "
+                     f"{m.get('SR', 0):.2f} | {m.get('CR', 1):.2f} | {m.get('PS', 1):.2f} | {r['wall_time_s']:.0f} s |")
     return "\n".join(lines)
 
 

@@ -41,7 +41,7 @@ def test_provenance_and_runs_table():
     r = rec("hps", (0.0, 0.5, 0.5), (0, 1, 1), (0.9, 0.8))
     assert "CPU-scale" in provenance([r]) and "quick" in provenance([r])
     assert "No run records" in provenance([])
-    assert "90.00 / 80.00 / 85.00" in runs_table([r])
+    assert "90.00 / 80.00 / 85.00" in runs_table([r]) and "| ours | HPS | (0, 0.5, 0.5) | default | 0 |" in runs_table([r])
 
 
 def test_sweep_runs_leave_out_switch_variants_and_front_study_runs():
@@ -93,3 +93,20 @@ def test_seed_check_groups_reruns_of_the_selected_config_only():
     assert c_old["all"]["seeds"] == [0, 1, 2]
     (c0,) = seed_check(rows, [chosen], [])
     assert c0["all"] is None and "No re-runs" in seed_check_markdown([c0])
+
+
+def test_runs_table_labels_methods_variants_and_front_studies():
+    from mdmtn.config import make_config
+    from mdmtn.report import run_label
+
+    base = rec("mdmtn", (0.001, 0.2, 0.799), (1, 1, 1), (0.9, 0.9))
+    cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "quick", 0, cap_ramp=False)
+    variant = dict(base, config=cfg.to_dict(), key=cfg.key())
+    study = dict(base, config=dict(base["config"], init_from="04bba69f07a77f43"))
+    mg = rec("hps", (0.001, 0.2, 0.799), (0, 1, 1), (0.9, 0.8), method="mgda", seed=2)
+    mg["config"] = make_config("multimnist", "hps", (0.001, 0.2, 0.799), "quick", 2, method="mgda").to_dict()
+    assert run_label(base) == ("ours", "") and run_label(variant) == ("ours", "cap_ramp=False")
+    assert run_label(study) == ("ours", "front study from 04bba69f") and run_label(mg) == ("MGDA-UB", "")
+    table = runs_table([mg, variant, base])
+    assert "| MGDA-UB | HPS | – | default | 2 |" in table  # baselines carry no k
+    assert table.index("| ours | MDMTN | (0.001, 0.2, 0.799) | cap_ramp=False") > table.index("| ours | MDMTN | (0.001, 0.2, 0.799) | default")
