@@ -41,7 +41,7 @@ def test_provenance_and_runs_table():
     r = rec("hps", (0.0, 0.5, 0.5), (0, 1, 1), (0.9, 0.8))
     assert "CPU-scale" in provenance([r]) and "quick" in provenance([r])
     assert "No run records" in provenance([])
-    assert "90.00 / 80.00 / 85.00" in runs_table([r]) and "| ours | HPS | (0, 0.5, 0.5) | default | 0 |" in runs_table([r])
+    assert "90.00 / 80.00 / 85.00" in runs_table([r]) and "| ours HPS | (0, 0.5, 0.5) | default | 0 |" in runs_table([r])
 
 
 def test_sweep_runs_leave_out_switch_variants_and_front_study_runs():
@@ -108,5 +108,5 @@ def test_runs_table_labels_methods_variants_and_front_studies():
     assert run_label(base) == ("ours", "") and run_label(variant) == ("ours", "cap_ramp=False")
     assert run_label(study) == ("ours", "front study from 04bba69f") and run_label(mg) == ("MGDA-UB", "")
     table = runs_table([mg, variant, base])
-    assert "| MGDA-UB | HPS | – | default | 2 |" in table  # baselines carry no k
-    assert table.index("| ours | MDMTN | (0.001, 0.2, 0.799) | cap_ramp=False") > table.index("| ours | MDMTN | (0.001, 0.2, 0.799) | default")
+    assert "| MGDA-UB HPS | – | default | 2 |" in table  # baselines carry no k
+    assert table.index("| ours MDMTN | (0.001, 0.2, 0.799) | cap_ramp=False") > table.index("| ours MDMTN | (0.001, 0.2, 0.799) | default")
