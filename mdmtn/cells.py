@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from .aggregate import PAPER_RESULTS, mean_std
 from .config import RunConfig, make_config
+from .report import run_label
 
 LABELS = {"mgda": "MGDA-UB", "stl": "STL", "wc_al": "ours"}
 TASKS = {"multimnist": ("left", "right"), "cifar10mnist": ("CIFAR-10", "MNIST")}
@@ -268,18 +269,26 @@ def phase1_best_epoch(history: Sequence[dict], eta1: float) -> int | None:
     return max(pool, key=lambda i: (sum(history[i]["val_acc"]) / len(history[i]["val_acc"]), -i))
 
 
+def _cell_records(records: Sequence[dict], dataset: str, model: str, k: Sequence[float], preset: str) -> list[dict]:
+    """The finished paper's-method records of one (dataset, model, k, preset), front studies left
+    out, with any switches."""
+    out = []
+    for r in records:
+        c = r["config"]
+        if (c["dataset"], c["model"], c["preset"], c.get("method", "wc_al")) != (dataset, model, preset, "wc_al"):
+            continue
+        if all(abs(a - b) < 1e-12 for a, b in zip(c["k"], k)) and not c.get("init_from") and r.get("status") == "ok":
+            out.append(r)
+    return out
+
+
 def closest_to_paper(records: Sequence[dict], dataset: str, model: str, k: Sequence[float], preset: str,
                      paper: dict[str, Any]) -> str:
     """One sentence: which run of the cell (any switches, any seed) lies nearest the paper's
     (mean accuracy, SR), by the larger of |Δ acc| / 0.3 pp and |Δ SR| / 5 points (the verdict
     tolerances), with its numbers beside the paper's."""
     best = None
-    for r in records:
-        c = r["config"]
-        if (c["dataset"], c["model"], c["preset"], c.get("method", "wc_al")) != (dataset, model, preset, "wc_al"):
-            continue
-        if not all(abs(a - b) < 1e-12 for a, b in zip(c["k"], k)) or c.get("init_from") or r.get("status") != "ok":
-            continue
+    for r in _cell_records(records, dataset, model, k, preset):
         m = r["metrics"]
         score = max(abs(100 * m["test_acc_mean"] - paper["acc"][2]) / ACC_TOL, abs(m["SR"] - paper["SR"]) / SR_TOL)
         if best is None or score < best[0]:
@@ -287,10 +296,9 @@ def closest_to_paper(records: Sequence[dict], dataset: str, model: str, k: Seque
     if best is None:
         return "No run of this cell yet."
     score, r = best
-    cfg, m = RunConfig.from_dict(r["config"]), r["metrics"]
-    default = make_config(dataset, model, k, preset, cfg.seed)
-    diff = [f"{f}={getattr(cfg, f)}" for f in RunConfig.__dataclass_fields__ if getattr(cfg, f) != getattr(default, f)]
-    return (f"Closest to the paper: {', '.join(diff) or 'the defaults'} (seed {cfg.seed}): {100 * m['test_acc_mean']:.2f}% "
+    m = r["metrics"]
+    return (f"Closest to the paper: {run_label(r)[1] or 'the defaults'} (seed {r['config']['seed']}): "
+            f"{100 * m['test_acc_mean']:.2f}% "
             f"at SR {m['SR']:.1f}%, CR {m['CR']:.2f}, PS {m['PS']:.2f}, against the paper's {paper['acc'][2]:.2f}% at "
             f"SR {paper['SR']:.1f}%, CR {paper['CR']:g}, PS {paper['PS']:g} — "
             + ("within both tolerances." if score <= 1 else f"{score:.1f}× the larger tolerance away."))
@@ -301,19 +309,9 @@ def switch_study(records: Sequence[dict], dataset: str, model: str, k: Sequence[
     config differs from the default (the authors'-code switches), with accuracy, SR/CR/PS and the
     phase-1 epoch phase 2 started from (its SR and validation accuracy)."""
     rows = []
-    for r in records:
-        c = r["config"]
-        if (c["dataset"], c["model"], c["preset"], c.get("method", "wc_al")) != (dataset, model, preset, "wc_al"):
-            continue
-        if not all(abs(a - b) < 1e-12 for a, b in zip(c["k"], k)) or c.get("init_from") or r.get("status") != "ok":
-            continue
-        cfg = RunConfig.from_dict(c)
-        default = make_config(dataset, model, k, preset, cfg.seed)
-        head = make_config(dataset, model, k, preset, cfg.seed, mu_schedule="head")
-        diff = {f: getattr(cfg, f) for f in RunConfig.__dataclass_fields__ if getattr(cfg, f) != getattr(default, f)}
-        if diff and diff.keys() <= {"mu0", "mu_factor"} and cfg == head:
-            diff = {"mu_schedule": "head"}
-        label = ", ".join(f"{f}={v}" for f, v in sorted(diff.items())) or "defaults"
+    for r in _cell_records(records, dataset, model, k, preset):
+        cfg = RunConfig.from_dict(r["config"])
+        label = run_label(r)[1] or "defaults"
         h, e = r.get("history", []), r.get("phase1_epoch")
         if e is None and r.get("phase1_model") in ("sparse", "draft"):  # older records: the rule applied to the history
             e = phase1_best_epoch(h, cfg.eta1)

@@ -75,22 +75,10 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
     its GPU if it has one)."""
     from distributed import Client, as_completed
 
-    from .sweep import check_out_dir, run_tag, summary
+    from .sweep import check_out_dir, in_order, pending, run_tag, summary
 
     out_dir = check_out_dir(out_dir)
-    by_key: dict[str, int] = {}
-    records: dict[int, dict[str, Any]] = {}
-    todo: list[int] = []
-    for i, cfg in enumerate(cfgs):
-        if cfg.key() in by_key:
-            continue
-        by_key[cfg.key()] = i
-        rec = None if force else find_record(out_dir, cfg, set_aside=True, log=log)
-        if rec is not None:
-            log(f"[skip] {run_tag(i, cfgs)}: {record_path(out_dir, cfg)} exists")
-            records[i] = rec
-        else:
-            todo.append(i)
+    by_key, records, todo = pending(cfgs, out_dir, force, log)
     kw = dict(scheduler_file=scheduler) if Path(scheduler).is_file() else dict(address=scheduler)
     with Client(**kw) as client:
         later = [i for i in todo if cfgs[i].init_from is not None]
@@ -123,6 +111,4 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
             log(f"[done] {run_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: "
                 + (summary(rec) if rec.get("status") == "ok" else f"diverged ({rec.get('error')})"))
             release_ready()
-    for i, cfg in enumerate(cfgs):
-        records.setdefault(i, records[by_key[cfg.key()]])
-    return [records[i] for i in range(len(cfgs))]
+    return in_order(cfgs, by_key, records)

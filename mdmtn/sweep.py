@@ -140,19 +140,7 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     out_dir = check_out_dir(out_dir)
     for p in remove_stale_temporaries(out_dir, STALE_S):
         log(f"[clean] removed {p.name}, the temporary file of a write that was killed")
-    by_key: dict[str, int] = {}
-    records: dict[int, dict[str, Any]] = {}
-    todo: list[int] = []
-    for i, cfg in enumerate(cfgs):
-        if cfg.key() in by_key:
-            continue
-        by_key[cfg.key()] = i
-        rec = None if force else find_record(out_dir, cfg, set_aside=True, log=log)
-        if rec is not None:
-            log(f"[skip] {run_tag(i, cfgs)}: {record_path(out_dir, cfg)} exists: {summary(rec)}")
-            records[i] = rec
-        else:
-            todo.append(i)
+    by_key, records, todo = pending(cfgs, out_dir, force, log)
 
     def report(i: int, rec: dict[str, Any], elsewhere: bool = False) -> None:
         records[i] = rec
@@ -175,9 +163,33 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
         raise SweepInterrupted(len(records) - n_before) from None
     finally:
         claims.close()
-    for i, cfg in enumerate(cfgs):  # duplicates share the first one's record
-        records.setdefault(i, records[by_key[cfg.key()]])
-    return [records[i] for i in range(len(cfgs))]
+    return in_order(cfgs, by_key, records)
+
+
+def pending(cfgs: Sequence[RunConfig], out_dir: Path, force: bool, log: Callable[[str], None]
+            ) -> tuple[dict[str, int], dict[int, dict[str, Any]], list[int]]:
+    """What a sweep of ``cfgs`` finds in ``out_dir``: (key -> index of its first config, index ->
+    finished record, indices to train). A config given twice is listed once; a file under a
+    config's name that is not its record is set aside (:func:`mdmtn.records.find_record`)."""
+    by_key: dict[str, int] = {}
+    records: dict[int, dict[str, Any]] = {}
+    todo: list[int] = []
+    for i, cfg in enumerate(cfgs):
+        if cfg.key() in by_key:
+            continue
+        by_key[cfg.key()] = i
+        rec = None if force else find_record(out_dir, cfg, set_aside=True, log=log)
+        if rec is not None:
+            log(f"[skip] {run_tag(i, cfgs)}: {record_path(out_dir, cfg)} exists: {summary(rec)}")
+            records[i] = rec
+        else:
+            todo.append(i)
+    return by_key, records, todo
+
+
+def in_order(cfgs: Sequence[RunConfig], by_key: dict[str, int], records: dict[int, dict[str, Any]]) -> list[dict]:
+    """The records in ``cfgs`` order; a duplicate config shares its first occurrence's record."""
+    return [records.get(i, records[by_key[cfg.key()]]) for i, cfg in enumerate(cfgs)]
 
 
 class _Plan:
@@ -239,11 +251,12 @@ class _Plan:
                 rec = read_record(path) if path.exists() else None
             except RecordError:
                 rec = None
-            if rec is not None and self.claims.holder(self.cfgs[i].key()) is None:
+            if self.claims.holder(self.cfgs[i].key()) is not None:
+                continue  # still being trained elsewhere
+            del self.deferred[i]
+            if rec is not None:
                 found[i] = rec
-                del self.deferred[i]
-            elif self.claims.holder(self.cfgs[i].key()) is None:
-                del self.deferred[i]
+            else:  # its holder vanished without a record: train it here
                 self.queue.append(i)
         return found
 
