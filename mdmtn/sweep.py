@@ -6,11 +6,13 @@ starting it again redoes no finished run and loses none (at most the run in prog
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .claims import STALE_S, Claims
 from .config import ConfigError, RunConfig, make_config
@@ -339,13 +341,34 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="mdmtn-parent-watch", daemon=True).start()
 
 
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold back SIGINT in this thread while it starts worker processes. The children inherit the
+    blocked mask, so a Ctrl-C that arrives while one is still booting (importing torch, seconds on a
+    cold disk) stays pending instead of printing its KeyboardInterrupt traceback; the worker then
+    ignores it and unblocks (:func:`_worker_start`). Here it is delivered on exit."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _worker_start(threads: int, parent: int) -> None:
     import signal
 
     import torch
 
-    # Ctrl-C reaches the whole process group: the parent handles it and ends the workers
+    # Ctrl-C reaches the whole process group: the parent handles it and ends the workers. Ignoring
+    # SIGINT discards one that arrived while this process started with it blocked (_sigint_held).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _die_with_parent(parent)
     torch.set_num_threads(threads)
 
@@ -373,7 +396,8 @@ def _run_parallel(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, worke
     try:
         while not plan.finished:
             while len(running) < workers and (i := plan.next()) is not None:
-                running[pool.submit(_worker_run, cfgs[i], str(out_dir), load, checkpoints, device)] = i
+                with _sigint_held():  # submit starts the worker processes
+                    running[pool.submit(_worker_run, cfgs[i], str(out_dir), load, checkpoints, device)] = i
             for j, rec in plan.resolve_deferred().items():
                 report(j, rec, elsewhere=True)
                 bar.update(1)

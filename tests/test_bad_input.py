@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 SLOW = ["--preset", "smoke", "--model", "hps", "--k", "0", "0.5", "0.5", "--no-progress", "--no-checkpoint"]
 
 
-def cli(args, root, out, **kw):
-    env = dict(os.environ, MDMTN_DATA=str(root), PYTHONUNBUFFERED="1")
+def cli(args, root, out, env_extra=None, **kw):
+    env = dict(os.environ, MDMTN_DATA=str(root), PYTHONUNBUFFERED="1", **(env_extra or {}))
     env.setdefault("MDMTN_CACHE", str(Path(out).parent / "cache"))
     return subprocess.Popen([sys.executable, "-m", "mdmtn", "train", *args, "--out", str(out)], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
@@ -51,12 +51,12 @@ def alive(pid):
     return "Z" not in state  # a zombie has ended
 
 
-def wait_for(pred, timeout=60.0):
+def wait_for(pred, timeout=60.0, interval=0.1):
     t0 = time.time()
     while time.time() - t0 < timeout:
         if pred():
             return True
-        time.sleep(0.1)
+        time.sleep(interval)
     return False
 
 
@@ -358,12 +358,43 @@ def test_workers_die_with_a_killed_parent(synthetic_data_root, tmp_path):
     assert not list(out.glob("*.json"))  # no worker finished a run after its parent was gone
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_ctrl_c_prints_one_line_and_resumes(synthetic_data_root, tmp_path, workers):
+# Worker processes that take 3 s to start (as importing torch does on a cold disk), so that the
+# Ctrl-C below reaches them mid-start: once that printed a worker's KeyboardInterrupt traceback.
+# Each notes whether SIGINT was held back when it started (the fix) and whether it was interrupted.
+SLOW_WORKER_START = """
+import os, signal, sys, time
+if any("spawn_main" in a for a in sys.orig_argv):
+    here = os.path.dirname(__file__)
+    held = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    open(os.path.join(here, "start-%d-%s" % (os.getpid(), "held" if held else "open")), "w").close()
+    import multiprocessing.spawn as s
+    main = s._main
+    def slow(*a, **k):
+        try:
+            time.sleep(3.0)
+        except KeyboardInterrupt:
+            open(os.path.join(here, "interrupted-%d" % os.getpid()), "w").close()
+            raise
+        return main(*a, **k)
+    s._main = slow
+"""
+
+
+@pytest.mark.parametrize("workers,booting", [("1", False), ("2", False), ("2", True)])
+def test_ctrl_c_prints_one_line_and_resumes(synthetic_data_root, tmp_path, workers, booting):
     out = tmp_path / "o"
+    env = {}
+    if booting:
+        (tmp_path / "site").mkdir()
+        (tmp_path / "site" / "sitecustomize.py").write_text(SLOW_WORKER_START)
+        env["PYTHONPATH"] = str(tmp_path / "site")
     p = cli([*SLOW, "--seeds", "0", "1", "--workers", workers, "--set", "single_stage_iterations=600"],
-            synthetic_data_root, out, start_new_session=True)
-    assert wait_for(lambda: len(list(out.glob("*.claim"))) >= 1)
+            synthetic_data_root, out, start_new_session=True, env_extra=env)
+    if booting:  # the workers exist and sit in their slow start
+        assert wait_for(lambda: any("spawn_main" in Path(f"/proc/{c}/cmdline").read_text() for c in children(p.pid)),
+                        interval=0.01)
+    else:
+        assert wait_for(lambda: len(list(out.glob("*.claim"))) >= 1)
     time.sleep(1.0)
     os.killpg(p.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C: the whole process group
     _, err = p.communicate(timeout=60)
@@ -371,6 +402,10 @@ def test_ctrl_c_prints_one_line_and_resumes(synthetic_data_root, tmp_path, worke
     assert "interrupted; 0 runs done, re-run the same command to resume" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert not list(out.glob("*.claim"))
+    if booting:
+        started = sorted(f.name.rsplit("-", 1)[1] for f in (tmp_path / "site").glob("start-*"))
+        assert started == ["held", "held"], "workers must start with SIGINT held back"
+        assert not list((tmp_path / "site").glob("interrupted-*")), "a starting worker got the Ctrl-C"
 
 
 def test_front_study_refuses_a_source_checkpoint_of_another_config(synthetic_data_root, tmp_path):
