@@ -326,3 +326,33 @@ def switch_study(records: Sequence[dict], dataset: str, model: str, k: Sequence[
         lines.append(f"| {label} | {seed} | {100 * m['test_acc_mean']:.2f} | {m['SR']:.1f} | {m['CR']:.2f} | "
                      f"{m['PS']:.2f} | {kept} | {', '.join(f'{a:.0f}/{b:.1f}' for a, b in p1)} |")
     return "\n".join(lines)
+
+
+def mgda_variants(records: Sequence[dict], preset: str = "paper") -> str:
+    """Markdown: MGDA-UB as the paper describes it (gradients w.r.t. the shared representation)
+    beside the variant of the authors' code (gradients w.r.t. the shared weights, with the leftover
+    task gradients of their loop), per dataset and architecture, at ``preset``, against the paper's
+    MGDA-UB row. Mean test accuracy in %, mean ± std over seeds where there are several."""
+    names = {"multimnist": "MultiMNIST", "cifar10mnist": "Cifar10Mnist"}
+    lines = ["| dataset | arch | paper | MGDA-UB as described (n) | Δ | authors' variant (n) | Δ |",
+             "|---|---|---|---|---|---|---|"]
+    for ds in ("multimnist", "cifar10mnist"):
+        for model in ("hps", "mdmtn"):
+            paper = PAPER_RESULTS[(ds, "mgda", model)]["acc"][2]
+            cols = []
+            for variant in ("ub", "authors"):
+                seen: dict[int, dict] = {}
+                for r in records:
+                    c = r["config"]
+                    if (c["dataset"], c.get("method"), c["model"], c["preset"]) != (ds, "mgda", model, preset) or (
+                            r.get("status") != "ok"):
+                        continue
+                    if variant == "ub" and _is_default(r):
+                        seen.setdefault(c["seed"], r)
+                    elif variant == "authors" and c.get("mgda_variant") == "params" and c.get("mgda_grad_bug") != "none":
+                        seen.setdefault(c["seed"], r)
+                s = summarize([seen[k] for k in sorted(seen)])
+                cols += [f"{_fmt(s['avg'], s['n'], 2)} ({s['n']})" if s else "not run",
+                         _delta(s["avg"] if s else None, paper, 2)]
+            lines.append(f"| {names[ds]} | {model.upper()} | {paper:.2f} | " + " | ".join(cols) + " |")
+    return "\n".join(lines)
