@@ -100,22 +100,30 @@ def pareto_figure(sparse: Sequence[dict], sparse_front: Sequence[dict], dense_fr
 
 
 def similarity_figure(maps: Sequence[dict], title: str = "") -> plt.Figure:
-    """Paper Fig. 7: similarity maps S_l in [-1, 1] (black = -1, white = +1) of GrOWL layers.
-    ``maps``: dicts with ``name``, ``S`` (2-D array) and ``SR`` (percent), as produced by
-    :func:`mdmtn.growl.similarity_summary`."""
+    """Paper Fig. 7: similarity maps S_l in [-1, 1] (black = -1, white = +1) of GrOWL layers, with a
+    colour bar. ``maps``: entries of :func:`mdmtn.growl.similarity_summary` (rows ordered so that zero
+    rows and tied groups form blocks)."""
+    from .growl import similarity_map
+
     n = len(maps)
     cols = min(n, 2)  # two per row keep the maps within the book's content column
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.9 * cols, 3.7 * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
+    im = None
     for ax, m in zip(axes.flat, maps):
-        ax.imshow(np.asarray(m["S"]), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
-        ax.set_title(f"{m['label']}\nrows {m['rows']}, SR {m['SR']:.1f}%", fontsize=8)
+        im = ax.imshow(similarity_map(m), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+        shown = m.get("shown", m["rows"])
+        detail = f"{m['rows']} rows" + (f" ({shown} shown)" if shown < m["rows"] else "")
+        groups = f", {m['tied_groups']} tied groups" if "tied_groups" in m else ""
+        ax.set_title(f"{m['label']}\n{detail}, SR {m['SR']:.1f}%{groups}", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title)
     fig.tight_layout()
+    if im is not None:
+        fig.colorbar(im, ax=list(axes.flat), shrink=0.6, label="similarity $S_{ij}$", ticks=[-1, -0.5, 0, 0.5, 1])
     return fig
 
 

@@ -321,3 +321,50 @@ def seed_check_markdown(checks: Sequence[dict], rerun_dir: str = "results/<prese
         else:
             lines.append(left + f" {a['avg'][0]:.2f} ± {a['avg'][1]:.2f} | {a['SR'][0]:.1f} ± {a['SR'][1]:.1f} | {a['seeds']} |")
     return "\n".join(lines)
+
+
+def write_similarity_maps(cache: str | Path, checkpoint: str | Path, source: str) -> dict[str, Any]:
+    """Compute the Fig. 7 maps of a saved model (:func:`mdmtn.growl.similarity_summary`) and store
+    them with ``source`` (which model they were drawn from) at ``cache``, atomically."""
+    from .growl import similarity_summary
+    from .records import load_checkpoint, write_json_atomic
+
+    model, _, _ = load_checkpoint(checkpoint)
+    out = dict(maps=similarity_summary(model), source=source)
+    write_json_atomic(Path(cache), out)
+    return out
+
+
+def similarity_panels(records: Sequence[dict], records_dir: str | Path) -> list[dict[str, Any]]:
+    """One Fig. 7 panel per sparse "ours" row of Tables 1-2 (the table's selected run): ``dataset``,
+    ``arch``, ``k``, ``SR``, ``maps`` (None if neither stored maps nor a checkpoint exist) and
+    ``source``. Maps are read from ``<records_dir>/similarity/<key>.json``; a missing or older
+    (block-averaged) file is recomputed when the run's checkpoint ``<key>.pt`` is there."""
+    import json
+
+    out = []
+    for ds in ("multimnist", "cifar10mnist"):
+        for row in table_rows(records, ds):
+            if row["method"] != "ours-sparse" or row["ours"] is None:
+                continue
+            key = row["ours"]["keys"][0]
+            cache, ckpt = Path(records_dir) / "similarity" / f"{key}.json", Path(records_dir) / f"{key}.pt"
+            stored = json.loads(cache.read_text()) if cache.exists() else None
+            if isinstance(stored, list):  # the first format: a bare list of block-averaged maps
+                stored = dict(maps=stored, source="stored maps of the run's own model, block-averaged, rows in "
+                                                  "layer order (an older format)")
+            if (stored is None or "S_u8" not in stored["maps"][0]) and ckpt.exists():
+                stored = write_similarity_maps(cache, ckpt, f"the run's own checkpoint ({key})")
+            out.append(dict(dataset=ds, arch=row["arch"], k=row["ours"]["k"], SR=row["ours"]["SR"][0], key=key,
+                            maps=stored["maps"] if stored else None, source=stored["source"] if stored else None))
+    return out
+
+
+def similarity_caption(panel: dict[str, Any], preset: str) -> str:
+    """The caption under one Fig. 7 panel of :func:`similarity_panels`: what the paper's figure
+    shows and which of our runs (and which model file) the maps come from."""
+    table = 1 if panel["dataset"] == "multimnist" else 2
+    arch = panel["arch"].upper()
+    return (f"*The paper's Fig. 7 shows these maps for its sparse {arch} model. Ours: the sparse {arch} run that "
+            f"Table {table} selects at the `{preset}` preset (run {panel['key']}, k = {tuple(panel['k'])}, "
+            f"SR {panel['SR']:.1f}%); maps from {panel['source']}.*")
