@@ -193,3 +193,96 @@ def joint_fronts_figure(records: Sequence[dict], title: str = "") -> plt.Figure:
                    edgecolors=f"C{r['config']['run']['seed'] % 10}",
                    label=f"{'MT2O-v' if mt else 'independent'}, seed {r['config']['run']['seed']}")
     return _label_2d(fig, ax, "validation loss, task 1", "validation loss, task 2", title, legend=7)
+
+
+def architecture_figure(model: torch.nn.Module, input_shape: tuple[int, int, int], title: str = "") -> plt.Figure:
+    """Paper Fig. 4: a diagram of ``model`` drawn from a forward pass (:func:`mdmtn.models.trace.trace_layers`):
+    the shared network in the middle, each task's monitor beside it (MDMTN), the α fusion and the
+    task heads below; GrOWL layers filled orange. Each box names the layer, its shape and its rows;
+    each arrow the tensor that flows (pooling and ReLU happen between boxes)."""
+    from matplotlib.patches import FancyBboxPatch
+
+    from .models.trace import trace_layers
+
+    layers = trace_layers(model, input_shape)
+    branches: dict[str, list] = {}
+    for lay in layers:
+        branches.setdefault(lay.branch, []).append(lay)
+    heads = sorted(b for b in branches if b.startswith("task_heads"))
+    monitors = sorted(b for b in branches if b.startswith("monitors"))
+    n_tasks = len(heads)
+    # columns: monitors of the first half of the tasks on the left, the rest on the right
+    xs = {"shared": 0.0}
+    for i, b in enumerate(monitors):
+        xs[b] = -1.0 if i < (len(monitors) + 1) // 2 else 1.0
+    head_x = np.linspace(-1.0, 1.0, n_tasks) if n_tasks > 1 else np.zeros(1)
+    depth = max(len(v) for k, v in branches.items() if not k.startswith("task_heads"))
+    height = depth + (3 if monitors else 2) + 1
+    fig, ax = plt.subplots(figsize=(7.2, 0.62 * height + 0.6))
+    bw, bh = 0.78, 0.52
+
+    def fmt(shape: tuple[int, ...]) -> str:
+        return "×".join(str(s) for s in shape)
+
+    def box(x: float, y: float, text: str, colour: str) -> None:
+        ax.add_patch(FancyBboxPatch((x - bw / 2, y - bh / 2), bw, bh, boxstyle="round,pad=0.02", fc=colour,
+                                    ec="0.3", lw=0.8))
+        ax.text(x, y, text, ha="center", va="center", fontsize=7)
+
+    def arrow(x0: float, y0: float, x1: float, y1: float, text: str = "") -> None:
+        ax.annotate("", (x1, y1 + bh / 2), (x0, y0 - bh / 2), arrowprops=dict(arrowstyle="->", color="0.35", lw=0.8))
+        if text:
+            ax.text((x0 + x1) / 2 + 0.03, (y0 + y1) / 2, text, fontsize=6, color="0.3", va="center")
+
+    def describe(lay) -> str:
+        if lay.kind == "Conv2d":
+            core = f"Conv {lay.kernel[0]}×{lay.kernel[1]}, {lay.in_shape[0]}→{lay.out_shape[0]}"
+        elif lay.kind == "Linear":
+            core = f"Linear {lay.in_shape[-1]}→{lay.out_shape[-1]}"
+        else:
+            core = f"BatchNorm {lay.out_shape[0]}"
+        rows = f"\nrows: {lay.in_shape[0] if lay.kind == 'Conv2d' else lay.in_shape[-1]}" if lay.kind != "BatchNorm2d" else ""
+        return f"{lay.name}\n{core}{rows}"
+
+    top = height - 1
+    box(0.0, top, f"input\n{fmt(tuple(input_shape))}", "0.93")
+    ends = {}
+    for b in ["shared", *monitors]:
+        x, y_prev, prev = xs[b], top, None
+        for j, lay in enumerate(branches[b]):
+            y = top - 1 - j
+            flow = fmt(tuple(input_shape)) if prev is None else fmt(lay.in_shape)
+            arrow(x if prev is not None else 0.0, y_prev, x, y, flow if prev is not None else "")
+            box(x, y, describe(lay), "#f6b26b" if lay.growl else "#dde7f3")
+            y_prev, prev = y, lay
+        ends[b] = (x, y_prev, prev)
+    y_fuse = top - 1 - depth
+    y_head = y_fuse - (1 if monitors else 0)
+    alpha = getattr(model, "alpha", None)
+    for t, hb in enumerate(heads):
+        hx = float(head_x[t])
+        sx, sy, slay = ends["shared"]
+        if monitors:
+            box(hx, y_fuse, f"fusion, task {t + 1}\nα{t + 1},0·S + α{t + 1},1·M{t + 1}", "#e6f2e6")
+            arrow(sx, sy, hx, y_fuse, fmt(slay.out_shape))
+            mx, my, mlay = ends[monitors[t]]
+            arrow(mx, my, hx, y_fuse)
+            src = (hx, y_fuse)
+        else:
+            arrow(sx, sy, hx, y_head, fmt(slay.out_shape))
+            src = None
+        lay = branches[hb][0]
+        if src is not None:
+            arrow(src[0], src[1], hx, y_head, fmt(lay.in_shape))
+        box(hx, y_head, f"head, task {t + 1}\nLinear {lay.in_shape[-1]}→{lay.out_shape[-1]}\nlog-softmax", "0.93")
+    total = sum(p.numel() for p in model.parameters())
+    note = f"{total:,} parameters" + (f"; α ({tuple(alpha.shape)[0]}×2) learned" if alpha is not None else "")
+    ax.text(-1.45, top, note, fontsize=7, va="center")
+    ax.add_patch(FancyBboxPatch((0.98, top - 0.18), 0.12, 0.28, boxstyle="round,pad=0.01", fc="#f6b26b", ec="0.3", lw=0.6))
+    ax.text(1.14, top - 0.04, "GrOWL", fontsize=7, va="center")
+    ax.set_xlim(-1.5, 1.5)
+    ax.set_ylim(y_head - 0.6, top + 0.6)
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
