@@ -6,7 +6,10 @@ driven by Playwright) at a 1280 px wide window, measured, and photographed.
 For each page it prints the content column's width, the widest table and the smallest figure
 scale (displayed width / the image's own width), writes a full-page screenshot to
 ``_build/screenshots/<page>.png``, and exits 1 if a table is wider than the content column or a
-figure is shown below 60% of its size. ``.ci/run`` runs it after ``jupyter-book build .``.
+figure is shown below 60% of its size. The browser is offline: every request that does not go to
+the local server is refused and counted, and a page whose math (``span.math``) is still raw TeX
+once MathJax has run fails too, so the book must carry everything it shows. ``.ci/run`` runs it
+after ``jupyter-book build .``.
 """
 from __future__ import annotations
 
@@ -28,7 +31,18 @@ MEASURE = """() => {
   const imgs = [...col.querySelectorAll('img')].filter(i => i.naturalWidth > 100).map(i => ({
       scale: i.getBoundingClientRect().width / i.naturalWidth, natural: i.naturalWidth,
       src: i.getAttribute('src')}));
-  return {colW, tables, imgs};
+  const maths = [...document.querySelectorAll('span.math, div.math')];
+  const bs = String.fromCharCode(92);  // a backslash: TeX left as text starts with \( or \[
+  const raw = maths.filter(m => !m.querySelector('mjx-container') &&
+      (m.textContent.includes(bs + '(') || m.textContent.includes(bs + '[') || m.textContent.includes('$$')));
+  return {colW, tables, imgs, math: maths.length, rawMath: raw.map(m => m.textContent.slice(0, 40))};
+}"""
+# wait (up to 10 s) for MathJax to finish typesetting the page, where it is loaded
+TYPESET = """async () => {
+  for (let i = 0; i < 100 && !(window.MathJax && MathJax.startup && MathJax.startup.promise); i++)
+    await new Promise(r => setTimeout(r, 100));
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  return !!(window.MathJax && MathJax.startup);
 }"""
 
 
@@ -57,15 +71,33 @@ def measure(html: Path, chromium: str, shots: Path | None) -> list[dict]:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=args)
             page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+            outside: list[str] = []
+
+            def offline(route) -> None:  # a reader without network: only the book's own files load
+                if route.request.url.startswith(base):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", offline)
             for p in pages:
                 rel = p.relative_to(html).as_posix()
+                del outside[:]
                 page.goto(f"{base}/{rel}", wait_until="load")
+                try:
+                    mathjax = page.evaluate(TYPESET)
+                except Exception:  # noqa: BLE001 - the page redirected (index.html): measure where it landed
+                    page.wait_for_load_state("load")
+                    mathjax = page.evaluate(TYPESET)
                 page.wait_for_timeout(200)
                 m = page.evaluate(MEASURE)
                 wide = [t for t in m["tables"] if t["w"] > m["colW"] + 1]
                 small = [i for i in m["imgs"] if i["scale"] < MIN_SCALE]
                 out.append(dict(page=rel, col=m["colW"], widest=max((t["w"] for t in m["tables"]), default=0.0),
-                                min_scale=min((i["scale"] for i in m["imgs"]), default=None), wide=wide, small=small))
+                                min_scale=min((i["scale"] for i in m["imgs"]), default=None), wide=wide, small=small,
+                                math=m["math"], raw_math=m["rawMath"] if m["math"] else [], mathjax=mathjax,
+                                outside=sorted(set(outside))))
                 if shots is not None:
                     shots.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(shots / (rel.replace("/", "_").removesuffix(".html") + ".png")),
@@ -84,15 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     rows = measure(Path(a.html), a.chromium, Path(a.screenshots))
     bad = 0
-    print(f"{'page':45s} {'column px':>9s} {'widest table px':>15s} {'smallest figure scale':>21s}")
+    print(f"{'page':45s} {'column px':>9s} {'widest table px':>15s} {'smallest figure scale':>21s} {'math (raw)':>10s}")
     for r in rows:
         scale = "–" if r["min_scale"] is None else f"{r['min_scale']:.2f}"
-        print(f"{r['page']:45s} {r['col']:9.0f} {r['widest']:15.0f} {scale:>21s}")
+        print(f"{r['page']:45s} {r['col']:9.0f} {r['widest']:15.0f} {scale:>21s} {r['math']:>4d} ({len(r['raw_math'])})")
+        for t in r["raw_math"][:3]:
+            print(f"    MATH NOT RENDERED{'' if r['mathjax'] else ' (MathJax did not load)'}: {t!r}")
+        for u in r["outside"][:5]:
+            print(f"    ASKED FOR A FILE OUTSIDE THE BOOK (refused): {u}")
         for t in r["wide"]:
             print(f"    TABLE WIDER THAN THE COLUMN: {t['w']:.0f} px > {r['col']:.0f} px, {t['cols']} columns: {t['head']!r}")
         for i in r["small"]:
             print(f"    FIGURE SHRUNK TO {i['scale']:.0%} of {i['natural']} px: {i['src']}")
-        bad += len(r["wide"]) + len(r["small"])
+        bad += len(r["wide"]) + len(r["small"]) + len(r["raw_math"]) + len(r["outside"])
     print(f"{len(rows)} pages, {bad} problem(s); screenshots in {a.screenshots}/")
     return 1 if bad else 0
 
