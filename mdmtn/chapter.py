@@ -185,3 +185,13 @@ def setup(*, dataset: str = "multimnist", preset: str = "quick", seeds: Sequence
     k = None if k is None else validate_k(k)
     results = Path(results_dir) if results_dir is not None else REPO_ROOT / "results"
     return Chapter(dataset, preset, seeds, k, resolve_data_dir(data_dir), results)
+
+
+def show(fig: Any) -> None:
+    """Display a matplotlib figure here, at this point of the cell's output, and close it, so that
+    a figure appears under the heading and before the text that follows it, not at the cell's end."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)

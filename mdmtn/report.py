@@ -368,3 +368,33 @@ def similarity_caption(panel: dict[str, Any], preset: str) -> str:
     return (f"*The paper's Fig. 7 shows these maps for its sparse {arch} model. Ours: the sparse {arch} run that "
             f"Table {table} selects at the `{preset}` preset (run {panel['key']}, k = {tuple(panel['k'])}, "
             f"SR {panel['SR']:.1f}%); maps from {panel['source']}.*")
+
+
+# Pareto-optimal sparse (k0 > 0) runs in the paper's Figs. 2-3 (MDMTN, 90 vectors, one seed each)
+PAPER_PARETO_COUNTS = {("multimnist", "mdmtn"): 39, ("cifar10mnist", "mdmtn"): 35}
+
+
+def front_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str, Any]:
+    """What one Fig. 2/3 panel shows, from the sweep's default-config records of (dataset, arch):
+    ``sparse`` (k0 > 0 runs), ``front`` (their 3-D Pareto set), ``dense`` (k0 = 0 runs),
+    ``dense_front`` (the 2-D front of those), ``vectors`` (distinct k swept), ``presets``, ``seeds``
+    and ``paper_count`` (the paper's Pareto count, None where it gives none)."""
+    runs = select(sweep_runs(records), dataset=dataset, model=arch)
+    sparse = [r for r in runs if r["config"]["k"][0] > 0]
+    dense = [r for r in runs if r["config"]["k"][0] == 0]
+    return dict(runs=runs, sparse=sparse, front=pareto_runs(sparse), dense=dense,
+                dense_front=pareto_runs(dense, dims=(1, 2)),
+                vectors=len({tuple(r["config"]["k"]) for r in runs}),
+                presets=sorted({r["config"]["preset"] for r in runs}), seeds=sorted({r["config"]["seed"] for r in runs}),
+                paper_count=PAPER_PARETO_COUNTS.get((dataset, arch)))
+
+
+def front_caption(panel: dict[str, Any], dataset: str, arch: str) -> str:
+    """The caption under one Fig. 2/3 panel: what the paper's figure shows and what ours does."""
+    fig = {"multimnist": "Fig. 2", "cifar10mnist": "Fig. 3"}[dataset]
+    paper = (f"The paper's {fig} shows {panel['paper_count']} Pareto-optimal {arch.upper()} models from its 90 "
+             "preference vectors. " if panel["paper_count"] else
+             f"The paper draws no front for {arch.upper()}; its Table rows for {arch.upper()} select from such a sweep. ")
+    return (f"*{paper}Ours: {len(panel['front'])} Pareto-optimal of {len(panel['sparse'])} k0 > 0 runs, "
+            f"from {panel['vectors']} preference vectors ({len(panel['dense'])} with k0 = 0), preset "
+            f"{', '.join(panel['presets']) or '–'}, seed {', '.join(map(str, panel['seeds'])) or '–'}.*")

@@ -110,3 +110,20 @@ def test_runs_table_labels_methods_variants_and_front_studies():
     table = runs_table([mg, variant, base])
     assert "| MGDA-UB HPS | – | default | 2 |" in table  # baselines carry no k
     assert table.index("| ours MDMTN | (0.001, 0.2, 0.799) | cap_ramp=False") > table.index("| ours MDMTN | (0.001, 0.2, 0.799) | default")
+
+
+def test_front_panel_counts_the_pareto_set_beside_the_papers():
+    from mdmtn.report import front_caption, front_panel
+
+    a = rec("mdmtn", (0.01, 0.5, 0.49), (1, 1, 1), (0.90, 0.90))
+    b = rec("mdmtn", (0.01, 0.2, 0.79), (2, 2, 2), (0.99, 0.99))  # dominated by a
+    c = rec("mdmtn", (0.001, 0.2, 0.799), (0.5, 3, 1), (0.95, 0.93))
+    d = rec("mdmtn", (0.0, 0.5, 0.5), (0, 1, 1), (0.97, 0.97))
+    e = rec("mdmtn", (0.0, 0.4, 0.6), (0, 2, 2), (0.97, 0.97))  # dominated in (L1, L2) by d
+    v = rec("mdmtn", (0.01, 0.5, 0.49), (0, 0, 0), (0.9, 0.9), cap_ramp=False)  # a switch variant: not in a sweep
+    p = front_panel([a, b, c, d, e, v], "multimnist", "mdmtn")
+    assert [r["key"] for r in p["front"]] == [a["key"], c["key"]] and len(p["sparse"]) == 3
+    assert [r["key"] for r in p["dense_front"]] == [d["key"]] and p["vectors"] == 5 and p["paper_count"] == 39
+    cap = front_caption(p, "multimnist", "mdmtn")
+    assert "shows 39 Pareto-optimal" in cap and "Ours: 2 Pareto-optimal of 3 k0 > 0 runs, from 5 preference vectors" in cap
+    assert front_panel([a], "multimnist", "hps")["paper_count"] is None
