@@ -7,7 +7,7 @@ or by default a model trained here at smoke scale, prints one row per variant:
   unsparsified model costs;
 * ``sparse-masked``: the trained sparse (and tied) model as it is stored: zeros still stored and
   multiplied;
-* ``compressed``: ``mdmtn.compress(model)`` (tied rows merged where that makes the stored model
+* ``compressed``: ``mdmtn.compress_model(model)`` (tied rows merged where that makes the stored model
   smaller); ``compressed (merge all)`` merges every tie (fewest parameters, larger int64 group
   indices), ``compressed (no merge)`` none (fewer index operations, more parameters).
 
@@ -96,9 +96,9 @@ def measure(model: torch.nn.Module, cfg, source: str, reps: int) -> None:
     shape = INPUT_SHAPES[cfg.dataset]
     torch.manual_seed(0)
     dense = build_model(cfg.model, shape, n_tasks=cfg.n_tasks).eval()
-    comp = mdmtn.compress(model)
-    comp_all = mdmtn.compress(model, merge_tied=True)
-    comp_nm = mdmtn.compress(model, merge_tied=False)
+    comp = mdmtn.compress_model(model)
+    comp_all = mdmtn.compress_model(model, merge_tied=True)
+    comp_nm = mdmtn.compress_model(model, merge_tied=False)
     models = {"dense": dense, "sparse-masked": model, "compressed": comp, "compressed (merge all)": comp_all,
               "compressed (no merge)": comp_nm}
     for m in models.values():  # as the library evaluates: channels-last weights and inputs

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .claims import Claims
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 from .records import RecordError, find_record, read_record, record_path
 
 _LOADERS: dict[bytes, Any] = {}  # per worker process: one loader (and its cached splits) per data setting
@@ -73,7 +73,11 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
     order. ``load`` must be picklable (:class:`mdmtn.data.SplitsLoader`) and find the data on every
     worker; ``threads`` torch threads per task; ``device`` is resolved on each worker (``auto``:
     its GPU if it has one)."""
-    from distributed import Client, as_completed
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ConfigError("--dask-scheduler needs Dask's distributed package: pip install -e .[cluster] "
+                          "(or pip install distributed)") from None
 
     from .sweep import check_out_dir, in_order, pending, run_tag, summary
 

@@ -120,7 +120,7 @@ def test_hps_zero_and_tied_rows(ds):
     spec = SPECS[ds]
     model = _model(HPS, spec)
     e = _plant_shared(model, spec)
-    comp = mdmtn.compress(model, merge_tied=True)
+    comp = mdmtn.compress_model(model, merge_tied=True)
     _assert_same_outputs(model, comp, spec)
     sh = comp.shared
     assert sh.stages[0].conv.weight.shape == (e["c1"], spec.input_shape[0], spec.kernel, spec.kernel)
@@ -140,7 +140,7 @@ def test_mdmtn_zero_and_tied_rows(ds):
     e = _plant_shared(model, spec)
     em = [_plant_monitor(model.monitors[0], spec),
           _plant_monitor(model.monitors[1], spec, zero_chan=(0,), partial=(3, 100), ties=((1000, 1010),))]
-    comp = mdmtn.compress(model, merge_tied=True)
+    comp = mdmtn.compress_model(model, merge_tied=True)
     _assert_same_outputs(model, comp, spec)
     expected = (_shared_params(spec, e) + sum(_monitor_params(spec, x) for x in em) + _heads_params(spec, 2)
                 + model.alpha.numel())
@@ -164,7 +164,7 @@ def test_auto_merging_minimises_stored_bytes(ds):
     _plant_monitor(model.monitors[0], spec, ties=groups)
     sizes = {}
     for opt in ("auto", True, False):
-        comp = mdmtn.compress(model, merge_tied=opt)
+        comp = mdmtn.compress_model(model, merge_tied=opt)
         _assert_same_outputs(model, comp, spec)
         sizes[opt] = comp.report["stored_bytes_compressed"]
         if opt == "auto":
@@ -179,13 +179,13 @@ def test_auto_merging_minimises_stored_bytes(ds):
 def test_nothing_removable_keeps_parameter_count(ds, cls):
     spec = SPECS[ds]
     model = _model(cls, spec)
-    comp = mdmtn.compress(model, fold_bn=False)
+    comp = mdmtn.compress_model(model, fold_bn=False)
     _assert_same_outputs(model, comp, spec)
     assert count_parameters(comp) == count_parameters(model)
     assert all(b is None for b in comp.buffers()) or sum(b.numel() for b in comp.buffers()) == 0
     if spec.batchnorm:  # folding BN removes exactly its γ and β
         n_bn = sum(2 * m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d))
-        folded = mdmtn.compress(model)
+        folded = mdmtn.compress_model(model)
         _assert_same_outputs(model, folded, spec)
         assert count_parameters(folded) == count_parameters(model) - n_bn
 
@@ -197,7 +197,7 @@ def test_whole_channel_zero_drops_conv_channel_and_bn():
     with torch.no_grad():
         model.shared.fc.weight[:, 0:per] = 0  # conv2 channel 0 unused
         model.shared.fc.weight[:, 10 * per:11 * per] = 0  # conv2 channel 10 unused
-    comp = mdmtn.compress(model, fold_bn=False, merge_tied=False)
+    comp = mdmtn.compress_model(model, fold_bn=False, merge_tied=False)
     _assert_same_outputs(model, comp, spec)
     st = comp.shared.stages[1]
     assert st.conv.out_channels == 30 and st.scale.shape == (30,)
@@ -212,7 +212,7 @@ def test_negative_bn_scale_is_kept_as_affine_and_zero_scale_folds_to_constant():
     with torch.no_grad():
         model.shared.bn1.weight[3] = -0.7  # max-pool does not commute with a negative scale
         model.shared.bn2.weight[5] = 0.0  # channel 5 of conv2 is the constant relu(β)
-    comp = mdmtn.compress(model)
+    comp = mdmtn.compress_model(model)
     _assert_same_outputs(model, comp, spec)
     assert comp.shared.stages[0].scale is not None  # layer 1 not folded
     assert comp.shared.stages[1].scale is None  # layer 2 folded
@@ -231,7 +231,7 @@ def test_code_layout_zero_rows_are_constant_channels(ds):
         rows[[1, 4]] = 0
         model.shared.conv1.weight[7] = 0  # a constant conv1 channel, folded into conv2's bias
         model.monitors[1].conv.weight[2] = 0  # a constant monitor channel, folded into the fc bias
-    comp = mdmtn.compress(model)
+    comp = mdmtn.compress_model(model)
     _assert_same_outputs(model, comp, spec)
     assert comp.shared.stages[1].conv.out_channels == spec.conv_channels[1] - 4
     assert comp.shared.stages[0].conv.out_channels == spec.conv_channels[0] - 1
@@ -244,7 +244,7 @@ def test_head_zero_rows_drop_hidden_units():
     with torch.no_grad():
         model.task_heads[0].weight[:, [3, 10]] = 0  # unit 3 unused by both heads, 10 only by head 0
         model.task_heads[1].weight[:, [3, 20]] = 0
-    comp = mdmtn.compress(model)
+    comp = mdmtn.compress_model(model)
     _assert_same_outputs(model, comp, spec)
     assert comp.shared.fc.linear.out_features == spec.hidden - 1
     assert comp.monitors["0"].fc.linear.out_features == spec.hidden - 2
@@ -255,13 +255,13 @@ def test_head_zero_rows_drop_hidden_units():
 def test_alpha_zero_drops_monitor_and_shared():
     spec = MULTIMNIST_SPEC
     model = _model(MDMTN, spec, alpha=((1.0, 0.0), (0.0, 0.5)))
-    comp = mdmtn.compress(model)
+    comp = mdmtn.compress_model(model)
     _assert_same_outputs(model, comp, spec)
     assert "0" not in comp.monitors and "1" in comp.monitors
     assert comp.report["layers"]["monitors.0"] == {"removed": True}
     # the untrained default α = (1, 0): the monitors never contribute, so the model is HPS-sized
     fresh = _model(MDMTN, spec, alpha=((1.0, 0.0), (1.0, 0.0)))
-    c2 = mdmtn.compress(fresh)
+    c2 = mdmtn.compress_model(fresh)
     _assert_same_outputs(fresh, c2, spec)
     assert count_parameters(c2) == count_parameters(HPS(spec)) + 4
 
@@ -271,7 +271,7 @@ def test_all_features_zero_gives_a_constant_branch():
     model = _model(MDMTN, spec)
     with torch.no_grad():
         model.monitors[0].fc.weight.zero_()
-    comp = mdmtn.compress(model)
+    comp = mdmtn.compress_model(model)
     _assert_same_outputs(model, comp, spec)
     assert len(comp.monitors["0"].stages) == 0
 
@@ -300,7 +300,7 @@ def test_growl_prox_and_tying_pipeline(ds):
             labels[zero.numpy()] = n  # zero rows in a cluster of their own, as plan_tying does
             plans.append(LayerPlan(name, zero, labels))
     enforce_plan_([(n, w.data) for n, w in named], plans)
-    comp = mdmtn.compress(model)
+    comp = mdmtn.compress_model(model)
     _assert_same_outputs(model, comp, spec)
     r = comp.report
     assert 0 < r["row_metrics"]["SR"] < 90
@@ -314,7 +314,7 @@ def test_compressed_is_plain_module_and_state_dict_roundtrips(tmp_path):
     spec = MULTIMNIST_SPEC
     model = _model(MDMTN, spec)
     _plant_shared(model, spec)
-    comp = mdmtn.compress(model)
+    comp = mdmtn.compress_model(model)
     assert isinstance(comp, CompressedMultiTask) and isinstance(comp, nn.Module)
     torch.save(comp.state_dict(), tmp_path / "c.pt")
     sd = torch.load(tmp_path / "c.pt", weights_only=True)
@@ -328,7 +328,7 @@ def test_input_model_is_not_modified():
     model = _model(MDMTN, spec)
     _plant_shared(model, spec)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    mdmtn.compress(model)
+    mdmtn.compress_model(model)
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
 
@@ -339,13 +339,13 @@ def test_unsupported_model_is_a_clear_error():
             return [x]
 
     with pytest.raises(NotImplementedError, match="compress"):
-        mdmtn.compress(Mine())
+        mdmtn.compress_model(Mine())
 
     class SubHPS(HPS):  # may change forward, so it is not assumed to be the paper's HPS
         pass
 
     with pytest.raises(NotImplementedError):
-        mdmtn.compress(SubHPS(MULTIMNIST_SPEC))
+        mdmtn.compress_model(SubHPS(MULTIMNIST_SPEC))
 
 
 def test_compression_summary_counts_what_compress_builds():
@@ -357,7 +357,7 @@ def test_compression_summary_counts_what_compress_builds():
     model = _model(MDMTN, spec)
     _plant_shared(model, spec)
     s = compression_summary(model)
-    comp = mdmtn.compress(model)
+    comp = mdmtn.compress_model(model)
     assert s["params_compressed"] == count_parameters(comp) < s["params_dense"] == count_parameters(model)
     assert s["param_ratio"] == pytest.approx(s["params_compressed"] / s["params_dense"])
     assert s["stored_bytes_compressed"] == sum(t.numel() * t.element_size()

@@ -63,3 +63,62 @@ def test_no_import_cycles():
 
 def test_no_private_names_across_modules():
     assert not _graph()[2]
+
+
+def test_help_and_the_package_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nsys.argv = ['mdmtn', '--help']\nimport runpy\ntry:\n    runpy.run_module('mdmtn', run_name='__main__')\n"
+            "except SystemExit:\n    pass\nimport mdmtn\nprint('TORCH', 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "usage:" in out and "TORCH False" in out
+
+
+def test_curated_api_resolves_and_does_not_shadow_submodules():
+    import types
+
+    import mdmtn
+
+    for name in mdmtn.__all__:
+        assert getattr(mdmtn, name) is not None
+    import mdmtn.compress
+
+    assert isinstance(mdmtn.compress, types.ModuleType)  # the submodule, not a function of the same name
+    assert mdmtn.compress_model is mdmtn.compress.compress
+    assert mdmtn.train is __import__("mdmtn.trainer", fromlist=["train"]).train
+
+
+# The layers of README.md's map, top (imported by everything below) to bottom. A module may import
+# from its own layer and the layers above it, never from a layer below.
+LAYERS = [
+    ("foundation", ["mdmtn", "mdmtn.fields", "mdmtn.config", "mdmtn.claims"]),
+    ("data", ["mdmtn.data"]),
+    ("models", ["mdmtn.models"]),
+    ("objectives", ["mdmtn.growl", "mdmtn.scalarization", "mdmtn.mgda", "mdmtn.lsuv", "mdmtn.metrics", "mdmtn.pareto",
+                    "mdmtn.toy"]),
+    ("records", ["mdmtn.records"]),
+    ("engine", ["mdmtn.engine"]),
+    ("methods", ["mdmtn.trainer", "mdmtn.baselines", "mdmtn.mt2o", "mdmtn.compress"]),
+    ("experiments", ["mdmtn.sweep", "mdmtn.cluster"]),
+    ("reporting", ["mdmtn.aggregate", "mdmtn.report", "mdmtn.cells", "mdmtn.plots", "mdmtn.chapter"]),
+    ("interface", ["mdmtn.cli", "mdmtn.__main__"]),
+]
+
+
+def _layer(module):
+    best = None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and (best is None or len(p) > len(best[1])):
+                best = (i, p)
+    return best[0] if best else None
+
+
+def test_modules_import_only_from_their_own_layer_and_above():
+    mods, edges, _ = _graph()
+    unplaced = sorted(m for m in mods if _layer(m) is None)
+    assert not unplaced, f"place these modules in a layer (here and in README.md): {unplaced}"
+    upward = sorted(f"{m} ({LAYERS[_layer(m)][0]}) imports {d} ({LAYERS[_layer(d)][0]})"
+                    for m, ds in edges.items() for d in ds if d in mods and _layer(d) > _layer(m))
+    assert not upward, "imports from a lower layer:\n" + "\n".join(upward)

@@ -59,7 +59,7 @@ def test_two_phase_run_is_sparse_capped_and_tied(sparse_run, mm):
     assert sparsity_metrics(res.model)["SR"] == pytest.approx(m["SR"])
     assert evaluate(res.model, mm.subset(cfg.n_train, cfg.n_val, cfg.n_test).test)["acc"] == m["test_acc"]
     # the compressed export's size is recorded for the book, and is that of the returned model
-    assert rec["compression"]["params_compressed"] == count_parameters(mdmtn.compress(res.model))
+    assert rec["compression"]["params_compressed"] == count_parameters(mdmtn.compress_model(res.model))
     json.dumps(rec)  # serialisable
 
 
