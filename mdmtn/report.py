@@ -398,3 +398,37 @@ def front_caption(panel: dict[str, Any], dataset: str, arch: str) -> str:
     return (f"*{paper}Ours: {len(panel['front'])} Pareto-optimal of {len(panel['sparse'])} k0 > 0 runs, "
             f"from {panel['vectors']} preference vectors ({len(panel['dense'])} with k0 = 0), preset "
             f"{', '.join(panel['presets']) or '–'}, seed {', '.join(map(str, panel['seeds'])) or '–'}.*")
+
+
+def pf_study_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str, Any]:
+    """What one panel of Fig. 6 (the App. B front study) shows for (dataset, arch): ``source`` (the
+    best sparse run, as Tables 1-2 select it; None if there is none), ``study`` (the finished runs
+    started from its model), ``planned`` (how many vectors the paper's study has at its k0: 18, or 17
+    for k0 = 0.1), ``dense`` (the sweep's k0 = 0 runs) and the two fronts' runs (``study_front``,
+    ``dense_front``, exact non-dominance in (L1, L2))."""
+    from .sweep import paper_preference_vectors
+
+    rows = [r for r in table_rows(records, dataset) if r["arch"] == arch and r["method"] == "ours-sparse"]
+    source = None
+    if rows and rows[0]["ours"] is not None:
+        source = next(r for r in records if r["key"] == rows[0]["ours"]["keys"][0])
+    study = [] if source is None else [r for r in records if r["config"].get("init_from") == source["key"]
+                                       and r.get("status") == "ok"]
+    dense = [r for r in select(sweep_runs(records), dataset=dataset, model=arch) if r["config"]["k"][0] == 0]
+    planned = None if source is None else sum(1 for k in paper_preference_vectors() if k[0] == source["config"]["k"][0])
+    return dict(source=source, study=study, planned=planned, dense=dense,
+                study_front=pareto_runs(study, dims=(1, 2)), dense_front=pareto_runs(dense, dims=(1, 2)))
+
+
+def pf_study_caption(panel: dict[str, Any], dataset: str, arch: str, letter: str) -> str:
+    """The caption under one of Fig. 6's panels (a)-(d)."""
+    s = panel["source"]
+    if s is None:
+        return f"*No sparse {arch.upper()} run on {dataset} to start the study from yet.*"
+    k = tuple(s["config"]["k"])
+    return (f"*The paper's Fig. 6{letter} shows the front of the study started from its best sparse {arch.upper()} "
+            f"model, over all {panel['planned']} vectors with that model's k0, against the k0 = 0 front. Ours: "
+            f"{len(panel['study'])} of the {panel['planned']} vectors "
+            f"({len(panel['study_front'])} on the front), started from run {s['key']} (k = {k}, SR "
+            f"{s['metrics']['SR']:.1f}%, {s['config']['preset']} preset, seed {s['config']['seed']}); "
+            f"{len(panel['dense'])} k0 = 0 runs ({len(panel['dense_front'])} on their front).*")

@@ -127,3 +127,20 @@ def test_front_panel_counts_the_pareto_set_beside_the_papers():
     cap = front_caption(p, "multimnist", "mdmtn")
     assert "shows 39 Pareto-optimal" in cap and "Ours: 2 Pareto-optimal of 3 k0 > 0 runs, from 5 preference vectors" in cap
     assert front_panel([a], "multimnist", "hps")["paper_count"] is None
+
+
+def test_pf_study_panel_starts_from_the_table_selection_and_counts_the_papers_vectors():
+    from mdmtn.report import pf_study_caption, pf_study_panel
+
+    src = rec("mdmtn", (0.001, 0.2, 0.799), (0.5, 1, 1), (0.95, 0.95), sr=50.0)
+    other = rec("mdmtn", (0.01, 0.5, 0.49), (0.4, 2, 2), (0.90, 0.90))
+    dense = rec("mdmtn", (0.0, 0.5, 0.5), (0, 1, 1), (0.97, 0.97))
+    study = [rec("mdmtn", k, (0.5, l1, l2), (0.9, 0.9), init_from=src["key"])
+             for k, l1, l2 in (((0.001, 0.5, 0.499), 1.0, 2.0), ((0.001, 0.7, 0.299), 2.0, 1.0), ((0.001, 0.9, 0.099), 2.5, 2.5))]
+    foreign = rec("mdmtn", (0.001, 0.5, 0.499), (0.5, 0.1, 0.1), (0.9, 0.9), init_from="somebodyelse")
+    p = pf_study_panel([src, other, dense, *study, foreign], "multimnist", "mdmtn")
+    assert p["source"]["key"] == src["key"]  # best test accuracy among the Pareto-optimal sparse runs
+    assert [r["key"] for r in p["study"]] == [r["key"] for r in study] and p["planned"] == 18
+    assert len(p["study_front"]) == 2 and [r["key"] for r in p["dense"]] == [dense["key"]]
+    assert "Ours: 3 of the 18 vectors (2 on the front)" in pf_study_caption(p, "multimnist", "mdmtn", "b")
+    assert pf_study_panel([dense], "multimnist", "mdmtn")["source"] is None
