@@ -95,6 +95,11 @@ class Chapter:
         return make_config(dataset or self.dataset, model, k, self.preset, seed, **kw)
 
     @property
+    def synthetic(self) -> bool:
+        """Whether some data on this page are the synthetic stand-in (see :meth:`splits`)."""
+        return self._synthetic
+
+    @property
     def trains(self) -> bool:
         """Whether this execution may train missing runs: only when the reader asked for a ``k``
         or at the smoke preset; a plain build only shows what the records hold."""

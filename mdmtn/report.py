@@ -432,3 +432,14 @@ def pf_study_caption(panel: dict[str, Any], dataset: str, arch: str, letter: str
             f"({len(panel['study_front'])} on the front), started from run {s['key']} (k = {k}, SR "
             f"{s['metrics']['SR']:.1f}%, {s['config']['preset']} preset, seed {s['config']['seed']}); "
             f"{len(panel['dense'])} k0 = 0 runs ({len(panel['dense_front'])} on their front).*")
+
+
+def samples_caption(splits: Any, synthetic: bool = False) -> str:
+    """The caption under a Fig. 5 grid: what the paper's figure shows and what ours does."""
+    what = ("tiny SYNTHETIC stand-in data (no real data was found), not MNIST / CIFAR-10" if synthetic else
+            f"the real data (inputs sha256 {splits.info.get('input_sha256', '?')[:12]}…)")
+    paper = ("The paper's Fig. 5 shows the first ten Cifar10Mnist training images with their (CIFAR-10 class, digit) "
+             "labels. " if splits.name == "cifar10mnist" else "The paper shows no MultiMNIST samples. ")
+    return (f"*{paper}Ours: the first ten training images of our {splits.name} build, titled (task 1, task 2); "
+            f"train {len(splits.train):,}, validation {len(splits.val):,}, test {len(splits.test):,} images of shape "
+            f"{tuple(splits.input_shape)}, built from {what}.*")
