@@ -4,7 +4,9 @@
 Lagrangian, or a weighted sum) and GrOWL; it provides the per-batch step (with divergence
 detection), an epoch, a stage with per-epoch hooks (projection, validation, keeping the best
 model), the multiplier update and progress. :func:`evaluate`, :func:`seed_everything` and
-:func:`lsuv_start_` are shared by all methods. Methods compose these: Algorithm 1 in
+:func:`lsuv_start_` are shared by all methods. :func:`run_epochs` is the plain loop of one
+network with its own optimisers (an :class:`EpochLoop`: a step function, an lr schedule, model
+selection), which the baselines use. Methods compose these: Algorithm 1 in
 :mod:`mdmtn.trainer`, the baselines in :mod:`mdmtn.baselines`, the joint solver in
 :mod:`mdmtn.mt2o`.
 """
@@ -14,7 +16,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -235,3 +237,96 @@ def _forever(data: TaskTensors, batch_size: int, g: torch.Generator):
         yield from iterate_batches(data, batch_size, shuffle=True, generator=g)
 
 
+# -- the plain epoch loop of the baselines (MGDA-UB, STL, MTAN, KDMTL) ---------------------------
+
+def training_batches(data: TaskTensors, batch_size: int, generator: torch.Generator,
+                     drop_last: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled (x channels-last (B, C, H, W), y (B, T)) batches.
+
+    ``drop_last`` drops an incomplete final batch, as MGDA's fixed-batch-size models did, but
+    never the only batch (tiny test data).
+    """
+    n_full = len(data) // batch_size
+    for i, (xb, yb) in enumerate(iterate_batches(data, batch_size, shuffle=True, generator=generator)):
+        if drop_last and n_full > 0 and i >= n_full:
+            break
+        yield xb.contiguous(memory_format=torch.channels_last), yb
+
+
+StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class EpochLoop:
+    """How :func:`run_epochs` trains one network.
+
+    ``step(x, y)`` does one optimisation step and returns the detached per-task losses (T,).
+    ``evaluate(model) -> list[float] | None`` gives validation accuracies (None: no validation);
+    ``score`` turns them into the selection criterion (default: their mean). With validation and
+    ``select_best`` the best-scoring epoch's weights are restored at the end (ties keep the earlier
+    epoch, as the authors' strict ``<``); otherwise the last epoch is kept.
+    """
+
+    model: nn.Module
+    step: StepFn
+    optimizers: Sequence[torch.optim.Optimizer]
+    train: TaskTensors
+    epochs: int
+    batch_size: int
+    lr_schedule: Callable[[int], float]
+    generator: torch.Generator
+    evaluate: Callable[[nn.Module], list[float] | None] = lambda m: None
+    score: Callable[[list[float]], float] = lambda accs: float(np.mean(accs))
+    drop_last: bool = False
+    select_best: bool = True
+    phase: str = "train"
+    extra: Callable[[], dict[str, Any]] = dict  # more per-epoch history fields (e.g. MGDA weights)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_score: float = -math.inf
+
+
+def run_epochs(loop: EpochLoop, bar: tqdm | None = None) -> EpochLoop:
+    """Train ``loop.model`` for ``loop.epochs`` epochs; returns the loop with history and selection.
+
+    History entries: phase, epoch, train_objectives ``[nan, L1, ..., LT]`` (Σ over batches of the
+    batch-mean loss / N, the paper's convention; index 0 is the sparsity objective, which
+    baselines do not have), val_acc (or None), lr, seconds, plus ``loop.extra()``.
+    Raises :class:`mdmtn.trainer.TrainingDiverged` on a non-finite loss.
+    """
+    model = loop.model
+    base_lrs = [[g["lr"] for g in opt.param_groups] for opt in loop.optimizers]
+    best_state = None
+    for epoch in range(loop.epochs):
+        t0 = time.perf_counter()
+        f = loop.lr_schedule(epoch)
+        for opt, lrs in zip(loop.optimizers, base_lrs):
+            for g, lr in zip(opt.param_groups, lrs):
+                g["lr"] = lr * f
+        model.train()
+        loss_sum = None
+        for xb, yb in training_batches(loop.train, loop.batch_size, loop.generator, loop.drop_last):
+            losses = loop.step(xb, yb)
+            if not bool(torch.isfinite(losses).all()):
+                raise TrainingDiverged(
+                    f"non-finite loss {losses.tolist()} in {loop.phase} epoch {epoch + 1}; try a smaller lr")
+            loss_sum = losses.double() if loss_sum is None else loss_sum + losses.double()
+        objectives = [math.nan] + (loss_sum / len(loop.train)).tolist()
+        val = loop.evaluate(model)
+        entry = dict(phase=loop.phase, epoch=epoch, train_objectives=objectives, val_acc=val,
+                     lr=loop.optimizers[0].param_groups[0]["lr"], **loop.extra())
+        if val is not None and loop.select_best:
+            s = loop.score(val)
+            if s > loop.best_score:
+                loop.best_score, loop.best_epoch = s, epoch
+                best_state = copy.deepcopy(model.state_dict())
+        else:
+            loop.best_epoch = epoch
+        entry["seconds"] = time.perf_counter() - t0
+        loop.history.append(entry)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(phase=loop.phase, val="-" if val is None else f"{np.mean(val):.4f}")
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return loop

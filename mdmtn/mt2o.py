@@ -61,7 +61,7 @@ from .metrics import sparsity_metrics
 from .models import build_model
 from .pareto import hypervolume
 from .fields import coerce
-from .records import RecordError, code_version, load_records, machine_info, read_record, write_json_atomic
+from .records import RecordError, code_version, load_records, machine_info, new_record, read_record, write_json_atomic
 
 TRANSFERS = ("mt2o", "none", "fixed")
 STRATEGIES = {"mt2o": "mt2o", "independent": "none"}  # sweep --strategy -> transfer
@@ -404,7 +404,7 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointRes
                            val_loss=val["loss"], **sparsity_metrics(r.model), history=r.history))
     accepted = [a for t in transfers for a, s in zip(t["coefficient"], t["source"]) if s is not None]
     n_tries = sum(b is not None for t in transfers for b in t["before"]) if jc.transfer == "mt2o" else len(accepted)
-    record = dict(
+    record = new_record(
         status="ok", kind="joint", key=jc.key(), config=jc.to_dict(), strategy=jc.transfer,
         hv_curve=hv_curve, final_hv=hv_curve[-1]["hv"], subproblems=finals,
         transfers=dict(n_steps=len(transfers), accepted=len(accepted), tried=n_tries,

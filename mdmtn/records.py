@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -39,6 +40,11 @@ def code_version() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return rev + ("+dirty" if dirty else "") if rev else None
+
+
+# Read once, when this module is imported (at the start of a run or of a sweep worker), so that a
+# run that lasts hours names the code it started with, not a commit made while it ran.
+code_version()
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,6 +93,85 @@ def machine_info(device: torch.device | str = "cpu") -> dict[str, Any]:
         # other jobs sharing the CPU inflate wall times; the 1-minute load average says how much
         load_avg_1min=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     )
+
+
+SCHEMA_VERSION = 2
+"""Version of the record layout. 1: records written before the layout had a version (no
+``schema`` field); 2: ``schema`` added, written by :func:`new_record` for every method."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run record as stored (one JSON object per file, ``<key>.json``).
+
+    ``status``: ``"ok"`` or ``"error"``; ``key``: the config's hash (the file name); ``config``:
+    the full config (``RunConfig.to_dict()``, or the joint solver's); ``kind``: None for one
+    config's run, ``"joint"`` for an MT2O-v / independent solve of several; ``metrics``: test /
+    validation accuracy (fractions), losses, SR / CR / PS (percent / ratios); ``data``: what was
+    trained on (sizes, inputs' sha256); ``history``: one dict per epoch; ``wall_time_s``: seconds;
+    ``machine``: where and with which code (:func:`machine_info`); ``error`` / ``traceback`` for a
+    failed run; ``details``: the method's own fields (phase-1 choice, compression, α, a baseline's
+    facts, the joint solver's hypervolume curve, ...), stored at the top level of the JSON.
+    """
+    status: str
+    key: str
+    config: dict
+    kind: str | None = None
+    metrics: dict | None = None
+    data: dict | None = None
+    history: list | None = None
+    wall_time_s: float | None = None
+    machine: dict | None = None
+    error: str | None = None
+    traceback: str | None = None
+    details: dict = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored JSON object: the fields that are set, then ``details`` at the top level."""
+        out: dict[str, Any] = {"schema": self.schema, "status": self.status, "key": self.key, "config": self.config}
+        for name in ("kind", "metrics", "data", "history", "wall_time_s", "machine", "error", "traceback"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        clash = set(self.details) & (set(out) | set(_CORE))
+        if clash:
+            raise ValueError(f"record details may not reuse the fields {sorted(clash)}")
+        out.update(self.details)
+        return out
+
+    @classmethod
+    def from_dict(cls, rec: dict[str, Any]) -> "RunRecord":
+        """The record of a stored object of any schema version (:func:`migrate_record` first)."""
+        rec = migrate_record(rec)
+        return cls(**{k: rec[k] for k in _CORE if k in rec}, details={k: v for k, v in rec.items() if k not in _CORE})
+
+
+_CORE = ("schema", "status", "key", "config", "kind", "metrics", "data", "history", "wall_time_s", "machine",
+         "error", "traceback")
+
+
+def migrate_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """``rec`` in the current layout (:data:`SCHEMA_VERSION`), as a new dict; the one place where
+    older layouts are read. Version 1 -> 2 only adds ``schema``: no field was renamed, so the key,
+    the config and every number stay as written. A newer version than this library knows is an
+    error (:class:`RecordError`) rather than a guess."""
+    out = dict(rec)
+    version = out.get("schema", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise RecordError(f"record {out.get('key')} has schema {version!r}; this mdmtn reads up to {SCHEMA_VERSION}: "
+                          "update mdmtn")
+    if version == 1:
+        out["schema"] = 2
+    return out
+
+
+def new_record(*, status: str, key: str, config: dict, **fields: Any) -> dict[str, Any]:
+    """The one function that writes a record's content, for every method, the joint solver and
+    failed runs: :class:`RunRecord` fields by name, anything else into ``details``. Returns the dict
+    to store."""
+    core = {k: fields.pop(k) for k in list(fields) if k in _CORE}
+    return RunRecord(status=status, key=key, config=config, **core, details=fields).to_dict()
 
 
 def _umask() -> int:
@@ -161,7 +246,7 @@ def read_record(path: str | os.PathLike, key_of: Callable[[dict], str] = run_key
     if not (rec["key"] == key == path.stem):
         raise RecordError(f"{path} is not the record its name says: its config hashes to {key} and it "
                           f"claims key {rec['key']} (copied, renamed, or from another version)")
-    return rec
+    return migrate_record(rec)
 
 
 def _warn(msg: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .claims import STALE_S, Claims
 from .config import ConfigError, RunConfig, make_config
-from .records import (RecordError, find_record, read_record, record_path, remove_stale_temporaries,
+from .records import (RecordError, find_record, new_record, read_record, record_path, remove_stale_temporaries,
                       save_checkpoint, write_json_atomic)
 
 
@@ -299,7 +299,7 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
     try:
         result = train(cfg, splits, progress=progress, model=start, device=device)
     except TrainingDiverged as e:
-        rec = dict(status="error", key=cfg.key(), config=cfg.to_dict(), error=str(e),
+        rec = new_record(status="error", key=cfg.key(), config=cfg.to_dict(), error=str(e),
                    traceback=traceback.format_exc())
         write_json_atomic(record_path(out_dir, cfg), rec)
         return rec

@@ -24,7 +24,7 @@ from .engine import Run, TrainingDiverged, TrainResult, evaluate, lsuv_start_, s
 from .growl import enforce_plan_, plan_tying, rows_to_weight, weight_rows
 from .metrics import sparsity_metrics
 from .models import build_model
-from .records import code_version, machine_info, resolve_device
+from .records import code_version, machine_info, new_record, resolve_device
 
 __all__ = ["train", "Algorithm1", "TrainingDiverged", "TrainResult", "evaluate", "seed_everything", "lsuv_start_"]
 
@@ -135,7 +135,7 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
     test = evaluate(model, splits.test, cfg.eval_batch_size)
     val = evaluate(model, splits.val, cfg.eval_batch_size)
     sm = sparsity_metrics(model)
-    record = dict(
+    record = new_record(
         status="ok", key=cfg.key(), config=cfg.to_dict(),
         metrics=dict(test_acc=test["acc"], test_acc_mean=float(np.mean(test["acc"])), test_loss=test["loss"],
                      val_acc=val["acc"], val_acc_mean=float(np.mean(val["acc"])),

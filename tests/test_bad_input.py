@@ -458,3 +458,27 @@ def test_no_data_folder_downloads_into_the_cache_or_says_why_not(tmp_path, capsy
     err = capsys.readouterr().err
     assert rc == 2 and calls and str(tmp_path / "cache" / "raw") in err
     assert "no network" in err and "Traceback" not in err
+
+
+# -- the record schema ---------------------------------------------------------------------------
+
+def test_records_carry_a_schema_version_and_older_or_newer_ones_are_handled(synthetic_data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
+    from mdmtn.records import SCHEMA_VERSION, RecordError, RunRecord, migrate_record, new_record, read_record
+
+    assert _train(synthetic_data_root, tmp_path / "o") == 0
+    (path,) = (tmp_path / "o").glob("*.json")
+    rec = json.loads(path.read_text())
+    assert rec["schema"] == SCHEMA_VERSION == 2 and rec["status"] == "ok" and "phase1_model" in rec
+    old = {k: v for k, v in rec.items() if k != "schema"}  # as written before the layout had a version
+    assert migrate_record(old) == rec
+    path.write_text(json.dumps(old))
+    assert read_record(path) == rec  # read through the one migration
+    path.write_text(json.dumps(dict(rec, schema=SCHEMA_VERSION + 1)))
+    with pytest.raises(RecordError, match="update mdmtn"):
+        read_record(path)
+    err = new_record(status="error", key="k", config={}, error="boom", traceback="tb")
+    assert err == {"schema": 2, "status": "error", "key": "k", "config": {}, "error": "boom", "traceback": "tb"}
+    assert RunRecord.from_dict(err).to_dict() == err
+    with pytest.raises(ValueError, match="may not reuse"):
+        RunRecord(status="ok", key="k", config={}, details={"metrics": {}}).to_dict()

@@ -22,3 +22,15 @@ def test_committed_record_keeps_its_key(path):
     assert rec["key"] == path.stem
     cls = JointConfig if rec.get("kind") == "joint" else RunConfig
     assert cls.from_dict(rec["config"]).key() == path.stem
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=lambda p: str(p.relative_to(RESULTS)))
+def test_committed_record_reads_into_the_current_schema_unchanged(path):
+    from mdmtn.records import SCHEMA_VERSION, RunRecord
+
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    typed = RunRecord.from_dict(rec)
+    assert typed.schema == SCHEMA_VERSION and typed.key == path.stem
+    again = typed.to_dict()
+    # the migration adds the version and nothing else: every stored field comes back as it was
+    assert {k: v for k, v in again.items() if k != "schema"} == {k: v for k, v in rec.items() if k != "schema"}

@@ -1,18 +1,17 @@
-"""What every baseline trainer shares: the lr schedule, the epoch loop, model selection and the record.
+"""What every baseline trainer shares: the lr schedule, data preparation, model selection and the record.
 
 A baseline is written as a *step* function (one mini-batch: forward, backward, optimiser
-step; returns the detached per-task losses) driven by :func:`run_epochs`, which handles batching,
+step; returns the detached per-task losses) driven by the engine's :func:`mdmtn.engine.run_epochs`
+(re-exported here), which handles batching,
 the lr schedule, divergence, per-epoch validation, the best-validation (or last-epoch) model and
 the history. :func:`finish_record` then writes the same record layout as the paper's method
 (:func:`mdmtn.trainer.train`), so one notebook reads every row of Tables 1-2.
 """
 from __future__ import annotations
 
-import copy
-import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -21,9 +20,10 @@ from tqdm.auto import tqdm
 
 from ..config import ConfigError, RunConfig
 from ..data import Splits, TaskTensors, iterate_batches, load_splits
+from ..engine import EpochLoop, StepFn, run_epochs, training_batches  # noqa: F401 - the baselines' loop
 from ..lsuv import lsuv_
 from ..metrics import sparsity_metrics
-from ..records import machine_info
+from ..records import machine_info, new_record
 
 CHANNELS_LAST = torch.channels_last
 
@@ -87,99 +87,6 @@ def lsuv_init_(model: nn.Module, data: TaskTensors, batch_size: int, seed: int) 
     lsuv_(model, batches(), generator=torch.Generator().manual_seed(seed + 1))
 
 
-def training_batches(data: TaskTensors, batch_size: int, generator: torch.Generator,
-                     drop_last: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Shuffled (x channels-last (B, C, H, W), y (B, T)) batches.
-
-    ``drop_last`` drops an incomplete final batch, as MGDA's fixed-batch-size models did, but
-    never the only batch (tiny test data).
-    """
-    n_full = len(data) // batch_size
-    for i, (xb, yb) in enumerate(iterate_batches(data, batch_size, shuffle=True, generator=generator)):
-        if drop_last and n_full > 0 and i >= n_full:
-            break
-        yield xb.contiguous(memory_format=CHANNELS_LAST), yb
-
-
-StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@dataclass
-class EpochLoop:
-    """How :func:`run_epochs` trains one network.
-
-    ``step(x, y)`` does one optimisation step and returns the detached per-task losses (T,).
-    ``evaluate(model) -> list[float] | None`` gives validation accuracies (None: no validation);
-    ``score`` turns them into the selection criterion (default: their mean). With validation and
-    ``select_best`` the best-scoring epoch's weights are restored at the end (ties keep the earlier
-    epoch, as the authors' strict ``<``); otherwise the last epoch is kept.
-    """
-
-    model: nn.Module
-    step: StepFn
-    optimizers: Sequence[torch.optim.Optimizer]
-    train: TaskTensors
-    epochs: int
-    batch_size: int
-    lr_schedule: Callable[[int], float]
-    generator: torch.Generator
-    evaluate: Callable[[nn.Module], list[float] | None] = lambda m: None
-    score: Callable[[list[float]], float] = lambda accs: float(np.mean(accs))
-    drop_last: bool = False
-    select_best: bool = True
-    phase: str = "train"
-    extra: Callable[[], dict[str, Any]] = dict  # more per-epoch history fields (e.g. MGDA weights)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: int | None = None
-    best_score: float = -math.inf
-
-
-def run_epochs(loop: EpochLoop, bar: tqdm | None = None) -> EpochLoop:
-    """Train ``loop.model`` for ``loop.epochs`` epochs; returns the loop with history and selection.
-
-    History entries: phase, epoch, train_objectives ``[nan, L1, ..., LT]`` (Σ over batches of the
-    batch-mean loss / N, the paper's convention; index 0 is the sparsity objective, which
-    baselines do not have), val_acc (or None), lr, seconds, plus ``loop.extra()``.
-    Raises :class:`mdmtn.trainer.TrainingDiverged` on a non-finite loss.
-    """
-    from ..engine import TrainingDiverged
-
-    model = loop.model
-    base_lrs = [[g["lr"] for g in opt.param_groups] for opt in loop.optimizers]
-    best_state = None
-    for epoch in range(loop.epochs):
-        t0 = time.perf_counter()
-        f = loop.lr_schedule(epoch)
-        for opt, lrs in zip(loop.optimizers, base_lrs):
-            for g, lr in zip(opt.param_groups, lrs):
-                g["lr"] = lr * f
-        model.train()
-        loss_sum = None
-        for xb, yb in training_batches(loop.train, loop.batch_size, loop.generator, loop.drop_last):
-            losses = loop.step(xb, yb)
-            if not bool(torch.isfinite(losses).all()):
-                raise TrainingDiverged(
-                    f"non-finite loss {losses.tolist()} in {loop.phase} epoch {epoch + 1}; try a smaller lr")
-            loss_sum = losses.double() if loss_sum is None else loss_sum + losses.double()
-        objectives = [math.nan] + (loss_sum / len(loop.train)).tolist()
-        val = loop.evaluate(model)
-        entry = dict(phase=loop.phase, epoch=epoch, train_objectives=objectives, val_acc=val,
-                     lr=loop.optimizers[0].param_groups[0]["lr"], **loop.extra())
-        if val is not None and loop.select_best:
-            s = loop.score(val)
-            if s > loop.best_score:
-                loop.best_score, loop.best_epoch = s, epoch
-                best_state = copy.deepcopy(model.state_dict())
-        else:
-            loop.best_epoch = epoch
-        entry["seconds"] = time.perf_counter() - t0
-        loop.history.append(entry)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(phase=loop.phase, val="-" if val is None else f"{np.mean(val):.4f}")
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return loop
 
 
 def progress_bar(cfg: RunConfig, total: int, progress: bool) -> tqdm:
@@ -197,7 +104,7 @@ def finish_record(cfg: RunConfig, model: nn.Module, splits: Splits, history: lis
     test = evaluate(model, splits.test, cfg.eval_batch_size)
     val = evaluate(model, splits.val, cfg.eval_batch_size) if len(splits.val) else None
     sm = sparsity_metrics(model)
-    return dict(
+    return new_record(
         status="ok", key=cfg.key(), config=cfg.to_dict(),
         metrics=dict(test_acc=test["acc"], test_acc_mean=float(np.mean(test["acc"])), test_loss=test["loss"],
                      val_acc=None if val is None else val["acc"],
