@@ -91,14 +91,36 @@ def _run(cfgs: list, args: argparse.Namespace) -> int:
     else:
         recs = run_sweep(cfgs, args.out, _loader(args), checkpoints=not args.no_checkpoint,
                          progress=not args.no_progress, force=args.force, workers=args.workers,
-                         threads=args.threads or None, device=args.device)
+                         threads=args.threads or None, device=args.device, stack=_stack(args))
     failed = [r for r in recs if r.get("status") != "ok"]
     for r in failed:
         print(f"error: run {r['key']} diverged: {r.get('error')}", file=sys.stderr)
     return 1 if failed else 0
 
 
+STACK_ON_GPU = 8  # runs stacked per batched step on a GPU by default (--stack auto)
+
+
+def _stack(args: argparse.Namespace) -> int:
+    """``--stack``: an integer, or ``auto``: several runs per step on a GPU, one on a CPU, where
+    worker processes are faster (benchmarks/README.md)."""
+    if args.stack != "auto":
+        return int(args.stack)
+    from .records import resolve_device
+
+    return STACK_ON_GPU if resolve_device(args.device).type == "cuda" and args.workers == 1 else 1
+
+
 def _check_process_options(args: argparse.Namespace) -> None:
+    if args.stack != "auto":
+        try:
+            n = int(args.stack)
+        except ValueError:
+            raise ConfigError(f"--stack must be auto or an integer >= 1, got {args.stack!r}") from None
+        if n < 1:
+            raise ConfigError(f"--stack must be auto or an integer >= 1, got {args.stack!r}")
+        if n > 1 and (args.workers != 1 or args.dask_scheduler):
+            raise ConfigError("--stack K > 1 trains in this process; it excludes --workers and --dask-scheduler")
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if args.threads < 0:
@@ -267,6 +289,9 @@ def _common(t: argparse.ArgumentParser) -> None:
     t.add_argument("--device", default="cpu", metavar="DEVICE",
                    help="auto (a GPU if present), cpu (default), cuda or cuda:N: where data, models and optimiser "
                         "state live; the record names it (the MT2O-v joint solver runs on the CPU only)")
+    t.add_argument("--stack", default="auto", metavar="K",
+                   help="train up to K configs that differ only in k together, one batched step for all (auto: "
+                        f"{STACK_ON_GPU} on a GPU, 1 on a CPU, where --workers is faster)")
     t.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                    help="submit every pending config as a task to this running Dask scheduler (tcp://HOST:PORT "
                         "or a scheduler file); --out must be a folder every worker sees")

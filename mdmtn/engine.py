@@ -126,14 +126,22 @@ class Run:
 
     def step(self, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step on a batch; returns the batch's (losses (m+1,), H (m+1,)), detached."""
-        cfg, model, al = self.cfg, self.model, self.al
-        losses = self.objectives(model, xb, yb)
+        losses = self.objectives(self.model, xb, yb)
         la, h = self.scalarize(losses)
         if not torch.isfinite(la):
             raise TrainingDiverged(
                 f"non-finite augmented Lagrangian {la.item()} (losses {losses.tolist()}) at epoch "
                 f"{len(self.history) + 1}; try a smaller lr or mu0")
-        if cfg.accumulate_aux_grads:  # authors' zero_grad skipped t and α (book appendix)
+        self.zero_grads(opt)
+        la.backward()
+        opt.step()
+        return losses.detach(), h.detach()
+
+    def zero_grads(self, opt: torch.optim.Optimizer) -> None:
+        """Clear the gradients before a step: all of them, or, with ``accumulate_aux_grads``, all but
+        those of t and α, which the authors' zero_grad skipped (book appendix)."""
+        if self.cfg.accumulate_aux_grads:
+            model, al = self.model, self.al
             aux = {id(al.t)} | ({id(model.alpha)} if isinstance(getattr(model, "alpha", None), nn.Parameter) else set())
             for group in opt.param_groups:
                 for p in group["params"]:
@@ -141,9 +149,6 @@ class Run:
                         p.grad = None
         else:
             opt.zero_grad(set_to_none=True)
-        la.backward()
-        opt.step()
-        return losses.detach(), h.detach()
 
     def train_epoch(self, opt: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (Σ_batches losses (m+1,), Σ_batches H (m+1,))."""

@@ -114,7 +114,7 @@ def check_out_dir(out_dir: str | Path) -> Path:
 def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[RunConfig], Any], *,
               checkpoints: bool = False, progress: bool = True, force: bool = False,
               log: Callable[[str], None] = print, workers: int = 1, threads: int | None = None,
-              poll_s: float = 5.0, device: str = "cpu") -> list[dict[str, Any]]:
+              poll_s: float = 5.0, device: str = "cpu", stack: int = 1) -> list[dict[str, Any]]:
     """Train every config of ``cfgs`` that has no finished record in ``out_dir`` (all with ``force``).
 
     ``load(cfg)`` returns the :class:`mdmtn.data.Splits` for a config (called lazily, only if
@@ -135,8 +135,15 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     only the thread count can change float summation order. On a 2-core CPU two 1-thread
     workers use the cores better than one 2-thread run (``benchmarks/sweep.py``). Workers die
     with the sweep's process, even when it is killed with SIGKILL.
+
+    ``stack > 1`` trains up to that many configs that differ only in k together in this process,
+    with one batched step (:mod:`mdmtn.stacked`; for a GPU, where one small network leaves the
+    device idle); other configs train one by one. ``workers`` is then not used.
     """
     from .records import resolve_device
+
+    if stack < 1:
+        raise ConfigError(f"--stack must be >= 1, got {stack}")
 
     device = str(resolve_device(device))
     out_dir = check_out_dir(out_dir)
@@ -157,7 +164,9 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     plan = _Plan(cfgs, todo, out_dir, claims, log, force)
     n_before = len(records)
     try:
-        if workers <= 1 or len(todo) <= 1:
+        if stack > 1:
+            _run_stacked(cfgs, plan, out_dir, load, checkpoints, progress, report, poll_s, device, stack)
+        elif workers <= 1 or len(todo) <= 1:
             _run_inline(cfgs, plan, out_dir, load, checkpoints, progress, report, poll_s, device)
         else:
             _run_parallel(cfgs, plan, out_dir, load, checkpoints, progress, workers, threads, report, poll_s, device)
@@ -263,6 +272,48 @@ class _Plan:
         return found
 
 
+def _run_stacked(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report, poll_s, device, stack) -> None:
+    """Take up to ``stack`` pending configs that differ only in k and train them as one stack; a config
+    that cannot join the current stack starts the next one; a stack of one trains alone."""
+    from .stacked import StackError, check_stackable
+
+    carry: int | None = None
+    while not plan.finished or carry is not None:
+        group = [carry] if carry is not None else []
+        carry = None
+        while len(group) < stack:
+            i = plan.next()
+            if i is None:
+                break
+            try:
+                check_stackable([cfgs[j] for j in group + [i]])
+            except StackError:
+                if not group:  # cannot be stacked at all (a baseline, a front study): alone
+                    group = [i]
+                    break
+                carry = i
+                break
+            group.append(i)
+        if not group:
+            for j, rec in plan.resolve_deferred().items():
+                report(j, rec, elsewhere=True)
+            if plan.queue or plan.deferred:
+                time.sleep(poll_s)
+            continue
+        try:
+            if len(group) == 1:
+                recs = [train_one(cfgs[group[0]], out_dir, load(cfgs[group[0]]), checkpoints=checkpoints,
+                                  progress=progress, device=device)]
+            else:
+                recs = train_stack([cfgs[i] for i in group], out_dir, load(cfgs[group[0]]), checkpoints=checkpoints,
+                                   progress=progress, device=device)
+        finally:
+            for i in group:
+                plan.done(i)
+        for i, rec in zip(group, recs):
+            report(i, rec)
+
+
 def _run_inline(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report, poll_s, device) -> None:
     while not plan.finished:
         i = plan.next()
@@ -299,15 +350,35 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
     try:
         result = train(cfg, splits, progress=progress, model=start, device=device)
     except TrainingDiverged as e:
-        rec = new_record(status="error", key=cfg.key(), config=cfg.to_dict(), error=str(e),
-                   traceback=traceback.format_exc())
-        write_json_atomic(record_path(out_dir, cfg), rec)
-        return rec
-    rec = result.record
-    if checkpoints:
-        rec["checkpoint"] = save_checkpoint(out_dir / f"{cfg.key()}.pt", result.model, cfg).name
+        return _write_result(cfg, out_dir, e, checkpoints)
+    return _write_result(cfg, out_dir, result, checkpoints)
+
+
+def _write_result(cfg: RunConfig, out_dir: Path, result: Any, checkpoints: bool) -> dict[str, Any]:
+    """Write a run's record (and checkpoint), or an error record for a diverged run; returns it."""
+    from .engine import TrainingDiverged
+
+    if isinstance(result, TrainingDiverged):
+        tb = "".join(traceback.format_exception(type(result), result, result.__traceback__))
+        rec = new_record(status="error", key=cfg.key(), config=cfg.to_dict(), error=str(result), traceback=tb)
+    elif isinstance(result, BaseException):
+        raise result
+    else:
+        rec = result.record
+        if checkpoints:
+            rec["checkpoint"] = save_checkpoint(out_dir / f"{cfg.key()}.pt", result.model, cfg).name
     write_json_atomic(record_path(out_dir, cfg), rec)
     return rec
+
+
+def train_stack(group: Sequence[RunConfig], out_dir: str | Path, splits: Any, *, checkpoints: bool = False,
+                progress: bool = False, device: str = "cpu") -> list[dict[str, Any]]:
+    """Train configs that differ only in k as one stack (:func:`mdmtn.stacked.train_stacked`) and
+    write each one's record as :func:`train_one` would; returns the records in ``group`` order."""
+    from .stacked import train_stacked
+
+    results = train_stacked(group, splits, device=device, progress=progress)
+    return [_write_result(cfg, Path(out_dir), res, checkpoints) for cfg, res in zip(group, results)]
 
 
 def run_tag(i: int, cfgs: Sequence[RunConfig]) -> str:

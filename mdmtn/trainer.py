@@ -122,16 +122,29 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
         splits = load_splits(cfg.dataset, data_dir, allow_unverified_cifar=allow_unverified_cifar,
                              download=download, split_seed=cfg.split_seed, build_seed=cfg.build_seed)
     splits = splits.subset(cfg.n_train, cfg.n_val, cfg.n_test).to(dev)
+    run = algorithm1_run(cfg, splits, dev, progress, model)
+    try:
+        plans = run.fit()
+    finally:
+        run.bar.close()
+    return finish_run(run, plans, dev, t_start)
+
+
+def algorithm1_run(cfg: RunConfig, splits: Splits, dev: torch.device, progress: bool,
+                   model: nn.Module | None = None, run_class: type[Algorithm1] | None = None, **kw) -> Algorithm1:
+    """Seed, build (or take) the model on ``dev`` and set up Algorithm 1 for ``cfg`` on ``splits``
+    (already subset and on ``dev``): everything :func:`train` does before training."""
     seed_everything(cfg.seed)
     if model is None:
         model = build_model(cfg.model, splits.input_shape, n_tasks=cfg.n_tasks)
     # channels-last makes mkldnn convolutions and max-pooling ~1.8x faster on CPU (benchmarks/)
     model.to(device=dev, memory_format=torch.channels_last)
-    run = Algorithm1(cfg, model, splits, progress)
-    try:
-        plans = run.fit()
-    finally:
-        run.bar.close()
+    return (run_class or Algorithm1)(cfg, model, splits, progress, **kw)
+
+
+def finish_run(run: Algorithm1, plans: list, dev: torch.device, t_start: float, **details) -> TrainResult:
+    """Evaluate a trained run and write its record (``details``: extra record fields)."""
+    cfg, model, splits = run.cfg, run.model, run.splits
     test = evaluate(model, splits.test, cfg.eval_batch_size)
     val = evaluate(model, splits.val, cfg.eval_batch_size)
     sm = sparsity_metrics(model)
@@ -145,6 +158,6 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
         compression=compression_summary(model) if cfg.sparse else None,
         alpha=model.alpha.detach().tolist() if isinstance(getattr(model, "alpha", None), torch.Tensor) else None,
         data=splits.provenance(),
-        history=run.history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(dev),
+        history=run.history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(dev), **details,
     )
     return TrainResult(model, record, plans)

@@ -99,7 +99,7 @@ LAYERS = [
                     "mdmtn.toy"]),
     ("records", ["mdmtn.records"]),
     ("engine", ["mdmtn.engine"]),
-    ("methods", ["mdmtn.trainer", "mdmtn.baselines", "mdmtn.mt2o", "mdmtn.compress"]),
+    ("methods", ["mdmtn.trainer", "mdmtn.baselines", "mdmtn.mt2o", "mdmtn.compress", "mdmtn.stacked"]),
     ("experiments", ["mdmtn.sweep", "mdmtn.cluster"]),
     ("reporting", ["mdmtn.aggregate", "mdmtn.report", "mdmtn.cells", "mdmtn.plots", "mdmtn.chapter"]),
     ("interface", ["mdmtn.cli", "mdmtn.__main__"]),
@@ -110,7 +110,8 @@ def _layer(module):
     best = None
     for i, (_, prefixes) in enumerate(LAYERS):
         for p in prefixes:
-            if (module == p or module.startswith(p + ".")) and (best is None or len(p) > len(best[1])):
+            # the package itself ("mdmtn") is its __init__ only, not a prefix of every module
+            if (module == p or (p != "mdmtn" and module.startswith(p + "."))) and (best is None or len(p) > len(best[1])):
                 best = (i, p)
     return best[0] if best else None
 

@@ -69,6 +69,13 @@ def _has_hooks(m: nn.Module) -> bool:
                 or _module._global_forward_pre_hooks)
 
 
+def _channels_last_only(h: torch.Tensor) -> bool:
+    try:
+        return h.is_contiguous(memory_format=torch.channels_last) and not h.is_contiguous()
+    except RuntimeError:  # inside torch.func.vmap (stacked training) memory formats cannot be asked
+        return False
+
+
 def flatten_linear_relu(fc: nn.Linear, h: torch.Tensor) -> torch.Tensor:
     """``relu(fc(h.flatten(1)))`` for h (B, C, H, W), whatever h's memory format.
 
@@ -81,8 +88,7 @@ def flatten_linear_relu(fc: nn.Linear, h: torch.Tensor) -> torch.Tensor:
     on the plain flatten, so that its hooks see the call.
     """
     b, c, hh, ww = h.shape
-    if (c > 1 and hh * ww > 1 and h.is_contiguous(memory_format=torch.channels_last) and not h.is_contiguous()
-            and not _has_hooks(fc)):
+    if c > 1 and hh * ww > 1 and _channels_last_only(h) and not _has_hooks(fc):
         w = fc.weight.view(fc.out_features, c, hh, ww).permute(0, 2, 3, 1).reshape(fc.out_features, -1)
         return F.relu(F.linear(h.permute(0, 2, 3, 1).reshape(b, -1), w, fc.bias))
     return F.relu(fc(h.flatten(1)))

@@ -1,0 +1,200 @@
+"""Stacked training: several preference vectors' runs of Algorithm 1 in one process, one batched step.
+
+The paper's networks are small; on a GPU one of them leaves the device mostly idle, waiting for
+kernel launches. :func:`train_stacked` trains K runs that differ only in their preference vector
+k (same architecture, data, seed, schedule, hence the same batches) in lockstep. Every run keeps
+its own state exactly as :func:`mdmtn.trainer.train` would: its model, Chebyshev / augmented
+Lagrangian multipliers and t, Adam, GrOWL prox and cap draws, phase-1 model keeping, clustering
+and phase 2. Only each batch's forward and backward pass is done for all K at once: their
+parameters are stacked and the network is evaluated with ``torch.func.functional_call`` under
+``torch.func.vmap``. Results equal K separate runs up to float summation order
+(``tests/test_stacked.py``). On the project's 2-core CPU this is slower than worker processes,
+so the sweep stacks on a GPU only (``--stack``).
+
+How: each run's Algorithm 1 runs in its own thread; when it needs an epoch of training it hands
+its optimiser to a rendezvous, and whichever run completes the set trains that epoch for all.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, vmap
+
+from .config import RunConfig
+from .data import Splits, iterate_batches
+from .engine import TrainingDiverged, TrainResult
+from .records import code_version, resolve_device
+from .trainer import Algorithm1, algorithm1_run, finish_run
+
+
+class StackError(ValueError):
+    """Configs that cannot be trained as one stack (they differ in more than k)."""
+
+
+def check_stackable(cfgs: Sequence[RunConfig]) -> None:
+    """Raise :class:`StackError` unless ``cfgs`` are runs of the paper's method that differ only in k
+    (and agree on whether k0 > 0, so that their schedules match epoch for epoch)."""
+    if not cfgs:
+        raise StackError("no configs to stack")
+    first = {f: v for f, v in cfgs[0].to_dict().items() if f != "k"}
+    for c in cfgs:
+        if c.method != "wc_al" or c.init_from is not None:
+            raise StackError("only the paper's method from scratch can be stacked (no baselines, no front study)")
+        other = {f: v for f, v in c.to_dict().items() if f != "k"}
+        if other != first or c.sparse != cfgs[0].sparse:
+            diff = sorted(f for f in set(first) | set(other) if first.get(f) != other.get(f))
+            raise StackError(f"stacked runs may differ only in k; these differ in {diff or ['k0 > 0 vs k0 = 0']}")
+
+
+class _Member(Algorithm1):
+    """One run of the stack: Algorithm 1, with its training epochs done by the rendezvous."""
+
+    def __init__(self, cfg: RunConfig, model: torch.nn.Module, splits: Splits, progress: bool,
+                 rendezvous: "_Rendezvous") -> None:
+        super().__init__(cfg, model, splits, progress)
+        self.rendezvous = rendezvous
+
+    def train_epoch(self, opt: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.rendezvous.epoch(self, opt)
+
+
+class _Rendezvous:
+    """Collects the members that want an epoch; the one completing the set trains it for all."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.active: list[_Member] = []
+        self.waiting: dict[_Member, torch.optim.Optimizer] = {}
+        self.results: dict[_Member, Any] = {}
+
+    def _complete(self) -> None:  # holds the lock
+        if self.waiting and len(self.waiting) == len(self.active):
+            batch = [(m, self.waiting[m]) for m in self.active]
+            self.waiting.clear()
+            try:
+                self.results.update(stacked_epoch(batch))
+            except BaseException as e:  # noqa: BLE001 - every waiting run gets the error
+                self.results.update({m: e for m, _ in batch})
+            self.cond.notify_all()
+
+    def epoch(self, member: _Member, opt: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.cond:
+            self.waiting[member] = opt
+            self._complete()
+            while member not in self.results:
+                self.cond.wait()
+            out = self.results.pop(member)
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    def leave(self, member: _Member) -> None:
+        with self.cond:
+            if member in self.active:
+                self.active.remove(member)
+            self._complete()  # the others may have been waiting for this one only
+
+
+def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dict[_Member, Any]:
+    """One training epoch of every (run, optimiser) in ``batch`` with a batched forward and backward:
+    per run, what :meth:`mdmtn.engine.Run.train_epoch` returns (Σ losses, Σ H), or the
+    :class:`TrainingDiverged` it would have raised (that run then stops taking steps)."""
+    members = [m for m, _ in batch]
+    opts = dict(batch)
+    lead = members[0]
+    cfg, train = lead.cfg, lead.splits.train
+    base = copy.deepcopy(lead.model).to("meta")  # the architecture; parameters come from the stack
+    names = [n for n, _ in lead.model.named_parameters()]
+    buffer_names = [n for n, _ in lead.model.named_buffers()]
+
+    def forward(params: dict, buffers: dict, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(functional_call(base, (params, buffers), (x,)))
+
+    batched = vmap(forward, in_dims=(0, 0, None))
+    sums = {m: (torch.zeros(cfg.n_tasks + 1, dtype=torch.float64, device=lead.device),
+                torch.zeros(cfg.n_tasks + 1, dtype=torch.float64, device=lead.device)) for m in members}
+    out: dict[_Member, Any] = {}
+    for m in members:
+        m.model.train()
+    # every run draws its own permutation from its own generator, as it would alone; they agree
+    iters = [iterate_batches(m.splits.train, m.cfg.batch_size, shuffle=True, generator=m.g_data) for m in members]
+    for batches in zip(*iters):
+        xb, yb = batches[0]
+        if any(not torch.equal(y, yb) for _, y in batches[1:]):
+            raise RuntimeError("stacked runs drew different batches; they must share seed, data and batch size")
+        live = [m for m in members if m not in out]
+        if not live:
+            break
+        models = [m.model for m in live]
+        params = {n: torch.stack([p for p in (dict(mm.named_parameters())[n] for mm in models)]) for n in names}
+        buffers = {n: torch.stack([dict(mm.named_buffers())[n] for mm in models]) for n in buffer_names}
+        outs = batched(params, buffers, xb.contiguous(memory_format=torch.channels_last))
+        with torch.no_grad():  # batch norm's running statistics, updated in the stack, back into each model
+            for i, mm in enumerate(models):
+                for n, b in mm.named_buffers():
+                    b.copy_(buffers[n][i])
+        total = None
+        stepping = []
+        for i, m in enumerate(live):
+            losses = torch.stack([m.l0()] + [F.nll_loss(outs[t][i], yb[:, t]) for t in range(len(outs))])
+            la, h = m.scalarize(losses)
+            if not torch.isfinite(la):
+                out[m] = TrainingDiverged(
+                    f"non-finite augmented Lagrangian {la.item()} (losses {losses.tolist()}) at epoch "
+                    f"{len(m.history) + 1}; try a smaller lr or mu0")
+                continue
+            m.zero_grads(opts[m])
+            total = la if total is None else total + la  # parameters are disjoint: one backward for all
+            stepping.append(m)
+            s, hs = sums[m]
+            s += losses.detach().double()
+            hs += h.detach().double()
+        if total is not None:
+            total.backward()
+        for m in stepping:
+            opts[m].step()
+    for m in members:
+        out.setdefault(m, sums[m])
+    return out
+
+
+def train_stacked(cfgs: Sequence[RunConfig], splits: Splits, *, device: str | torch.device | None = "cpu",
+                  progress: bool = False) -> list[TrainResult | BaseException]:
+    """Train ``cfgs`` (runs of Algorithm 1 that differ only in k, :func:`check_stackable`) as one
+    stack on ``device``; returns, per config in order, its :class:`TrainResult` (the same record
+    :func:`mdmtn.trainer.train` writes, plus ``stacked``: the stack's size) or the exception that
+    ended it (:class:`TrainingDiverged` for a run that diverged; the others go on)."""
+    check_stackable(cfgs)
+    code_version()
+    dev = resolve_device(device)
+    t_start = time.perf_counter()
+    cfg0 = cfgs[0]
+    data = splits.subset(cfg0.n_train, cfg0.n_val, cfg0.n_test).to(dev)
+    rv = _Rendezvous()
+    # built one after the other: each seeds the global generator and draws its initial weights
+    members = [algorithm1_run(c, data, dev, progress, run_class=_Member, rendezvous=rv) for c in cfgs]
+    rv.active = list(members)
+    results: list[TrainResult | BaseException | None] = [None] * len(members)
+
+    def work(i: int) -> None:
+        m = members[i]
+        try:
+            plans = m.fit()
+            results[i] = finish_run(m, plans, dev, t_start, stacked=dict(size=len(members)))
+        except BaseException as e:  # noqa: BLE001 - reported per run; the stack goes on
+            results[i] = e
+        finally:
+            m.bar.close()
+            rv.leave(m)
+
+    threads = [threading.Thread(target=work, args=(i,), name=f"mdmtn-stack-{i}") for i in range(len(members))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results  # type: ignore[return-value]
