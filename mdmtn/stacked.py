@@ -163,6 +163,16 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
     return out
 
 
+def prepare_stack(cfgs: Sequence[RunConfig], splits: Splits, dev: torch.device, progress: bool = False) -> list[Algorithm1]:
+    """The runs of a stack, set up as :func:`mdmtn.trainer.train` sets up one (``splits`` already
+    subset and on ``dev``), sharing one rendezvous; :func:`stacked_epoch` trains an epoch of them."""
+    rv = _Rendezvous()
+    # built one after the other: each seeds the global generator and draws its initial weights
+    members = [algorithm1_run(c, splits, dev, progress, run_class=_Member, rendezvous=rv) for c in cfgs]
+    rv.active = list(members)
+    return members
+
+
 def train_stacked(cfgs: Sequence[RunConfig], splits: Splits, *, device: str | torch.device | None = "cpu",
                   progress: bool = False) -> list[TrainResult | BaseException]:
     """Train ``cfgs`` (runs of Algorithm 1 that differ only in k, :func:`check_stackable`) as one
@@ -175,10 +185,8 @@ def train_stacked(cfgs: Sequence[RunConfig], splits: Splits, *, device: str | to
     t_start = time.perf_counter()
     cfg0 = cfgs[0]
     data = splits.subset(cfg0.n_train, cfg0.n_val, cfg0.n_test).to(dev)
-    rv = _Rendezvous()
-    # built one after the other: each seeds the global generator and draws its initial weights
-    members = [algorithm1_run(c, data, dev, progress, run_class=_Member, rendezvous=rv) for c in cfgs]
-    rv.active = list(members)
+    members = prepare_stack(cfgs, data, dev, progress)
+    rv = members[0].rendezvous
     results: list[TrainResult | BaseException | None] = [None] * len(members)
 
     def work(i: int) -> None:
