@@ -118,14 +118,16 @@ def table_rows(records: Sequence[dict], dataset: str, select_on: str = "test") -
             runs = select(recs, method=method, model=arch)
         else:
             ours = select(sweep_runs(recs), model=arch)
-            if method == "ours-dense":
-                pool = [r for r in ours if r["config"]["k"][0] == 0]
-            else:
-                pool = pareto_runs([r for r in ours if r["config"]["k"][0] > 0])
+            candidates = [r for r in ours if (r["config"]["k"][0] == 0) == (method == "ours-dense")]
+            pool = candidates if method == "ours-dense" else pareto_runs(candidates)
             best = best_run(pool, select_on)
             runs = [] if best is None else [best]
+        summary = _summary(runs) if runs else None
+        if summary is not None and method not in ("mgda", "stl"):  # how many vectors the selection saw
+            summary["from_vectors"] = len({tuple(r["config"]["k"]) for r in candidates})
+            summary["from_pareto"] = len(pool)
         rows.append(dict(arch=arch, method=method, paper=dict(k=k, SR=sr, CR=cr, PS=ps, acc1=a1, acc2=a2, avg=avg),
-                         ours=_summary(runs) if runs else None))
+                         ours=summary))
     return rows
 
 
@@ -140,7 +142,7 @@ def markdown_table(rows: Sequence[dict], dataset: str) -> str:
     t1, t2 = TASK_NAMES[dataset]
     acc = [f"| arch | method | k of ours | {t1}: paper / ours | {t2}: paper / ours | avg: paper / ours |",
            "|---|---|---|---|---|---|"]
-    spars = ["| arch | method | (SR; CR; PS) paper | (SR; CR; PS) ours | ours: preset, seeds, wall per run |",
+    spars = ["| arch | method | (SR; CR; PS) paper | (SR; CR; PS) ours | ours: preset, seeds, wall per run; selected from |",
              "|---|---|---|---|---|"]
     for r in rows:
         p, o = r["paper"], r["ours"]
@@ -154,8 +156,13 @@ def markdown_table(rows: Sequence[dict], dataset: str) -> str:
         k = "–" if r["method"] in ("mgda", "stl") else str(tuple(round(v, 6) for v in o["k"]))
         acc.append(f"{head} {k} | {p['acc1']:.2f} / {_pm(o['acc1'], o['n'])} | {p['acc2']:.2f} / {_pm(o['acc2'], o['n'])} "
                    f"| {p['avg']:.3f} / {_pm(o['avg'], o['n'], '{:.3f}')} |")
+        pool = ""
+        if "from_vectors" in o:
+            nv = f"{o['from_vectors']} vector{'s' if o['from_vectors'] != 1 else ''}"
+            pool = (f"; best of {nv}" if r["method"] == "ours-dense" else
+                    f"; best of {o['from_pareto']} Pareto-optimal of {nv}")
         spars.append(f"{head} {sr_p} | ({o['SR'][0]:.2f}%; {o['CR'][0]:.2f}; {o['PS'][0]:.2f}) | "
-                     f"{o['preset']}, {o['seeds']}, {o['wall']:.0f} s |")
+                     f"{o['preset']}, {o['seeds']}, {o['wall']:.0f} s{pool} |")
     return "\n".join(acc) + "\n\n" + "\n".join(spars)
 
 

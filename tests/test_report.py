@@ -144,3 +144,15 @@ def test_pf_study_panel_starts_from_the_table_selection_and_counts_the_papers_ve
     assert len(p["study_front"]) == 2 and [r["key"] for r in p["dense"]] == [dense["key"]]
     assert "Ours: 3 of the 18 vectors (2 on the front)" in pf_study_caption(p, "multimnist", "mdmtn", "b")
     assert pf_study_panel([dense], "multimnist", "mdmtn")["source"] is None
+
+
+def test_table_says_from_how_many_vectors_each_selection_was_made():
+    a = rec("mdmtn", (0.01, 0.5, 0.49), (1, 1, 1), (0.90, 0.90))
+    b = rec("mdmtn", (0.01, 0.2, 0.79), (2, 2, 2), (0.99, 0.99))  # dominated by a
+    c = rec("mdmtn", (0.001, 0.2, 0.799), (0.5, 3, 1), (0.95, 0.93))
+    d = rec("mdmtn", (0.0, 0.5, 0.5), (0, 1, 1), (0.97, 0.97))
+    rows = {(r["arch"], r["method"]): r for r in table_rows([a, b, c, d], "multimnist")}
+    assert (rows[("mdmtn", "ours-sparse")]["ours"]["from_vectors"], rows[("mdmtn", "ours-sparse")]["ours"]["from_pareto"]) == (3, 2)
+    assert rows[("mdmtn", "ours-dense")]["ours"]["from_vectors"] == 1
+    text = markdown_table(list(rows.values()), "multimnist")
+    assert "best of 2 Pareto-optimal of 3 vectors" in text and "best of 1 vector |" in text
