@@ -101,7 +101,7 @@ LAYERS = [
     ("engine", ["mdmtn.engine"]),
     ("methods", ["mdmtn.trainer", "mdmtn.baselines", "mdmtn.mt2o", "mdmtn.compress", "mdmtn.stacked"]),
     ("experiments", ["mdmtn.sweep", "mdmtn.cluster"]),
-    ("reporting", ["mdmtn.aggregate", "mdmtn.report", "mdmtn.cells", "mdmtn.plots", "mdmtn.chapter"]),
+    ("reporting", ["mdmtn.aggregate", "mdmtn.report", "mdmtn.cells", "mdmtn.plots", "mdmtn.chapter", "mdmtn.sections"]),
     ("interface", ["mdmtn.cli", "mdmtn.__main__"]),
 ]
 
