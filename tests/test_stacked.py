@@ -110,3 +110,17 @@ def test_sweep_with_stack_writes_the_records_a_plain_sweep_writes(synthetic_data
     assert main([*base, *ks[0], "--out", str(tmp_path / "c"), "--stack", "2", "--workers", "2"]) == 2
     assert "excludes --workers" in capsys.readouterr().err
     assert not (tmp_path / "c").exists() or not list((tmp_path / "c").glob("*.json"))
+
+
+def test_the_device_check_runs_on_a_cpu_and_says_so():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "benchmarks/gpu_check.py", "--device", "cpu", "--batches", "1", "--stacks", "2"],
+                         cwd=repo, capture_output=True, text=True, timeout=600, env={**__import__("os").environ,
+                                                                                     "MDMTN_DATA": ""})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "CPU figures" in out.stdout and "no GPU here" in out.stdout
+    assert "| 2 |" in out.stdout and "projected 90-vector" in out.stdout and "in stacks of 2" in out.stdout
