@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .aggregate import PAPER_RESULTS, mean_std
-from .config import RunConfig, make_config
+from .config import TASK_LABELS, RunConfig, make_config
 from .report import run_label
 
 LABELS = {"mgda": "MGDA-UB", "stl": "STL", "wc_al": "ours"}
-TASKS = {"multimnist": ("left", "right"), "cifar10mnist": ("CIFAR-10", "MNIST")}
 # a claim of the form "as accurate as" holds within this many points of mean test accuracy, and
 # "SR ≈ x" within this many points of SR; the thresholds are ours, the paper states none
 ACC_TOL, SR_TOL = 0.3, 5.0
@@ -144,7 +143,7 @@ def cell_tables(rows: Sequence[dict], planned_seeds: int = 3) -> dict[str, str]:
         avg.append(f"| {lab} | {pp['acc'][2]:.3f} | {_fmt(p and p['avg'], pn, 3)} | {n_of(p)} | "
                    f"{_delta(p and p['avg'], pp['acc'][2], 2)} | {_fmt(q and q['avg'], qn, 3)} | {n_of(q)} | "
                    f"{_delta(q and q['avg'], pp['acc'][2], 2)} |")
-        for t, name in enumerate(TASKS[c["dataset"]]):
+        for t, name in enumerate(TASK_LABELS[c["dataset"]]):
             key = "acc1" if t == 0 else "acc2"
             tasks.append(f"| {lab} | {name} | {pp['acc'][t]:.2f} | {_fmt(p and p[key], pn, 2)} | "
                          f"{_delta(p and p[key], pp['acc'][t], 2)} | {_fmt(q and q[key], qn, 2)} | "

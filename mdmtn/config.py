@@ -27,6 +27,8 @@ from .fields import coerce
 DATASETS = ("multimnist", "cifar10mnist")
 INPUT_SHAPES = {"multimnist": (1, 28, 28), "cifar10mnist": (3, 32, 32)}
 MODELS = ("hps", "mdmtn", "stl", "mtan", "kdmtl")
+# how the book and the tables name each dataset's two tasks
+TASK_LABELS = {"multimnist": ("left", "right"), "cifar10mnist": ("CIFAR-10", "MNIST")}
 METHODS = ("wc_al", "mgda", "stl", "mtan", "kdmtl")
 # Which models each method trains (make_config rejects other pairs).
 METHOD_MODELS: dict[str, tuple[str, ...]] = {

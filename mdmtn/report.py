@@ -11,6 +11,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .aggregate import PAPER_RESULTS, mean_std
+from .config import TASK_LABELS
 from .pareto import best_run, nondominated, objective_vectors, sparsity_clusters
 from .records import load_records
 
@@ -29,7 +30,6 @@ def paper_rows(dataset: str) -> list[tuple]:
     return rows
 
 
-TASK_NAMES = {"multimnist": ("left digit", "right digit"), "cifar10mnist": ("CIFAR-10", "MNIST")}
 METHOD_LABELS = {"mgda": "MGDA-UB", "ours-dense": "Ours, k0 = 0", "ours-sparse": "Ours, k0 > 0", "stl": "STL"}
 
 
@@ -139,7 +139,7 @@ def _pm(ms: tuple[float, float], n: int, fmt: str = "{:.2f}") -> str:
 def markdown_table(rows: Sequence[dict], dataset: str) -> str:
     """Two Markdown tables, each narrow enough for a book page: per-task and mean test accuracy
     (paper / ours), then SR, CR, PS (paper / ours) with how ours was produced."""
-    t1, t2 = TASK_NAMES[dataset]
+    t1, t2 = TASK_LABELS[dataset]
     acc = [f"| arch | method | k of ours | {t1}: paper / ours | {t2}: paper / ours | avg: paper / ours |",
            "|---|---|---|---|---|---|"]
     spars = ["| arch | method | (SR; CR; PS) paper | (SR; CR; PS) ours | ours: preset, seeds, wall per run; selected from |",

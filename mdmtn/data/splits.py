@@ -15,11 +15,11 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ..config import DATASETS
 from . import cifar10mnist, multimnist
 from .cache import load_or_build, sha256_arrays
 from .sources import read_cifar10, read_mnist, resolve_cache_dir, resolve_root
 
-DATASETS = ("multimnist", "cifar10mnist")
 BUILD_VERSION = 1  # bump whenever a builder's output changes, to invalidate caches
 
 

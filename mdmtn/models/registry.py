@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..config import MODELS
 from .backbone import spec_for_input
 from .kdmtl import KDMTL
 from .mtan import MTAN
 from .multitask import HPS, MDMTN, STL, STLSet
 
-
-MODELS = ("hps", "mdmtn", "stl", "mtan", "kdmtl")
 
 
 def build_model(name: str, input_shape: tuple[int, int, int], n_tasks: int | None = None,
