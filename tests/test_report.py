@@ -125,7 +125,9 @@ def test_front_panel_counts_the_pareto_set_beside_the_papers():
     assert [r["key"] for r in p["front"]] == [a["key"], c["key"]] and len(p["sparse"]) == 3
     assert [r["key"] for r in p["dense_front"]] == [d["key"]] and p["vectors"] == 5 and p["paper_count"] == 39
     cap = front_caption(p, "multimnist", "mdmtn")
-    assert "shows 39 Pareto-optimal" in cap and "Ours: 2 Pareto-optimal of 3 k0 > 0 runs, from 5 preference vectors" in cap
+    assert "shows 39 Pareto-optimal" in cap and "SR ≈ 53%" in cap
+    assert "Ours: 2 Pareto-optimal of 3 k0 > 0 runs, SR clusters at 10%, accuracies 90.00–94.00% (k0 = 0 runs: 97.00–97.00%)" in cap
+    assert "from 5 preference vectors" in cap
     assert front_panel([a], "multimnist", "hps")["paper_count"] is None
 
 
