@@ -15,9 +15,8 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from .config import DATASETS, METHOD_MODELS, METHODS, MODELS, PRESETS, ConfigError, RunConfig, make_config
 

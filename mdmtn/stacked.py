@@ -107,7 +107,7 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
     members = [m for m, _ in batch]
     opts = dict(batch)
     lead = members[0]
-    cfg, train = lead.cfg, lead.splits.train
+    cfg = lead.cfg
     base = copy.deepcopy(lead.model).to("meta")  # the architecture; parameters come from the stack
     names = [n for n, _ in lead.model.named_parameters()]
     buffer_names = [n for n, _ in lead.model.named_buffers()]
