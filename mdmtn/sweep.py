@@ -272,6 +272,14 @@ class _Plan:
         return found
 
 
+def _await_others(plan: _Plan, report, poll_s: float) -> None:
+    """Nothing of ours to start: report the configs other sweeps finished, then wait a poll."""
+    for j, rec in plan.resolve_deferred().items():
+        report(j, rec, elsewhere=True)
+    if plan.queue or plan.deferred:
+        time.sleep(poll_s)
+
+
 def _run_stacked(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report, poll_s, device, stack) -> None:
     """Take up to ``stack`` pending configs that differ only in k and train them as one stack; a config
     that cannot join the current stack starts the next one; a stack of one trains alone."""
@@ -295,10 +303,7 @@ def _run_stacked(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report
                 break
             group.append(i)
         if not group:
-            for j, rec in plan.resolve_deferred().items():
-                report(j, rec, elsewhere=True)
-            if plan.queue or plan.deferred:
-                time.sleep(poll_s)
+            _await_others(plan, report, poll_s)
             continue
         try:
             if len(group) == 1:
@@ -318,10 +323,7 @@ def _run_inline(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report,
     while not plan.finished:
         i = plan.next()
         if i is None:
-            for j, rec in plan.resolve_deferred().items():
-                report(j, rec, elsewhere=True)
-            if plan.queue or plan.deferred:
-                time.sleep(poll_s)
+            _await_others(plan, report, poll_s)
             continue
         try:
             rec = train_one(cfgs[i], out_dir, load(cfgs[i]), checkpoints=checkpoints, progress=progress, device=device)
