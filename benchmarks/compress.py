@@ -57,7 +57,7 @@ def inputs(dataset: str, n: int) -> torch.Tensor:
 
 def smoke_model(dataset: str, model_name: str):
     """Train a model at smoke scale (real data if MDMTN_DATA is set, else random tensors)."""
-    from mdmtn.trainer import train
+    from mdmtn.runner import train
 
     cfg = make_config(dataset, model_name, preset="smoke")
     splits = None
@@ -68,7 +68,7 @@ def smoke_model(dataset: str, model_name: str):
         def tt(n):
             return TaskTensors(torch.randn(n, *shape, generator=g), torch.randint(0, 10, (n, 2), generator=g))
 
-        splits = Splits(dataset, tt(cfg.n_train), tt(cfg.n_val), tt(cfg.n_test), shape, ("task1", "task2"))
+        splits = Splits(dataset, tt(cfg.data.n_train), tt(cfg.data.n_val), tt(cfg.data.n_test), shape, ("task1", "task2"))
     res = train(cfg, splits, allow_unverified_cifar=True, progress=False)
     return res.model, cfg, f"trained here (smoke preset, {'real' if splits is None else 'random'} data)"
 

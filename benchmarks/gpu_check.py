@@ -31,7 +31,7 @@ from mdmtn.data import Splits, TaskTensors
 from mdmtn.engine import Run
 from mdmtn.records import resolve_device
 from mdmtn.stacked import prepare_stack, stacked_epoch
-from mdmtn.trainer import train
+from mdmtn.runner import train
 
 K_SPARSE = [(0.001, 0.2, 0.799), (0.001, 0.5, 0.499), (0.01, 0.5, 0.49), (0.001, 0.7, 0.299)]
 
@@ -53,7 +53,7 @@ def sync(dev: torch.device) -> None:
 def epoch_times(splits: Splits, dev: torch.device, k: int, batches: int | None) -> tuple[float, float]:
     """Seconds for one epoch of ``k`` models: sequential (each its own steps) and stacked."""
     cfgs = [make_config("multimnist", "mdmtn", K_SPARSE[i % len(K_SPARSE)], "paper", 0) for i in range(k)]
-    n = len(splits.train) if batches is None else min(len(splits.train), batches * cfgs[0].batch_size)
+    n = len(splits.train) if batches is None else min(len(splits.train), batches * cfgs[0].data.batch_size)
     members = prepare_stack(cfgs, splits.subset(n, None, None), dev)
     opts = [m.begin_stage().opt for m in members]
     def same_batches() -> None:  # the stacked epoch needs every run's batch order to agree
@@ -108,9 +108,9 @@ def main() -> None:
             print(f"# no real data ({e}); random inputs of the real shapes")
     splits = (real.to(dev) if real is not None else random_splits(50000, 10000, 10000, dev))
     print(f"# data: {'MultiMNIST' if real is not None else 'random inputs'} {len(splits.train)} / {len(splits.val)} / "
-          f"{len(splits.test)}; batch {cfg.batch_size}; epoch times from "
+          f"{len(splits.test)}; batch {cfg.data.batch_size}; epoch times from "
           f"{'full epochs' if batches is None else f'{batches} batches, scaled to the epoch'}")
-    epochs = cfg.epochs_per_iteration * (cfg.phase1_iterations + cfg.phase2_iterations)
+    epochs = cfg.schedule.epochs_per_iteration * (cfg.schedule.phase1_iterations + cfg.schedule.phase2_iterations)
     print("\n| K models | sequential epoch (s) | stacked epoch (s) | stacked / sequential | target |")
     print("|---|---|---|---|---|")
     ratios = {}

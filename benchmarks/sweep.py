@@ -104,7 +104,8 @@ def time_workers(args, splits) -> None:
         print("  repeat " + str(rep + 1) + ": " + ", ".join(f"{a} {t[-1]:.1f} s" for a, t in times.items()))
     med = {a: statistics.median(t) for a, t in times.items()}
     par, seq_default, seq1 = med["2 workers x 1 thread"], *[med[a] for a in list(arms)[:2]]
-    epochs = cfgs[0].epochs_per_iteration * (cfgs[0].phase1_iterations + cfgs[0].phase2_iterations)
+    s = cfgs[0].schedule
+    epochs = s.epochs_per_iteration * (s.phase1_iterations + s.phase2_iterations)
     print(f"8-run sweep through run_sweep (Algorithm 1: {epochs} epochs of {args.n_train} samples per run, tying, "
           f"validation, records): " + ", ".join(f"{a} {t:.1f} s" for a, t in med.items()))
     print(f"ratio 2 workers / sequential: {par / seq_default:.2f} against {default_threads} threads, "

@@ -5,7 +5,7 @@ augmented-Lagrangian loss with the GrOWL value in it (detached, computed every b
 GrOWL prox at the end of the epoch. They differ only in *how* this is computed:
 
 * ``library``: ``mdmtn.engine.Run.train_epoch`` + ``Run.growl_step``, exactly what
-  ``mdmtn.trainer.train`` runs: batches are slices of one pre-normalised tensor, channels-last
+  ``mdmtn.trainer.train_algorithm1`` runs: batches are slices of one pre-normalised tensor, channels-last
   model and inputs, vectorised GrOWL value and prox.
 * ``authors-style``: what the authors' code does (see
   measured on this project's machine): a ``torch.utils.data.DataLoader`` in the
@@ -180,7 +180,7 @@ def use_chw_flatten(model) -> None:
 # ---------------------------------------------------------------------------------------------------
 class LibraryPath:
     """The trainer's own epoch: ``Run.train_epoch`` then ``Run.growl_step`` (channels-last model,
-    as ``mdmtn.trainer.train`` sets it up)."""
+    as ``mdmtn.trainer.train_algorithm1`` sets it up)."""
 
     def __init__(self, dataset: str, train: TaskTensors, state: dict, chw: bool = False):
         self.cfg = make_config(dataset, "mdmtn", preset="paper", n_train=len(train))
@@ -193,7 +193,7 @@ class LibraryPath:
                              input_shape=INPUT_SHAPES[dataset], task_names=("t1", "t2"))
         self.run = Run(self.cfg, model, self.splits, progress=False)
         params = list(model.parameters()) + [self.run.al.t]
-        self.opt = torch.optim.Adam(params, lr=self.cfg.lr)
+        self.opt = torch.optim.Adam(params, lr=self.cfg.schedule.lr)
 
     def epoch(self, n: int | None = None) -> float:
         if n is not None:  # warm-up on a prefix
@@ -214,8 +214,8 @@ class AuthorsPath:
         self.model = build_model("mdmtn", INPUT_SHAPES[dataset])
         self.model.load_state_dict(state)
         self.names = [n for n, _ in self.model.growl_weights()]
-        self.al = ChebyshevAL(cfg.k, cfg.mu0, cfg.eps_aug, generator=torch.Generator().manual_seed(2))
-        self.opt = torch.optim.Adam(list(self.model.parameters()) + [self.al.t], lr=cfg.lr)
+        self.al = ChebyshevAL(cfg.k, cfg.objective.mu0, cfg.objective.eps_aug, generator=torch.Generator().manual_seed(2))
+        self.opt = torch.optim.Adam(list(self.model.parameters()) + [self.al.t], lr=cfg.schedule.lr)
         full = AuthorsStyleDataset(dataset, to_uint8_images(dataset, train.x), train.y)
         # the authors' training set is a random_split Subset of the dataset: one more indirection
         perm = torch.randperm(len(full), generator=torch.Generator().manual_seed(42)).tolist()
@@ -223,7 +223,7 @@ class AuthorsPath:
 
     def epoch(self, n: int | None = None) -> float:
         ds = self.ds if n is None else torch.utils.data.Subset(self.ds, range(n))
-        loader = torch.utils.data.DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=True, num_workers=0)
+        loader = torch.utils.data.DataLoader(ds, batch_size=self.cfg.data.batch_size, shuffle=True, num_workers=0)
         model, al, opt = self.model, self.al, self.opt
         model.train()
         anomaly = torch.is_anomaly_enabled()
@@ -232,13 +232,13 @@ class AuthorsPath:
             for x, y1, y2 in loader:
                 torch.autograd.set_detect_anomaly(True)  # the authors switch it on inside the loop
                 outs = model(x)
-                l0 = loop_penalty(model, self.names, self.cfg.beta1, self.cfg.beta2)
+                l0 = loop_penalty(model, self.names, self.cfg.growl.beta1, self.cfg.growl.beta2)
                 losses = torch.stack([l0, F.nll_loss(outs[0], y1), F.nll_loss(outs[1], y2)])
                 la, _ = al(losses)
                 opt.zero_grad()
                 la.backward()
                 opt.step()
-            loop_prox_(model, self.names, self.cfg.beta1, self.cfg.beta2)
+            loop_prox_(model, self.names, self.cfg.growl.beta1, self.cfg.growl.beta2)
         finally:
             torch.autograd.set_detect_anomaly(anomaly)
         return time.perf_counter() - t0

@@ -29,7 +29,7 @@ _API = {
     "RunConfig": ("config", "RunConfig"),
     "load_splits": ("data", "load_splits"),
     "build_model": ("models", "build_model"),
-    "train": ("trainer", "train"),
+    "train": ("runner", "train"),
     "run_sweep": ("sweep", "run_sweep"),
     "compress_model": ("compress", "compress"),
     "load_checkpoint": ("records", "load_checkpoint"),

@@ -318,7 +318,7 @@ def switch_study(records: Sequence[dict], dataset: str, model: str, k: Sequence[
         label = run_label(r)[1] or "defaults"
         h, e = r.get("history", []), r.get("phase1_epoch")
         if e is None and r.get("phase1_model") in ("sparse", "draft"):  # older records: the rule applied to the history
-            e = phase1_best_epoch(h, cfg.eta1)
+            e = phase1_best_epoch(h, cfg.growl.eta1)
         kept = f"{e + 1} ({h[e]['SR']:.1f}%, val {100 * sum(h[e]['val_acc']) / len(h[e]['val_acc']):.2f}%)" if (
             e is not None and e < len(h)) else "–"
         p1 = [(x["SR"], 100 * sum(x["val_acc"]) / len(x["val_acc"])) for x in h if x.get("phase") == "phase1"]

@@ -139,7 +139,7 @@ class Chapter:
     def ensure_joint(self, jcs: Sequence[Any]) -> list[dict]:
         """Joint (MT2O-v / independent) records of ``jcs`` from ``records_dir/mt2o``, solving the
         missing ones when this execution may train (as :meth:`ensure`)."""
-        from .mt2o import find_joint_record, run_joint
+        from .joint_runs import find_joint_record, run_joint
 
         out = self.records_dir / "mt2o"
         if not self.trains:

@@ -18,12 +18,15 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import DATASETS, METHOD_MODELS, METHODS, MODELS, PRESETS, ConfigError, RunConfig, make_config
+from .config import (DATASETS, GROUPS, METHOD_MODELS, METHODS, MODELS, PRESETS, ConfigError, RunConfig,
+                     config_fields, make_config)
+from .fields import describe
 
-
-# RunConfig fields that have a flag of their own: --set would bypass the flag's checks and defaults
+# RunConfig identity fields with a flag of their own: --set would bypass the flag's checks and defaults
 _OWN_FLAGS = {"dataset": "--dataset", "model": "--model", "k": "--k", "preset": "--preset", "seed": "--seed/--seeds",
               "method": "--method"}
+# every other setting gets an option derived from its field: --lr, --prox-mode, --mgda-variant, ...
+_DERIVED = [f for f in config_fields() if f.name not in _OWN_FLAGS]
 
 
 def _parse_set(items: Sequence[str]) -> dict[str, Any]:
@@ -67,8 +70,17 @@ def _loader(args: argparse.Namespace) -> Any:
     return SplitsLoader(root, allow_unverified_cifar=args.allow_unverified_cifar, download=download)
 
 
+def _derived_given(args: argparse.Namespace) -> dict[str, str]:
+    """The derived per-setting options given on the command line, by flat name (raw text)."""
+    return {f.name: v for f in _DERIVED if (v := getattr(args, "cfg_" + f.name, None)) is not None}
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides = _parse_set(args.set or [])
+    for name, raw in _derived_given(args).items():
+        if name in overrides:
+            raise ConfigError(f"{name} given twice: as --{name.replace('_', '-')} and as --set {name}=...; keep one")
+        overrides[name] = raw
     overrides["method"] = args.method
     return overrides
 
@@ -171,7 +183,8 @@ def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, 
     """``sweep --strategy mt2o|independent``: one joint solve per seed (mdmtn.mt2o)."""
     import torch
 
-    from .mt2o import MT2O_SPARSE_VECTORS, MT2O_VECTORS, joint_config, run_joint
+    from .joint_runs import run_joint
+    from .mt2o import MT2O_SPARSE_VECTORS, MT2O_VECTORS, joint_config
     from .sweep import sweep_vectors
 
     if args.pf_study_from:
@@ -200,8 +213,9 @@ def cmd_cells(args: argparse.Namespace) -> int:
     from .cells import cell_configs
 
     seeds = _seeds(args)
-    if args.set:
-        raise ConfigError("cells trains the paper's configurations as they are; use train or sweep for --set")
+    if args.set or _derived_given(args):
+        raise ConfigError("cells trains the paper's configurations as they are; use train or sweep to change "
+                          "settings (--set or the per-setting options)")
     datasets = [args.dataset] if args.only_dataset else ["multimnist", "cifar10mnist"]
     return _run(cell_configs(args.preset, seeds, baselines=args.baselines, datasets=datasets), args)
 
@@ -278,7 +292,8 @@ def _common(t: argparse.ArgumentParser) -> None:
     t.add_argument("--download", action="store_true", help="let torchvision download missing raw data")
     t.add_argument("--mu-schedule", choices=("paper", "head"), default="paper",
                    help="paper: mu0 2.5e-5/1e-4 halved; head: the authors' later 2.5e-8/6.8e-8 doubled")
-    t.add_argument("--set", nargs="*", metavar="FIELD=VALUE", help="override RunConfig fields, e.g. prox_mode=head")
+    t.add_argument("--set", nargs="*", metavar="FIELD=VALUE", help="override RunConfig settings by flat name, e.g. prox_mode=head (each also has its own option, "
+                        "listed below by group)")
     t.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads (per worker with --workers; default: torch's choice, or the CPU "
                         "count divided by --workers)")
@@ -297,6 +312,29 @@ def _common(t: argparse.ArgumentParser) -> None:
     t.add_argument("--force", action="store_true", help="retrain even if a finished record exists")
     t.add_argument("--no-checkpoint", action="store_true")
     t.add_argument("--no-progress", action="store_true")
+    _config_options(t)
+
+
+def _config_options(t: argparse.ArgumentParser) -> None:
+    """One option per RunConfig setting, grouped as the config is, with the field's type and help
+    text: the same settings ``--set FIELD=VALUE`` takes (both go through make_config's checks)."""
+    from .config import preset_dependent
+
+    varies = preset_dependent()
+    for group, cls, _ in (("run", RunConfig, ""), *GROUPS):
+        fs = [f for f in _DERIVED if (f.group or "run") == group]
+        title = f"{group} settings ({cls.__name__})" if group != "run" else "run settings (RunConfig)"
+        g = t.add_argument_group(title, (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "))
+        for f in fs:
+            default = "per dataset / preset / method" if f.name in varies else _show(f.default)
+            g.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, default=None,
+                           metavar=describe(f.type).upper().replace(" ", "_") if "|" not in describe(f.type)
+                           else "{" + describe(f.type).replace(" | ", ",") + "}",
+                           help=f"{f.doc} (default: {default})".replace("%", "%%"))
+
+
+def _show(v: Any) -> str:
+    return "none" if v is None else str(v).lower() if isinstance(v, bool) else str(list(v) if isinstance(v, tuple) else v)
 
 
 def build_parser() -> argparse.ArgumentParser:

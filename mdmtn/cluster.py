@@ -9,7 +9,9 @@ worker that dies mid-run loses only that run: Dask re-runs the task elsewhere, a
 takes over the dead worker's claim (its pid is gone, or its heartbeat stops). Front-study
 configurations are submitted once their source's record exists.
 
->>> # python -m mdmtn sweep ... --dask-scheduler tcp://HOST:8786 --out /shared/runs
+From the command line::
+
+    python -m mdmtn sweep ... --dask-scheduler tcp://HOST:8786 --out /shared/runs
 """
 from __future__ import annotations
 

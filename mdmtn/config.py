@@ -1,6 +1,9 @@
-"""One frozen dataclass per run: :class:`RunConfig`.
+"""One frozen dataclass per run: :class:`RunConfig`, composed of one small typed group per concern
+(:class:`DataConfig`, :class:`ScheduleConfig`, :class:`ObjectiveConfig`, :class:`GrowlConfig`,
+:class:`AuthorsCodeSwitches`, and the baselines' :class:`MGDAConfig`, :class:`MTANConfig`,
+:class:`KDMTLConfig`).
 
-The config is the run-record key (its :meth:`RunConfig.key` hashes every field), so two
+The config is the run-record key (its :meth:`RunConfig.key` hashes every setting), so two
 runs with equal configs are the same experiment. The CLI and the book's papermill
 parameters map onto :func:`make_config`; nothing else builds configs.
 
@@ -20,40 +23,49 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+import typing
+from typing import Any, Literal, Sequence
 
-from .fields import coerce
+from .fields import coerce_type, field_types
 
-DATASETS = ("multimnist", "cifar10mnist")
+Dataset = Literal["multimnist", "cifar10mnist"]
+Model = Literal["hps", "mdmtn", "stl", "mtan", "kdmtl"]
+Method = Literal["wc_al", "mgda", "stl", "mtan", "kdmtl"]
+Preset = Literal["smoke", "quick", "paper"]
+DATASETS: tuple[str, ...] = typing.get_args(Dataset)
+MODELS: tuple[str, ...] = typing.get_args(Model)
+METHODS: tuple[str, ...] = typing.get_args(Method)
+PRESETS: tuple[str, ...] = typing.get_args(Preset)
 INPUT_SHAPES = {"multimnist": (1, 28, 28), "cifar10mnist": (3, 32, 32)}
-MODELS = ("hps", "mdmtn", "stl", "mtan", "kdmtl")
 # how the book and the tables name each dataset's two tasks
 TASK_LABELS = {"multimnist": ("left", "right"), "cifar10mnist": ("CIFAR-10", "MNIST")}
-METHODS = ("wc_al", "mgda", "stl", "mtan", "kdmtl")
 # Which models each method trains (make_config rejects other pairs).
 METHOD_MODELS: dict[str, tuple[str, ...]] = {
     "wc_al": ("hps", "mdmtn"), "mgda": ("hps", "mdmtn"), "stl": ("stl",), "mtan": ("mtan",), "kdmtl": ("kdmtl",),
 }
-MGDA_VARIANTS = ("ub", "params")
-MGDA_NORMALIZATIONS = ("none", "l2", "loss", "loss+")
-MGDA_GRAD_BUGS = ("none", "2023", "head")
+MgdaVariant = Literal["ub", "params"]
+MgdaNormalization = Literal["none", "l2", "loss", "loss+"]
+MgdaGradBug = Literal["none", "2023", "head"]
+MGDA_VARIANTS = typing.get_args(MgdaVariant)
+MGDA_NORMALIZATIONS = typing.get_args(MgdaNormalization)
+MGDA_GRAD_BUGS = typing.get_args(MgdaGradBug)
+Phase1Keep = Literal["best_val", "last"]
+PHASE1_KEEP = typing.get_args(Phase1Keep)
 
 
-def _baseline(default: Any) -> Any:
-    """A baseline-only field. It is left out of :meth:`RunConfig.key` while it holds its default, so
-    adding these fields did not change the keys (record file names) of existing ``wc_al`` runs."""
+def _field(default: Any, doc: str, key: str = "always") -> Any:
+    """A config field with its help text. ``key`` says when :meth:`RunConfig.key` hashes it:
+    ``"always"``; ``"baseline"``, only when it differs from its default (fields added with the
+    baselines, so the keys of existing ``wc_al`` records did not change); ``"added"``, the same,
+    and also for a joint solve's key (fields added after the joint solver's records)."""
     if isinstance(default, (list, dict, set)):
-        raise TypeError("baseline defaults must be immutable")
-    return field(default=default, metadata={"key_omit_default": True})
-def _added(default: Any) -> Any:
-    """A field added after records were committed: left out of every key (this config's and a
-    joint solve's, :meth:`RunConfig.key_fields`) while it holds its default, so no committed
-    record's key changes."""
-    return field(default=default, metadata={"key_omit_default": True, "joint_key_omit_default": True})
-
-
-PRESETS = ("smoke", "quick", "paper")
-PHASE1_KEEP = ("best_val", "last")
+        raise TypeError("config defaults must be immutable")
+    meta: dict[str, Any] = {"doc": doc}
+    if key in ("baseline", "added"):
+        meta["key_omit_default"] = True
+    if key == "added":
+        meta["joint_key_omit_default"] = True
+    return field(default=default, metadata=meta)
 
 
 class ConfigError(ValueError):
@@ -61,103 +73,190 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """Everything that determines a training run (but not where its data lives).
+class DataConfig:
+    """Which examples a run sees and in what batches. ``None`` sizes mean the full split."""
 
-    Schedule: phase 1 has ``phase1_iterations`` outer iterations of ``epochs_per_iteration``
-    epochs (GrOWL prox after every epoch); phase 2 has ``phase2_iterations`` (tying enforced
-    after every epoch). Runs with k0 == 0 train one stage of ``single_stage_iterations``.
-    Sizes ``n_train``/``n_val``/``n_test`` of ``None`` mean the full split.
+    n_train: int | None = _field(None, "training examples (none: the full split)")
+    n_val: int | None = _field(None, "validation examples (none: the full split)")
+    n_test: int | None = _field(None, "test examples (none: the full split)")
+    split_seed: int = _field(42, "seed of the train/validation split and of the paired-image draws")
+    build_seed: int = _field(0, "seed of the dataset construction (which images are paired)")
+    batch_size: int = _field(256, "training batch size")
+    eval_batch_size: int = _field(1000, "evaluation batch size (does not change results)")
+    full_train: bool = _field(False, "train on train+val with no validation and keep the last epoch (MGDA)",
+                              "baseline")
+    normalize_inputs: bool = _field(True, "standardise inputs; false: ToTensor only, range [0, 1] (MGDA on "
+                                    "Cifar10Mnist)", "baseline")
+    drop_last: bool = _field(False, "drop an incomplete last training batch (MGDA's fixed-batch models)", "baseline")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """How long and how fast a run trains.
+
+    The paper's method: phase 1 has ``phase1_iterations`` outer iterations of ``epochs_per_iteration``
+    epochs (GrOWL prox after every epoch); phase 2 has ``phase2_iterations`` (tying enforced after
+    every epoch); runs with k0 = 0 train one stage of ``single_stage_iterations``. Baselines train
+    ``epochs`` epochs at lr * lr_decay**n(e), n(e) the number of decays before epoch e, the decays
+    happening at the starts of epochs lr_first_decay, lr_first_decay + lr_step, ...
     """
 
-    dataset: str = "multimnist"
-    model: str = "mdmtn"
-    method: str = "wc_al"
-    k: tuple[float, ...] = (0.001, 0.2, 0.799)
-    preset: str = "quick"
-    seed: int = 0
-    # data
-    n_train: int | None = None
-    n_val: int | None = None
-    n_test: int | None = None
-    split_seed: int = 42
-    build_seed: int = 0
-    # schedule (Algorithm 1)
-    epochs_per_iteration: int = 3
-    phase1_iterations: int = 3
-    phase2_iterations: int = 10
-    single_stage_iterations: int = 12
-    batch_size: int = 256
-    eval_batch_size: int = 1000
-    lr: float = 2.5e-3
-    lr_decay: float = 0.5
-    # augmented Lagrangian of the modified weighted Chebyshev problem
-    mu0: float = 2.5e-5
-    mu_factor: float = 0.5
-    eps_aug: float = 1e-4
-    # GrOWL
-    beta1: float = 0.8
-    beta2: float = 0.2
-    eta1: float = 20.0  # minimum model SR (%) for a phase-1 model to count as sparse
-    eta2: float = 0.8  # maximum fraction of zero rows per layer
-    ap_preference: float = 0.7
-    ap_rows: str = "nonzero"  # "all": AP over zero rows too, as the authors' code (#31)
-    ap_max_iter: int = 200
-    # switches for the departures of the authors' code from the paper (book appendix)
-    growl_grad: bool = False  # False: L0 enters the loss detached, as in the authors' code (#2)
-    penalty_order: str = "paper"  # "code": θ applied to ascending norms (#3)
-    conv_rows: str = "paper"  # "code": conv rows by memory-order view (#4)
-    prox_mode: str = "exact"  # "head" / "2023": the authors' approximate PAV (#6)
-    cap_rule: str = "head"  # "2023": older restoration rule (#7)
-    cap_ramp: bool = True
-    optimise_t: bool = True  # False: HPS keeps t at its initial value, as in the code (#13)
-    accumulate_aux_grads: bool = False  # True: t/α gradients never zeroed, as in the code (#14)
-    lsuv_when_k0_zero: bool = False  # the code skips LSUV for k0 == 0 (#16)
-    # which phase-1 model phase 2 starts from: "best_val", the best validation accuracy among
-    # epochs with SR >= eta1 (else the best of any sparsity), as the authors' code (#9); "last",
-    # the model after phase 1's final epoch, as the paper's text ("the most recent model obtained
-    # in the initial stage"). Hashed only when not default, so existing keys are unchanged.
-    phase1_keep: str = _added("best_val")
-    # "linear": minimise k·(L0, L1, ..., Lm) instead of the Chebyshev AL (MT2O's default
-    # subproblem, and the weighted sum the toy chapter contrasts); hashed only when not default
-    scalarization: str = _baseline("chebyshev_al")
-    # 2-D Pareto-front study (paper App. B): start from the trained sparse model of the run with
-    # this record key, keep its zero rows at zero, train one stage of single_stage_iterations
-    init_from: str | None = _baseline(None)
-    # ---- baselines (method != "wc_al"; the book appendix). lr / lr_decay / batch_size above are shared. ----
-    # data
-    full_train: bool = _baseline(False)  # train on train+val, no validation, keep the last epoch (MGDA)
-    normalize_inputs: bool = _baseline(True)  # False: ToTensor only, range [0, 1] (MGDA on Cifar10Mnist)
-    drop_last: bool = _baseline(False)  # drop an incomplete last training batch (MGDA's fixed-batch models)
-    # schedule: `epochs` epochs; lr = lr * lr_decay**n(e), n(e) = number of decays before epoch e; the
-    # decays happen at the starts of epochs lr_first_decay, lr_first_decay + lr_step, ...
-    epochs: int = _baseline(100)
-    lr_step: int = _baseline(30)
-    lr_first_decay: int = _baseline(31)
-    momentum: float = _baseline(0.9)  # SGD momentum (MGDA)
-    # MGDA (Sener & Koltun 2018)
-    mgda_variant: str = _baseline("ub")  # "ub": grads w.r.t. the shared representation; "params": shared weights
-    mgda_normalization: str = _baseline("none")  # "none" as the authors ran it; "loss+" is Sener's
-    mgda_grad_bug: str = _baseline("none")  # "2023" / "head": leftover task gradients of the authors' code (#20)
-    # searches on a random subset of the training split (MTAN, KDMTL), each candidate from a fresh LSUV init.
-    # 50 epochs per the book appendix; the two stored versions of the authors' config.py say num_epochs_search=25.
-    search_epochs: int = _baseline(50)
-    search_fraction: float = _baseline(0.5)
-    # MTAN (Liu et al. 2019 as coded by the authors): loss sum_t lambda_t CE_t
-    mtan_lambdas: tuple[tuple[float, ...], ...] = _baseline(
+    epochs_per_iteration: int = _field(3, "epochs per outer iteration of Algorithm 1")
+    phase1_iterations: int = _field(3, "outer iterations of phase 1 (sparsification)")
+    phase2_iterations: int = _field(10, "outer iterations of phase 2 (tied retraining)")
+    single_stage_iterations: int = _field(12, "outer iterations of the one stage of a k0 = 0 run or a front study")
+    lr: float = _field(2.5e-3, "learning rate")
+    lr_decay: float = _field(0.5, "learning-rate decay factor")
+    phase1_keep: Phase1Keep = _field(
+        "best_val", "the phase-1 model phase 2 starts from: best_val, the best validation accuracy among epochs "
+        "with SR >= eta1 (else of any sparsity), as the authors' code; last, the final epoch's, as the paper's "
+        "text", "added")
+    epochs: int = _field(100, "baseline epochs", "baseline")
+    lr_step: int = _field(30, "baseline epochs between lr decays", "baseline")
+    lr_first_decay: int = _field(31, "baseline epoch of the first lr decay", "baseline")
+    momentum: float = _field(0.9, "SGD momentum (MGDA)", "baseline")
+    search_epochs: int = _field(50, "epochs per candidate of the MTAN / KDMTL searches (the two stored versions of "
+                                "the authors' config.py say 25)", "baseline")
+    search_fraction: float = _field(0.5, "share of the training split the MTAN / KDMTL searches train on",
+                                    "baseline")
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """The scalarised problem: the modified weighted Chebyshev problem by an augmented Lagrangian."""
+
+    scalarization: Literal["chebyshev_al", "linear"] = _field(
+        "chebyshev_al", "chebyshev_al: the paper's; linear: minimise k·(L0, L1, ..., Lm) (MT2O's default "
+        "subproblem, the toy chapter's weighted sum)", "baseline")
+    mu0: float = _field(2.5e-5, "initial augmented-Lagrangian penalty weight μ0")
+    mu_factor: float = _field(0.5, "factor applied to μ after every outer iteration")
+    eps_aug: float = _field(1e-4, "ε of the augmentation term")
+
+
+@dataclass(frozen=True)
+class GrowlConfig:
+    """GrOWL: the penalty's weights, what counts as sparse, and the affinity-propagation tying."""
+
+    beta1: float = _field(0.8, "GrOWL weight β1 (linear decay from β1 + β2)")
+    beta2: float = _field(0.2, "GrOWL weight β2")
+    eta1: float = _field(20.0, "minimum model SR (%) for a phase-1 model to count as sparse")
+    eta2: float = _field(0.8, "maximum fraction of zero rows per layer")
+    ap_preference: float = _field(0.7, "affinity-propagation preference (row similarity threshold)")
+    ap_rows: Literal["nonzero", "all"] = _field("nonzero", "rows affinity propagation clusters; all: zero rows "
+                                                "too, as the authors' code")
+    ap_max_iter: int = _field(200, "affinity-propagation iteration cap")
+
+
+@dataclass(frozen=True)
+class AuthorsCodeSwitches:
+    """Switches for where the authors' code departs from the paper (the book's appendix on departures);
+    each default is the paper's reading unless that appendix says otherwise."""
+
+    growl_grad: bool = _field(False, "false: the GrOWL value enters the loss detached, as in the authors' code")
+    penalty_order: Literal["paper", "code"] = _field("paper", "code: θ applied to ascending row norms")
+    conv_rows: Literal["paper", "code"] = _field("paper", "code: conv rows by a memory-order view")
+    prox_mode: Literal["exact", "head", "2023"] = _field("exact", "head / 2023: the authors' approximate PAV")
+    cap_rule: Literal["head", "2023"] = _field("head", "2023: the older rule restoring rows over the eta2 cap")
+    cap_ramp: bool = _field(True, "ramp the eta2 cap over phase 1")
+    optimise_t: bool = _field(True, "false: HPS keeps t at its initial value, as in the code")
+    accumulate_aux_grads: bool = _field(False, "true: t / α gradients never zeroed, as in the code")
+    lsuv_when_k0_zero: bool = _field(False, "true: LSUV also for k0 = 0 (the code skips it)")
+
+
+@dataclass(frozen=True)
+class MGDAConfig:
+    """MGDA (Sener & Koltun 2018) as the baseline of Tables 1-2; flat names ``mgda_<field>``."""
+
+    variant: MgdaVariant = _field("ub", "ub: gradients w.r.t. the shared representation; params: w.r.t. the "
+                                  "shared weights", "baseline")
+    normalization: MgdaNormalization = _field("none", "gradient normalisation; none as the authors ran it, "
+                                              "loss+ is Sener's", "baseline")
+    grad_bug: MgdaGradBug = _field("none", "2023 / head: the leftover task gradients of the authors' code",
+                                   "baseline")
+
+
+@dataclass(frozen=True)
+class MTANConfig:
+    """MTAN (Liu et al. 2019) as coded by the authors: loss sum_t lambda_t CE_t; flat names ``mtan_<field>``."""
+
+    lambdas: tuple[tuple[float, ...], ...] = _field(
         ((0.01, 0.09), (0.09, 0.01), (0.02, 0.08), (0.08, 0.02), (0.03, 0.07), (0.07, 0.03), (0.04, 0.06),
-         (0.06, 0.04), (0.05, 0.05)))
-    mtan_lrs: tuple[float, ...] = _baseline((1e-5, 1e-4, 1e-3, 1e-2, 1e-1))
-    mtan_attention: str = _baseline("per_task")  # "shared": one attention module for all tasks, as coded (#25)
-    # KDMTL (Li & Bilen 2020 as coded by the authors)
-    kd_lambdas: tuple[tuple[float, ...], ...] = _baseline(
-        ((0.01, 0.04), (0.04, 0.01), (0.02, 0.03), (0.03, 0.02), (0.025, 0.025)))
-    kd_adaptor_lr: float = _baseline(1e-4)
-    kd_adaptor_weight_decay: float = _baseline(5e-4)
-    kd_detach: str = _baseline("teacher")  # "both": the distillation term has no gradient, as coded (#24)
-    kd_teacher_epochs: int = _baseline(100)
-    kd_teacher_lr: float = _baseline(1e-2)
-    kd_teacher_lr_decay: float = _baseline(0.5)  # stepped after every epoch, as coded
+         (0.06, 0.04), (0.05, 0.05)), "task-weight pairs the search tries", "baseline")
+    lrs: tuple[float, ...] = _field((1e-5, 1e-4, 1e-3, 1e-2, 1e-1), "learning rates the search tries", "baseline")
+    attention: Literal["per_task", "shared"] = _field("per_task", "shared: one attention module for all tasks, "
+                                                      "as coded", "baseline")
+
+
+@dataclass(frozen=True)
+class KDMTLConfig:
+    """KDMTL (Li & Bilen 2020) as coded by the authors; flat names ``kd_<field>``."""
+
+    lambdas: tuple[tuple[float, ...], ...] = _field(
+        ((0.01, 0.04), (0.04, 0.01), (0.02, 0.03), (0.03, 0.02), (0.025, 0.025)),
+        "distillation-weight pairs the search tries", "baseline")
+    adaptor_lr: float = _field(1e-4, "adaptor learning rate", "baseline")
+    adaptor_weight_decay: float = _field(5e-4, "adaptor weight decay", "baseline")
+    detach: Literal["teacher", "both"] = _field("teacher", "both: the distillation term has no gradient, as coded",
+                                                "baseline")
+    teacher_epochs: int = _field(100, "epochs of each single-task teacher", "baseline")
+    teacher_lr: float = _field(1e-2, "teacher learning rate", "baseline")
+    teacher_lr_decay: float = _field(0.5, "teacher lr decay, stepped after every epoch as coded", "baseline")
+
+
+# (attribute of RunConfig, group class, prefix of its fields' flat names), in record order
+GROUPS: tuple[tuple[str, type, str], ...] = (
+    ("data", DataConfig, ""), ("schedule", ScheduleConfig, ""), ("objective", ObjectiveConfig, ""),
+    ("growl", GrowlConfig, ""), ("switches", AuthorsCodeSwitches, ""), ("mgda", MGDAConfig, "mgda_"),
+    ("mtan", MTANConfig, "mtan_"), ("kdmtl", KDMTLConfig, "kd_"),
+)
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One setting as the records, ``--set`` and the CLI name it: ``name`` is the flat name
+    (``mgda_variant``), ``group`` the :class:`RunConfig` attribute holding it (``mgda``; None for the
+    run's identity fields) and ``attr`` its name there (``variant``)."""
+
+    name: str
+    group: str | None
+    attr: str
+    type: Any
+    default: Any
+    doc: str
+    key_omit_default: bool
+    joint_key_omit_default: bool
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a training run (but not where its data lives): the run's identity
+    (dataset, model, method, k, preset, seed, init_from) and one typed group per concern.
+
+    Records store it flat (:meth:`to_dict`: ``{"lr": ..., "mgda_variant": ...}``), and the record key
+    hashes that flat form, so grouping the fields changed no key. Build one with
+    :func:`make_config`; read a stored one with :meth:`from_dict`.
+
+    >>> cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "quick")
+    >>> cfg.schedule.lr, cfg.growl.eta1, cfg.value("mgda_variant")
+    (0.0025, 20.0, 'ub')
+    """
+
+    dataset: Dataset = _field("multimnist", "dataset")
+    model: Model = _field("mdmtn", "architecture")
+    method: Method = _field("wc_al", "wc_al: the paper's method (Algorithm 1); mgda, stl, mtan, kdmtl: baselines")
+    k: tuple[float, ...] = _field((0.001, 0.2, 0.799), "preference vector (k0 sparsity, then one weight per task)")
+    preset: Preset = _field("quick", "schedule and data-size preset")
+    seed: int = _field(0, "seed of initialisation and batch order")
+    init_from: str | None = _field(None, "2-D front study (paper App. B): start from the sparse model of the run with "
+                                   "this record key, keep its zero rows at zero, train one stage", "baseline")
+    data: DataConfig = DataConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    growl: GrowlConfig = GrowlConfig()
+    switches: AuthorsCodeSwitches = AuthorsCodeSwitches()
+    mgda: MGDAConfig = MGDAConfig()
+    mtan: MTANConfig = MTANConfig()
+    kdmtl: KDMTLConfig = KDMTLConfig()
 
     @property
     def n_tasks(self) -> int:
@@ -173,42 +272,99 @@ class RunConfig:
         """Whether this run is a baseline (trained by :mod:`mdmtn.baselines`)."""
         return self.method != "wc_al"
 
+    def value(self, name: str) -> Any:
+        """The setting with flat name ``name`` (``"lr"``, ``"mgda_variant"``)."""
+        f = _FIELDS.get(name)
+        if f is None:
+            raise ConfigError(f"unknown config field {name!r}; valid fields: {', '.join(_FIELDS)}")
+        return getattr(self if f.group is None else getattr(self, f.group), f.attr)
+
+    def replace(self, **values: Any) -> "RunConfig":
+        """A copy with the settings given by flat name replaced (values already of the field's type)."""
+        return RunConfig.from_dict({**self.to_dict(), **values})
+
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["k"] = list(self.k)
-        for name in ("mtan_lambdas", "kd_lambdas"):
-            d[name] = [list(v) for v in d[name]]
-        d["mtan_lrs"] = list(d["mtan_lrs"])
-        return d
+        """The flat, JSON-ready form records store: ``{flat name: value}``, tuples as lists."""
+        return {f.name: _jsonable(self.value(f.name)) for f in _FIELDS.values()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
+        """A config from its flat form (a record's ``config``); missing fields take their defaults."""
+        unknown = set(d) - set(_FIELDS)
         if unknown:
             raise ConfigError(f"unknown config fields {sorted(unknown)}")
-        d = dict(d)
-        return cls(**_canonical(d))
+        top: dict[str, Any] = {}
+        grouped: dict[str, dict[str, Any]] = {g: {} for g, _, _ in GROUPS}
+        for name, v in _canonical(d).items():
+            f = _FIELDS[name]
+            (top if f.group is None else grouped[f.group])[f.attr] = v
+        groups = {g: gcls(**grouped[g]) for g, gcls, _ in GROUPS}
+        return cls(**top, **groups)
 
     def key_fields(self, joint: bool = False) -> dict[str, Any]:
         """:meth:`to_dict` without the fields a key leaves out at their default (``joint``: those
         of a joint solve's key, which hashes every field older than the solver)."""
-        flag = "joint_key_omit_default" if joint else "key_omit_default"
         d = self.to_dict()
-        for f in dataclasses.fields(self):
-            if f.metadata.get(flag) and getattr(self, f.name) == f.default:
+        for f in _FIELDS.values():
+            omit = f.joint_key_omit_default if joint else f.key_omit_default
+            if omit and self.value(f.name) == f.default:
                 del d[f.name]
         return d
 
     def key(self) -> str:
-        """Stable 16-hex-digit hash of all fields: the run-record file name.
+        """Stable 16-hex-digit hash of the flat settings: the run-record file name.
 
-        Baseline-only fields are hashed only when they differ from their defaults, so configs
-        of the paper's method keep the keys they had before those fields existed. Distinct
-        configs still get distinct keys (while the defaults stay as they are).
+        Baseline-only and later-added fields are hashed only when they differ from their defaults,
+        so configs of the paper's method keep the keys they had before those fields existed.
+        Distinct configs still get distinct keys (while the defaults stay as they are).
         """
         blob = json.dumps(self.key_fields(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _jsonable(v: Any) -> Any:
+    return [_jsonable(x) for x in v] if isinstance(v, tuple) else v
+
+
+def _config_fields() -> dict[str, ConfigField]:
+    out: dict[str, ConfigField] = {}
+
+    def add(cls: type, group: str | None, prefix: str) -> None:
+        types_ = field_types(cls)
+        for f in dataclasses.fields(cls):
+            if group is None and f.name in {g for g, _, _ in GROUPS}:
+                continue
+            name = prefix + f.name
+            assert name not in out, f"config field {name} defined twice"
+            out[name] = ConfigField(name=name, group=group, attr=f.name, type=types_[f.name], default=f.default,
+                                    doc=f.metadata["doc"], key_omit_default=bool(f.metadata.get("key_omit_default")),
+                                    joint_key_omit_default=bool(f.metadata.get("joint_key_omit_default")))
+
+    add(RunConfig, None, "")
+    for group, cls, prefix in GROUPS:
+        add(cls, group, prefix)
+    return out
+
+
+_FIELDS: dict[str, ConfigField] = _config_fields()
+
+
+def config_fields() -> tuple[ConfigField, ...]:
+    """Every setting of :class:`RunConfig`, identity fields first, then group by group: what the CLI
+    options, ``--set`` and the record format are derived from."""
+    return tuple(_FIELDS.values())
+
+
+def coerce_field(name: str, value: Any) -> Any:
+    """``value`` (text from the CLI or papermill, or JSON) as the declared type of the setting with
+    flat name ``name``; :class:`ConfigError` naming the field and what is allowed otherwise."""
+    f = _FIELDS.get(name)
+    if f is None:
+        raise ConfigError(f"unknown config field {name!r}; valid fields: {', '.join(sorted(_FIELDS))}")
+    try:
+        return coerce_type(f.type, value, name)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _canonical(d: dict[str, Any]) -> dict[str, Any]:
@@ -324,6 +480,15 @@ def validate_k(k: Sequence[float], n_tasks: int = 2) -> tuple[float, ...]:
     return k
 
 
+def preset_dependent() -> frozenset[str]:
+    """Flat names of the settings whose default :func:`make_config` takes from a dataset, model,
+    preset or method table rather than from the field's own default."""
+    tables = [*DATASET_DEFAULTS.values(), *SPARSITY_DEFAULTS.values(), *PRESET_DEFAULTS.values(),
+              *PRESET_DATASET_DEFAULTS.values(), *BASELINE_DEFAULTS.values(),
+              *(d for p in BASELINE_PRESETS.values() for d in p.values())]
+    return frozenset(name for t in tables for name in t) | {"mu_factor", "n_val"}
+
+
 def make_config(dataset: str = "multimnist", model: str = "mdmtn", k: Sequence[float] = (0.001, 0.2, 0.799),
                 preset: str = "quick", seed: int = 0, mu_schedule: str = "paper", **overrides: Any) -> RunConfig:
     """Build a validated :class:`RunConfig` from the paper's defaults, a preset and overrides.
@@ -365,46 +530,40 @@ def make_config(dataset: str = "multimnist", model: str = "mdmtn", k: Sequence[f
             values["n_val"] = 0
     if mu_schedule == "head":
         values["mu0"], values["mu_factor"] = HEAD_MU[dataset]
-    names = {f.name for f in dataclasses.fields(RunConfig)}
-    bad = set(overrides) - names
+    bad = set(overrides) - set(_FIELDS)
     if bad:
-        raise ConfigError(f"unknown config fields {sorted(bad)}; valid fields: {sorted(names)}")
-    try:  # text from the CLI / papermill becomes the declared type, or a one-line error
-        values.update({name: coerce(RunConfig, name, v) for name, v in overrides.items()})
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-    cfg = RunConfig(**_canonical(values))
+        raise ConfigError(f"unknown config fields {sorted(bad)}; valid fields: {sorted(_FIELDS)}")
+    # text from the CLI / papermill becomes the declared type, or a one-line error
+    values.update({name: coerce_field(name, v) for name, v in overrides.items()})
+    cfg = RunConfig.from_dict(values)
     _check_switches(cfg)
     return cfg
 
 
 def _check_switches(cfg: RunConfig) -> None:
-    choices = dict(penalty_order=("paper", "code"), conv_rows=("paper", "code"),
-                   prox_mode=("exact", "head", "2023"), cap_rule=("head", "2023"), method=METHODS,
-                   ap_rows=("nonzero", "all"), mgda_variant=MGDA_VARIANTS, mgda_normalization=MGDA_NORMALIZATIONS,
-                   mgda_grad_bug=MGDA_GRAD_BUGS, mtan_attention=("per_task", "shared"), kd_detach=("teacher", "both"),
-                   scalarization=("chebyshev_al", "linear"), phase1_keep=PHASE1_KEEP)
-    for name, allowed in choices.items():
-        if getattr(cfg, name) not in allowed:
-            raise ConfigError(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")
+    for f in _FIELDS.values():  # every choice field's allowed values come from its Literal type
+        allowed = typing.get_args(f.type) if typing.get_origin(f.type) is Literal else None
+        if allowed and cfg.value(f.name) not in allowed:
+            raise ConfigError(f"{f.name} must be one of {allowed}, got {cfg.value(f.name)!r}")
     if cfg.model not in METHOD_MODELS[cfg.method]:
         raise ConfigError(f"method {cfg.method!r} trains model {' or '.join(METHOD_MODELS[cfg.method])}, "
                           f"got {cfg.model!r}")
     _check_ranges(cfg)
-    if cfg.epochs_per_iteration < 1 or cfg.phase1_iterations < 1 or cfg.single_stage_iterations < 1:
+    s = cfg.schedule
+    if s.epochs_per_iteration < 1 or s.phase1_iterations < 1 or s.single_stage_iterations < 1:
         raise ConfigError("epochs_per_iteration, phase1_iterations and single_stage_iterations must be >= 1")
     if cfg.baseline:
-        if cfg.epochs < 1 or cfg.lr_step < 1 or cfg.lr_first_decay < 1 or cfg.kd_teacher_epochs < 1:
+        if s.epochs < 1 or s.lr_step < 1 or s.lr_first_decay < 1 or cfg.kdmtl.teacher_epochs < 1:
             raise ConfigError("epochs, lr_step, lr_first_decay and kd_teacher_epochs must be >= 1")
-        if cfg.search_epochs < 0 or not 0 < cfg.search_fraction <= 1:
+        if s.search_epochs < 0 or not 0 < s.search_fraction <= 1:
             raise ConfigError("search_epochs must be >= 0 and search_fraction in (0, 1]")
         for name in ("mtan_lambdas", "kd_lambdas"):
-            pairs = getattr(cfg, name)
+            pairs = cfg.value(name)
             if not pairs or any(len(p) != cfg.n_tasks or min(p) < 0 for p in pairs):
                 raise ConfigError(f"{name} must be a non-empty list of non-negative {cfg.n_tasks}-vectors")
-        if not cfg.mtan_lrs or min(cfg.mtan_lrs) <= 0:
+        if not cfg.mtan.lrs or min(cfg.mtan.lrs) <= 0:
             raise ConfigError("mtan_lrs must be a non-empty list of positive learning rates")
-        if cfg.full_train and cfg.method != "mgda":
+        if cfg.data.full_train and cfg.method != "mgda":
             raise ConfigError(f"full_train (no validation split) is only meaningful for MGDA, which keeps the "
                               f"last epoch; {cfg.method!r} selects its model on the validation split")
 
@@ -439,11 +598,12 @@ _RANGES: tuple[tuple[str, Any, str], ...] = (
 
 def _check_ranges(cfg: RunConfig) -> None:
     for name, ok, allowed in _RANGES:
-        v = getattr(cfg, name)
+        v = cfg.value(name)
         if isinstance(v, float) and not math.isfinite(v) or not ok(v):
             raise ConfigError(f"{name}={v!r} is out of range: must be {allowed}")
-    if cfg.n_val is None or cfg.n_val >= 1:
+    n_val = cfg.data.n_val
+    if n_val is None or n_val >= 1:
         return
-    if not (cfg.n_val == 0 and cfg.full_train):  # only MGDA's full_train trains without validation
-        raise ConfigError(f"n_val={cfg.n_val!r} is out of range: must be an integer >= 1, or none for the full "
+    if not (n_val == 0 and cfg.data.full_train):  # only MGDA's full_train trains without validation
+        raise ConfigError(f"n_val={n_val!r} is out of range: must be an integer >= 1, or none for the full "
                           "split (the model is selected on the validation split)")

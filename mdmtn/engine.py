@@ -89,15 +89,16 @@ class Run:
         self.g_cap = torch.Generator().manual_seed(cfg.seed + 1)
         # generators stay on the CPU (batch order, cap draws, t's start): the same seed gives the same
         # draws on every device; only a (N,) index per epoch crosses to the data's device
-        self.al = ChebyshevAL(cfg.k, cfg.mu0, cfg.eps_aug,
+        self.al = ChebyshevAL(cfg.k, cfg.objective.mu0, cfg.objective.eps_aug,
                               generator=torch.Generator().manual_seed(cfg.seed + 2)).to(self.device)
         self.growl = list(model.growl_weights()) if cfg.sparse else []
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, tuple[float, dict]] = {}  # slot -> (val acc, state_dict snapshot)
         self.best_epoch: dict[str, int] = {}  # slot -> index into history of that snapshot
         self.last_train_objectives: list[float] = []
-        n_epochs = cfg.epochs_per_iteration * (
-            cfg.phase1_iterations + cfg.phase2_iterations if cfg.sparse else cfg.single_stage_iterations)
+        n_epochs = cfg.schedule.epochs_per_iteration * (
+            cfg.schedule.phase1_iterations + cfg.schedule.phase2_iterations if cfg.sparse
+            else cfg.schedule.single_stage_iterations)
         self.bar = tqdm(total=n_epochs, desc=f"{cfg.model}/{cfg.dataset} k={list(cfg.k)}", unit="epoch",
                         disable=not progress, leave=False)
 
@@ -107,10 +108,10 @@ class Run:
         if not self.growl:
             return torch.zeros((), device=self.device)
         ws = [w for _, w in (self.growl if model is None else model.growl_weights())]
-        if not self.cfg.growl_grad:  # the authors read weights through state_dict(): no gradient (book appendix)
+        if not self.cfg.switches.growl_grad:  # the authors read weights through state_dict(): no gradient (book appendix)
             ws = [w.detach() for w in ws]
-        return growl_penalty(ws, self.cfg.beta1, self.cfg.beta2, conv_rows=self.cfg.conv_rows,
-                             order=self.cfg.penalty_order)
+        return growl_penalty(ws, self.cfg.growl.beta1, self.cfg.growl.beta2, conv_rows=self.cfg.switches.conv_rows,
+                             order=self.cfg.switches.penalty_order)
 
     def objectives(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         """(L0, L1, ..., Lm) of ``model`` on one batch (L0 from the model's GrOWL layers)."""
@@ -120,7 +121,7 @@ class Run:
     def scalarize(self, losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(scalar objective, H) of one batch's objective vector: the Chebyshev AL and its constraints,
         or, with ``scalarization="linear"``, the weighted sum k·losses and H = 0."""
-        if self.cfg.scalarization == "linear":
+        if self.cfg.objective.scalarization == "linear":
             return (self.al.k * losses).sum(), torch.zeros_like(losses)
         return self.al(losses)
 
@@ -140,7 +141,7 @@ class Run:
     def zero_grads(self, opt: torch.optim.Optimizer) -> None:
         """Clear the gradients before a step: all of them, or, with ``accumulate_aux_grads``, all but
         those of t and α, which the authors' zero_grad skipped (book appendix)."""
-        if self.cfg.accumulate_aux_grads:
+        if self.cfg.switches.accumulate_aux_grads:
             model, al = self.model, self.al
             aux = {id(al.t)} | ({id(model.alpha)} if isinstance(getattr(model, "alpha", None), nn.Parameter) else set())
             for group in opt.param_groups:
@@ -155,7 +156,7 @@ class Run:
         self.model.train()
         loss_sum = torch.zeros(self.cfg.n_tasks + 1, dtype=torch.float64, device=self.device)
         h_sum = torch.zeros(self.cfg.n_tasks + 1, dtype=torch.float64, device=self.device)
-        for xb, yb in iterate_batches(self.splits.train, self.cfg.batch_size, shuffle=True, generator=self.g_data):
+        for xb, yb in iterate_batches(self.splits.train, self.cfg.data.batch_size, shuffle=True, generator=self.g_data):
             losses, h = self.step(opt, xb, yb)
             loss_sum += losses.double()
             h_sum += h.double()
@@ -168,19 +169,22 @@ class Run:
         cfg = self.cfg
         for _, w in self.growl:
             before = w.detach().clone()
-            growl_prox_(w.data, cfg.beta1, cfg.beta2, conv_rows=cfg.conv_rows, mode=cfg.prox_mode)
-            n_rows = weight_rows(w.data, cfg.conv_rows).shape[0]
-            max_zero = cap_count(cfg.eta2, iteration, cfg.phase1_iterations, n_rows, ramp=cfg.cap_ramp)
-            apply_row_cap_(w.data, before, max_zero, self.g_cap, conv_rows=cfg.conv_rows, rule=cfg.cap_rule)
+            growl_prox_(w.data, cfg.growl.beta1, cfg.growl.beta2, conv_rows=cfg.switches.conv_rows,
+                        mode=cfg.switches.prox_mode)
+            n_rows = weight_rows(w.data, cfg.switches.conv_rows).shape[0]
+            max_zero = cap_count(cfg.growl.eta2, iteration, cfg.schedule.phase1_iterations, n_rows,
+                                 ramp=cfg.switches.cap_ramp)
+            apply_row_cap_(w.data, before, max_zero, self.g_cap, conv_rows=cfg.switches.conv_rows,
+                           rule=cfg.switches.cap_rule)
 
     # -- a training stage (Algorithm 1, lines 2-9) -------------------------------------------------
     def begin_stage(self) -> "Stage":
         """Fresh Adam + exponential lr schedule and reset multipliers, as every stage starts."""
         cfg, al = self.cfg, self.al
-        al.reset_multipliers(cfg.mu0)
-        params = [p for n, p in self.model.named_parameters()] + ([al.t] if cfg.optimise_t else [])
-        opt = torch.optim.Adam(params, lr=cfg.lr)
-        return Stage(opt, torch.optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay),
+        al.reset_multipliers(cfg.objective.mu0)
+        params = [p for n, p in self.model.named_parameters()] + ([al.t] if cfg.switches.optimise_t else [])
+        opt = torch.optim.Adam(params, lr=cfg.schedule.lr)
+        return Stage(opt, torch.optim.lr_scheduler.ExponentialLR(opt, cfg.schedule.lr_decay),
                       h_best=torch.zeros(cfg.n_tasks + 1, dtype=torch.float64, device=self.device))
 
     def end_epoch(self, st: "Stage", phase: str, it: int, ep: int, loss_sum: torch.Tensor, h_sum: torch.Tensor,
@@ -189,7 +193,7 @@ class Run:
         ``seconds`` is the epoch's training time (None where it is not this run's alone)."""
         cfg, model, al = self.cfg, self.model, self.al
         project(it)
-        val = evaluate(model, self.splits.val, cfg.eval_batch_size)
+        val = evaluate(model, self.splits.val, cfg.data.eval_batch_size)
         val_acc = float(np.mean(val["acc"]))
         sr = sparsity_metrics(model)["SR"]
         if val_acc > st.best_val:
@@ -207,13 +211,13 @@ class Run:
 
     def end_iteration(self, st: "Stage") -> None:
         st.sched.step()
-        self.al.update_multipliers(st.h_best, self.cfg.mu_factor)
+        self.al.update_multipliers(st.h_best, self.cfg.objective.mu_factor)
 
     def stage(self, phase: str, n_iterations: int, project: Callable[[int], None],
               keep: Callable[[float, float], None]) -> None:
         st = self.begin_stage()
         for it in range(n_iterations):
-            for ep in range(self.cfg.epochs_per_iteration):
+            for ep in range(self.cfg.schedule.epochs_per_iteration):
                 t0 = time.perf_counter()
                 loss_sum, h_sum = self.train_epoch(st.opt)
                 self.end_epoch(st, phase, it, ep, loss_sum, h_sum, project, keep, time.perf_counter() - t0)
@@ -231,9 +235,9 @@ class Run:
 def lsuv_start_(model: nn.Module, cfg: RunConfig, train: TaskTensors) -> None:
     """Algorithm 1's starting point: LSUV on seeded training batches when the run is sparse (or
     ``lsuv_when_k0_zero``); otherwise the model keeps its default initialisation."""
-    if cfg.sparse or cfg.lsuv_when_k0_zero:
+    if cfg.sparse or cfg.switches.lsuv_when_k0_zero:
         g = torch.Generator().manual_seed(cfg.seed + 3)
-        batches = (xb for xb, _ in _forever(train, cfg.batch_size, g))
+        batches = (xb for xb, _ in _forever(train, cfg.data.batch_size, g))
         lsuv_(model, batches, generator=torch.Generator().manual_seed(cfg.seed + 4))
 
 

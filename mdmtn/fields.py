@@ -38,10 +38,19 @@ def coerce(cls: type, name: str, value: Any) -> Any:
     types_ = field_types(cls)
     if name not in types_:
         raise ValueError(f"unknown field {name!r}; valid fields: {', '.join(sorted(types_))}")
+    return coerce_type(types_[name], value, name)
+
+
+def coerce_type(tp: Any, value: Any, label: str) -> Any:
+    """``value`` as type ``tp`` (rules of :func:`coerce`); the error names ``label=value``.
+
+    >>> coerce_type(typing.Literal["exact", "head"], "head", "prox_mode")
+    'head'
+    """
     try:
-        return _as(types_[name], value)
+        return _as(tp, value)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{name}={value!r}: {e}") from None
+        raise ValueError(f"{label}={value!r}: {e}") from None
 
 
 def describe(tp: Any) -> str:
@@ -51,6 +60,8 @@ def describe(tp: Any) -> str:
         return f"{describe(next(a for a in args if a is not type(None)))} or none"
     if typing.get_origin(tp) is tuple:
         return f"list of {describe(args[0])}"
+    if typing.get_origin(tp) is typing.Literal:
+        return " | ".join(map(str, args))
     return getattr(tp, "__name__", str(tp))
 
 
@@ -59,6 +70,11 @@ def _is_optional(tp: Any) -> bool:
 
 
 def _as(tp: Any, v: Any) -> Any:
+    if typing.get_origin(tp) is typing.Literal:
+        allowed = typing.get_args(tp)
+        if v not in allowed:
+            raise ValueError(f"expected one of {', '.join(map(str, allowed))}")
+        return v
     if _is_optional(tp):
         if v is None or (isinstance(v, str) and v.strip().lower() in ("none", "null")):
             return None

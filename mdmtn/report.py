@@ -11,9 +11,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .aggregate import PAPER_RESULTS, mean_std
-from .config import TASK_LABELS
+from .config import TASK_LABELS, RunConfig, make_config
+from .growl import similarity_summary
 from .pareto import best_run, nondominated, objective_vectors, sparsity_clusters
-from .records import load_records
+from .records import load_checkpoint, load_records, write_json_atomic
+from .sweep import paper_preference_vectors
 
 
 def paper_rows(dataset: str) -> list[tuple]:
@@ -51,8 +53,6 @@ def sweep_runs(records: Sequence[dict]) -> list[dict]:
     """The paper's-method records whose config is the preset's default for their (dataset,
     model, k, seed): what a sweep produces. Leaves out front-study runs (``init_from``), switch
     variants (chapter 9) and any other overridden field, so fronts and tables compare like with like."""
-    from .config import RunConfig, make_config
-
     out = []
     for r in records:
         c = r["config"]
@@ -191,8 +191,6 @@ def layer_table(model: "torch.nn.Module") -> str:  # noqa: F821 - string annotat
 def run_label(rec: dict) -> tuple[str, str]:
     """(method as a reader names it, what sets the run apart from its preset's default config):
     e.g. ("MGDA-UB", ""), ("ours", "cap_ramp=False"), ("ours", "front study from 04bba69f")."""
-    from .config import RunConfig, make_config
-
     c = rec["config"]
     method = {"wc_al": "ours", "mgda": "MGDA-UB", "stl": "STL", "mtan": "MTAN", "kdmtl": "KDMTL"}.get(
         c.get("method", "wc_al"), c.get("method", "?"))
@@ -201,7 +199,8 @@ def run_label(rec: dict) -> tuple[str, str]:
         default = make_config(c["dataset"], c["model"], c["k"], c["preset"], c["seed"], method=cfg.method)
     except Exception:  # noqa: BLE001 - a record of an older layout: no variant label
         return method, ""
-    diff = {f: getattr(cfg, f) for f in RunConfig.__dataclass_fields__ if getattr(cfg, f) != getattr(default, f)}
+    mine, base = cfg.to_dict(), default.to_dict()
+    diff = {f: v for f, v in mine.items() if v != base[f]}
     head = make_config(c["dataset"], c["model"], c["k"], c["preset"], c["seed"], method=cfg.method, mu_schedule="head")
     if diff and cfg == head:
         diff = {"mu_schedule": "head"}
@@ -291,8 +290,6 @@ def seed_check(rows: Sequence[dict], all_records: Sequence[dict], reruns: Sequen
     arch, method, k, selected (the selected run's summary), all (summary over the selected run
     and its re-runs, ``None`` without re-runs).
     """
-    from .config import RunConfig
-
     def but_seed(r: dict) -> RunConfig | None:  # older records lack newer fields: compare with defaults filled in
         try:
             return RunConfig.from_dict({**r["config"], "seed": 0})
@@ -333,9 +330,6 @@ def seed_check_markdown(checks: Sequence[dict], rerun_dir: str = "results/<prese
 def write_similarity_maps(cache: str | Path, checkpoint: str | Path, source: str) -> dict[str, Any]:
     """Compute the Fig. 7 maps of a saved model (:func:`mdmtn.growl.similarity_summary`) and store
     them with ``source`` (which model they were drawn from) at ``cache``, atomically."""
-    from .growl import similarity_summary
-    from .records import load_checkpoint, write_json_atomic
-
     model, _, _ = load_checkpoint(checkpoint)
     out = dict(maps=similarity_summary(model), source=source)
     write_json_atomic(Path(cache), out)
@@ -435,8 +429,6 @@ def pf_study_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str
     started from its model), ``planned`` (how many vectors the paper's study has at its k0: 18, or 17
     for k0 = 0.1), ``dense`` (the sweep's k0 = 0 runs) and the two fronts' runs (``study_front``,
     ``dense_front``, exact non-dominance in (L1, L2))."""
-    from .sweep import paper_preference_vectors
-
     rows = [r for r in table_rows(records, dataset) if r["arch"] == arch and r["method"] == "ours-sparse"]
     source = None
     if rows and rows[0]["ours"] is not None:

@@ -3,7 +3,7 @@
 The paper's networks are small; on a GPU one of them leaves the device mostly idle, waiting for
 kernel launches. :func:`train_stacked` trains K runs that differ only in their preference vector
 k (same architecture, data, seed, schedule, hence the same batches) in lockstep. Every run keeps
-its own state exactly as :func:`mdmtn.trainer.train` would: its model, Chebyshev / augmented
+its own state exactly as :func:`mdmtn.trainer.train_algorithm1` would: its model, Chebyshev / augmented
 Lagrangian multipliers and t, Adam, GrOWL prox and cap draws, phase-1 model keeping, clustering
 and phase 2. Only each batch's forward and backward pass is done for all K at once: their
 parameters are stacked and the network is evaluated with ``torch.func.functional_call`` under
@@ -122,7 +122,7 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
     for m in members:
         m.model.train()
     # every run draws its own permutation from its own generator, as it would alone; they agree
-    iters = [iterate_batches(m.splits.train, m.cfg.batch_size, shuffle=True, generator=m.g_data) for m in members]
+    iters = [iterate_batches(m.splits.train, m.cfg.data.batch_size, shuffle=True, generator=m.g_data) for m in members]
     for batches in zip(*iters):
         xb, yb = batches[0]
         if any(not torch.equal(y, yb) for _, y in batches[1:]):
@@ -164,7 +164,7 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
 
 
 def prepare_stack(cfgs: Sequence[RunConfig], splits: Splits, dev: torch.device, progress: bool = False) -> list[Algorithm1]:
-    """The runs of a stack, set up as :func:`mdmtn.trainer.train` sets up one (``splits`` already
+    """The runs of a stack, set up as :func:`mdmtn.trainer.train_algorithm1` sets up one (``splits`` already
     subset and on ``dev``), sharing one rendezvous; :func:`stacked_epoch` trains an epoch of them."""
     rv = _Rendezvous()
     # built one after the other: each seeds the global generator and draws its initial weights
@@ -177,14 +177,14 @@ def train_stacked(cfgs: Sequence[RunConfig], splits: Splits, *, device: str | to
                   progress: bool = False) -> list[TrainResult | BaseException]:
     """Train ``cfgs`` (runs of Algorithm 1 that differ only in k, :func:`check_stackable`) as one
     stack on ``device``; returns, per config in order, its :class:`TrainResult` (the same record
-    :func:`mdmtn.trainer.train` writes, plus ``stacked``: the stack's size) or the exception that
+    :func:`mdmtn.trainer.train_algorithm1` writes, plus ``stacked``: the stack's size) or the exception that
     ended it (:class:`TrainingDiverged` for a run that diverged; the others go on)."""
     check_stackable(cfgs)
     code_version()
     dev = resolve_device(device)
     t_start = time.perf_counter()
     cfg0 = cfgs[0]
-    data = splits.subset(cfg0.n_train, cfg0.n_val, cfg0.n_test).to(dev)
+    data = splits.subset(cfg0.data.n_train, cfg0.data.n_val, cfg0.data.n_test).to(dev)
     members = prepare_stack(cfgs, data, dev, progress)
     rv = members[0].rendezvous
     results: list[TrainResult | BaseException | None] = [None] * len(members)

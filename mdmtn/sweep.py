@@ -338,7 +338,8 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
 
     A diverged run (any method) writes an error record instead of raising."""
     from .records import load_checkpoint
-    from .trainer import TrainingDiverged, train
+    from .engine import TrainingDiverged
+    from .runner import train
 
     out_dir = Path(out_dir)
     start = None

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .compress import compression_summary
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 from .data import Splits, load_splits
 from .engine import Run, TrainingDiverged, TrainResult, evaluate, lsuv_start_, seed_everything
 from .growl import enforce_plan_, plan_tying, rows_to_weight, weight_rows
@@ -26,7 +26,8 @@ from .metrics import sparsity_metrics
 from .models import build_model
 from .records import code_version, machine_info, new_record, resolve_device
 
-__all__ = ["train", "Algorithm1", "TrainingDiverged", "TrainResult", "evaluate", "seed_everything", "lsuv_start_"]
+__all__ = ["train_algorithm1", "Algorithm1", "TrainingDiverged", "TrainResult", "evaluate", "seed_everything",
+           "lsuv_start_"]
 
 
 class Algorithm1(Run):
@@ -43,7 +44,7 @@ class Algorithm1(Run):
             for w, mask in masks:
                 w.data.masked_fill_(mask, 0.0)
 
-        self.stage("pf_study", self.cfg.single_stage_iterations, rezero, self.keep_best("final"))
+        self.stage("pf_study", self.cfg.schedule.single_stage_iterations, rezero, self.keep_best("final"))
         self.model.load_state_dict(self.best["final"][1])
         return []
 
@@ -55,29 +56,30 @@ class Algorithm1(Run):
             return self.fit_from_sparse()
         lsuv_start_(model, cfg, self.splits.train)
         if not cfg.sparse:
-            self.stage("single", cfg.single_stage_iterations, lambda it: None, keep_best("final"))
+            self.stage("single", cfg.schedule.single_stage_iterations, lambda it: None, keep_best("final"))
             model.load_state_dict(best["final"][1])
             return []
 
         def keep_phase1(val_acc: float, sr: float) -> None:
             keep_best("draft")(val_acc, sr)
-            if sr >= cfg.eta1:
+            if sr >= cfg.growl.eta1:
                 keep_best("sparse")(val_acc, sr)
 
-        self.stage("phase1", cfg.phase1_iterations, self.growl_step, keep_phase1)
-        if cfg.phase1_keep == "last":  # the model is already the last epoch's
+        self.stage("phase1", cfg.schedule.phase1_iterations, self.growl_step, keep_phase1)
+        if cfg.schedule.phase1_keep == "last":  # the model is already the last epoch's
             self.phase1_choice, self.phase1_epoch = "last", len(self.history) - 1
         else:
             self.phase1_choice = "sparse" if "sparse" in best else "draft"
             model.load_state_dict(best[self.phase1_choice][1])
             self.phase1_epoch = self.best_epoch[self.phase1_choice]
-        plans = plan_tying([(n, w.detach()) for n, w in self.growl], cfg.ap_preference,
-                           conv_rows=cfg.conv_rows, random_state=0, ap_rows=cfg.ap_rows,
-                           max_iter=cfg.ap_max_iter)
-        if cfg.phase2_iterations > 0:
-            project = lambda it: enforce_plan_([(n, w.data) for n, w in self.growl], plans, conv_rows=cfg.conv_rows)
+        plans = plan_tying([(n, w.detach()) for n, w in self.growl], cfg.growl.ap_preference,
+                           conv_rows=cfg.switches.conv_rows, random_state=0, ap_rows=cfg.growl.ap_rows,
+                           max_iter=cfg.growl.ap_max_iter)
+        if cfg.schedule.phase2_iterations > 0:
+            project = lambda it: enforce_plan_([(n, w.data) for n, w in self.growl], plans,
+                                               conv_rows=cfg.switches.conv_rows)
             project(0)  # the phase-2 starting point is already sparse and tied
-            self.stage("phase2", cfg.phase2_iterations, project, keep_best("final"))
+            self.stage("phase2", cfg.schedule.phase2_iterations, project, keep_best("final"))
             model.load_state_dict(best["final"][1])
         return plans
 
@@ -95,33 +97,30 @@ def _zero_row_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]
     return out
 
 
-def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None = None,
-          allow_unverified_cifar: bool = False, download: bool = False, progress: bool = True,
-          model: nn.Module | None = None, device: str | torch.device | None = "cpu") -> TrainResult:
+def train_algorithm1(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None = None,
+                     allow_unverified_cifar: bool = False, download: bool = False, progress: bool = True,
+                     model: nn.Module | None = None, device: str | torch.device | None = "cpu") -> TrainResult:
     """Train one run of the paper's method and return the model and its record.
 
     ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``) holds the data, the model and the
     optimiser state; the record names it. Same seed and device give the same record.
 
-    Configs of a baseline (``cfg.method != "wc_al"``) are passed to
-    :func:`mdmtn.baselines.train_baseline`.
+    Configs of a baseline (``cfg.method != "wc_al"``) are refused: :func:`mdmtn.runner.train` hands
+    every config to its method.
 
     ``splits`` (already loaded data) takes precedence over ``data_dir``; it is subset to the
     config's sizes. ``model`` lets a user bring their own :class:`MultiTaskModel`; by default
     the paper architecture ``cfg.model`` is built. Raises :class:`TrainingDiverged` on NaN.
     """
+    if cfg.method != "wc_al":
+        raise ConfigError(f"train_algorithm1 trains the paper's method, not {cfg.method!r}: use mdmtn.train")
     code_version()  # pin the commit now: the record is written at the end, when HEAD may have moved
     dev = resolve_device(device)
-    if cfg.method != "wc_al":  # the baselines (MGDA, STL, MTAN, KDMTL) write the same record layout
-        from .baselines import train_baseline
-
-        return train_baseline(cfg, splits, data_dir=data_dir, allow_unverified_cifar=allow_unverified_cifar,
-                              download=download, progress=progress, model=model, device=dev)
     t_start = time.perf_counter()
     if splits is None:
         splits = load_splits(cfg.dataset, data_dir, allow_unverified_cifar=allow_unverified_cifar,
-                             download=download, split_seed=cfg.split_seed, build_seed=cfg.build_seed)
-    splits = splits.subset(cfg.n_train, cfg.n_val, cfg.n_test).to(dev)
+                             download=download, split_seed=cfg.data.split_seed, build_seed=cfg.data.build_seed)
+    splits = splits.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test).to(dev)
     run = algorithm1_run(cfg, splits, dev, progress, model)
     try:
         plans = run.fit()
@@ -133,7 +132,7 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
 def algorithm1_run(cfg: RunConfig, splits: Splits, dev: torch.device, progress: bool,
                    model: nn.Module | None = None, run_class: type[Algorithm1] | None = None, **kw) -> Algorithm1:
     """Seed, build (or take) the model on ``dev`` and set up Algorithm 1 for ``cfg`` on ``splits``
-    (already subset and on ``dev``): everything :func:`train` does before training."""
+    (already subset and on ``dev``): everything :func:`train_algorithm1` does before training."""
     seed_everything(cfg.seed)
     if model is None:
         model = build_model(cfg.model, splits.input_shape, n_tasks=cfg.n_tasks)
@@ -145,8 +144,8 @@ def algorithm1_run(cfg: RunConfig, splits: Splits, dev: torch.device, progress: 
 def finish_run(run: Algorithm1, plans: list, dev: torch.device, t_start: float, **details) -> TrainResult:
     """Evaluate a trained run and write its record (``details``: extra record fields)."""
     cfg, model, splits = run.cfg, run.model, run.splits
-    test = evaluate(model, splits.test, cfg.eval_batch_size)
-    val = evaluate(model, splits.val, cfg.eval_batch_size)
+    test = evaluate(model, splits.test, cfg.data.eval_batch_size)
+    val = evaluate(model, splits.val, cfg.data.eval_batch_size)
     sm = sparsity_metrics(model)
     record = new_record(
         status="ok", key=cfg.key(), config=cfg.to_dict(),

@@ -83,13 +83,13 @@ def test_bad_set_value_is_one_line_error_before_the_data(item, says, capsys, tmp
 
 @pytest.mark.parametrize("text, value", [("False", False), ("false", False), ("TRUE", True), ("1", True), ("0", False)])
 def test_booleans_are_parsed_not_truthy(text, value):
-    assert make_config(growl_grad=text).growl_grad is value
+    assert make_config(growl_grad=text).switches.growl_grad is value
 
 
 def test_typed_overrides_reach_the_config():
     cfg = make_config(n_train="100", lr="0.01", n_test="none", mtan_lambdas="[[0.1, 0.9]]", method="mtan",
                       model="mtan")
-    assert (cfg.n_train, cfg.lr, cfg.n_test, cfg.mtan_lambdas) == (100, 0.01, None, ((0.1, 0.9),))
+    assert (cfg.data.n_train, cfg.schedule.lr, cfg.data.n_test, cfg.mtan.lambdas) == (100, 0.01, None, ((0.1, 0.9),))
     assert make_config(n_train=100).key() == make_config(n_train="100").key()
     with pytest.raises(ConfigError, match="n_train='1.5': expected an integer"):
         make_config(n_train="1.5")
@@ -261,7 +261,7 @@ def test_crafted_cifar_pickle_is_refused_and_runs_nothing(tmp_path):
 
 def test_record_says_the_md5_check_was_skipped(synthetic_data_root, tmp_path):
     from mdmtn.data import load_splits
-    from mdmtn.trainer import train
+    from mdmtn.runner import train
 
     splits = load_splits("cifar10mnist", synthetic_data_root, allow_unverified_cifar=True, cache_dir=tmp_path)
     cfg = make_config("cifar10mnist", "hps", (0, 0.5, 0.5), "smoke", single_stage_iterations=1)
@@ -482,3 +482,60 @@ def test_records_carry_a_schema_version_and_older_or_newer_ones_are_handled(synt
     assert RunRecord.from_dict(err).to_dict() == err
     with pytest.raises(ValueError, match="may not reuse"):
         RunRecord(status="ok", key="k", config={}, details={"metrics": {}}).to_dict()
+
+
+# -- per-setting options derived from the config's fields ---------------------------------------
+
+def _cli_configs(monkeypatch, argv):
+    """The configs a train/sweep command would run (nothing is trained)."""
+    import mdmtn.cli as cli
+
+    got = []
+    monkeypatch.setattr(cli, "_run", lambda cfgs, args: got.extend(cfgs) or 0)
+    assert cli_main(argv) == 0
+    return got
+
+
+def test_every_setting_has_an_option_with_its_type_in_the_help(capsys):
+    from mdmtn.cli import build_parser
+    from mdmtn.config import GROUPS, config_fields
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = capsys.readouterr().out
+    for f in config_fields():
+        if f.name not in ("dataset", "model", "method", "k", "preset", "seed"):
+            assert f"--{f.name.replace('_', '-')}" in text, f.name
+    for group, cls, _ in GROUPS:
+        assert f"{group} settings ({cls.__name__})" in text
+    assert "--prox-mode {exact,head,2023}" in text and "--n-train INT_OR_NONE" in text
+
+
+def test_an_option_and_set_give_the_same_run(monkeypatch, tmp_path):
+    base = ["train", "--model", "hps", "--preset", "smoke", "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)]
+    a = _cli_configs(monkeypatch, [*base, "--lr", "0.01", "--prox-mode", "head", "--cap-ramp", "false"])
+    b = _cli_configs(monkeypatch, [*base, "--set", "lr=0.01", "prox_mode=head", "cap_ramp=false"])
+    plain = _cli_configs(monkeypatch, base)
+    assert a == b and a[0].key() == b[0].key() != plain[0].key()
+    assert (a[0].schedule.lr, a[0].switches.prox_mode, a[0].switches.cap_ramp) == (0.01, "head", False)
+    m = _cli_configs(monkeypatch, ["train", "--method", "mgda", "--model", "hps", "--mgda-variant", "params",
+                                   "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)])
+    assert m[0].mgda.variant == "params"
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--lr", "0.1", "--set", "lr=0.2"], "lr given twice"),
+    (["--prox-mode", "fast"], "prox_mode='fast': expected one of exact, head, 2023"),
+    (["--cap-ramp", "maybe"], "cap_ramp='maybe': expected a boolean"),
+    (["--n-train", "-3"], "n_train=-3 is out of range"),
+])
+def test_bad_option_values_are_one_line_errors_before_the_data(args, says, capsys, tmp_path):
+    rc = cli_main(["train", *args, "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and says in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_cells_refuses_changed_settings(capsys, tmp_path):
+    assert cli_main(["cells", "--lr", "0.1", "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)]) == 2
+    assert "cells trains the paper's configurations as they are" in capsys.readouterr().err

@@ -15,7 +15,8 @@ from mdmtn.config import ConfigError, RunConfig, make_config
 from mdmtn.data import load_splits
 from mdmtn.models import HPS, KDMTL, MDMTN, MTAN, MULTIMNIST_SPEC, STL, STLSet, build_model
 from mdmtn.records import load_checkpoint, save_checkpoint
-from mdmtn.trainer import evaluate, train
+from mdmtn.runner import train
+from mdmtn.trainer import evaluate
 
 RECORD_FIELDS = ("status", "key", "config", "metrics", "history", "wall_time_s", "machine", "data")
 METRIC_FIELDS = ("test_acc", "test_acc_mean", "test_loss", "val_acc", "val_acc_mean", "train_objectives",
@@ -54,18 +55,18 @@ def test_existing_keys_unchanged_by_baseline_fields():
 
 def test_paper_defaults_of_the_baselines():
     c = make_config("multimnist", "hps", preset="paper", method="mgda")
-    assert (c.lr, c.momentum, c.epochs, c.batch_size, c.lr_decay) == (1e-2, 0.9, 100, 256, 0.5)
-    assert (c.full_train, c.normalize_inputs, c.n_train, c.mgda_variant, c.mgda_normalization) == (True, True, None, "ub", "none")
-    assert make_config("cifar10mnist", "mdmtn", preset="paper", method="mgda").normalize_inputs is False
+    assert (c.schedule.lr, c.schedule.momentum, c.schedule.epochs, c.data.batch_size, c.schedule.lr_decay) == (1e-2, 0.9, 100, 256, 0.5)
+    assert (c.data.full_train, c.data.normalize_inputs, c.data.n_train, c.mgda.variant, c.mgda.normalization) == (True, True, None, "ub", "none")
+    assert make_config("cifar10mnist", "mdmtn", preset="paper", method="mgda").data.normalize_inputs is False
     q = make_config("multimnist", "mdmtn", preset="quick", method="mgda")
-    assert (q.n_train, q.n_val) == (25000, 0)  # the quick preset's train + val, as MGDA used all 60k
+    assert (q.data.n_train, q.data.n_val) == (25000, 0)  # the quick preset's train + val, as MGDA used all 60k
     s = make_config("cifar10mnist", "stl", preset="paper", method="stl")
-    assert (s.lr, s.lr_decay, s.epochs, s.full_train) == (1e-4, 0.98, 100, False)
+    assert (s.schedule.lr, s.schedule.lr_decay, s.schedule.epochs, s.data.full_train) == (1e-4, 0.98, 100, False)
     k = make_config("multimnist", "kdmtl", preset="paper", method="kdmtl")
-    assert (k.epochs, k.search_epochs, k.search_fraction, k.kd_teacher_lr, k.kd_detach) == (200, 50, 0.2, 1e-2, "teacher")
+    assert (k.schedule.epochs, k.schedule.search_epochs, k.schedule.search_fraction, k.kdmtl.teacher_lr, k.kdmtl.detach) == (200, 50, 0.2, 1e-2, "teacher")
     t = make_config("cifar10mnist", "mtan", preset="paper", method="mtan")
-    assert (len(t.mtan_lambdas), t.mtan_lrs[0], t.search_fraction, t.mtan_attention) == (9, 1e-5, 0.5, "per_task")
-    assert all(abs(sum(p) - 0.1) < 1e-12 for p in t.mtan_lambdas)
+    assert (len(t.mtan.lambdas), t.mtan.lrs[0], t.schedule.search_fraction, t.mtan.attention) == (9, 1e-5, 0.5, "per_task")
+    assert all(abs(sum(p) - 0.1) < 1e-12 for p in t.mtan.lambdas)
 
 
 @pytest.mark.parametrize("model,method,msg", [
@@ -106,8 +107,8 @@ def _authors_lrs(epochs, lr, rule):
                                                  ("kdmtl", "cifar10mnist", "steplr")])
 def test_lr_schedule_matches_the_authors_loops(method, dataset, rule):
     c = make_config(dataset, method if method != "mgda" else "hps", preset="paper", method=method)
-    ours = [c.lr * lr_factor(e, c.lr_decay, c.lr_first_decay, c.lr_step) for e in range(c.epochs)]
-    assert ours == pytest.approx(_authors_lrs(c.epochs, c.lr, rule), rel=1e-12)
+    ours = [c.schedule.lr * lr_factor(e, c.schedule.lr_decay, c.schedule.lr_first_decay, c.schedule.lr_step) for e in range(c.schedule.epochs)]
+    assert ours == pytest.approx(_authors_lrs(c.schedule.epochs, c.schedule.lr, rule), rel=1e-12)
 
 
 # ---- MGDA-UB step -------------------------------------------------------------------------------
@@ -200,11 +201,11 @@ def test_mgda_run_uses_full_train_and_last_epoch(mm_full, model):
     rec = res.record
     _check_record(rec, cfg)
     assert rec["data"]["n_val"] == 0 and rec["data"]["full_train"] and rec["metrics"]["val_acc"] is None
-    assert [h["phase"] for h in rec["history"]] == ["mgda"] * cfg.epochs
-    assert rec["baseline"]["selected_epoch"] == cfg.epochs - 1
+    assert [h["phase"] for h in rec["history"]] == ["mgda"] * cfg.schedule.epochs
+    assert rec["baseline"]["selected_epoch"] == cfg.schedule.epochs - 1
     w = rec["history"][-1]["mgda_weights_mean"]
     assert sum(w) == pytest.approx(1.0) and min(w) >= 0
-    assert evaluate(res.model, mm_full.subset(cfg.n_train, cfg.n_val, cfg.n_test).test)["acc"] == rec["metrics"]["test_acc"]
+    assert evaluate(res.model, mm_full.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test).test)["acc"] == rec["metrics"]["test_acc"]
     if model == "mdmtn":
         assert rec["alpha"] is not None and rec["alpha"] != [[1.0, 0.0], [1.0, 0.0]]  # α is learned
 
@@ -229,11 +230,11 @@ def test_stl_trains_one_network_per_task(mm, tmp_path):
     rec = res.record
     _check_record(rec, cfg)
     assert isinstance(res.model, STLSet) and len(res.model.nets) == 2
-    assert [h["phase"] for h in rec["history"]] == ["stl_task1"] * cfg.epochs + ["stl_task2"] * cfg.epochs
+    assert [h["phase"] for h in rec["history"]] == ["stl_task1"] * cfg.schedule.epochs + ["stl_task2"] * cfg.schedule.epochs
     assert all(len(h["val_acc"]) == 1 for h in rec["history"])  # each network is validated on its own task
     assert len(rec["baseline"]["selected_epoch"]) == 2
     # task t's accuracy comes from network t alone
-    test = mm.subset(cfg.n_train, cfg.n_val, cfg.n_test).test
+    test = mm.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test).test
     for t, net in enumerate(res.model.nets):
         pred = net.eval()(test.x)[0].argmax(1)
         assert rec["metrics"]["test_acc"][t] == pytest.approx(float((pred == test.y[:, t]).double().mean()))
@@ -268,10 +269,10 @@ def test_mtan_run(mm):
     rec = train(cfg, mm, progress=False).record
     _check_record(rec, cfg)
     b = rec["baseline"]
-    assert len(b["search_lambda"]) == len(cfg.mtan_lambdas) and len(b["search_lr"]) == len(cfg.mtan_lrs)
-    assert tuple(b["lambdas"]) in cfg.mtan_lambdas and b["lr"] in cfg.mtan_lrs
+    assert len(b["search_lambda"]) == len(cfg.mtan.lambdas) and len(b["search_lr"]) == len(cfg.mtan.lrs)
+    assert tuple(b["lambdas"]) in cfg.mtan.lambdas and b["lr"] in cfg.mtan.lrs
     phases = [h["phase"] for h in rec["history"]]
-    assert phases.count("final") == cfg.epochs and phases.count("search_lambda") == 2 * cfg.search_epochs
+    assert phases.count("final") == cfg.schedule.epochs and phases.count("search_lambda") == 2 * cfg.schedule.search_epochs
 
 
 def test_kdmtl_student_and_distillation_gradients():

@@ -72,18 +72,18 @@ def test_mgda_variants_separate_the_described_method_from_the_authors_code():
 
 def test_phase1_best_epoch_agrees_with_the_trainer(synthetic_data_root, tmp_path, monkeypatch):
     from mdmtn.data import load_splits
-    from mdmtn.trainer import train
+    from mdmtn.runner import train
 
     monkeypatch.setenv("MDMTN_CACHE", str(tmp_path))
     splits = load_splits(MM, synthetic_data_root)
     for seed in (0, 1):
         cfg = make_config(MM, "mdmtn", (0.01, 0.5, 0.49), "smoke", seed, eta1=30.0)
         r = train(cfg, splits, progress=False).record
-        assert phase1_best_epoch(r["history"], cfg.eta1) == r["phase1_epoch"]
+        assert phase1_best_epoch(r["history"], cfg.growl.eta1) == r["phase1_epoch"]
         r.pop("phase1_epoch")  # an older record: the table recovers it from the history
         r["status"] = "ok"
         table = switch_study([r], MM, "mdmtn", cfg.k, "smoke")
-        assert f"| eta1=30.0 | {seed} |" in table and f"| {phase1_best_epoch(r['history'], cfg.eta1) + 1} (" in table
+        assert f"| eta1=30.0 | {seed} |" in table and f"| {phase1_best_epoch(r['history'], cfg.growl.eta1) + 1} (" in table
 
 
 def test_closest_to_paper_names_the_switch_run_within_tolerance():

@@ -34,3 +34,17 @@ def test_committed_record_reads_into_the_current_schema_unchanged(path):
     again = typed.to_dict()
     # the migration adds the version and nothing else: every stored field comes back as it was
     assert {k: v for k, v in again.items() if k != "schema"} == {k: v for k, v in rec.items() if k != "schema"}
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=lambda p: str(p.relative_to(RESULTS)))
+def test_committed_config_round_trips_through_the_grouped_config(path):
+    """Every stored setting comes back unchanged from the grouped RunConfig (settings added after
+    the record was written take their defaults, which its key leaves out)."""
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    if rec.get("kind") == "joint":
+        runs = rec["config"]["run"]
+        assert {k: v for k, v in RunConfig.from_dict(runs).to_dict().items() if k in runs} == runs
+        return
+    stored = rec["config"]
+    again = RunConfig.from_dict(stored).to_dict()
+    assert {k: v for k, v in again.items() if k in stored} == stored

@@ -86,7 +86,7 @@ def test_curated_api_resolves_and_does_not_shadow_submodules():
 
     assert isinstance(mdmtn.compress, types.ModuleType)  # the submodule, not a function of the same name
     assert mdmtn.compress_model is mdmtn.compress.compress
-    assert mdmtn.train is __import__("mdmtn.trainer", fromlist=["train"]).train
+    assert mdmtn.train is __import__("mdmtn.runner", fromlist=["train"]).train
 
 
 # The layers of README.md's map, top (imported by everything below) to bottom. A module may import
@@ -100,8 +100,9 @@ LAYERS = [
     ("records", ["mdmtn.records"]),
     ("engine", ["mdmtn.engine"]),
     ("methods", ["mdmtn.trainer", "mdmtn.baselines", "mdmtn.mt2o", "mdmtn.compress", "mdmtn.stacked"]),
-    ("experiments", ["mdmtn.sweep", "mdmtn.cluster"]),
-    ("reporting", ["mdmtn.aggregate", "mdmtn.report", "mdmtn.cells", "mdmtn.plots", "mdmtn.chapter", "mdmtn.sections"]),
+    ("experiments", ["mdmtn.runner", "mdmtn.sweep", "mdmtn.cluster", "mdmtn.joint_runs"]),
+    ("reporting", ["mdmtn.aggregate", "mdmtn.report", "mdmtn.cells", "mdmtn.plots", "mdmtn.chapter", "mdmtn.sections",
+                   "mdmtn.joint_report"]),
     ("interface", ["mdmtn.cli", "mdmtn.__main__"]),
 ]
 

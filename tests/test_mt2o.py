@@ -11,8 +11,10 @@ import torch
 
 from mdmtn.config import ConfigError
 from mdmtn.data import load_splits
-from mdmtn.mt2o import (JointConfig, cap, front_hypervolume, joint_config, load_joint_records, nearest_neighbours,
-                        quadratic_toy, run_joint, solve, speed_ratio, time_to_fraction, transfer_step)
+from mdmtn.joint_report import speed_ratio, time_to_fraction
+from mdmtn.joint_runs import load_joint_records, run_joint
+from mdmtn.mt2o import (JointConfig, cap, front_hypervolume, joint_config, nearest_neighbours, quadratic_toy, solve,
+                        transfer_step)
 from mdmtn.pareto import hypervolume
 
 from synthetic import write_all
@@ -165,7 +167,7 @@ def test_joint_config_validation_and_keys():
     assert jc.key() != joint_config("multimnist", "hps", VECTORS, "smoke", 0, strategy="independent").key()
     assert jc.key() != joint_config("multimnist", "hps", VECTORS, "smoke", 1, strategy="mt2o").key()
     with pytest.raises(ConfigError, match="only in k"):
-        JointConfig(runs=(jc.runs[0], jc.runs[1].__class__(**{**jc.runs[1].__dict__, "lr": 1.0})))
+        JointConfig(runs=(jc.runs[0], jc.runs[1].replace(lr=1.0)))
     with pytest.raises(ConfigError, match="k0 = 0"):
         joint_config("multimnist", "hps", [(0, 0.5, 0.5), (0.001, 0.5, 0.499)], "smoke")
     with pytest.raises(ConfigError, match="transfer"):

@@ -1,5 +1,5 @@
 """Stacked training (mdmtn.stacked) against its independent truth: the same configs trained one by
-one with mdmtn.trainer.train. Same batches, same per-run state: equal results up to float summation
+one with mdmtn.trainer.train_algorithm1. Same batches, same per-run state: equal results up to float summation
 order, in phase 1 (prox, cap), phase 2 (tying) and single-stage runs, Chebyshev and linear."""
 import math
 
@@ -9,7 +9,7 @@ import torch
 from mdmtn.config import make_config
 from mdmtn.data import load_splits
 from mdmtn.stacked import StackError, check_stackable, train_stacked
-from mdmtn.trainer import train
+from mdmtn.runner import train
 
 
 @pytest.fixture(scope="module")

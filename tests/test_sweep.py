@@ -22,12 +22,12 @@ def test_paper_vectors_match_the_spec():
 
 
 def test_interrupted_sweep_resumes_without_redoing_finished_runs(synthetic_data_root, tmp_path, monkeypatch):
-    import mdmtn.trainer as trainer
+    import mdmtn.runner as runner
 
     splits = load_splits("multimnist", synthetic_data_root)
     cfgs = sweep_configs("multimnist", "hps", [(0.0, 0.5, 0.5), (0.01, 0.5, 0.49), (0.0, 0.2, 0.8)], "smoke")
     calls = []
-    real_train = trainer.train
+    real_train = runner.train
 
     def flaky(cfg, *a, **kw):
         calls.append(cfg.key())
@@ -35,7 +35,7 @@ def test_interrupted_sweep_resumes_without_redoing_finished_runs(synthetic_data_
             raise KeyboardInterrupt  # the user kills the sweep during the second run
         return real_train(cfg, *a, **kw)
 
-    monkeypatch.setattr(trainer, "train", flaky)
+    monkeypatch.setattr(runner, "train", flaky)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(cfgs, tmp_path, lambda c: splits, progress=False, log=lambda s: None)
     done = load_records(tmp_path)
@@ -44,7 +44,7 @@ def test_interrupted_sweep_resumes_without_redoing_finished_runs(synthetic_data_
     first = (tmp_path / f"{cfgs[0].key()}.json").read_text()
 
     calls.clear()
-    monkeypatch.setattr(trainer, "train", lambda cfg, *a, **kw: (calls.append(cfg.key()), real_train(cfg, *a, **kw))[1])
+    monkeypatch.setattr(runner, "train", lambda cfg, *a, **kw: (calls.append(cfg.key()), real_train(cfg, *a, **kw))[1])
     recs = run_sweep(cfgs, tmp_path, lambda c: splits, progress=False, log=lambda s: None)
     assert calls == [cfgs[1].key(), cfgs[2].key()]  # the finished run was not redone
     assert [r["key"] for r in recs] == [c.key() for c in cfgs]
@@ -69,7 +69,7 @@ def test_pf_study_keeps_the_source_zero_rows(synthetic_data_root, tmp_path):
     source_model = load_checkpoint(tmp_path / f"{rec['key']}.pt")[0]
     out = run_sweep(cfgs[:1], tmp_path, lambda c: splits, checkpoints=True, progress=False, log=lambda s: None)[0]
     assert {h["phase"] for h in out["history"]} == {"pf_study"}
-    assert len(out["history"]) == src.single_stage_iterations * src.epochs_per_iteration
+    assert len(out["history"]) == src.schedule.single_stage_iterations * src.schedule.epochs_per_iteration
     model = load_checkpoint(tmp_path / f"{out['key']}.pt")[0]
     src_w = dict(source_model.named_parameters())
     for name, w in model.named_parameters():

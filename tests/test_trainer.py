@@ -19,7 +19,8 @@ from mdmtn.data import TaskTensors, load_splits
 from mdmtn.growl import weight_rows
 from mdmtn.metrics import sparsity_metrics
 from mdmtn.records import CheckpointError, load_checkpoint, save_checkpoint
-from mdmtn.trainer import TrainingDiverged, evaluate, train
+from mdmtn.runner import train
+from mdmtn.trainer import TrainingDiverged, evaluate
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +45,20 @@ def test_two_phase_run_is_sparse_capped_and_tied(sparse_run, mm):
     assert m["SR"] > 0 and m["CR"] > 1
     # per-layer cap: never more than int(eta2 * rows) zero rows in a regularised layer
     for name, w in res.model.growl_weights():
-        rows = weight_rows(w.detach(), cfg.conv_rows)
-        assert (rows == 0).all(1).sum() <= int(cfg.eta2 * rows.shape[0])
+        rows = weight_rows(w.detach(), cfg.switches.conv_rows)
+        assert (rows == 0).all(1).sum() <= int(cfg.growl.eta2 * rows.shape[0])
     # phase 2 leaves exactly one distinct row per cluster and the planned zero rows at zero
     weights = dict(res.model.growl_weights())
     assert res.plans
     for plan in res.plans:
-        rows = weight_rows(weights[plan.name].detach(), cfg.conv_rows)
+        rows = weight_rows(weights[plan.name].detach(), cfg.switches.conv_rows)
         assert (rows[plan.zero_rows] == 0).all()
         for c in np.unique(plan.labels):
             members = rows[torch.from_numpy(plan.labels == c)]
             assert torch.unique(members, dim=0).shape[0] == 1
     # the record's metrics are those of the returned model
     assert sparsity_metrics(res.model)["SR"] == pytest.approx(m["SR"])
-    assert evaluate(res.model, mm.subset(cfg.n_train, cfg.n_val, cfg.n_test).test)["acc"] == m["test_acc"]
+    assert evaluate(res.model, mm.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test).test)["acc"] == m["test_acc"]
     # the compressed export's size is recorded for the book, and is that of the returned model
     assert rec["compression"]["params_compressed"] == count_parameters(mdmtn.compress_model(res.model))
     json.dumps(rec)  # serialisable
@@ -75,7 +76,7 @@ def test_same_seed_gives_identical_results(mm, sparse_run):
 def test_k0_zero_is_one_dense_stage(mm):
     cfg = make_config("multimnist", "hps", (0.0, 0.4, 0.6), "smoke", seed=0)
     rec = train(cfg, mm, progress=False).record
-    assert [h["phase"] for h in rec["history"]] == ["single"] * cfg.single_stage_iterations
+    assert [h["phase"] for h in rec["history"]] == ["single"] * cfg.schedule.single_stage_iterations
     assert rec["metrics"]["SR"] == 0 and rec["metrics"]["CR"] == 1
 
 
@@ -83,10 +84,10 @@ def test_lambda_and_mu_follow_the_schedule(sparse_run):
     cfg, res = sparse_run
     h = res.record["history"]
     mus = [e["mu"] for e in h if e["phase"] == "phase1"]
-    assert mus == pytest.approx([cfg.mu0 * cfg.mu_factor ** i for i in range(3)])
-    assert h[-1]["mu"] == pytest.approx(cfg.mu0)  # reset at the start of phase 2
+    assert mus == pytest.approx([cfg.objective.mu0 * cfg.objective.mu_factor ** i for i in range(3)])
+    assert h[-1]["mu"] == pytest.approx(cfg.objective.mu0)  # reset at the start of phase 2
     lrs = [e["lr"] for e in h if e["phase"] == "phase1"]
-    assert lrs == pytest.approx([cfg.lr * cfg.lr_decay ** i for i in range(3)])
+    assert lrs == pytest.approx([cfg.schedule.lr * cfg.schedule.lr_decay ** i for i in range(3)])
 
 
 def test_nan_loss_stops_the_run(mm):
@@ -202,7 +203,7 @@ def test_phase1_keep_selects_the_model_phase2_starts_from(mm, keep):
     if keep == "last":
         expected = len(hist) - 1
     else:
-        sparse = [i for i, h in enumerate(hist) if h["SR"] >= cfg.eta1]
+        sparse = [i for i, h in enumerate(hist) if h["SR"] >= cfg.growl.eta1]
         pool = sparse or range(len(hist))
         expected = max(pool, key=lambda i: (np.mean(hist[i]["val_acc"]), -i))  # first of equal bests
         assert expected != len(hist) - 1  # seed 1 peaks early, so the two rules pick different models

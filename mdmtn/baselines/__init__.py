@@ -9,7 +9,7 @@ method     what                                         module
 ``kdmtl``  KDMTL: STL teachers, distilled HPS student   :mod:`.kdmtl`
 =========  ===========================================  ==============================
 
-:func:`train_baseline` is what :func:`mdmtn.trainer.train` calls for ``cfg.method != "wc_al"``,
+:func:`train_baseline` is what :func:`mdmtn.runner.train` calls for ``cfg.method != "wc_al"``,
 so ``python -m mdmtn train --method mgda ...`` writes the same run record as the paper's method.
 Settings follow the book appendix (see each module); :func:`data_options` says which data a run trains on.
 """

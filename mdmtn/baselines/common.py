@@ -5,7 +5,7 @@ step; returns the detached per-task losses) driven by the engine's :func:`mdmtn.
 (re-exported here), which handles batching,
 the lr schedule, divergence, per-epoch validation, the best-validation (or last-epoch) model and
 the history. :func:`finish_record` then writes the same record layout as the paper's method
-(:func:`mdmtn.trainer.train`), so one notebook reads every row of Tables 1-2.
+(:func:`mdmtn.runner.train`), so one notebook reads every row of Tables 1-2.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..config import ConfigError, RunConfig
 from ..data import Splits, TaskTensors, iterate_batches, load_splits
-from ..engine import EpochLoop, StepFn, run_epochs, training_batches  # noqa: F401 - the baselines' loop
+from ..engine import evaluate, seed_everything
 from ..lsuv import lsuv_
 from ..metrics import sparsity_metrics
 from ..records import machine_info, new_record
@@ -40,7 +40,7 @@ def lr_factor(epoch: int, decay: float, first: int, step: int) -> float:
 
 def data_options(cfg: RunConfig) -> dict[str, bool]:
     """The :func:`mdmtn.data.load_splits` options a config trains on (full_train, normalize)."""
-    return dict(full_train=cfg.full_train, normalize=cfg.normalize_inputs)
+    return dict(full_train=cfg.data.full_train, normalize=cfg.data.normalize_inputs)
 
 
 def prepare_splits(cfg: RunConfig, splits: Splits | None, **load_kwargs: Any) -> Splits:
@@ -51,8 +51,8 @@ def prepare_splits(cfg: RunConfig, splits: Splits | None, **load_kwargs: Any) ->
     """
     opts = data_options(cfg)
     if splits is None:
-        splits = load_splits(cfg.dataset, load_kwargs.pop("data_dir", None), split_seed=cfg.split_seed,
-                             build_seed=cfg.build_seed, **opts, **load_kwargs)
+        splits = load_splits(cfg.dataset, load_kwargs.pop("data_dir", None), split_seed=cfg.data.split_seed,
+                             build_seed=cfg.data.build_seed, **opts, **load_kwargs)
     for name, want in opts.items():
         have = splits.info.get(name)
         if have is not None and have != want:
@@ -60,7 +60,7 @@ def prepare_splits(cfg: RunConfig, splits: Splits | None, **load_kwargs: Any) ->
                 f"method {cfg.method!r} on {cfg.dataset} trains on data loaded with {name}={want}, but the given "
                 f"splits have {name}={have}; load them with load_splits(..., "
                 + ", ".join(f"{k}={v}" for k, v in opts.items()) + ")")
-    return splits.subset(cfg.n_train, cfg.n_val, cfg.n_test)
+    return splits.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test)
 
 
 def column(data: TaskTensors, t: int) -> TaskTensors:
@@ -96,13 +96,11 @@ def progress_bar(cfg: RunConfig, total: int, progress: bool) -> tqdm:
 
 def finish_record(cfg: RunConfig, model: nn.Module, splits: Splits, history: list[dict[str, Any]],
                   t_start: float, train_objectives: list[float], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The run record, in the layout of :func:`mdmtn.trainer.train` (val_* are None without a
+    """The run record, in the layout of :func:`mdmtn.runner.train` (val_* are None without a
     validation split); ``train_objectives`` are the last training epoch's ``[nan, L1, ..., LT]``;
     baseline-specific facts go under ``"baseline"``."""
-    from ..engine import evaluate
-
-    test = evaluate(model, splits.test, cfg.eval_batch_size)
-    val = evaluate(model, splits.val, cfg.eval_batch_size) if len(splits.val) else None
+    test = evaluate(model, splits.test, cfg.data.eval_batch_size)
+    val = evaluate(model, splits.val, cfg.data.eval_batch_size) if len(splits.val) else None
     sm = sparsity_metrics(model)
     return new_record(
         status="ok", key=cfg.key(), config=cfg.to_dict(),
@@ -134,11 +132,9 @@ def begin_search_run(cfg: RunConfig, splits: Splits, name: str, model: nn.Module
                      total_epochs: Callable[[bool], int]) -> SearchRun:
     """Seed, draw the search subset and open a progress bar of ``total_epochs(do_search)`` epochs;
     a bring-your-own ``model`` is refused (these baselines build their own networks)."""
-    from ..engine import seed_everything
-
     if model is not None:
         raise ValueError(f"the {name} baseline builds its own networks; bring-your-own models work with method 'mgda'")
     seed_everything(cfg.seed)
-    search_data = random_subset(splits.train, cfg.search_fraction, torch.Generator().manual_seed(cfg.seed + 5))
-    do_search = cfg.search_epochs > 0
+    search_data = random_subset(splits.train, cfg.schedule.search_fraction, torch.Generator().manual_seed(cfg.seed + 5))
+    do_search = cfg.schedule.search_epochs > 0
     return SearchRun(search_data, do_search, progress_bar(cfg, total_epochs(do_search), progress))

@@ -30,10 +30,10 @@ from torch import nn
 
 from ..config import RunConfig
 from ..data import Splits, TaskTensors
+from ..engine import EpochLoop, TrainResult, evaluate, run_epochs
 from ..lsuv import orthonormal_
 from ..models import build_model
-from .common import (CHANNELS_LAST, EpochLoop, begin_search_run, finish_record, lr_factor, lsuv_init_,
-                     run_epochs)
+from .common import CHANNELS_LAST, begin_search_run, finish_record, lr_factor, lsuv_init_
 from .mtan import run_search
 from .stl import train_single_task
 
@@ -90,10 +90,9 @@ def kdmtl_step(student: nn.Module, teachers: Sequence[nn.Module], opt: torch.opt
 
 def train_kdmtl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
     """Teachers, λ search, final student; returns a :class:`mdmtn.trainer.TrainResult` (the student)."""
-    from ..engine import TrainResult, evaluate
-
     run = begin_search_run(cfg, splits, "KDMTL", model, progress,
-                           lambda s: cfg.n_tasks * cfg.kd_teacher_epochs + (len(cfg.kd_lambdas) * cfg.search_epochs if s else 0) + cfg.epochs)
+                           lambda s: cfg.n_tasks * cfg.kdmtl.teacher_epochs
+                           + (len(cfg.kdmtl.lambdas) * cfg.schedule.search_epochs if s else 0) + cfg.schedule.epochs)
     search_data, do_search, bar, history, fits = run.search_data, run.do_search, run.bar, run.history, run.fits
     try:
         teachers = build_model("stl", splits.input_shape, n_tasks=cfg.n_tasks)
@@ -101,42 +100,42 @@ def train_kdmtl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: boo
         teacher_epochs = []
         for t, net in enumerate(teachers.nets):
             loop = train_single_task(
-                net, t, splits.train, splits.val, epochs=cfg.kd_teacher_epochs, lr=cfg.kd_teacher_lr,
-                lr_decay=cfg.kd_teacher_lr_decay, lr_first_decay=1, lr_step=1, batch_size=cfg.batch_size,
-                eval_batch_size=cfg.eval_batch_size, generator=g, phase=f"teacher_task{t + 1}", bar=bar)
+                net, t, splits.train, splits.val, epochs=cfg.kdmtl.teacher_epochs, lr=cfg.kdmtl.teacher_lr,
+                lr_decay=cfg.kdmtl.teacher_lr_decay, lr_first_decay=1, lr_step=1, batch_size=cfg.data.batch_size,
+                eval_batch_size=cfg.data.eval_batch_size, generator=g, phase=f"teacher_task{t + 1}", bar=bar)
             history += loop.history
             teacher_epochs.append(loop.best_epoch)
         teachers.eval()
         for p in teachers.parameters():
             p.requires_grad_(False)
-        teacher_test = evaluate(teachers, splits.test, cfg.eval_batch_size)["acc"]
+        teacher_test = evaluate(teachers, splits.test, cfg.data.eval_batch_size)["acc"]
 
         def fit(lambdas: Sequence[float], data: TaskTensors, epochs: int, phase: str) -> EpochLoop:
             i = next(fits)
             student = build_model("kdmtl", splits.input_shape, n_tasks=cfg.n_tasks)
             student.to(device=splits.train.x.device, memory_format=CHANNELS_LAST)
-            lsuv_init_(_ForwardLayers(student), data, cfg.batch_size, seed=1000 * cfg.seed + 10 * i + 3)
+            lsuv_init_(_ForwardLayers(student), data, cfg.data.batch_size, seed=1000 * cfg.seed + 10 * i + 3)
             gen = torch.Generator().manual_seed(1000 * cfg.seed + 10 * i + 4)
             with torch.no_grad():
                 for a in student.adaptors:
                     orthonormal_(a[0].weight, gen)
                     a[0].bias.zero_()
-            opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
-            adaptor_opt = torch.optim.Adam(student.adaptors.parameters(), lr=cfg.kd_adaptor_lr,
-                                           weight_decay=cfg.kd_adaptor_weight_decay)
+            opt = torch.optim.Adam(student.parameters(), lr=cfg.schedule.lr)
+            adaptor_opt = torch.optim.Adam(student.adaptors.parameters(), lr=cfg.kdmtl.adaptor_lr,
+                                           weight_decay=cfg.kdmtl.adaptor_weight_decay)
             loop = run_epochs(EpochLoop(
-                model=student, step=kdmtl_step(student, teachers.nets, opt, adaptor_opt, lambdas, cfg.kd_detach),
-                optimizers=[opt], train=data, epochs=epochs, batch_size=cfg.batch_size,
-                lr_schedule=lambda e: lr_factor(e, cfg.lr_decay, cfg.lr_first_decay, cfg.lr_step),
+                model=student, step=kdmtl_step(student, teachers.nets, opt, adaptor_opt, lambdas, cfg.kdmtl.detach),
+                optimizers=[opt], train=data, epochs=epochs, batch_size=cfg.data.batch_size,
+                lr_schedule=lambda e: lr_factor(e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step),
                 generator=torch.Generator().manual_seed(1000 * cfg.seed + 10 * i),
-                evaluate=lambda m: evaluate(m, splits.val, cfg.eval_batch_size)["acc"], phase=phase,
+                evaluate=lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"], phase=phase,
                 extra=lambda: dict(lambdas=list(lambdas))), bar)
             history.extend(loop.history)
             return loop
 
         lam, lam_results = run_search(
-            cfg.kd_lambdas, lambda c, i: fit(c, search_data, cfg.search_epochs, "search_lambda"), do_search)
-        final = fit(lam, splits.train, cfg.epochs, "final")
+            cfg.kdmtl.lambdas, lambda c, i: fit(c, search_data, cfg.schedule.search_epochs, "search_lambda"), do_search)
+        final = fit(lam, splits.train, cfg.schedule.epochs, "final")
     finally:
         bar.close()
     record = finish_record(cfg, final.model, splits, history, t_start, final.history[-1]["train_objectives"],

@@ -33,7 +33,6 @@ batches are dropped (``drop_last``); the test set is evaluated in full for every
 """
 from __future__ import annotations
 
-import time
 from typing import Sequence
 
 import torch
@@ -42,9 +41,10 @@ import torch.nn.functional as F
 
 from ..config import RunConfig
 from ..data import Splits
+from ..engine import EpochLoop, TrainResult, TrainingDiverged, evaluate, run_epochs, seed_everything
 from ..mgda import min_norm_coefficients, normalize_gradients, shared_representation_grads
 from ..models import build_model
-from .common import CHANNELS_LAST, EpochLoop, finish_record, lr_factor, progress_bar, run_epochs
+from .common import CHANNELS_LAST, finish_record, lr_factor, progress_bar
 
 
 def shared_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -94,8 +94,6 @@ def mgda_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: 
         grads = grads.cumsum(0)
     loss_values = torch.stack(losses).detach()
     if not (bool(torch.isfinite(loss_values).all()) and bool(torch.isfinite(grads).all())):
-        from ..engine import TrainingDiverged
-
         raise TrainingDiverged(f"non-finite MGDA task losses {loss_values.tolist()} or gradients; try a smaller lr")
     alpha = min_norm_coefficients(normalize_gradients(grads, loss_values, normalization)).detach()
     total = sum(a * loss for a, loss in zip(alpha, losses))
@@ -116,17 +114,15 @@ def train_mgda(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool
     ``splits`` are already prepared (:func:`mdmtn.baselines.common.prepare_splits`). The
     returned model is the last epoch's (``full_train``: there is no validation split).
     """
-    from ..engine import TrainResult, evaluate, seed_everything
-
     seed_everything(cfg.seed)
     if model is None:
         model = build_model(cfg.model, splits.input_shape, n_tasks=cfg.n_tasks)
     model.to(device=splits.train.x.device, memory_format=CHANNELS_LAST)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.schedule.lr, momentum=cfg.schedule.momentum)
     weights: list[torch.Tensor] = []
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        losses, alpha = mgda_step(model, opt, x, y, cfg.mgda_variant, cfg.mgda_normalization, cfg.mgda_grad_bug)
+        losses, alpha = mgda_step(model, opt, x, y, cfg.mgda.variant, cfg.mgda.normalization, cfg.mgda.grad_bug)
         weights.append(alpha.double())
         return losses
 
@@ -137,14 +133,15 @@ def train_mgda(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool
                     mgda_weights_max=w.max(0).values.tolist())
 
     has_val = len(splits.val) > 0
-    bar = progress_bar(cfg, cfg.epochs, progress)
+    bar = progress_bar(cfg, cfg.schedule.epochs, progress)
     try:
         loop = run_epochs(EpochLoop(
-            model=model, step=step, optimizers=[opt], train=splits.train, epochs=cfg.epochs,
-            batch_size=cfg.batch_size, lr_schedule=lambda e: lr_factor(e, cfg.lr_decay, cfg.lr_first_decay, cfg.lr_step),
-            generator=torch.Generator().manual_seed(cfg.seed), drop_last=cfg.drop_last, phase="mgda",
+            model=model, step=step, optimizers=[opt], train=splits.train, epochs=cfg.schedule.epochs,
+            batch_size=cfg.data.batch_size,
+            lr_schedule=lambda e: lr_factor(e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step),
+            generator=torch.Generator().manual_seed(cfg.seed), drop_last=cfg.data.drop_last, phase="mgda",
             # validation (if the user keeps a val split) is logged only: MGDA keeps the last epoch
-            evaluate=(lambda m: evaluate(m, splits.val, cfg.eval_batch_size)["acc"]) if has_val else (lambda m: None),
+            evaluate=(lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"]) if has_val else (lambda m: None),
             select_best=False, extra=extra), bar)
     finally:
         bar.close()

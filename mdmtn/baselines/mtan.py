@@ -27,9 +27,9 @@ import torch.nn.functional as F
 
 from ..config import RunConfig
 from ..data import Splits, TaskTensors
+from ..engine import EpochLoop, TrainResult, evaluate, run_epochs
 from ..models import build_model
-from .common import (CHANNELS_LAST, EpochLoop, begin_search_run, finish_record, lr_factor, lsuv_init_,
-                     run_epochs)
+from .common import CHANNELS_LAST, begin_search_run, finish_record, lr_factor, lsuv_init_
 
 
 def run_search(candidates: Sequence[Any], fit: Callable[[Any, int], EpochLoop], enabled: bool) -> tuple[Any, list]:
@@ -63,35 +63,35 @@ def weighted_step(model: torch.nn.Module, opt: torch.optim.Optimizer, weights: S
 
 def train_mtan(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
     """λ search, lr search, final training; returns a :class:`mdmtn.trainer.TrainResult`."""
-    from ..engine import TrainResult, evaluate
-
     run = begin_search_run(cfg, splits, "MTAN", model, progress,
-                           lambda s: (len(cfg.mtan_lambdas) + len(cfg.mtan_lrs) if s else 0) * cfg.search_epochs + cfg.epochs)
+                           lambda s: (len(cfg.mtan.lambdas) + len(cfg.mtan.lrs) if s else 0) * cfg.schedule.search_epochs
+                           + cfg.schedule.epochs)
     search_data, do_search, bar, history, fits = run.search_data, run.do_search, run.bar, run.history, run.fits
 
     def fit(lambdas: Sequence[float], lr: float, data: TaskTensors, epochs: int, phase: str) -> EpochLoop:
         i = next(fits)
         net = build_model("mtan", splits.input_shape, n_tasks=cfg.n_tasks,
-                          shared_attention=cfg.mtan_attention == "shared")
+                          shared_attention=cfg.mtan.attention == "shared")
         net.to(device=splits.train.x.device, memory_format=CHANNELS_LAST)
-        lsuv_init_(net, data, cfg.batch_size, seed=1000 * cfg.seed + 10 * i + 3)
+        lsuv_init_(net, data, cfg.data.batch_size, seed=1000 * cfg.seed + 10 * i + 3)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         loop = run_epochs(EpochLoop(
             model=net, step=weighted_step(net, opt, lambdas), optimizers=[opt], train=data, epochs=epochs,
-            batch_size=cfg.batch_size, lr_schedule=lambda e: lr_factor(e, cfg.lr_decay, cfg.lr_first_decay, cfg.lr_step),
+            batch_size=cfg.data.batch_size,
+            lr_schedule=lambda e: lr_factor(e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step),
             generator=torch.Generator().manual_seed(1000 * cfg.seed + 10 * i),
-            evaluate=lambda m: evaluate(m, splits.val, cfg.eval_batch_size)["acc"], phase=phase,
+            evaluate=lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"], phase=phase,
             extra=lambda: dict(lambdas=list(lambdas), base_lr=lr)), bar)
         history.extend(loop.history)
         return loop
 
     try:
         lam, lam_results = run_search(
-            cfg.mtan_lambdas, lambda c, i: fit(c, cfg.mtan_lrs[0], search_data, cfg.search_epochs, "search_lambda"),
+            cfg.mtan.lambdas, lambda c, i: fit(c, cfg.mtan.lrs[0], search_data, cfg.schedule.search_epochs, "search_lambda"),
             do_search)
         lr, lr_results = run_search(
-            cfg.mtan_lrs, lambda c, i: fit(lam, c, search_data, cfg.search_epochs, "search_lr"), do_search)
-        final = fit(lam, lr, splits.train, cfg.epochs, "final")
+            cfg.mtan.lrs, lambda c, i: fit(lam, c, search_data, cfg.schedule.search_epochs, "search_lr"), do_search)
+        final = fit(lam, lr, splits.train, cfg.schedule.epochs, "final")
     finally:
         bar.close()
     record = finish_record(cfg, final.model, splits, history, t_start, final.history[-1]["train_objectives"],

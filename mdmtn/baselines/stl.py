@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 
 from ..config import RunConfig
 from ..data import Splits, TaskTensors
+from ..engine import EpochLoop, TrainResult, evaluate, run_epochs, seed_everything
 from ..models import build_model
-from .common import CHANNELS_LAST, EpochLoop, column, finish_record, lr_factor, progress_bar, run_epochs
+from .common import CHANNELS_LAST, column, finish_record, lr_factor, progress_bar
 
 
 def single_task_step(net: nn.Module, opt: torch.optim.Optimizer, task: int) -> Callable:
@@ -45,8 +46,6 @@ def train_single_task(net: nn.Module, task: int, train: TaskTensors, val: TaskTe
                       generator: torch.Generator, phase: str, bar: tqdm | None = None) -> EpochLoop:
     """Train one single-task network on task ``task`` with Adam; keeps its best-validation epoch
     (accuracy on that task). Returns the finished :class:`EpochLoop` (history, best epoch)."""
-    from ..engine import evaluate
-
     net.to(device=train.x.device, memory_format=CHANNELS_LAST)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     val_t = column(val, task)
@@ -59,21 +58,19 @@ def train_single_task(net: nn.Module, task: int, train: TaskTensors, val: TaskTe
 def train_stl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
     """Train one STL network per task; returns a :class:`mdmtn.trainer.TrainResult` whose model is
     the :class:`~mdmtn.models.STLSet` of the selected networks."""
-    from ..engine import TrainResult, seed_everything
-
     if model is not None:
         raise ValueError("the STL baseline builds its own networks; bring-your-own models work with method 'mgda'")
     seed_everything(cfg.seed)
     stl = build_model("stl", splits.input_shape, n_tasks=cfg.n_tasks)
     g = torch.Generator().manual_seed(cfg.seed)
     history, objectives, selected = [], [float("nan")], []
-    bar = progress_bar(cfg, cfg.n_tasks * cfg.epochs, progress)
+    bar = progress_bar(cfg, cfg.n_tasks * cfg.schedule.epochs, progress)
     try:
         for t, net in enumerate(stl.nets):
             loop = train_single_task(
-                net, t, splits.train, splits.val, epochs=cfg.epochs, lr=cfg.lr, lr_decay=cfg.lr_decay,
-                lr_first_decay=cfg.lr_first_decay, lr_step=cfg.lr_step, batch_size=cfg.batch_size,
-                eval_batch_size=cfg.eval_batch_size, generator=g, phase=f"stl_task{t + 1}", bar=bar)
+                net, t, splits.train, splits.val, epochs=cfg.schedule.epochs, lr=cfg.schedule.lr, lr_decay=cfg.schedule.lr_decay,
+                lr_first_decay=cfg.schedule.lr_first_decay, lr_step=cfg.schedule.lr_step, batch_size=cfg.data.batch_size,
+                eval_batch_size=cfg.data.eval_batch_size, generator=g, phase=f"stl_task{t + 1}", bar=bar)
             history += loop.history
             objectives.append(loop.history[-1]["train_objectives"][1])
             selected.append(loop.best_epoch)

@@ -204,12 +204,12 @@ class SplitsLoader:
         self._cache: dict[tuple, Splits] = {}
 
     def __call__(self, cfg) -> Splits:
-        key = (cfg.dataset, cfg.full_train, cfg.normalize_inputs, cfg.split_seed, cfg.build_seed)
+        key = (cfg.dataset, cfg.data.full_train, cfg.data.normalize_inputs, cfg.data.split_seed, cfg.data.build_seed)
         if key not in self._cache:
             self._cache[key] = load_splits(cfg.dataset, self.root, allow_unverified_cifar=self.allow_unverified_cifar,
-                                           download=self.download, split_seed=cfg.split_seed,
-                                           build_seed=cfg.build_seed, full_train=cfg.full_train,
-                                           normalize=cfg.normalize_inputs)
+                                           download=self.download, split_seed=cfg.data.split_seed,
+                                           build_seed=cfg.data.build_seed, full_train=cfg.data.full_train,
+                                           normalize=cfg.data.normalize_inputs)
         return self._cache[key]
 
     def __getstate__(self) -> dict:

@@ -38,7 +38,7 @@ def compute(data_root: str | Path) -> dict:
     from mdmtn.config import make_config
     from mdmtn.data import SplitsLoader
     from mdmtn.mt2o import joint_config, solve
-    from mdmtn.trainer import train
+    from mdmtn.runner import train
 
     torch.set_num_threads(1)
     load = SplitsLoader(str(data_root), allow_unverified_cifar=True)  # synthetic pickles
