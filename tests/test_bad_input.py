@@ -388,8 +388,11 @@ def test_ctrl_c_prints_one_line_and_resumes(synthetic_data_root, tmp_path, worke
         (tmp_path / "site").mkdir()
         (tmp_path / "site" / "sitecustomize.py").write_text(SLOW_WORKER_START)
         env["PYTHONPATH"] = str(tmp_path / "site")
+    # as from a terminal: SIGINT at its default (a shell's background job, e.g. CI started with `&`,
+    # would hand the command an ignored SIGINT, and then Python rightly never raises KeyboardInterrupt)
     p = cli([*SLOW, "--seeds", "0", "1", "--workers", workers, "--set", "single_stage_iterations=600"],
-            synthetic_data_root, out, start_new_session=True, env_extra=env)
+            synthetic_data_root, out, start_new_session=True, env_extra=env,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     if booting:  # the workers exist and sit in their slow start
         assert wait_for(lambda: any("spawn_main" in Path(f"/proc/{c}/cmdline").read_text() for c in children(p.pid)),
                         interval=0.01)
