@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from .aggregate import PAPER_RESULTS, mean_std
 from .config import TASK_LABELS, RunConfig, make_config
+from .records import load_records
 from .report import run_label
 
 LABELS = {"mgda": "MGDA-UB", "stl": "STL", "wc_al": "ours"}
@@ -28,8 +29,6 @@ ACC_TOL, SR_TOL = 0.3, 5.0
 def preset_records(results_dir: str | Path, preset: str) -> list[dict]:
     """Every finished record of ``preset`` under ``results_dir``: ``<preset>/``, its ``baselines/``
     and its ``seeds/`` (re-runs of selected configs), each run once."""
-    from .records import load_records
-
     base = Path(results_dir) / preset
     return load_records([d for d in (base, base / "baselines", base / "seeds") if d.is_dir()])
 

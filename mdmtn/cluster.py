@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 from .claims import Claims
 from .config import ConfigError, RunConfig
 from .records import RecordError, find_record, read_record, record_path
+from .sweep import check_out_dir, in_order, pending, run_tag, summary, train_one
 
 _LOADERS: dict[bytes, Any] = {}  # per worker process: one loader (and its cached splits) per data setting
 
@@ -38,8 +39,6 @@ def train_claimed(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any]
     """One cluster task: the record of ``cfg`` in ``out_dir``, trained here unless another live
     holder is training it (then its record is waited for) or it already exists."""
     import torch
-
-    from .sweep import train_one
 
     if threads:
         torch.set_num_threads(threads)
@@ -81,8 +80,6 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
         raise ConfigError("--dask-scheduler needs Dask's distributed package: pip install -e .[cluster] "
                           "(or pip install distributed)") from None
 
-    from .sweep import check_out_dir, in_order, pending, run_tag, summary
-
     out_dir = check_out_dir(out_dir)
     by_key, records, todo = pending(cfgs, out_dir, force, log)
     kw = dict(scheduler_file=scheduler) if Path(scheduler).is_file() else dict(address=scheduler)
@@ -96,12 +93,12 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
             futures[fut] = i
 
         ac = as_completed()
-        pending = list(later)
+        waiting = list(later)
 
         def release_ready() -> None:  # front-study configs whose source is no longer being trained
             running = {cfgs[x].key() for x in futures.values()}
-            for j in [j for j in pending if cfgs[j].init_from not in running]:
-                pending.remove(j)
+            for j in [j for j in waiting if cfgs[j].init_from not in running]:
+                waiting.remove(j)
                 submit(j)
                 ac.add(next(f for f, x in futures.items() if x == j))
 

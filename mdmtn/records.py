@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterable
 import torch
 
 from . import __version__
-from .config import INPUT_SHAPES, RunConfig
+from .config import INPUT_SHAPES, ConfigError, RunConfig
+from .models import build_model
 
 
 class CheckpointError(RuntimeError):
@@ -59,8 +60,6 @@ def _cpu_model() -> str | None:
 def resolve_device(spec: str | torch.device | None = "cpu") -> torch.device:
     """``"auto"`` (a GPU if one is present, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a
     ``torch.device``; raises :class:`mdmtn.config.ConfigError` for a device this machine lacks."""
-    from .config import ConfigError
-
     if spec is None:
         spec = "cpu"
     if isinstance(spec, torch.device):
@@ -344,8 +343,6 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, RunConfig
 
     Raises :class:`CheckpointError` with what to do if the file is missing or corrupt.
     """
-    from .models import build_model
-
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist; train the run first (python -m mdmtn train ...)")
