@@ -452,7 +452,18 @@ def pf_study_caption(panel: dict[str, Any], dataset: str, arch: str, letter: str
             f"{len(panel['study'])} of the {panel['planned']} vectors "
             f"({len(panel['study_front'])} on the front), started from run {s['key']} (k = {k}, SR "
             f"{s['metrics']['SR']:.1f}%, {s['config']['preset']} preset, seed {s['config']['seed']}); "
-            f"{len(panel['dense'])} k0 = 0 runs ({len(panel['dense_front'])} on their front).*")
+            f"{len(panel['dense'])} k0 = 0 runs ({len(panel['dense_front'])} on their front)."
+            + _study_vs_dense(panel) + "*")
+
+
+def _study_vs_dense(panel: dict[str, Any]) -> str:
+    """How far the study's training losses sit below the k0 = 0 runs', and why (one more stage)."""
+    if not panel["study"] or not panel["dense"]:
+        return ""
+    study, dense = (float(np.median(objective_vectors(panel[k], dims=(1, 2)).sum(axis=1))) for k in ("study", "dense"))
+    return (f" Median L1 + L2 (last-epoch training loss): {study:.2e} for the study, {dense:.2e} for the k0 = 0 "
+            "runs; the study continues training an already trained model for one more stage, the k0 = 0 runs "
+            "start from scratch, so the two fronts differ in training time as well as in sparsity.")
 
 
 def samples_caption(splits: Any, synthetic: bool = False) -> str:

@@ -144,7 +144,10 @@ def test_pf_study_panel_starts_from_the_table_selection_and_counts_the_papers_ve
     assert p["source"]["key"] == src["key"]  # best test accuracy among the Pareto-optimal sparse runs
     assert [r["key"] for r in p["study"]] == [r["key"] for r in study] and p["planned"] == 18
     assert len(p["study_front"]) == 2 and [r["key"] for r in p["dense"]] == [dense["key"]]
-    assert "Ours: 3 of the 18 vectors (2 on the front)" in pf_study_caption(p, "multimnist", "mdmtn", "b")
+    cap = pf_study_caption(p, "multimnist", "mdmtn", "b")
+    assert "Ours: 3 of the 18 vectors (2 on the front)" in cap
+    # medians of L1 + L2: study (3, 3, 5) -> 3, dense (2) -> 2
+    assert "Median L1 + L2 (last-epoch training loss): 3.00e+00 for the study, 2.00e+00 for the k0 = 0 runs" in cap
     assert pf_study_panel([dense], "multimnist", "mdmtn")["source"] is None
 
 
