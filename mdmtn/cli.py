@@ -321,6 +321,9 @@ def _config_options(t: argparse.ArgumentParser) -> None:
     from .config import preset_dependent
 
     varies = preset_dependent()
+    # the usage line lists the command's own options; the ~60 settings are summarised, not spelled out
+    head = t.format_usage().removeprefix("usage: ").rstrip()
+    t.usage = head + "\n" + " " * (len(t.prog) + 8) + "[--SETTING VALUE ...]   (one per RunConfig setting: see below)"
     for group, cls, _ in (("run", RunConfig, ""), *GROUPS):
         fs = [f for f in _DERIVED if (f.group or "run") == group]
         title = f"{group} settings ({cls.__name__})" if group != "run" else "run settings (RunConfig)"
