@@ -397,6 +397,48 @@ def front_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str, A
                 paper_count=PAPER_PARETO_COUNTS.get((dataset, arch)))
 
 
+# The paper's claims about its fronts (Figs. 2-3 and their text) and the tolerance each is judged with,
+# fixed before the full sweeps finished: Pareto counts within 25%; SR levels within 5 points.
+PAPER_FRONT_CLAIMS: tuple[tuple[str, str, str, float], ...] = (
+    ("multimnist", "mdmtn", "count", 39), ("multimnist", "mdmtn", "largest_cluster_sr", 53.0),
+    ("cifar10mnist", "mdmtn", "count", 35), ("cifar10mnist", "mdmtn", "all_sr", 29.0),
+)
+
+
+def front_verdicts(records: Sequence[dict]) -> list[dict[str, str]]:
+    """One verdict per claim of :data:`PAPER_FRONT_CLAIMS`, from the sweeps in ``records``: "holds",
+    "does not hold", or "not yet" while the sweep lacks some of the paper's 90 vectors (the numbers
+    so far are still given). Fronts are 3-D exact non-dominance of the k0 > 0 runs; SR clusters
+    use the authors' grouping (``sparsity_clusters``, d = 0.1)."""
+    paper_k = set(paper_preference_vectors())
+    out = []
+    for ds, arch, what, value in PAPER_FRONT_CLAIMS:
+        p = front_panel(records, ds, arch)
+        covered = len({tuple(r["config"]["k"]) for r in p["runs"]} & paper_k)
+        fig = {"multimnist": "Fig. 2", "cifar10mnist": "Fig. 3"}[ds]
+        srs = [r["metrics"]["SR"] for r in p["front"]]
+        where = f"{covered} of the paper's {len(paper_k)} vectors, {', '.join(p['presets']) or '–'} preset"
+        if what == "count":
+            claim = f"{fig}: {value:g} Pareto-optimal {arch.upper()} models (within 25%)"
+            ok = abs(len(p["front"]) - value) <= 0.25 * value
+            numbers = f"ours {len(p['front'])} of {len(p['sparse'])} k0 > 0 runs ({where})"
+        else:
+            labels = sparsity_clusters(srs, 0.1) if srs else np.array([], dtype=int)
+            means = {c: float(np.mean([x for x, lab in zip(srs, labels) if lab == c])) for c in set(labels.tolist())}
+            sizes = {c: int((labels == c).sum()) for c in means}
+            levels = ", ".join(f"{means[c]:.1f}% ({sizes[c]})" for c in sorted(means, key=means.get)) or "none"
+            numbers = f"ours: SR clusters {levels} ({where})"
+            if what == "largest_cluster_sr":
+                claim = f"{fig}: the largest SR cluster of the {arch.upper()} front at ≈ {value:g}% (within 5 points)"
+                ok = bool(means) and abs(means[max(sizes, key=sizes.get)] - value) <= 5
+            else:
+                claim = f"{fig}: all Pareto-optimal {arch.upper()} models at SR ≈ {value:g}% (within 5 points)"
+                ok = bool(srs) and all(abs(x - value) <= 5 for x in srs)
+        verdict = ("not yet" if covered < len(paper_k) else "holds" if ok else "does not hold")
+        out.append(dict(claim=claim, verdict=verdict, numbers=numbers))
+    return out
+
+
 def front_caption(panel: dict[str, Any], dataset: str, arch: str) -> str:
     """The caption under one Fig. 2/3 panel: what the paper's figure shows and what ours does."""
     fig = {"multimnist": "Fig. 2", "cifar10mnist": "Fig. 3"}[dataset]

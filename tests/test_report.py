@@ -161,3 +161,35 @@ def test_table_says_from_how_many_vectors_each_selection_was_made():
     assert rows[("mdmtn", "ours-dense")]["ours"]["from_vectors"] == 1
     text = markdown_table(list(rows.values()), "multimnist")
     assert "best of 2 Pareto-optimal of 3 vectors" in text and "best of 1 vector |" in text
+
+
+def test_front_verdicts_judge_the_papers_front_claims_only_on_a_full_sweep():
+    from mdmtn.report import front_verdicts
+    from mdmtn.sweep import paper_preference_vectors
+
+    vs = paper_preference_vectors()
+    sparse = [k for k in vs if k[0] > 0]
+
+    def sweep(large_sr, small_sr, n_front):
+        out = [rec("mdmtn", k, (0, 1 + i, 1 + i), (0.9, 0.9)) for i, k in enumerate(k for k in vs if k[0] == 0)]
+        for i, k in enumerate(sparse):
+            if i < n_front:  # on the L1 + L2 = 1 trade-off: mutually non-dominated
+                t = (i + 1) / (n_front + 1)
+                out.append(rec("mdmtn", k, (0.5, t, 1 - t), (0.9, 0.9), sr=large_sr if i % 2 else small_sr))
+            else:  # dominated by every front point
+                out.append(rec("mdmtn", k, (0.9, 2, 2), (0.9, 0.9), sr=10.0))
+        return out
+
+    # 39 front points: 19 at SR 53 (odd i) ... 20 at 25: the largest cluster is the 25% one
+    v = {x["claim"]: x for x in front_verdicts(sweep(53.0, 25.0, 39))}
+    count = v["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"]
+    assert count["verdict"] == "holds" and "ours 39 of 71 k0 > 0 runs (90 of the paper's 90 vectors" in count["numbers"]
+    largest = v["Fig. 2: the largest SR cluster of the MDMTN front at ≈ 53% (within 5 points)"]
+    assert largest["verdict"] == "does not hold" and "SR clusters 25.0% (20), 53.0% (19)" in largest["numbers"]
+    v = {x["claim"]: x["verdict"] for x in front_verdicts(sweep(25.0, 53.0, 21))}  # 11 at 53, 10 at 25
+    assert v["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"] == "does not hold"  # 21 < 39 - 9.75
+    assert v["Fig. 2: the largest SR cluster of the MDMTN front at ≈ 53% (within 5 points)"] == "holds"
+    partial = {x["claim"]: x for x in front_verdicts(sweep(53.0, 25.0, 39)[:50])}
+    assert partial["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"]["verdict"] == "not yet"
+    assert "50 of the paper's 90 vectors" in partial["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"]["numbers"]
+    assert all(x["verdict"] == "not yet" for x in front_verdicts([]))
