@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from mdmtn.config import INPUT_SHAPES
 from mdmtn.models import build_model
-from mdmtn.models.backbone import _pool_bn_relu, flatten_linear_relu
+from mdmtn.models.backbone import pool_bn_relu, flatten_linear_relu
 from mdmtn.records import machine_info
 from train_throughput import use_chw_flatten
 
@@ -54,7 +54,7 @@ def _gemm_stem_representation(self, x):
     w = torch.cat([cv.weight.reshape(cv.out_channels, -1) for cv in convs])
     y = torch.addmm(torch.cat([cv.bias for cv in convs]), patches, w.t()).view(b, ho, ho, -1).permute(0, 3, 1, 2)
     hs = F.relu(F.max_pool2d(y, 2)).split([cv.out_channels for cv in convs], 1)
-    z = flatten_linear_relu(sh.fc, _pool_bn_relu(sh.conv2(hs[0]), sh.bn2))
+    z = flatten_linear_relu(sh.fc, pool_bn_relu(sh.conv2(hs[0]), sh.bn2))
     return [a[0] * z + a[1] * flatten_linear_relu(m.fc, hm) for a, m, hm in zip(self.alpha, self.monitors, hs[1:])]
 
 

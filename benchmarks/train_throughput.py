@@ -58,7 +58,7 @@ from mdmtn.data import cifar10mnist as cm_mod
 from mdmtn.data import multimnist as mm_mod
 from mdmtn.growl import owl_prox, weight_rows
 from mdmtn.models import build_model
-from mdmtn.models.backbone import _pool_bn_relu
+from mdmtn.models.backbone import pool_bn_relu
 from mdmtn.scalarization import ChebyshevAL
 from mdmtn.engine import Run
 
@@ -160,12 +160,12 @@ def _fc_chw(fc: torch.nn.Linear, h: torch.Tensor) -> torch.Tensor:
 
 
 def _shared_forward_chw(self, x):
-    x = _pool_bn_relu(self.conv1(x), self.bn1)
-    return _fc_chw(self.fc, _pool_bn_relu(self.conv2(x), self.bn2))
+    x = pool_bn_relu(self.conv1(x), self.bn1)
+    return _fc_chw(self.fc, pool_bn_relu(self.conv2(x), self.bn2))
 
 
 def _monitor_forward_chw(self, x):
-    return _fc_chw(self.fc, _pool_bn_relu(self.conv(x), self.bn))
+    return _fc_chw(self.fc, pool_bn_relu(self.conv(x), self.bn))
 
 
 def use_chw_flatten(model) -> None:
