@@ -430,7 +430,6 @@ def compress(model: nn.Module, *, fold_bn: bool = True, merge_tied: bool | str =
     a1 = [bool(alpha[i, 1] != 0) if is_md else False for i in range(n_tasks)]
     use_shared = [a0[i] and used[i].numel() > 0 for i in range(n_tasks)]
     needed = [used[i] for i in range(n_tasks) if use_shared[i]]
-    hidden = model.shared.fc.out_features
     shared = None
     shared_pos: list[Tensor | None] = [None] * n_tasks
     if needed:

@@ -6,7 +6,7 @@ std of its raw output on a training batch is within ``tol`` of 1 (at most ``max_
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Iterator
 
 import torch
 from torch import nn

@@ -53,8 +53,6 @@ def test_interrupted_sweep_resumes_without_redoing_finished_runs(synthetic_data_
 
 
 def test_pf_study_keeps_the_source_zero_rows(synthetic_data_root, tmp_path):
-    import torch
-
     from mdmtn.config import make_config
     from mdmtn.growl import weight_rows
     from mdmtn.records import load_checkpoint

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .backbone import BackboneSpec, Monitor, SharedNet, spec_for_input
+from .backbone import BackboneSpec, Monitor, SharedNet
 
 
 @runtime_checkable
