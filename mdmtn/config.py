@@ -22,8 +22,8 @@ import dataclasses
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
 import typing
+from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
 from .fields import coerce_type, field_types
