@@ -48,3 +48,19 @@ def test_committed_config_round_trips_through_the_grouped_config(path):
     stored = rec["config"]
     again = RunConfig.from_dict(stored).to_dict()
     assert {k: v for k, v in again.items() if k in stored} == stored
+
+
+def test_every_table_selected_sparse_run_has_committed_similarity_maps():
+    """Fig. 7 draws the sparse runs Tables 1-2 select; a fresh clone has no checkpoints, so each
+    selected run needs its maps committed, or the chapter would silently lose its figure."""
+    from mdmtn.report import load_all, table_rows
+
+    quick = RESULTS / "quick"
+    records = load_all([quick])
+    for ds in ("multimnist", "cifar10mnist"):
+        for row in table_rows(records, ds):
+            if row["method"] == "ours-sparse" and row["ours"] is not None:
+                key = row["ours"]["keys"][0]
+                assert (quick / "similarity" / f"{key}.json").is_file(), (
+                    f"no results/quick/similarity/{key}.json for the selected {row['arch']} / {ds} run: build "
+                    "chapter 7 where its checkpoint is, and commit the map file")
