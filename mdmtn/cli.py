@@ -330,9 +330,9 @@ def _config_options(t: argparse.ArgumentParser) -> None:
         g = t.add_argument_group(title, (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "))
         for f in fs:
             default = "per dataset / preset / method" if f.name in varies else _show(f.default)
-            g.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, default=None,
-                           metavar=describe(f.type).upper().replace(" ", "_") if "|" not in describe(f.type)
-                           else "{" + describe(f.type).replace(" | ", ",") + "}",
+            kind = describe(f.type)
+            metavar = "{" + kind.replace(" | ", ",") + "}" if "|" in kind else kind.upper().replace(" ", "_")
+            g.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, default=None, metavar=metavar,
                            help=f"{f.doc} (default: {default})".replace("%", "%%"))
 
 

@@ -397,6 +397,15 @@ def front_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str, A
                 paper_count=PAPER_PARETO_COUNTS.get((dataset, arch)))
 
 
+def sr_clusters(runs: Sequence[dict]) -> list[tuple[float, int]]:
+    """(mean SR %, number of runs) of each sparsity cluster of ``runs`` (the authors' grouping,
+    :func:`mdmtn.pareto.sparsity_clusters`, d = 0.1), by increasing SR."""
+    srs = [r["metrics"]["SR"] for r in runs]
+    labels = sparsity_clusters(srs, 0.1) if srs else np.array([], dtype=int)
+    return sorted((float(np.mean([x for x, lab in zip(srs, labels) if lab == c])), int((labels == c).sum()))
+                  for c in set(labels.tolist()))
+
+
 # The paper's claims about its fronts (Figs. 2-3 and their text) and the tolerance each is judged with,
 # fixed before the full sweeps finished: Pareto counts within 25%; SR levels within 5 points.
 PAPER_FRONT_CLAIMS: tuple[tuple[str, str, str, float], ...] = (
@@ -423,14 +432,12 @@ def front_verdicts(records: Sequence[dict]) -> list[dict[str, str]]:
             ok = abs(len(p["front"]) - value) <= 0.25 * value
             numbers = f"ours {len(p['front'])} of {len(p['sparse'])} k0 > 0 runs ({where})"
         else:
-            labels = sparsity_clusters(srs, 0.1) if srs else np.array([], dtype=int)
-            means = {c: float(np.mean([x for x, lab in zip(srs, labels) if lab == c])) for c in set(labels.tolist())}
-            sizes = {c: int((labels == c).sum()) for c in means}
-            levels = ", ".join(f"{means[c]:.1f}% ({sizes[c]})" for c in sorted(means, key=means.get)) or "none"
+            clusters = sr_clusters(p["front"])
+            levels = ", ".join(f"{m:.1f}% ({n})" for m, n in clusters) or "none"
             numbers = f"ours: SR clusters {levels} ({where})"
             if what == "largest_cluster_sr":
                 claim = f"{fig}: the largest SR cluster of the {arch.upper()} front at ≈ {value:g}% (within 5 points)"
-                ok = bool(means) and abs(means[max(sizes, key=sizes.get)] - value) <= 5
+                ok = bool(clusters) and abs(max(clusters, key=lambda c: c[1])[0] - value) <= 5
             else:
                 claim = f"{fig}: all Pareto-optimal {arch.upper()} models at SR ≈ {value:g}% (within 5 points)"
                 ok = bool(srs) and all(abs(x - value) <= 5 for x in srs)
@@ -455,10 +462,7 @@ def front_caption(panel: dict[str, Any], dataset: str, arch: str) -> str:
 
     levels = ""
     if panel["front"]:
-        labels = sparsity_clusters([r["metrics"]["SR"] for r in panel["front"]], 0.1)
-        means = sorted(np.mean([r["metrics"]["SR"] for r, lab in zip(panel["front"], labels) if lab == c])
-                       for c in set(labels))
-        levels = f", SR clusters at {', '.join(f'{m:.0f}%' for m in means)}"
+        levels = f", SR clusters at {', '.join(f'{m:.0f}%' for m, _ in sr_clusters(panel['front']))}"
     return (f"*{paper}Ours: {len(panel['front'])} Pareto-optimal of {len(panel['sparse'])} k0 > 0 runs{levels}, "
             f"accuracies {span(panel['front'])} (k0 = 0 runs: {span(panel['dense'])}), "
             f"from {panel['vectors']} preference vectors ({len(panel['dense'])} with k0 = 0), preset "
