@@ -166,17 +166,41 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise ConfigError("--vectors mt2o / mt2o-sparse are the sets for --strategy mt2o|independent")
     cfgs = sweep_configs(args.dataset, args.model, sweep_vectors(args.vectors), args.preset, seeds,
                          mu_schedule=args.mu_schedule, **overrides)
-    status = _run(cfgs, args)
-    if args.pf_study_from:
+    src = None
+    if args.pf_study_from:  # checked before the sweep trains anything
         k = tuple(float(v) for v in args.pf_study_from)
         src = [c for c in cfgs if c.k == k and c.seed == seeds[0]]
         if not src:
             raise ConfigError(f"--pf-study-from {list(k)} is not one of the sweep's vectors")
-        rec = find_record(args.out, src[0])
+        src = src[0]
+        _check_study_source(src, args)
+    status = _run(cfgs, args)
+    if src is not None:
+        rec = find_record(args.out, src)
         if rec is None:
-            raise ConfigError(f"the source run k={list(k)} has no finished record in {args.out}")
-        status |= _run(pf_study_configs(src[0], rec["key"], args.vectors), args)
+            raise ConfigError(f"the source run k={list(src.k)} has no finished record in {args.out}")
+        status |= _run(pf_study_configs(src, rec["key"], args.vectors), args)
     return status
+
+
+def _check_study_source(src: RunConfig, args: argparse.Namespace) -> None:
+    """A front study starts from its source run's checkpoint: when the source is already trained
+    and the study still has runs to do, that checkpoint must be there (a fresh clone has the
+    records but not the .pt files); when the sweep will train the source, it must save one."""
+    from .records import find_record
+    from .sweep import pf_study_configs
+
+    key = src.key()
+    if find_record(args.out, src, log=None) is None:
+        if args.no_checkpoint:
+            raise ConfigError("--pf-study-from needs the source run's checkpoint: leave out --no-checkpoint")
+        return
+    todo = [c for c in pf_study_configs(src, key, args.vectors) if args.force or find_record(args.out, c, log=None) is None]
+    if todo and not (Path(args.out) / f"{key}.pt").is_file():
+        raise ConfigError(f"the front study starts from run {key} (k={list(src.k)}), whose record is in {args.out} but "
+                          f"whose checkpoint {key}.pt is not. Recreate it first (retrains the run and keeps the model "
+                          f"only if it reproduces the record): python -m mdmtn restore-checkpoint {args.out} {key}"
+                          + (" --allow-unverified-cifar" if args.allow_unverified_cifar else ""))
 
 
 def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, Any]) -> int:
@@ -279,6 +303,31 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restore_checkpoint(args: argparse.Namespace) -> int:
+    """``restore-checkpoint DIR KEY...``: retrain runs whose checkpoints are missing (mdmtn.restore)."""
+    _existing_dirs([args.dir])
+    for key in args.keys:  # every name checked before any training
+        if not (Path(args.dir) / f"{key}.json").is_file():
+            raise ConfigError(f"no record {key}.json in {args.dir}: give the key of a committed run record")
+    if (args.tol_acc or 0) < 0 or (args.tol_sr or 0) < 0:
+        raise ConfigError("--tol-acc and --tol-sr are non-negative percentage points")
+    from .records import RecordError
+    from .restore import TOL_ACC_POINTS, TOL_SR_POINTS, RestoreMismatch, restore_checkpoint
+
+    tol_acc = TOL_ACC_POINTS if args.tol_acc is None else args.tol_acc
+    tol_sr = TOL_SR_POINTS if args.tol_sr is None else args.tol_sr
+    load = _loader(args)
+    status = 0
+    for key in args.keys:
+        try:
+            restore_checkpoint(args.dir, key, load, tol_acc=tol_acc, tol_sr=tol_sr, force=args.force,
+                               threads=args.threads or None, progress=not args.no_progress)
+        except (RestoreMismatch, RecordError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            status = 1
+    return status
+
+
 def _common(t: argparse.ArgumentParser) -> None:
     """Arguments shared by ``train`` and ``sweep``."""
     t.add_argument("--dataset", choices=DATASETS, default="multimnist")
@@ -376,6 +425,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("dir", help="directory with <key>.json records and <key>.pt checkpoints")
     c.add_argument("--force", action="store_true", help="recompute where a summary exists")
     c.set_defaults(func=cmd_compress)
+    r = sub.add_parser("restore-checkpoint", help="recreate missing <key>.pt checkpoints by retraining their runs; "
+                                                  "kept only if they reproduce the committed records")
+    r.add_argument("dir", help="directory with the <key>.json run records")
+    r.add_argument("keys", nargs="+", metavar="KEY", help="record keys (file names without .json)")
+    # defaults live in mdmtn.restore (TOL_ACC_POINTS, TOL_SR_POINTS), which imports torch; --help must not
+    r.add_argument("--tol-acc", type=float, default=None,
+                   help="largest accepted gap of a test or validation accuracy, in points (default 0.5)")
+    r.add_argument("--tol-sr", type=float, default=None, help="largest accepted gap of SR, in points (default 1.0)")
+    r.add_argument("--threads", type=int, default=0, help="torch threads (default: the record's own count)")
+    r.add_argument("--force", action="store_true", help="retrain even if a checkpoint of the run is there")
+    r.add_argument("--data-dir", default=None, help="folder with MNIST/ and cifar-10-batches-py/ (default $MDMTN_DATA)")
+    r.add_argument("--allow-unverified-cifar", action="store_true",
+                   help="skip torchvision's md5 check of the CIFAR-10 pickles (needed for rebuilt copies)")
+    r.add_argument("--download", action="store_true", help="let torchvision download missing raw data")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=cmd_restore_checkpoint)
     a = sub.add_parser("aggregate", help="mean ± std over seeds of the run records in one or more directories")
     a.add_argument("runs", nargs="+", help="directories with <config key>.json run records")
     a.add_argument("--json", action="store_true", help="print the aggregated rows as JSON")

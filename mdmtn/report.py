@@ -15,6 +15,7 @@ from .config import TASK_LABELS, RunConfig, make_config
 from .growl import similarity_summary
 from .pareto import best_run, nondominated, objective_vectors, sparsity_clusters
 from .records import load_checkpoint, load_records, write_json_atomic
+from .restore import restored_note
 from .sweep import paper_preference_vectors
 
 
@@ -355,7 +356,9 @@ def similarity_panels(records: Sequence[dict], records_dir: str | Path) -> list[
                 stored = dict(maps=stored, source="stored maps of the run's own model, block-averaged, rows in "
                                                   "layer order (an older format)")
             if (stored is None or "S_u8" not in stored["maps"][0]) and ckpt.exists():
-                stored = write_similarity_maps(cache, ckpt, f"the run's own checkpoint ({key})")
+                note = restored_note(load_checkpoint(ckpt)[2])
+                stored = write_similarity_maps(cache, ckpt, f"the run's own checkpoint ({key})" if note is None
+                                               else f"a checkpoint of run {key}: {note}")
             out.append(dict(dataset=ds, arch=row["arch"], k=row["ours"]["k"], SR=row["ours"]["SR"][0], key=key,
                             maps=stored["maps"] if stored else None, source=stored["source"] if stored else None))
     return out
@@ -499,7 +502,19 @@ def pf_study_caption(panel: dict[str, Any], dataset: str, arch: str, letter: str
             f"({len(panel['study_front'])} on the front), started from run {s['key']} (k = {k}, SR "
             f"{s['metrics']['SR']:.1f}%, {s['config']['preset']} preset, seed {s['config']['seed']}); "
             f"{len(panel['dense'])} k0 = 0 runs ({len(panel['dense_front'])} on their front)."
-            + _study_vs_dense(panel) + "*")
+            + _restored_start(panel) + _study_vs_dense(panel) + "*")
+
+
+def _restored_start(panel: dict[str, Any]) -> str:
+    """A sentence when the study started from a retrained copy of its source (mdmtn.restore)."""
+    restored = [r["source_checkpoint"] for r in panel["study"] if r.get("source_checkpoint", {}).get("restored")]
+    if not restored:
+        return ""
+    gaps = restored[0]["gaps_points"]
+    acc = max(v for k, v in gaps.items() if k != "SR")
+    return (f" {len(restored)} of these runs started from a retrained copy of the source (its checkpoint was not "
+            f"kept), accepted because it reproduces the source's record within {acc:.2f} accuracy and "
+            f"{gaps['SR']:.2f} SR points.")
 
 
 def _study_vs_dense(panel: dict[str, Any]) -> str:

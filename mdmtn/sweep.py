@@ -346,7 +346,7 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
     if cfg.init_from is not None:  # PF study: start from the source run's saved model
         from .records import CheckpointError
 
-        start, src_cfg, _ = load_checkpoint(out_dir / f"{cfg.init_from}.pt")
+        start, src_cfg, src_extra = load_checkpoint(out_dir / f"{cfg.init_from}.pt")
         if src_cfg.key() != cfg.init_from:
             raise CheckpointError(f"checkpoint {cfg.init_from}.pt in {out_dir} holds the model of config "
                                   f"{src_cfg.key()}, not of the front study's source {cfg.init_from}; retrain the source")
@@ -354,6 +354,11 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
         result = train(cfg, splits, progress=progress, model=start, device=device)
     except TrainingDiverged as e:
         return _write_result(cfg, out_dir, e, checkpoints)
+    if start is not None and src_extra.get("restored"):  # say that the start was a retrained copy of the source
+        r = src_extra["restored"]
+        result.record["source_checkpoint"] = dict(restored=True, gaps_points=r["gaps_points"],
+                                                  tolerance_points=r["tolerance_points"],
+                                                  cpu_model=r["machine"].get("cpu_model"))
     return _write_result(cfg, out_dir, result, checkpoints)
 
 

@@ -1,0 +1,134 @@
+"""Restoring a run's lost checkpoint: retrain its config and keep the model only if it reproduces
+the committed record.
+
+Records are committed; checkpoints (``<key>.pt``, megabytes each) are not. A front study starts from
+its source run's checkpoint and Fig. 7 draws from the selected run's model, so a fresh clone that
+needs one must retrain that run. Training is deterministic for a given CPU kernel path, but not
+bit for bit across CPU models (AVX2 against AVX-512 sum floats in other orders): a retrained
+model is a slightly different model. It is therefore accepted only when its test accuracies,
+validation accuracy and sparsity agree with the record within stated tolerances; the checkpoint
+then carries both sets of metrics and the machine it was retrained on, so everything drawn from
+it can say so. The committed record is never rewritten.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .config import RunConfig
+from .records import CheckpointError, RecordError, load_checkpoint, read_record, save_checkpoint
+from .runner import train
+
+__all__ = ["RestoreMismatch", "metric_gaps", "restore_checkpoint", "restored_note"]
+
+# default tolerances: a 2-core CPU retrain of the same config differs from one on another CPU
+# model by a few hundredths of an accuracy point (measured: 0.04); SR is a count of zero rows
+# and moves in steps of one row's share
+TOL_ACC_POINTS = 0.5
+TOL_SR_POINTS = 1.0
+
+
+class RestoreMismatch(RuntimeError):
+    """A retrained model does not reproduce its record within the tolerances; nothing was saved."""
+
+
+def metric_gaps(recorded: dict[str, Any], retrained: dict[str, Any]) -> dict[str, float]:
+    """Absolute differences, in percentage points, between two records' ``metrics``: each task's
+    test accuracy (``test_acc_1``, ``test_acc_2``), the mean validation accuracy and SR.
+
+    >>> metric_gaps({"test_acc": [0.9508, 0.9319], "val_acc_mean": 0.9371, "SR": 0.0},
+    ...             {"test_acc": [0.9504, 0.9315], "val_acc_mean": 0.9366, "SR": 0.0})
+    {'test_acc_1': 0.04, 'test_acc_2': 0.04, 'val_acc_mean': 0.05, 'SR': 0.0}
+    """
+    out = {f"test_acc_{i + 1}": round(100 * abs(a - b), 6)
+           for i, (a, b) in enumerate(zip(recorded["test_acc"], retrained["test_acc"]))}
+    out["val_acc_mean"] = round(100 * abs(recorded["val_acc_mean"] - retrained["val_acc_mean"]), 6)
+    out["SR"] = round(abs(recorded.get("SR", 0.0) - retrained.get("SR", 0.0)), 6)  # SR is stored in percent
+    return out
+
+
+def restored_note(extra: dict[str, Any]) -> str | None:
+    """One sentence on a checkpoint's provenance if it was restored (``extra`` from
+    :func:`mdmtn.records.load_checkpoint`), else None."""
+    r = extra.get("restored")
+    if not r:
+        return None
+    gaps = ", ".join(f"{k} {v:.2f}" for k, v in r["gaps_points"].items())
+    return (f"a retrained copy of the run (on {r['machine'].get('cpu_model', '?')}, commit "
+            f"{r['machine'].get('mdmtn_commit', '?')}), accepted because it reproduces the record within "
+            f"{r['tolerance_points']['acc']} accuracy / {r['tolerance_points']['SR']} SR points (gaps: {gaps})")
+
+
+def restore_checkpoint(out_dir: str | Path, key: str, load: Callable[[RunConfig], Any], *,
+                       tol_acc: float = TOL_ACC_POINTS, tol_sr: float = TOL_SR_POINTS, force: bool = False,
+                       threads: int | None = None, progress: bool = False, device: str = "cpu",
+                       log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Recreate ``<out_dir>/<key>.pt`` by retraining the config of the committed record ``<key>.json``.
+
+    Checks first, before any training: the record is what its name says, finished, of a method
+    and config this code can rebuild, and ``load(cfg)`` (a :class:`mdmtn.data.SplitsLoader`) gives
+    the very inputs the record was trained on (its ``input_sha256``). A checkpoint already there
+    whose stored config is the record's is kept (``force`` retrains anyway). Trains with the
+    record's thread count (``threads`` overrides), then compares :func:`metric_gaps`: accuracies
+    within ``tol_acc`` points and SR within ``tol_sr`` points save the checkpoint, atomically, with
+    ``extra["restored"]`` (the retrained metrics, the gaps, the tolerances, this machine);
+    otherwise :class:`RestoreMismatch` says by how much, and nothing is saved. Returns a summary:
+    ``key``, ``status`` (``"kept"`` or ``"restored"``), ``gaps_points``, ``wall_time_s``.
+    """
+    out_dir = Path(out_dir)
+    path, ckpt = out_dir / f"{key}.json", out_dir / f"{key}.pt"
+    if not path.is_file():
+        raise RecordError(f"no record {path}: restore-checkpoint needs the run's committed record")
+    rec = read_record(path)
+    if rec["status"] != "ok":
+        raise RecordError(f"{path} is a failed run (status {rec['status']!r}); there is no model to restore")
+    cfg = RunConfig.from_dict(rec["config"])
+    if cfg.init_from is not None and not (out_dir / f"{cfg.init_from}.pt").is_file():
+        raise CheckpointError(f"{key} started from run {cfg.init_from}, whose checkpoint is missing too: restore "
+                              f"{cfg.init_from} first")
+    if ckpt.exists() and not force:
+        try:
+            _, have, _ = load_checkpoint(ckpt)
+        except CheckpointError:
+            have = None
+        if have is not None and have.key() == key:
+            log(f"{ckpt} is there and holds this run's config: kept (--force retrains)")
+            return dict(key=key, status="kept", gaps_points=None, wall_time_s=0.0)
+        log(f"{ckpt} is unreadable or holds another config: it will be replaced if the retrain agrees")
+    splits = load(cfg)
+    want, got = rec.get("data", {}).get("input_sha256"), splits.info.get("input_sha256")
+    if want and got and want != got:
+        raise RecordError(f"the data found (inputs sha256 {got[:12]}…) are not those run {key} was trained on "
+                          f"({want[:12]}…): point --data-dir at the original MNIST / CIFAR-10 files")
+    start = None
+    if cfg.init_from is not None:
+        start, _, _ = load_checkpoint(out_dir / f"{cfg.init_from}.pt")
+    n = threads or rec.get("machine", {}).get("torch_threads") or torch.get_num_threads()
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        log(f"retraining {key} ({cfg.method}/{cfg.model}/{cfg.dataset} k={list(cfg.k)} seed={cfg.seed}) "
+            f"with {n} thread(s)")
+        result = train(cfg, splits, progress=progress, model=start, device=device)
+    finally:
+        torch.set_num_threads(before)
+    new = result.record
+    gaps = metric_gaps(rec["metrics"], new["metrics"])
+    acc_gap = max(v for k, v in gaps.items() if k != "SR")
+    summary = dict(key=key, gaps_points=gaps, wall_time_s=new["wall_time_s"])
+    if acc_gap > tol_acc or gaps["SR"] > tol_sr:
+        raise RestoreMismatch(
+            f"the retrained {key} differs from its record by {acc_gap:.2f} accuracy points (tolerance {tol_acc}) "
+            f"and {gaps['SR']:.2f} SR points (tolerance {tol_sr}); no checkpoint saved. Gaps: {gaps}. Widen the "
+            "tolerances only if you accept a model that is not the recorded one, or retrain the run itself "
+            "(train --force) and use the new record")
+    extra = dict(restored=dict(metrics=new["metrics"], gaps_points=gaps, wall_time_s=new["wall_time_s"],
+                               tolerance_points=dict(acc=tol_acc, SR=tol_sr), machine=new.get("machine", {}),
+                               recorded_machine=rec.get("machine", {})))
+    # plain JSON types only: weights_only loading refuses e.g. torch's TorchVersion strings
+    save_checkpoint(ckpt, result.model, cfg, json.loads(json.dumps(extra)))
+    log(f"{ckpt}: restored (gaps in points: {gaps})")
+    return dict(summary, status="restored")
