@@ -24,9 +24,10 @@ from .runner import train
 
 __all__ = ["RestoreMismatch", "metric_gaps", "restore_checkpoint", "restored_note"]
 
-# default tolerances: a 2-core CPU retrain of the same config differs from one on another CPU
-# model by a few hundredths of an accuracy point (measured: 0.04); SR is a count of zero rows
-# and moves in steps of one row's share
+# default tolerances, in points. Measured gaps between the same config trained on an AMD EPYC
+# and on an Intel Xeon: 0.04 (dense MultiMNIST HPS), 1.65 on CIFAR-10 (sparse Cifar10Mnist MDMTN,
+# whose SR matched exactly). 0.5 accepts the first kind and refuses the second: whoever wants to
+# start from such a copy must say so with a wider tolerance, and the copy then says it everywhere.
 TOL_ACC_POINTS = 0.5
 TOL_SR_POINTS = 1.0
 
@@ -75,8 +76,10 @@ def restore_checkpoint(out_dir: str | Path, key: str, load: Callable[[RunConfig]
     record's thread count (``threads`` overrides), then compares :func:`metric_gaps`: accuracies
     within ``tol_acc`` points and SR within ``tol_sr`` points save the checkpoint, atomically, with
     ``extra["restored"]`` (the retrained metrics, the gaps, the tolerances, this machine);
-    otherwise :class:`RestoreMismatch` says by how much, and nothing is saved. Returns a summary:
-    ``key``, ``status`` (``"kept"`` or ``"restored"``), ``gaps_points``, ``wall_time_s``.
+    otherwise :class:`RestoreMismatch` says by how much, and the model is kept aside as
+    ``<key>.mismatch.pt``: a later call (with wider tolerances, if the user accepts that) judges
+    that copy again instead of retraining. Returns a summary: ``key``, ``status`` (``"kept"`` or
+    ``"restored"``), ``gaps_points``, ``wall_time_s``.
     """
     out_dir = Path(out_dir)
     path, ckpt = out_dir / f"{key}.json", out_dir / f"{key}.pt"
@@ -98,6 +101,15 @@ def restore_checkpoint(out_dir: str | Path, key: str, load: Callable[[RunConfig]
             log(f"{ckpt} is there and holds this run's config: kept (--force retrains)")
             return dict(key=key, status="kept", gaps_points=None, wall_time_s=0.0)
         log(f"{ckpt} is unreadable or holds another config: it will be replaced if the retrain agrees")
+    aside = out_dir / f"{key}.mismatch.pt"
+    if aside.exists() and not force:  # a retrain that missed earlier tolerances: judge it again, no retraining
+        try:
+            model, have, extra = load_checkpoint(aside)
+        except CheckpointError:
+            have = None
+        if have is not None and have.key() == key and extra.get("restored"):
+            log(f"judging the copy retrained earlier ({aside.name}) against the tolerances (--force retrains)")
+            return _judge(rec, cfg, model, extra["restored"], ckpt, aside, tol_acc, tol_sr, log)
     splits = load(cfg)
     want, got = rec.get("data", {}).get("input_sha256"), splits.info.get("input_sha256")
     if want and got and want != got:
@@ -116,19 +128,30 @@ def restore_checkpoint(out_dir: str | Path, key: str, load: Callable[[RunConfig]
     finally:
         torch.set_num_threads(before)
     new = result.record
-    gaps = metric_gaps(rec["metrics"], new["metrics"])
+    retrained = dict(metrics=new["metrics"], wall_time_s=new["wall_time_s"], machine=new.get("machine", {}),
+                     recorded_machine=rec.get("machine", {}))
+    return _judge(rec, cfg, result.model, retrained, ckpt, aside, tol_acc, tol_sr, log)
+
+
+def _judge(rec: dict[str, Any], cfg: RunConfig, model: torch.nn.Module, retrained: dict[str, Any], ckpt: Path,
+           aside: Path, tol_acc: float, tol_sr: float, log: Callable[[str], None]) -> dict[str, Any]:
+    """Save ``model`` as the run's checkpoint if its metrics reproduce the record within the
+    tolerances; else keep it aside (``<key>.mismatch.pt``, never loaded as the run's model) and raise."""
+    key = rec["key"]
+    gaps = metric_gaps(rec["metrics"], retrained["metrics"])
     acc_gap = max(v for k, v in gaps.items() if k != "SR")
-    summary = dict(key=key, gaps_points=gaps, wall_time_s=new["wall_time_s"])
+    # plain JSON types only: weights_only loading refuses e.g. torch's TorchVersion strings
+    extra = json.loads(json.dumps(dict(restored=dict(retrained, gaps_points=gaps,
+                                                     tolerance_points=dict(acc=tol_acc, SR=tol_sr)))))
     if acc_gap > tol_acc or gaps["SR"] > tol_sr:
+        save_checkpoint(aside, model, cfg, extra)
         raise RestoreMismatch(
             f"the retrained {key} differs from its record by {acc_gap:.2f} accuracy points (tolerance {tol_acc}) "
-            f"and {gaps['SR']:.2f} SR points (tolerance {tol_sr}); no checkpoint saved. Gaps: {gaps}. Widen the "
-            "tolerances only if you accept a model that is not the recorded one, or retrain the run itself "
-            "(train --force) and use the new record")
-    extra = dict(restored=dict(metrics=new["metrics"], gaps_points=gaps, wall_time_s=new["wall_time_s"],
-                               tolerance_points=dict(acc=tol_acc, SR=tol_sr), machine=new.get("machine", {}),
-                               recorded_machine=rec.get("machine", {})))
-    # plain JSON types only: weights_only loading refuses e.g. torch's TorchVersion strings
-    save_checkpoint(ckpt, result.model, cfg, json.loads(json.dumps(extra)))
+            f"and {gaps['SR']:.2f} SR points (tolerance {tol_sr}); gaps: {gaps}. Not saved as {ckpt.name}; kept "
+            f"aside as {aside.name}. Only if a model this far from the recorded one will do, accept it without "
+            f"retraining: restore-checkpoint again with --tol-acc {acc_gap:.2f} --tol-sr {max(gaps['SR'], tol_sr):.2f} "
+            "(everything started from it will say so)")
+    save_checkpoint(ckpt, model, cfg, extra)
+    aside.unlink(missing_ok=True)
     log(f"{ckpt}: restored (gaps in points: {gaps})")
-    return dict(summary, status="restored")
+    return dict(key=key, status="restored", gaps_points=gaps, wall_time_s=retrained["wall_time_s"])

@@ -62,17 +62,24 @@ def test_restored_checkpoint_is_the_model_a_checkpointed_run_saves(synthetic_dat
         pf_study_caption(panel, "multimnist", "hps", "a")
 
 
-def test_a_retrain_that_misses_the_record_saves_nothing(synthetic_data_root, tmp_path):
+def test_a_retrain_that_misses_the_record_is_kept_aside_not_used(synthetic_data_root, tmp_path, monkeypatch):
     _, rec = _trained(synthetic_data_root, tmp_path, checkpoints=False)
     key, path = rec["key"], tmp_path / f"{rec['key']}.json"
     rec["metrics"]["test_acc"][0] += 0.02  # the record now says 2 points more than the model reaches
     path.write_text(json.dumps(rec))
-    with pytest.raises(RestoreMismatch, match=r"2\.00 accuracy points"):
-        restore_checkpoint(tmp_path, key, SplitsLoader(synthetic_data_root), threads=1, log=lambda s: None)
+    with pytest.raises(RestoreMismatch, match=r"2\.00 accuracy points.*--tol-acc 2\.00"):
+        restore_checkpoint(tmp_path, key, SplitsLoader(synthetic_data_root), log=lambda s: None)
     assert not (tmp_path / f"{key}.pt").exists()
-    # a wider tolerance, asked for explicitly, accepts it and says so in the checkpoint
-    restore_checkpoint(tmp_path, key, SplitsLoader(synthetic_data_root), threads=1, tol_acc=2.5, log=lambda s: None)
+    assert (tmp_path / f"{key}.mismatch.pt").exists()  # the retrain is not lost
+    # judged again without retraining: still refused at the default tolerance ...
+    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("retrained although a copy was kept aside"))
+    with pytest.raises(RestoreMismatch):
+        restore_checkpoint(tmp_path, key, SplitsLoader(synthetic_data_root), log=lambda s: None)
+    # ... and accepted at a wider one, asked for explicitly, which the checkpoint records
+    out = restore_checkpoint(tmp_path, key, SplitsLoader(synthetic_data_root), tol_acc=2.5, log=lambda s: None)
+    assert out["status"] == "restored" and out["gaps_points"]["test_acc_1"] == pytest.approx(2.0)
     assert load_checkpoint(tmp_path / f"{key}.pt")[2]["restored"]["tolerance_points"]["acc"] == 2.5
+    assert not (tmp_path / f"{key}.mismatch.pt").exists()
 
 
 def test_other_data_are_refused_before_any_training(synthetic_data_root, tmp_path, monkeypatch):
