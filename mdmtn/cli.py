@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -307,6 +308,8 @@ def cmd_restore_checkpoint(args: argparse.Namespace) -> int:
     """``restore-checkpoint DIR KEY...``: retrain runs whose checkpoints are missing (mdmtn.restore)."""
     _existing_dirs([args.dir])
     for key in args.keys:  # every name checked before any training
+        if not re.fullmatch(r"[0-9a-f]{16}", key):
+            raise ConfigError(f"{key!r} is not a record key (16 hex digits, the record's file name without .json)")
         if not (Path(args.dir) / f"{key}.json").is_file():
             raise ConfigError(f"no record {key}.json in {args.dir}: give the key of a committed run record")
     if (args.tol_acc or 0) < 0 or (args.tol_sr or 0) < 0:

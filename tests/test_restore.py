@@ -108,6 +108,8 @@ def test_cli_restore_checkpoint_and_front_study_source_check(synthetic_data_root
     assert sorted(p.name for p in out.iterdir()) == before
     # bad names are refused before any training
     assert cli_main(["restore-checkpoint", str(out), "0123456789abcdef"]) == 2
+    assert cli_main(["restore-checkpoint", str(out), f"../o/{key}"]) == 2
+    assert "is not a record key" in capsys.readouterr().err
     assert cli_main(["restore-checkpoint", str(tmp_path / "nowhere"), key]) == 2
     assert cli_main(["restore-checkpoint", str(out), key, "--tol-acc", "-1"]) == 2
     assert not (out / f"{key}.pt").exists()
