@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .claims import STALE_S, Claims
 from .config import ConfigError, RunConfig, make_config
-from .records import (RecordError, find_record, new_record, read_record, record_path, remove_stale_temporaries,
-                      save_checkpoint, write_json_atomic)
+from .records import (CheckpointError, RecordError, find_record, new_record, read_record, record_path,
+                      remove_stale_temporaries, save_checkpoint, write_json_atomic)
 
 
 def paper_preference_vectors() -> list[tuple[float, float, float]]:
@@ -150,6 +150,7 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     for p in remove_stale_temporaries(out_dir, STALE_S):
         log(f"[clean] removed {p.name}, the temporary file of a write that was killed")
     by_key, records, todo = pending(cfgs, out_dir, force, log)
+    _check_sources(cfgs, todo, out_dir, checkpoints)
 
     def report(i: int, rec: dict[str, Any], elsewhere: bool = False) -> None:
         records[i] = rec
@@ -175,6 +176,22 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     finally:
         claims.close()
     return in_order(cfgs, by_key, records)
+
+
+def _check_sources(cfgs: Sequence[RunConfig], todo: Sequence[int], out_dir: Path, checkpoints: bool) -> None:
+    """Before any training: every pending front-study run can get its source's checkpoint, from
+    ``out_dir`` or from a source this sweep trains with checkpoints on."""
+    trained_here = {cfgs[i].key() for i in todo} if checkpoints else set()
+    for i in todo:
+        src = cfgs[i].init_from
+        if src is None or src in trained_here or (out_dir / f"{src}.pt").is_file():
+            continue
+        if (out_dir / f"{src}.json").is_file():
+            raise CheckpointError(f"the front-study run {cfgs[i].key()} starts from run {src}, whose record is in "
+                                  f"{out_dir} but whose checkpoint {src}.pt is not (checkpoints are not committed). "
+                                  f"Recreate it first: python -m mdmtn restore-checkpoint {out_dir} {src}")
+        raise CheckpointError(f"the front-study run {cfgs[i].key()} starts from run {src}, which is neither in {out_dir} "
+                              "nor trained (with checkpoints) by this sweep: train the source first")
 
 
 def pending(cfgs: Sequence[RunConfig], out_dir: Path, force: bool, log: Callable[[str], None]
@@ -344,8 +361,6 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
     out_dir = Path(out_dir)
     start = None
     if cfg.init_from is not None:  # PF study: start from the source run's saved model
-        from .records import CheckpointError
-
         start, src_cfg, src_extra = load_checkpoint(out_dir / f"{cfg.init_from}.pt")
         if src_cfg.key() != cfg.init_from:
             raise CheckpointError(f"checkpoint {cfg.init_from}.pt in {out_dir} holds the model of config "

@@ -125,3 +125,18 @@ def test_cli_help_states_the_library_tolerances():
     sub = build_parser()._subparsers._group_actions[0].choices["restore-checkpoint"]
     text = sub.format_help()
     assert f"(default {TOL_ACC_POINTS})" in text and f"(default {TOL_SR_POINTS})" in text
+
+
+def test_a_sweep_refuses_a_study_whose_source_checkpoint_is_missing_before_training(synthetic_data_root, tmp_path,
+                                                                                    monkeypatch):
+    from mdmtn.records import CheckpointError
+    from mdmtn.sweep import pf_study_configs
+
+    cfg, rec = _trained(synthetic_data_root, tmp_path, checkpoints=False)
+    study = pf_study_configs(cfg, rec["key"])[:2]
+    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("trained before the check"))
+    with pytest.raises(CheckpointError, match=f"restore-checkpoint {tmp_path} {rec['key']}"):
+        run_sweep(study, tmp_path, SplitsLoader(synthetic_data_root), **QUIET)
+    with pytest.raises(CheckpointError, match="train the source first"):
+        run_sweep(study, tmp_path / "empty", SplitsLoader(synthetic_data_root), **QUIET)
+    assert not list(tmp_path.glob("*.claim"))
