@@ -452,6 +452,10 @@ def front_verdicts(records: Sequence[dict]) -> list[dict[str, str]]:
             else:
                 claim = f"{fig}: all Pareto-optimal {arch.upper()} models at SR ≈ {value:g}% (within 5 points)"
                 ok = bool(srs) and all(abs(x - value) <= 5 for x in srs)
+                if srs:  # the grouping can merge distinct levels: say how many points are near the claim
+                    near = sum(abs(x - value) <= 5 for x in srs)
+                    numbers = (numbers[:-1] + f"; {near} of {len(srs)} within 5 points of {value:g}%, SR "
+                               f"{min(srs):.1f}–{max(srs):.1f}%)")
         verdict = ("not yet" if covered < len(paper_k) else "holds" if ok else "does not hold")
         out.append(dict(claim=claim, verdict=verdict, numbers=numbers))
     return out

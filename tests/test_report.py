@@ -204,3 +204,21 @@ def test_front_verdicts_judge_the_papers_front_claims_only_on_a_full_sweep():
     v = {x["claim"]: x for x in front_verdicts(sweep(53.0, 25.0, 39) + [intruder])}
     assert v["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"]["verdict"] == "holds"
     assert "ours 39 of 71 k0 > 0 runs" in v["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"]["numbers"]
+
+
+def test_all_at_sr_claim_counts_points_near_the_level_although_the_grouping_merges_levels():
+    from mdmtn.pareto import sparsity_clusters
+    from mdmtn.report import front_verdicts
+    from mdmtn.sweep import paper_preference_vectors
+
+    out = []
+    for i, k in enumerate(paper_preference_vectors()):
+        r = rec("mdmtn", k, (0.5 if k[0] else 0, 1 + i, 100 - i), (0.7, 0.7), sr=(29.83 if i % 3 else 19.87) if k[0] else 0)
+        r["config"] = make_config("cifar10mnist", "mdmtn", k, "quick", 0).to_dict()
+        out.append(r)
+    srs = [r["metrics"]["SR"] for r in out if r["config"]["k"][0] > 0]
+    assert len(set(sparsity_clusters(srs, 0.1).tolist())) == 1  # the authors' grouping: one cluster of both levels
+    near = sum(abs(x - 29) <= 5 for x in srs)
+    (v,) = [x for x in front_verdicts(out) if "SR ≈ 29%" in x["claim"]]
+    assert v["verdict"] == "does not hold"
+    assert f"{near} of {len(srs)} within 5 points of 29%, SR 19.9–29.8%" in v["numbers"]
