@@ -70,14 +70,16 @@ def sweep_runs(records: Sequence[dict]) -> list[dict]:
 
 def cluster_table(front: Sequence[dict], d: float = 0.1) -> str:
     """Markdown: the sparsity clusters of Pareto-optimal runs (paper's greedy SR rule, gap ``d``)
-    with their size, mean SR and mean test accuracy."""
+    with their size, mean and range of SR, and mean test accuracy."""
     if not front:
         return ""
     labels = sparsity_clusters([r["metrics"]["SR"] for r in front], d)
-    lines = ["| cluster | runs | mean SR | mean test acc (avg) |", "|---|---|---|---|"]
+    # the SR range: a cluster may hold distinct levels up to d apart, which its mean hides
+    lines = ["| cluster | runs | mean SR | SR range | mean test acc (avg) |", "|---|---|---|---|---|"]
     for c in sorted(set(labels.tolist())):
         members = [r for r, lab in zip(front, labels) if lab == c]
-        lines.append(f"| {c} | {len(members)} | {np.mean([r['metrics']['SR'] for r in members]):.1f}% | "
+        srs = [r["metrics"]["SR"] for r in members]
+        lines.append(f"| {c} | {len(members)} | {np.mean(srs):.1f}% | {min(srs):.1f}–{max(srs):.1f}% | "
                      f"{100 * np.mean([r['metrics']['test_acc_mean'] for r in members]):.2f}% |")
     return "\n".join(lines)
 

@@ -60,7 +60,7 @@ def test_cluster_table_groups_by_sparsity():
     runs = [rec("mdmtn", (0.01, 0.5, 0.49), (1, 1, 1), (0.9, 0.9), sr=s) for s in (10.0, 10.05, 50.0)]
     text = cluster_table(runs)
     assert text.count("\n") == 3  # header, rule, two clusters
-    assert "| 2 | 10.0% | 90.00% |" in text and "| 1 | 50.0% |" in text
+    assert "| 2 | 10.0% | 10.0–10.1% | 90.00% |" in text and "| 1 | 50.0% | 50.0–50.0% |" in text
 
 
 def test_seed_check_groups_reruns_of_the_selected_config_only():
