@@ -380,6 +380,8 @@ def similarity_caption(panel: dict[str, Any], preset: str) -> str:
 PAPER_PARETO_COUNTS = {("multimnist", "mdmtn"): 39, ("cifar10mnist", "mdmtn"): 35}
 # what the paper's text says about those fronts: where its Pareto points' sparsity sits, and (Cifar10Mnist)
 # the accuracy range of the Pareto points and of the k0 = 0 models (mean test accuracy, %)
+# the same accuracy ranges as numbers (min, max of mean test accuracy, %), for the differences sentence
+PAPER_FRONT_ACC = {("cifar10mnist", "mdmtn"): dict(front=(74.46, 77.65), dense=(75.69, 77.22))}
 PAPER_FRONT_FACTS = {
     ("multimnist", "mdmtn"): "its largest sparsity cluster at SR ≈ 53%",
     ("cifar10mnist", "mdmtn"): "all its Pareto points at SR ≈ 29%, with accuracies 74.46–77.65% (k0 = 0 models: "
@@ -411,10 +413,7 @@ def front_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str, A
 def sr_clusters(runs: Sequence[dict]) -> list[tuple[float, int]]:
     """(mean SR %, number of runs) of each sparsity cluster of ``runs`` (the authors' grouping,
     :func:`mdmtn.pareto.sparsity_clusters`, d = 0.1), by increasing SR."""
-    srs = [r["metrics"]["SR"] for r in runs]
-    labels = sparsity_clusters(srs, 0.1) if srs else np.array([], dtype=int)
-    return sorted((float(np.mean([x for x, lab in zip(srs, labels) if lab == c])), int((labels == c).sum()))
-                  for c in set(labels.tolist()))
+    return [(float(np.mean(c)), len(c)) for c in _clusters(runs)]
 
 
 # The paper's claims about its fronts (Figs. 2-3 and their text) and the tolerance each is judged with,
@@ -479,14 +478,50 @@ def front_caption(panel: dict[str, Any], dataset: str, arch: str) -> str:
 
     levels = ""
     if panel["front"]:
-        levels = f", SR clusters at {', '.join(f'{m:.0f}%' for m, _ in sr_clusters(panel['front']))}"
+        levels = f", SR clusters at {', '.join(_cluster_level(c) for c in _clusters(panel['front']))}"
     extra = len(panel["sparse"]) - len(panel["paper_sparse"])
     alone = (f" ({len(panel['paper_front'])} of {len(panel['paper_sparse'])} among the paper's vectors alone, the "
              "count the verdicts compare)" if extra else "")
     return (f"*{paper}Ours: {len(panel['front'])} Pareto-optimal of {len(panel['sparse'])} k0 > 0 runs{alone}{levels}, "
             f"accuracies {span(panel['front'])} (k0 = 0 runs: {span(panel['dense'])}), "
             f"from {panel['vectors']} preference vectors ({len(panel['dense'])} with k0 = 0), preset "
-            f"{', '.join(panel['presets']) or '–'}, seed {', '.join(map(str, panel['seeds'])) or '–'}.*")
+            f"{', '.join(panel['presets']) or '–'}, seed {', '.join(map(str, panel['seeds'])) or '–'}."
+            + _front_differences(panel, dataset, arch) + "*")
+
+
+def _clusters(runs: Sequence[dict]) -> list[list[float]]:
+    """The SR values (%) of each sparsity cluster of ``runs`` (d = 0.1), by increasing mean."""
+    srs = [r["metrics"]["SR"] for r in runs]
+    labels = sparsity_clusters(srs, 0.1) if srs else np.array([], dtype=int)
+    return sorted(([x for x, lab in zip(srs, labels) if lab == c] for c in set(labels.tolist())), key=np.mean)
+
+
+def _cluster_level(srs: Sequence[float]) -> str:
+    """"26%", or "26% (19.9–29.8%)" when the cluster holds levels more than a point apart."""
+    return f"{np.mean(srs):.0f}%" + (f" ({min(srs):.1f}–{max(srs):.1f}%)" if max(srs) - min(srs) > 1 else "")
+
+
+def _front_differences(panel: dict[str, Any], dataset: str, arch: str) -> str:
+    """A sentence with where our front differs from the paper's, in numbers (count, accuracy
+    range where the paper gives one) and under which schedule each was trained."""
+    if not panel["front"] or panel["paper_count"] is None:
+        return ""
+    n, ref = len(panel["paper_front"]), panel["paper_count"]
+    parts = [f"{n} Pareto points against the paper's {ref} ({n - ref:+d})"]
+    acc = PAPER_FRONT_ACC.get((dataset, arch))
+    if acc:
+        for name, runs, (lo, hi) in (("Pareto", panel["paper_front"], acc["front"]), ("k0 = 0", panel["dense"], acc["dense"])):
+            if runs:
+                ours = [100 * r["metrics"]["test_acc_mean"] for r in runs]
+                parts.append(f"{name} accuracies {lo - min(ours):.2f} (lowest) to {hi - max(ours):.2f} (highest) "
+                             "points below the paper's")
+    r = panel["front"][0]
+    c, paper = r["config"], make_config(dataset, arch, tuple(r["config"]["k"]), "paper", 0)
+    epochs = c["epochs_per_iteration"] * (c["phase1_iterations"] + c["phase2_iterations"])
+    paper_epochs = paper.schedule.epochs_per_iteration * (paper.schedule.phase1_iterations
+                                                          + paper.schedule.phase2_iterations)
+    return (f" Where ours differs: {'; '.join(parts)}. Ours trained {epochs} epochs on "
+            f"{r['data']['n_train']:,} training images, the paper's schedule {paper_epochs} epochs on all of them.")
 
 
 def pf_study_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str, Any]:

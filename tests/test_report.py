@@ -222,3 +222,12 @@ def test_all_at_sr_claim_counts_points_near_the_level_although_the_grouping_merg
     (v,) = [x for x in front_verdicts(out) if "SR ≈ 29%" in x["claim"]]
     assert v["verdict"] == "does not hold"
     assert f"{near} of {len(srs)} within 5 points of 29%, SR 19.9–29.8%" in v["numbers"]
+    from mdmtn.report import front_caption, front_panel
+
+    p = front_panel(out, "cifar10mnist", "mdmtn")
+    cap = front_caption(p, "cifar10mnist", "mdmtn")
+    assert "(19.9–29.8%)" in cap and f"{len(srs)} Pareto points against the paper's 35 (+{len(srs) - 35})" in cap
+    # every synthetic run has 70% mean accuracy: 74.46 - 70 below the paper's lowest, 77.65 - 70 below its highest
+    assert "Pareto accuracies 4.46 (lowest) to 7.65 (highest) points below the paper's" in cap
+    assert "k0 = 0 accuracies 5.69 (lowest) to 7.22 (highest)" in cap
+    assert "Ours trained 12 epochs on 10 training images, the paper's schedule 39 epochs on all of them." in cap
