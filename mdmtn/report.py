@@ -5,6 +5,7 @@ comparison only; every "ours" number is computed from a run record.
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -238,8 +239,11 @@ def provenance(records: Sequence[dict]) -> str:
         return "**No run records found for this page yet** — run the chapter with a `k` (or `python -m mdmtn train ...`)."
     presets = sorted({r["config"]["preset"] for r in records})
     sizes = sorted({(r["data"]["n_train"], r["data"]["n_val"], r["data"]["n_test"]) for r in records if "data" in r})
-    machines = sorted({f"{r['machine'].get('processor', '?')}, {r['machine'].get('cpu_count')} CPUs, "
-                       f"{r['machine'].get('device', 'cpu')}" for r in records if "machine" in r})
+    # the CPU model as well: the same config does not train bit for bit alike on AVX2 and AVX-512 CPUs
+    per_machine = Counter(f"{r['machine'].get('cpu_model') or r['machine'].get('processor', '?')}, "
+                          f"{r['machine'].get('cpu_count')} CPUs, {r['machine'].get('device', 'cpu')}"
+                          for r in records if "machine" in r)
+    machines = [f"{m} ({n} run{'s' if n > 1 else ''})" for m, n in sorted(per_machine.items())]
     versions = sorted({r["machine"].get("mdmtn", "?") for r in records if "machine" in r})
     wall = sum(r.get("wall_time_s", 0) for r in records)
     scale = ("**CPU-scale results, not the paper's**" if presets != ["paper"] else "full paper schedule")

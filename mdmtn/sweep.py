@@ -477,7 +477,7 @@ def _run_parallel(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, worke
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     # fork would copy torch's thread pools into the children; spawn starts clean interpreters

@@ -5,8 +5,8 @@ driven by Playwright) at a 1280 px wide window, measured, and photographed.
 
 For each page it prints the content column's width, the widest table and the smallest figure
 scale (displayed width / the image's own width), writes a full-page screenshot to
-``_build/screenshots/<page>.png``, and exits 1 if a table is wider than the content column or a
-figure is shown below 60% of its size. The browser is offline: every request that does not go to
+``_build/screenshots/<page>.png``, and exits 1 if a table is wider than the content column, a
+figure is shown below 60% of its size, or a chapter's stderr (a warning, a traceback) shows on the page. The browser is offline: every request that does not go to
 the local server is refused and counted, and a page whose math (``span.math``) is still raw TeX
 once MathJax has run fails too, so the book must carry everything it shows. ``.ci/run`` runs it
 after ``jupyter-book build .``.
@@ -35,7 +35,9 @@ MEASURE = """() => {
   const bs = String.fromCharCode(92);  // a backslash: TeX left as text starts with \( or \[
   const raw = maths.filter(m => !m.querySelector('mjx-container') &&
       (m.textContent.includes(bs + '(') || m.textContent.includes(bs + '[') || m.textContent.includes('$$')));
-  return {colW, tables, imgs, math: maths.length, rawMath: raw.map(m => m.textContent.slice(0, 40))};
+  // what a chapter printed to stderr (a warning, a traceback) shows on the page as a red box
+  const stderr = [...col.querySelectorAll('div.output.stderr')].map(e => e.innerText.trim().slice(0, 100));
+  return {colW, tables, imgs, math: maths.length, rawMath: raw.map(m => m.textContent.slice(0, 40)), stderr};
 }"""
 # wait (up to 10 s) for MathJax to finish typesetting the page, where it is loaded
 TYPESET = """async () => {
@@ -97,7 +99,7 @@ def measure(html: Path, chromium: str, shots: Path | None) -> list[dict]:
                 out.append(dict(page=rel, col=m["colW"], widest=max((t["w"] for t in m["tables"]), default=0.0),
                                 min_scale=min((i["scale"] for i in m["imgs"]), default=None), wide=wide, small=small,
                                 math=m["math"], raw_math=m["rawMath"] if m["math"] else [], mathjax=mathjax,
-                                outside=sorted(set(outside))))
+                                outside=sorted(set(outside)), stderr=m["stderr"]))
                 if shots is not None:
                     shots.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(shots / (rel.replace("/", "_").removesuffix(".html") + ".png")),
@@ -128,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    TABLE WIDER THAN THE COLUMN: {t['w']:.0f} px > {r['col']:.0f} px, {t['cols']} columns: {t['head']!r}")
         for i in r["small"]:
             print(f"    FIGURE SHRUNK TO {i['scale']:.0%} of {i['natural']} px: {i['src']}")
-        bad += len(r["wide"]) + len(r["small"]) + len(r["raw_math"]) + len(r["outside"])
+        for e in r["stderr"]:
+            print(f"    STDERR SHOWN ON THE PAGE: {e!r}")
+        bad += len(r["wide"]) + len(r["small"]) + len(r["raw_math"]) + len(r["outside"]) + len(r["stderr"])
     print(f"{len(rows)} pages, {bad} problem(s); screenshots in {a.screenshots}/")
     return 1 if bad else 0
 

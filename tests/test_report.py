@@ -41,6 +41,10 @@ def test_provenance_and_runs_table():
     r = rec("hps", (0.0, 0.5, 0.5), (0, 1, 1), (0.9, 0.8))
     assert "CPU-scale" in provenance([r]) and "quick" in provenance([r])
     assert "No run records" in provenance([])
+    amd = dict(r, machine=dict(r["machine"], cpu_model="AMD EPYC"))
+    intel = dict(r, machine=dict(r["machine"], cpu_model="Intel Xeon"))
+    assert "machine(s): AMD EPYC, 2 CPUs, cpu (2 runs); Intel Xeon, 2 CPUs, cpu (1 run);" in provenance([amd, intel, amd])
+    assert "machine(s): x, 2 CPUs, cpu (1 run);" in provenance([r])  # an old record without cpu_model
     assert "90.00 / 80.00 / 85.00" in runs_table([r]) and "| ours HPS | (0, 0.5, 0.5) | default | 0 |" in runs_table([r])
 
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: in a notebook without ipywidgets it prints a warning into the page
 
 from ..config import ConfigError, RunConfig
 from ..data import Splits, TaskTensors, iterate_batches, load_splits

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: in a notebook without ipywidgets it prints a warning into the page
 
 from ..config import RunConfig
 from ..data import Splits, TaskTensors
