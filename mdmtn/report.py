@@ -394,12 +394,18 @@ PAPER_FRONT_FACTS = {
 
 
 def front_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str, Any]:
-    """What one Fig. 2/3 panel shows, from the sweep's default-config records of (dataset, arch):
+    """What one Fig. 2/3 panel shows, from the sweep's default-config records of (dataset, arch),
+    of one seed (the one with the most runs: records of a few configs re-run with other seeds
+    would otherwise dominate or join the front):
     ``sparse`` (k0 > 0 runs), ``front`` (their 3-D Pareto set), ``paper_sparse`` and
     ``paper_front`` (the same for the paper's 90 vectors alone), ``dense`` (k0 = 0 runs),
     ``dense_front`` (the 2-D front of those), ``vectors`` (distinct k swept), ``presets``, ``seeds``
     and ``paper_count`` (the paper's Pareto count, None where it gives none)."""
     runs = select(sweep_runs(records), dataset=dataset, model=arch)
+    if runs:  # one sweep, one seed: re-runs of a few selected configs with other seeds are not part of its front
+        per_seed = Counter(r["config"]["seed"] for r in runs)
+        seed = max(sorted(per_seed), key=per_seed.__getitem__)  # the seed with most runs; the lowest on a tie
+        runs = [r for r in runs if r["config"]["seed"] == seed]
     sparse = [r for r in runs if r["config"]["k"][0] > 0]
     dense = [r for r in runs if r["config"]["k"][0] == 0]
     # the paper counts its front among its own 90 vectors: another vector swept too (a reader's, the
@@ -532,7 +538,7 @@ def pf_study_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str
     """What one panel of Fig. 6 (the App. B front study) shows for (dataset, arch): ``source`` (the
     best sparse run, as Tables 1-2 select it; None if there is none), ``study`` (the finished runs
     started from its model), ``planned`` (how many vectors the paper's study has at its k0: 18, or 17
-    for k0 = 0.1), ``dense`` (the sweep's k0 = 0 runs) and the two fronts' runs (``study_front``,
+    for k0 = 0.1), ``dense`` (the sweep's k0 = 0 runs of the source's seed) and the two fronts' runs (``study_front``,
     ``dense_front``, exact non-dominance in (L1, L2))."""
     rows = [r for r in table_rows(records, dataset) if r["arch"] == arch and r["method"] == "ours-sparse"]
     source = None
@@ -540,7 +546,8 @@ def pf_study_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str
         source = next(r for r in records if r["key"] == rows[0]["ours"]["keys"][0])
     study = [] if source is None else [r for r in records if r["config"].get("init_from") == source["key"]
                                        and r.get("status") == "ok"]
-    dense = [r for r in select(sweep_runs(records), dataset=dataset, model=arch) if r["config"]["k"][0] == 0]
+    dense = [r for r in select(sweep_runs(records), dataset=dataset, model=arch) if r["config"]["k"][0] == 0
+             and (source is None or r["config"]["seed"] == source["config"]["seed"])]
     planned = None if source is None else sum(1 for k in paper_preference_vectors() if k[0] == source["config"]["k"][0])
     return dict(source=source, study=study, planned=planned, dense=dense,
                 study_front=pareto_runs(study, dims=(1, 2)), dense_front=pareto_runs(dense, dims=(1, 2)))
