@@ -185,23 +185,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _check_study_source(src: RunConfig, args: argparse.Namespace) -> None:
-    """A front study starts from its source run's checkpoint: when the source is already trained
-    and the study still has runs to do, that checkpoint must be there (a fresh clone has the
-    records but not the .pt files); when the sweep will train the source, it must save one."""
-    from .records import find_record
-    from .sweep import pf_study_configs
+    """A front study starts from its source run's checkpoint: when the sweep will train the
+    source, it must save one; when the source is already trained and the study still has runs to
+    do, that checkpoint must be there (a fresh clone has the records but not the .pt files), which
+    the sweep runner's own check says (here before the sweep phase, not hours later)."""
+    from .records import CheckpointError, find_record
+    from .sweep import check_study_sources, pf_study_configs
 
-    key = src.key()
     if find_record(args.out, src, log=None) is None:
         if args.no_checkpoint:
             raise ConfigError("--pf-study-from needs the source run's checkpoint: leave out --no-checkpoint")
         return
-    todo = [c for c in pf_study_configs(src, key, args.vectors) if args.force or find_record(args.out, c, log=None) is None]
-    if todo and not (Path(args.out) / f"{key}.pt").is_file():
-        raise ConfigError(f"the front study starts from run {key} (k={list(src.k)}), whose record is in {args.out} but "
-                          f"whose checkpoint {key}.pt is not. Recreate it first (retrains the run and keeps the model "
-                          f"only if it reproduces the record): python -m mdmtn restore-checkpoint {args.out} {key}"
-                          + (" --allow-unverified-cifar" if args.allow_unverified_cifar else ""))
+    study = pf_study_configs(src, src.key(), args.vectors)
+    todo = [i for i, c in enumerate(study) if args.force or find_record(args.out, c, log=None) is None]
+    try:
+        check_study_sources(study, todo, Path(args.out), checkpoints=False)
+    except CheckpointError as e:  # the restore command it names needs the same data flag as this sweep
+        raise CheckpointError(str(e) + (" --allow-unverified-cifar" if args.allow_unverified_cifar else "")) from None
 
 
 def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, Any]) -> int:

@@ -150,7 +150,7 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     for p in remove_stale_temporaries(out_dir, STALE_S):
         log(f"[clean] removed {p.name}, the temporary file of a write that was killed")
     by_key, records, todo = pending(cfgs, out_dir, force, log)
-    _check_sources(cfgs, todo, out_dir, checkpoints)
+    check_study_sources(cfgs, todo, out_dir, checkpoints)
 
     def report(i: int, rec: dict[str, Any], elsewhere: bool = False) -> None:
         records[i] = rec
@@ -178,9 +178,10 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     return in_order(cfgs, by_key, records)
 
 
-def _check_sources(cfgs: Sequence[RunConfig], todo: Sequence[int], out_dir: Path, checkpoints: bool) -> None:
-    """Before any training: every pending front-study run can get its source's checkpoint, from
-    ``out_dir`` or from a source this sweep trains with checkpoints on."""
+def check_study_sources(cfgs: Sequence[RunConfig], todo: Sequence[int], out_dir: Path, checkpoints: bool) -> None:
+    """Before any training: every pending front-study run (``cfgs[i]`` for ``i`` in ``todo``) can
+    get its source's checkpoint, from ``out_dir`` or from a source this sweep trains with
+    checkpoints on. Raises :class:`mdmtn.records.CheckpointError` naming the fix otherwise."""
     trained_here = {cfgs[i].key() for i in todo} if checkpoints else set()
     for i in todo:
         src = cfgs[i].init_from
