@@ -74,11 +74,9 @@ def cluster_table(front: Sequence[dict], d: float = 0.1) -> str:
     with their size, mean and range of SR, and mean test accuracy."""
     if not front:
         return ""
-    labels = sparsity_clusters([r["metrics"]["SR"] for r in front], d)
     # the SR range: a cluster may hold distinct levels up to d apart, which its mean hides
     lines = ["| cluster | runs | mean SR | SR range | mean test acc (avg) |", "|---|---|---|---|---|"]
-    for c in sorted(set(labels.tolist())):
-        members = [r for r, lab in zip(front, labels) if lab == c]
+    for c, members in enumerate(_cluster_members(front, d)):
         srs = [r["metrics"]["SR"] for r in members]
         lines.append(f"| {c} | {len(members)} | {np.mean(srs):.1f}% | {min(srs):.1f}–{max(srs):.1f}% | "
                      f"{100 * np.mean([r['metrics']['test_acc_mean'] for r in members]):.2f}% |")
@@ -334,10 +332,13 @@ def seed_check_markdown(checks: Sequence[dict], rerun_dir: str = "results/<prese
     return "\n".join(lines)
 
 
-def write_similarity_maps(cache: str | Path, checkpoint: str | Path, source: str) -> dict[str, Any]:
-    """Compute the Fig. 7 maps of a saved model (:func:`mdmtn.growl.similarity_summary`) and store
-    them with ``source`` (which model they were drawn from) at ``cache``, atomically."""
-    model, _, _ = load_checkpoint(checkpoint)
+def write_similarity_maps(cache: str | Path, checkpoint: str | Path, key: str) -> dict[str, Any]:
+    """Compute the Fig. 7 maps of run ``key``'s saved model (:func:`mdmtn.growl.similarity_summary`)
+    and store them at ``cache``, atomically, with ``source``: which model they were drawn from
+    (the run's own, or a retrained copy, :func:`mdmtn.restore.restored_note`)."""
+    model, _, extra = load_checkpoint(checkpoint)
+    note = restored_note(extra)
+    source = f"the run's own checkpoint ({key})" if note is None else f"a checkpoint of run {key}: {note}"
     out = dict(maps=similarity_summary(model), source=source)
     write_json_atomic(Path(cache), out)
     return out
@@ -362,9 +363,7 @@ def similarity_panels(records: Sequence[dict], records_dir: str | Path) -> list[
                 stored = dict(maps=stored, source="stored maps of the run's own model, block-averaged, rows in "
                                                   "layer order (an older format)")
             if (stored is None or "S_u8" not in stored["maps"][0]) and ckpt.exists():
-                note = restored_note(load_checkpoint(ckpt)[2])
-                stored = write_similarity_maps(cache, ckpt, f"the run's own checkpoint ({key})" if note is None
-                                               else f"a checkpoint of run {key}: {note}")
+                stored = write_similarity_maps(cache, ckpt, key)
             out.append(dict(dataset=ds, arch=row["arch"], k=row["ours"]["k"], SR=row["ours"]["SR"][0], key=key,
                             maps=stored["maps"] if stored else None, source=stored["source"] if stored else None))
     return out
@@ -499,11 +498,16 @@ def front_caption(panel: dict[str, Any], dataset: str, arch: str) -> str:
             + _front_differences(panel, dataset, arch) + "*")
 
 
+def _cluster_members(runs: Sequence[dict], d: float = 0.1) -> list[list[dict]]:
+    """The runs of each sparsity cluster (:func:`mdmtn.pareto.sparsity_clusters`, gap ``d``), in
+    label order (the order in which the grouping found them)."""
+    labels = sparsity_clusters([r["metrics"]["SR"] for r in runs], d) if runs else np.array([], dtype=int)
+    return [[r for r, lab in zip(runs, labels) if lab == c] for c in sorted(set(labels.tolist()))]
+
+
 def _clusters(runs: Sequence[dict]) -> list[list[float]]:
     """The SR values (%) of each sparsity cluster of ``runs`` (d = 0.1), by increasing mean."""
-    srs = [r["metrics"]["SR"] for r in runs]
-    labels = sparsity_clusters(srs, 0.1) if srs else np.array([], dtype=int)
-    return sorted(([x for x, lab in zip(srs, labels) if lab == c] for c in set(labels.tolist())), key=np.mean)
+    return sorted(([r["metrics"]["SR"] for r in c] for c in _cluster_members(runs)), key=np.mean)
 
 
 def _cluster_level(srs: Sequence[float]) -> str:

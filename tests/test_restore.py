@@ -39,6 +39,12 @@ def test_restored_checkpoint_is_the_model_a_checkpointed_run_saves(synthetic_dat
     assert extra["restored"]["metrics"]["test_acc"] == rec["metrics"]["test_acc"]
     assert "retrained copy" in restored_note(extra) and restored_note({}) is None
     assert (tmp_path / "a" / f"{key}.json").read_text() == record_text  # the record is never rewritten
+    # Fig. 7 maps drawn from a checkpoint say whether it is the run's own model or a retrained copy
+    from mdmtn.report import write_similarity_maps
+
+    copy = write_similarity_maps(tmp_path / "m1.json", tmp_path / "a" / f"{key}.pt", key)["source"]
+    own = write_similarity_maps(tmp_path / "m2.json", tmp_path / "b" / f"{key}.pt", key)["source"]
+    assert copy.startswith(f"a checkpoint of run {key}: a retrained copy") and own == f"the run's own checkpoint ({key})"
 
     calls = []
     real = runner.train
