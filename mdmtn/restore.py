@@ -92,24 +92,16 @@ def restore_checkpoint(out_dir: str | Path, key: str, load: Callable[[RunConfig]
     if cfg.init_from is not None and not (out_dir / f"{cfg.init_from}.pt").is_file():
         raise CheckpointError(f"{key} started from run {cfg.init_from}, whose checkpoint is missing too: restore "
                               f"{cfg.init_from} first")
+    if not force and _model_of(ckpt, key) is not None:
+        log(f"{ckpt} is there and holds this run's config: kept (--force retrains)")
+        return dict(key=key, status="kept", gaps_points=None, wall_time_s=0.0)
     if ckpt.exists() and not force:
-        try:
-            _, have, _ = load_checkpoint(ckpt)
-        except CheckpointError:
-            have = None
-        if have is not None and have.key() == key:
-            log(f"{ckpt} is there and holds this run's config: kept (--force retrains)")
-            return dict(key=key, status="kept", gaps_points=None, wall_time_s=0.0)
         log(f"{ckpt} is unreadable or holds another config: it will be replaced if the retrain agrees")
     aside = out_dir / f"{key}.mismatch.pt"
-    if aside.exists() and not force:  # a retrain that missed earlier tolerances: judge it again, no retraining
-        try:
-            model, have, extra = load_checkpoint(aside)
-        except CheckpointError:
-            have = None
-        if have is not None and have.key() == key and extra.get("restored"):
-            log(f"judging the copy retrained earlier ({aside.name}) against the tolerances (--force retrains)")
-            return _judge(rec, cfg, model, extra["restored"], ckpt, aside, tol_acc, tol_sr, log)
+    kept_aside = None if force else _model_of(aside, key)
+    if kept_aside is not None and kept_aside[1].get("restored"):  # a retrain that missed earlier tolerances
+        log(f"judging the copy retrained earlier ({aside.name}) against the tolerances (--force retrains)")
+        return _judge(rec, cfg, kept_aside[0], kept_aside[1]["restored"], ckpt, aside, tol_acc, tol_sr, log)
     splits = load(cfg)
     want, got = rec.get("data", {}).get("input_sha256"), splits.info.get("input_sha256")
     if want and got and want != got:
@@ -131,6 +123,17 @@ def restore_checkpoint(out_dir: str | Path, key: str, load: Callable[[RunConfig]
     retrained = dict(metrics=new["metrics"], wall_time_s=new["wall_time_s"], machine=new.get("machine", {}),
                      recorded_machine=rec.get("machine", {}))
     return _judge(rec, cfg, result.model, retrained, ckpt, aside, tol_acc, tol_sr, log)
+
+
+def _model_of(path: Path, key: str) -> tuple[torch.nn.Module, dict[str, Any]] | None:
+    """(model, extra) of the checkpoint at ``path`` if it is readable and holds run ``key``'s config."""
+    if not path.exists():
+        return None
+    try:
+        model, have, extra = load_checkpoint(path)
+    except CheckpointError:
+        return None
+    return (model, extra) if have.key() == key else None
 
 
 def _judge(rec: dict[str, Any], cfg: RunConfig, model: torch.nn.Module, retrained: dict[str, Any], ckpt: Path,
