@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .aggregate import PAPER_RESULTS, mean_std
-from .config import TASK_LABELS, RunConfig, make_config
+from .config import TASK_LABELS, RunConfig, make_config, profile_overrides
 from .records import load_records
 from .report import run_label
 
@@ -44,17 +44,22 @@ def paper_cells(dataset: str) -> list[dict[str, Any]]:
 
 
 def cell_configs(preset: str, seeds: Sequence[int] = (0,), *, baselines: bool = False,
-                 datasets: Sequence[str] = ("multimnist", "cifar10mnist")) -> list[RunConfig]:
+                 datasets: Sequence[str] = ("multimnist", "cifar10mnist"), profile: str = "library",
+                 sparse_only: bool = False) -> list[RunConfig]:
     """The configs that train every cell of Tables 1-2 at ``preset``: the paper's method at the
     paper's k for each seed (seed-major, so every cell gets seed 0 before any gets seed 1), then,
-    with ``baselines``, MGDA-UB (HPS, MDMTN) and STL for each seed."""
-    ours = [c for d in datasets for c in paper_cells(d) if c["method"] == "wc_al"]
-    cfgs = [make_config(c["dataset"], c["model"], c["k"], preset, s) for s in seeds for c in ours]
-    if baselines:
+    with ``baselines``, MGDA-UB (HPS, MDMTN) and STL for each seed. ``profile`` names a switch
+    profile (:data:`mdmtn.config.SWITCH_PROFILES`); ``sparse_only`` keeps the k0 > 0 cells alone."""
+    ours = [c for d in datasets for c in paper_cells(d) if c["method"] == "wc_al" and (c["k"][0] > 0 or not sparse_only)]
+    cfgs = [make_config(c["dataset"], c["model"], c["k"], preset, s, **profile_overrides(profile, c["dataset"]))
+            for s in seeds for c in ours]
+    if baselines and not sparse_only:
         k = (0.001, 0.2, 0.799)  # stored but unused by the baselines, as the CLI's default
         for s in seeds:
             for d in datasets:
-                cfgs += [make_config(d, "hps", k, preset, s, method="mgda"), make_config(d, "mdmtn", k, preset, s, method="mgda"),
+                o = {n: v for n, v in profile_overrides(profile, d).items() if n.startswith("mgda_")}
+                cfgs += [make_config(d, "hps", k, preset, s, method="mgda", **o),
+                         make_config(d, "mdmtn", k, preset, s, method="mgda", **o),
                          make_config(d, "stl", k, preset, s, method="stl")]
     return cfgs
 

@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import (DATASETS, GROUPS, METHOD_MODELS, METHODS, MODELS, PRESETS, ConfigError, RunConfig,
-                     config_fields, make_config)
+from .config import (DATASETS, GROUPS, METHOD_MODELS, METHODS, MODELS, PRESETS, PROFILES, ConfigError, RunConfig,
+                     config_fields, make_config, profile_overrides)
 from .fields import describe
 
 # RunConfig identity fields with a flag of their own: --set would bypass the flag's checks and defaults
@@ -82,6 +82,14 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         if name in overrides:
             raise ConfigError(f"{name} given twice: as --{name.replace('_', '-')} and as --set {name}=...; keep one")
         overrides[name] = raw
+    profile = getattr(args, "profile", "library")
+    if profile != "library":
+        if getattr(args, "mu_schedule", "paper") != "paper":
+            raise ConfigError(f"--profile {profile} sets the μ schedule itself; leave out --mu-schedule")
+        for name, v in profile_overrides(profile, args.dataset).items():
+            if name in overrides:
+                raise ConfigError(f"{name} is set by --profile {profile}; give it one way")
+            overrides[name] = v
     overrides["method"] = args.method
     return overrides
 
@@ -242,7 +250,10 @@ def cmd_cells(args: argparse.Namespace) -> int:
         raise ConfigError("cells trains the paper's configurations as they are; use train or sweep to change "
                           "settings (--set or the per-setting options)")
     datasets = [args.dataset] if args.only_dataset else ["multimnist", "cifar10mnist"]
-    return _run(cell_configs(args.preset, seeds, baselines=args.baselines, datasets=datasets), args)
+    if args.mu_schedule != "paper":
+        raise ConfigError("cells trains the paper's configurations; use --profile authors-head for the later μ schedule")
+    return _run(cell_configs(args.preset, seeds, baselines=args.baselines, datasets=datasets, profile=args.profile,
+                             sparse_only=args.sparse_only), args)
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
@@ -344,6 +355,9 @@ def _common(t: argparse.ArgumentParser) -> None:
     t.add_argument("--download", action="store_true", help="let torchvision download missing raw data")
     t.add_argument("--mu-schedule", choices=("paper", "head"), default="paper",
                    help="paper: mu0 2.5e-5/1e-4 halved; head: the authors' later 2.5e-8/6.8e-8 doubled")
+    t.add_argument("--profile", choices=PROFILES, default="library",
+                   help="switch profile: library (defaults); authors-2023: the authors' code before 2023-10-02, "
+                        "which made the paper's numbers; authors-head: their code today (book appendix)")
     t.add_argument("--set", nargs="*", metavar="FIELD=VALUE", help="override RunConfig settings by flat name, e.g. prox_mode=head (each also has its own option, "
                         "listed below by group)")
     t.add_argument("--threads", type=int, default=0,
@@ -422,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("cells", help="train every cell of Tables 1-2 at the paper's own k, seed-major (resumable)")
     e.add_argument("--baselines", action="store_true", help="also MGDA-UB (HPS, MDMTN) and STL")
     e.add_argument("--only-dataset", action="store_true", help="only --dataset's table (default: both)")
+    e.add_argument("--sparse-only", action="store_true", help="only the sparse cells (k0 > 0) of the paper's method")
     _common(e)
     e.set_defaults(func=cmd_cells, method="wc_al")
     c = sub.add_parser("compress", help="add the compressed-export summary to sparse run records from their checkpoints")

@@ -453,6 +453,46 @@ PRESET_DATASET_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {("quick", "cif
 # HEAD-code μ schedule (departure #1), selectable with mu_schedule="head".
 HEAD_MU: dict[str, tuple[float, float]] = {"multimnist": (2.5e-8, 2.0), "cifar10mnist": (6.8e-8, 2.0)}
 
+# The authors' code at two dates, as settings of the switches above (the book's appendix on departures
+# documents each one against what the code did at that date). "authors-2023": the code of 2023-08-22 to
+# 2023-10-01, before the per-iteration cap ramp (2023-10-02); the paper's numbers were made with it.
+# "authors-head": the code as it is today (HEAD 9de3a78, 2025-05-22). "library": this library's
+# defaults. Not expressible as a switch, and so in neither profile: the 2023 code's unseeded split and
+# restored-final-α quirk, and HEAD's RandomRotation(20) on Cifar10Mnist's train/validation images.
+SWITCH_PROFILES: dict[str, dict[str, Any]] = {
+    "library": {},
+    "authors-2023": dict(penalty_order="code", conv_rows="code", prox_mode="2023", cap_rule="2023", cap_ramp=False,
+                         optimise_t=False, accumulate_aux_grads=True, ap_rows="all", mgda_grad_bug="2023"),
+    "authors-head": dict(penalty_order="code", conv_rows="code", prox_mode="head", cap_rule="head", cap_ramp=True,
+                         optimise_t=False, accumulate_aux_grads=True, ap_rows="all", mgda_grad_bug="head",
+                         mu_schedule="head"),
+}
+PROFILES = tuple(SWITCH_PROFILES)
+
+
+def profile_overrides(profile: str, dataset: str) -> dict[str, Any]:
+    """The flat settings (and ``mu_schedule``) that switch profile ``profile`` sets on ``dataset``;
+    :class:`ConfigError` for an unknown profile name."""
+    if profile not in SWITCH_PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {PROFILES}")
+    out = dict(SWITCH_PROFILES[profile])
+    if out.pop("mu_schedule", "paper") == "head":
+        out["mu0"], out["mu_factor"] = HEAD_MU[dataset]
+    return out
+
+
+def profile_of(cfg: "RunConfig") -> str | None:
+    """The name of the switch profile ``cfg`` was made with (its switches, μ schedule and AP rows equal
+    the profile's and nothing else in those groups differs from the library's), or None."""
+    for name in PROFILES:
+        want = make_config(cfg.dataset, cfg.model, cfg.k, cfg.preset, cfg.seed, method=cfg.method,
+                           **profile_overrides(name, cfg.dataset))
+        names = [f.name for f in _FIELDS.values() if f.group == "switches"] + ["mu0", "mu_factor", "ap_rows",
+                                                                                "mgda_grad_bug"]
+        if all(cfg.value(n) == want.value(n) for n in names):
+            return name
+    return None
+
 
 def validate_k(k: Sequence[float], n_tasks: int = 2) -> tuple[float, ...]:
     """Check a preference vector k = (k0, k1, ..., km) and return it as a tuple of floats.
