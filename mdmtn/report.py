@@ -76,7 +76,7 @@ def cluster_table(front: Sequence[dict], d: float = 0.1) -> str:
         return ""
     # the SR range: a cluster may hold distinct levels up to d apart, which its mean hides
     lines = ["| cluster | runs | mean SR | SR range | mean test acc (avg) |", "|---|---|---|---|---|"]
-    for c, members in enumerate(_cluster_members(front, d)):
+    for c, members in enumerate(cluster_members(front, d)):
         srs = [r["metrics"]["SR"] for r in members]
         lines.append(f"| {c} | {len(members)} | {np.mean(srs):.1f}% | {min(srs):.1f}–{max(srs):.1f}% | "
                      f"{100 * np.mean([r['metrics']['test_acc_mean'] for r in members]):.2f}% |")
@@ -498,7 +498,7 @@ def front_caption(panel: dict[str, Any], dataset: str, arch: str) -> str:
             + _front_differences(panel, dataset, arch) + "*")
 
 
-def _cluster_members(runs: Sequence[dict], d: float = 0.1) -> list[list[dict]]:
+def cluster_members(runs: Sequence[dict], d: float = 0.1) -> list[list[dict]]:
     """The runs of each sparsity cluster (:func:`mdmtn.pareto.sparsity_clusters`, gap ``d``), in
     label order (the order in which the grouping found them)."""
     labels = sparsity_clusters([r["metrics"]["SR"] for r in runs], d) if runs else np.array([], dtype=int)
@@ -507,7 +507,7 @@ def _cluster_members(runs: Sequence[dict], d: float = 0.1) -> list[list[dict]]:
 
 def _clusters(runs: Sequence[dict]) -> list[list[float]]:
     """The SR values (%) of each sparsity cluster of ``runs`` (d = 0.1), by increasing mean."""
-    return sorted(([r["metrics"]["SR"] for r in c] for c in _cluster_members(runs)), key=np.mean)
+    return sorted(([r["metrics"]["SR"] for r in c] for c in cluster_members(runs)), key=np.mean)
 
 
 def _cluster_level(srs: Sequence[float]) -> str:

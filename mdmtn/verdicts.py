@@ -1,0 +1,491 @@
+"""Verdicts from the claims registry (``mdmtn/registry.toml``): one per claim of the paper.
+
+Each registry entry names the paper's words, a statistic, a decision rule and tolerance, the preset
+it is judged at, and the commit that fixed the rule. :func:`judge` applies the rule to run records
+and returns one of four verdicts:
+
+* ``holds`` / ``does not hold``: the 95% interval of the statistic lies wholly inside / wholly
+  outside the claim's region;
+* ``inconclusive``: fewer runs than the entry needs (3 unless it says ``min_n``) on a side, or the
+  interval crosses the region's boundary;
+* ``not yet``: no runs at the entry's preset, or no statistic registered for the claim.
+
+Intervals are Student t intervals on a mean (or on a mean difference: paired by seed when both
+sides hold the same seeds, Welch otherwise). With n = 3 a percentile bootstrap has only 10
+distinct resamples and its nominal 95% is not reachable, so t is used throughout; its normality
+assumption is the price, and the per-seed values are always printed beside it.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import BOOK_PROFILE, ConfigError, RunConfig, make_config, profile_overrides
+
+REGISTRY = Path(__file__).with_name("registry.toml")
+VERDICTS = ("holds", "does not hold", "inconclusive", "not yet")
+RULES = ("match", "order", "noninferior", "gap_larger", "trade", "sr_spread", "front", "qualitative", "decision")
+LEVEL = 0.95
+METRICS = ("acc1", "acc2", "avg", "SR", "CR", "PS")
+
+
+class RegistryError(ValueError):
+    """A registry entry that cannot be judged; the message names the entry."""
+
+
+def load_registry(path: str | Path = REGISTRY) -> list[dict[str, Any]]:
+    """The registry's entries, in file order, each checked for the fields its rule needs."""
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    if data.get("schema") != 1:
+        raise RegistryError(f"{path}: schema {data.get('schema')!r} is not 1; update mdmtn")
+    claims = data.get("claim", [])
+    seen: set[str] = set()
+    need = {"match": ("target", "tolerance"), "order": ("a", "b", "expect"), "noninferior": ("a", "b", "tolerance"),
+            "gap_larger": ("a", "b"), "trade": ("a", "b"), "sr_spread": ("tolerance",), "front": ("front", "measure"),
+            "qualitative": (), "decision": ("decision",)}
+    for c in claims:
+        cid = c.get("id", "?")
+        for k in ("id", "source", "quote", "statistic", "rule", "preset", "post_hoc", "registered"):
+            if k not in c:
+                raise RegistryError(f"registry entry {cid}: missing {k!r}")
+        if cid in seen:
+            raise RegistryError(f"registry entry {cid}: id used twice")
+        seen.add(cid)
+        if c["rule"] not in RULES:
+            raise RegistryError(f"registry entry {cid}: unknown rule {c['rule']!r}; one of {RULES}")
+        for k in need[c["rule"]]:
+            if k not in c:
+                raise RegistryError(f"registry entry {cid}: rule {c['rule']} needs {k!r}")
+        if c["rule"] == "match" and "cell" not in c:
+            raise RegistryError(f"registry entry {cid}: rule match needs 'cell'")
+        if c.get("post_hoc") and not c.get("why_post_hoc"):
+            raise RegistryError(f"registry entry {cid}: a post-hoc entry says why (why_post_hoc)")
+    return claims
+
+
+# --- statistics --------------------------------------------------------------------------------------
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        de = d * c
+        h *= de
+        if abs(de - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    lbt = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(lbt) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(lbt) * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` > 0 degrees of freedom (any real df, for Welch)."""
+    # P(|T| > |t|) = I_x(df/2, 1/2) with x = df / (df + t^2); near t = 0, x rounds to 1, so the
+    # complement I_y(1/2, df/2), y = t^2 / (df + t^2), keeps the precision there
+    if t * t < df:
+        tail = 0.5 * (1.0 - _betainc(0.5, df / 2.0, t * t / (df + t * t)))
+    else:
+        tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t > 0 else tail
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The p-quantile of Student's t with ``df`` degrees of freedom (bisection on :func:`t_cdf`)."""
+    if not 0.0 < p < 1.0 or not df > 0:
+        raise ValueError(f"t_quantile needs 0 < p < 1 and df > 0, got p={p}, df={df}")
+    lo, hi = -1e6, 1e6
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if t_cdf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean (or mean difference) with its two-sided ``LEVEL`` t interval; ``lo = hi = mean`` for
+    n = 1 is never used to decide (the rules need n >= 3)."""
+
+    mean: float
+    lo: float
+    hi: float
+    n: int
+    method: str
+
+
+def mean_interval(values: Sequence[float], level: float = LEVEL) -> Interval:
+    """Student t interval of the mean of ``values`` (n >= 1; n = 1 gives a zero-width interval that
+    the rules never decide on)."""
+    v = [float(x) for x in values]
+    n = len(v)
+    if n == 0:
+        raise ValueError("mean_interval of no values")
+    m = sum(v) / n
+    if n == 1:
+        return Interval(m, m, m, 1, "t, n = 1")
+    s = math.sqrt(sum((x - m) ** 2 for x in v) / (n - 1))
+    h = t_quantile(0.5 + level / 2, n - 1) * s / math.sqrt(n)
+    return Interval(m, m - h, m + h, n, f"t, df = {n - 1}")
+
+
+def difference_interval(a: dict[int, float], b: dict[int, float], level: float = LEVEL) -> Interval:
+    """Interval of mean(a) - mean(b) for per-seed values: paired t when both sides hold the same
+    seeds (n >= 2), else Welch's t with Welch-Satterthwaite degrees of freedom."""
+    if set(a) == set(b) and len(a) >= 2:
+        iv = mean_interval([a[s] - b[s] for s in sorted(a)], level)
+        return Interval(iv.mean, iv.lo, iv.hi, iv.n, f"paired t by seed, df = {iv.n - 1}")
+    va, vb = list(a.values()), list(b.values())
+    ma, mb = sum(va) / len(va), sum(vb) / len(vb)
+    d = ma - mb
+    if len(va) < 2 or len(vb) < 2:
+        return Interval(d, d, d, min(len(va), len(vb)), "Welch t, a side with n = 1")
+    sa = sum((x - ma) ** 2 for x in va) / (len(va) - 1) / len(va)
+    sb = sum((x - mb) ** 2 for x in vb) / (len(vb) - 1) / len(vb)
+    se = math.sqrt(sa + sb)
+    if se == 0:
+        return Interval(d, d, d, min(len(va), len(vb)), "Welch t, no spread")
+    df = (sa + sb) ** 2 / (sa ** 2 / (len(va) - 1) + sb ** 2 / (len(vb) - 1))
+    h = t_quantile(0.5 + level / 2, df) * se
+    return Interval(d, d - h, d + h, min(len(va), len(vb)), f"Welch t, df = {df:.1f}")
+
+
+def decide(iv: Interval, lo: float, hi: float, n_min: int, n: int) -> str:
+    """The verdict of "the statistic lies in [lo, hi]" from its interval: holds if the interval
+    is inside, does not hold if it is wholly outside, inconclusive otherwise or with n < n_min."""
+    if n == 0:
+        return "not yet"
+    if n < n_min:
+        return "inconclusive"
+    if iv.lo >= lo and iv.hi <= hi:
+        return "holds"
+    if iv.hi < lo or iv.lo > hi:
+        return "does not hold"
+    return "inconclusive"
+
+
+# --- which runs a claim is judged on ------------------------------------------------------------------
+
+def metric_value(rec: dict[str, Any], metric: str) -> float:
+    """One metric of a record in the paper's units (accuracies in %); KeyError if it is missing."""
+    m = rec["metrics"]
+    if metric == "acc1":
+        return 100.0 * m["test_acc"][0]
+    if metric == "acc2":
+        return 100.0 * m["test_acc"][-1]
+    if metric == "avg":
+        return 100.0 * m["test_acc_mean"]
+    return float(m[metric])
+
+
+def side_runs(records: Sequence[dict], side: dict[str, Any], preset: str, profile: str | None = None) -> list[dict]:
+    """The ok records of one side of a claim at ``preset``, each seed once (in seed order): configs
+    equal to the library's for (dataset, model, method, k, seed) under switch ``profile`` (the book's
+    profile unless named). ``side`` holds dataset, method, model and either k or ``sparse``
+    (the paper's cell of that sparsity)."""
+    from .aggregate import PAPER_RESULTS
+
+    method = side.get("method", "wc_al")
+    k = side.get("k")
+    if method == "wc_al" and k is None:
+        ks = [key[3] for key in PAPER_RESULTS if key[:3] == (side["dataset"], "wc_al", side["model"])
+              and (key[3][0] > 0) == bool(side["sparse"])]
+        k = ks[0]
+    profile = profile or (BOOK_PROFILE if method == "wc_al" else "library")
+    out: dict[int, dict] = {}
+    for r in records:
+        c = r.get("config", {})
+        if r.get("status") != "ok" or c.get("preset") != preset or c.get("dataset") != side["dataset"]:
+            continue
+        if c.get("method", "wc_al") != method or c.get("model") != side["model"]:
+            continue
+        if method == "wc_al" and not all(abs(a - b) < 1e-12 for a, b in zip(c["k"], k)):
+            continue
+        try:
+            want = make_config(c["dataset"], c["model"], c["k"], preset, c["seed"], method=method,
+                               **profile_overrides(profile, c["dataset"]))
+            same = RunConfig.from_dict(c) == want
+        except (ConfigError, KeyError, TypeError, ValueError):
+            same = False
+        if same:
+            out.setdefault(c["seed"], r)
+    return [out[s] for s in sorted(out)]
+
+
+def _values(runs: Sequence[dict], metric: str) -> tuple[dict[int, float], list[str]]:
+    vals, missing = {}, []
+    for r in runs:
+        try:
+            vals[r["config"]["seed"]] = metric_value(r, metric)
+        except (KeyError, IndexError, TypeError):
+            missing.append(r.get("key", "?"))
+    return vals, missing
+
+
+# --- the verdicts --------------------------------------------------------------------------------------
+
+@dataclass
+class Verdict:
+    """One claim judged: the verdict, the numbers behind it, and the records it used."""
+
+    claim: dict[str, Any]
+    verdict: str
+    summary: str
+    n: str = ""
+    interval: Interval | None = None
+    per_seed: str = ""
+    keys: list[str] = field(default_factory=list)
+
+    @property
+    def post_hoc(self) -> bool:
+        return bool(self.claim.get("post_hoc"))
+
+
+def _fmt_seeds(vals: dict[int, float], digits: int = 2) -> str:
+    return ", ".join(f"s{s}: {v:.{digits}f}" for s, v in sorted(vals.items()))
+
+
+def _band(c: dict[str, Any]) -> tuple[float, float]:
+    tol = float(c["tolerance"]) * (abs(float(c["target"])) if c.get("tolerance_kind") == "rel" else 1.0)
+    return float(c["target"]) - tol, float(c["target"]) + tol
+
+
+def judge_match(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+    runs = side_runs(records, c["cell"], c["preset"], c.get("profile"))
+    vals, missing = _values(runs, c["metric"])
+    lo, hi = _band(c)
+    n_min = int(c.get("min_n", 3))
+    if not vals:
+        return Verdict(c, "not yet", "no runs" + (f" (left out, metric missing: {', '.join(missing)})" if missing else ""),
+                       n="0")
+    iv = mean_interval(list(vals.values()))
+    v = decide(iv, lo, hi, n_min, iv.n)
+    digits = 1 if c["metric"] == "SR" else 2
+    summary = (f"mean {iv.mean:.{digits + 1}f}, 95% CI [{iv.lo:.{digits + 1}f}, {iv.hi:.{digits + 1}f}] ({iv.method}); "
+               f"region [{lo:.{digits + 1}f}, {hi:.{digits + 1}f}]")
+    if iv.n < n_min:
+        summary += f"; needs n >= {n_min}"
+    if missing:
+        summary += f"; left out (metric missing): {', '.join(missing)}"
+    return Verdict(c, v, summary, n=str(iv.n), interval=iv, per_seed=_fmt_seeds(vals, digits),
+                   keys=[r["key"] for r in runs])
+
+
+def _two_sides(c: dict[str, Any], records: Sequence[dict], metric: str = "avg"
+               ) -> tuple[dict[int, float], dict[int, float], list[str]]:
+    ra = side_runs(records, c["a"], c["preset"])
+    rb = side_runs(records, c["b"], c["preset"])
+    va, _ = _values(ra, metric)
+    vb, _ = _values(rb, metric)
+    return va, vb, [r["key"] for r in ra + rb]
+
+
+def _judge_difference(c: dict[str, Any], va: dict[int, float], vb: dict[int, float], lo: float, hi: float,
+                      keys: list[str], what: str) -> Verdict:
+    if not va or not vb:
+        return Verdict(c, "not yet", f"no runs on side {'a' if not va else 'b'}", n=f"{len(va)} / {len(vb)}",
+                       keys=keys)
+    iv = difference_interval(va, vb)
+    v = decide(iv, lo, hi, 3, min(len(va), len(vb)))
+    summary = (f"{what} {iv.mean:+.2f} points, 95% CI [{iv.lo:+.2f}, {iv.hi:+.2f}] ({iv.method}); "
+               f"a {sum(va.values()) / len(va):.2f}%, b {sum(vb.values()) / len(vb):.2f}%")
+    if min(len(va), len(vb)) < 3:
+        summary += "; needs n >= 3 on both sides"
+    return Verdict(c, v, summary, n=f"{len(va)} / {len(vb)}", interval=iv,
+                   per_seed=f"a: {_fmt_seeds(va)}; b: {_fmt_seeds(vb)}", keys=keys)
+
+
+def judge_order(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+    va, vb, keys = _two_sides(c, records)
+    if c["expect"] == "a > b":
+        return _judge_difference(c, va, vb, 0.0, math.inf, keys, "a - b")
+    # "a < b": the region is a - b < 0
+    return _judge_difference(c, va, vb, -math.inf, 0.0, keys, "a - b")
+
+
+def judge_noninferior(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+    va, vb, keys = _two_sides(c, records)
+    return _judge_difference(c, va, vb, -float(c["tolerance"]), math.inf, keys, "a - b")
+
+
+def judge_trade(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+    a2, b2, keys = _two_sides(c, records, "acc2")
+    a1, b1, _ = _two_sides(c, records, "acc1")
+    mnist = _judge_difference(c, a2, b2, 0.0, math.inf, keys, "MNIST a - b")
+    cifar = _judge_difference(c, a1, b1, -math.inf, 0.0, keys, "CIFAR-10 a - b")
+    both = {mnist.verdict, cifar.verdict}
+    v = ("not yet" if "not yet" in both else "does not hold" if "does not hold" in both
+         else "holds" if both == {"holds"} else "inconclusive")
+    return Verdict(c, v, f"{mnist.summary.split('; a ')[0]}; {cifar.summary.split('; a ')[0]}", n=mnist.n,
+                   per_seed=f"MNIST {mnist.per_seed}; CIFAR-10 {cifar.per_seed}", keys=keys)
+
+
+def judge_gap_larger(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+    gaps, keys = [], []
+    for ds in (c["a"]["dataset"], c["b"]["dataset"]):
+        va, vb, k = _two_sides(dict(c, a=dict(dataset=ds, method="wc_al", model="mdmtn", sparse=True),
+                                    b=dict(dataset=ds, method="wc_al", model="hps", sparse=True)), records)
+        keys += k
+        if len(va) < 2 or len(vb) < 2:
+            return Verdict(c, "not yet" if not va or not vb else "inconclusive",
+                           f"{ds}: {len(va)} / {len(vb)} runs", n=f"{len(va)} / {len(vb)}", keys=keys)
+        gaps.append(difference_interval(va, vb))
+    ga, gb = gaps
+    # each gap's standard error from its own interval; df: the smaller of the two (conservative)
+    se = [(g.hi - g.mean) / t_quantile(0.5 + LEVEL / 2, max(g.n - 1, 1)) for g in gaps]
+    d = ga.mean - gb.mean
+    h = t_quantile(0.5 + LEVEL / 2, max(min(ga.n, gb.n) - 1, 1)) * math.sqrt(se[0] ** 2 + se[1] ** 2)
+    iv = Interval(d, d - h, d + h, min(ga.n, gb.n), "t on the two gaps' standard errors, df = min n - 1")
+    v = decide(iv, 0.0, math.inf, 3, iv.n)
+    return Verdict(c, v, f"gap {c['a']['dataset']} {ga.mean:+.2f} vs {c['b']['dataset']} {gb.mean:+.2f} points; "
+                   f"difference {d:+.2f}, 95% CI [{iv.lo:+.2f}, {iv.hi:+.2f}]", n=str(iv.n), interval=iv, keys=keys)
+
+
+def judge_sr_spread(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+    from .aggregate import PAPER_RESULTS
+
+    spreads, keys, per = {}, [], []
+    for key in PAPER_RESULTS:
+        if key[1] != "wc_al" or key[3][0] == 0:
+            continue
+        runs = side_runs(records, dict(dataset=key[0], method="wc_al", model=key[2], k=key[3]), c["preset"])
+        vals, _ = _values(runs, "SR")
+        keys += [r["key"] for r in runs]
+        if vals:
+            spreads[(key[0], key[2])] = (max(vals.values()) - min(vals.values()), len(vals))
+            per.append(f"{key[0]} {key[2].upper()}: {_fmt_seeds(vals, 1)}")
+    if len(spreads) < 4:
+        return Verdict(c, "not yet", "not every sparse cell has runs", keys=keys)
+    n = min(m for _, m in spreads.values())
+    mm = max(s for (ds, _), (s, _) in spreads.items() if ds == "multimnist")
+    cm = min(s for (ds, _), (s, _) in spreads.items() if ds == "cifar10mnist")
+    tol = float(c["tolerance"])
+    v = "inconclusive" if n < 3 else "holds" if mm >= tol and cm < mm else "does not hold"
+    return Verdict(c, v, f"widest SR range over seeds: MultiMNIST {mm:.1f} points, narrowest Cifar10Mnist {cm:.1f}",
+                   n=str(n), per_seed="; ".join(per), keys=keys)
+
+
+def judge_front(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+    from .frontmeasures import front_measure
+
+    vals, note = front_measure(records, c)
+    if not vals:
+        return Verdict(c, "not yet", note or "no complete sweep at this preset")
+    n = len(vals)
+    shown = "; ".join(f"seed {s}: {v}" for s, v in sorted(vals.items()))
+    return Verdict(c, "inconclusive" if n < 3 else "not yet",
+                   f"{shown}{'; ' + note if note else ''}; one value per sweep seed, needs 3 sweep seeds",
+                   n=str(n), per_seed=shown)
+
+
+def judge_decision(c: dict[str, Any], records: Sequence[dict], done: Sequence[Verdict]) -> Verdict:
+    """Score each profile on the four sparse cells by the registered rule (study entries; the
+    library's own by the Table 1-2 SR and average-accuracy entries)."""
+    by_id = {v.claim["id"]: v for v in done}
+    scores: dict[str, tuple[int, int]] = {}
+    pending = []
+    for profile in ("library", "authors-2023", "authors-head"):
+        sr_hold = acc_ok = 0
+        for ds, model in (("mm", "mdmtn"), ("mm", "hps"), ("cm", "mdmtn"), ("cm", "hps")):
+            if profile == "library":
+                sr = by_id.get(f"{ds}.{model}.sparse.SR")
+            else:
+                sr = by_id.get(f"study.{ds}.{model}.{profile}.SR")
+            if sr is None or sr.verdict in ("not yet", "inconclusive") and sr.n in ("", "0") or (
+                    sr.interval is not None and sr.interval.n < int(sr.claim.get("min_n", 3))):
+                pending.append(f"{profile} {ds} {model.upper()}")
+                continue
+            sr_hold += sr.verdict == "holds"
+            acc = _profile_accuracy(records, ds, model, profile, sr.claim)
+            acc_ok += acc != "does not hold"
+        scores[profile] = (sr_hold, acc_ok)
+    table = "; ".join(f"{p}: SR holds on {s} of 4, accuracy not refuted on {a}" for p, (s, a) in scores.items())
+    if pending:
+        return Verdict(c, "not yet", f"runs missing: {', '.join(pending)}. So far: {table}")
+    best = max(scores, key=lambda p: (scores[p], p == "library"))
+    if scores[best][0] == 0 or scores[best] == scores["library"]:
+        best = "library"
+    return Verdict(c, "holds", f"choice: {best}. {table}")
+
+
+def _profile_accuracy(records: Sequence[dict], ds: str, model: str, profile: str, sr_claim: dict) -> str:
+    from .aggregate import PAPER_RESULTS
+
+    cell = sr_claim["cell"]
+    target = next(v for key, v in PAPER_RESULTS.items() if key[:3] == (cell["dataset"], "wc_al", model)
+                  and len(key) > 3 and key[3][0] > 0)["acc"][2]
+    entry = dict(sr_claim, metric="avg", target=target, tolerance=0.3, tolerance_kind="abs", min_n=3,
+                 profile=None if profile == "library" else profile)
+    return judge_match(entry, records).verdict
+
+
+def judge(records: Sequence[dict], quick_records: Sequence[dict] = (), claims: Sequence[dict] | None = None
+          ) -> list[Verdict]:
+    """Every registry claim judged: paper-preset claims on ``records``, quick-preset ones on
+    ``quick_records``; the decision entry last, from the others."""
+    claims = load_registry() if claims is None else claims
+    out: list[Verdict] = []
+    deferred = []
+    for c in claims:
+        recs = quick_records if c["preset"] == "quick" else records
+        rule = c["rule"]
+        if rule == "decision":
+            deferred.append(c)
+            continue
+        if rule == "qualitative":
+            out.append(Verdict(c, "not yet", "no statistic registered yet"))
+            continue
+        fn = {"match": judge_match, "order": judge_order, "noninferior": judge_noninferior, "trade": judge_trade,
+              "gap_larger": judge_gap_larger, "sr_spread": judge_sr_spread, "front": judge_front}[rule]
+        out.append(fn(c, recs))
+    for c in deferred:
+        out.append(judge_decision(c, records, out))
+    return out
+
+
+def counts(vs: Sequence[Verdict]) -> dict[str, int]:
+    """How many claims got each verdict, in :data:`VERDICTS` order."""
+    return {v: sum(x.verdict == v for x in vs) for v in VERDICTS}
+
+
+def verdict_markdown(vs: Sequence[Verdict], family: str | None = None) -> str:
+    """A markdown table of verdicts (those of ``family`` only, if given): the paper's words, the
+    verdict (with †post hoc where the rule came after the data), n, per-seed values and interval."""
+    lines = ["| claim (the paper's words) | source | verdict | n | per seed | statistic |", "|---|---|---|---|---|---|"]
+    for v in vs:
+        if family is not None and v.claim.get("family") != family:
+            continue
+        mark = " †" if v.post_hoc else ""
+        quote = v.claim["quote"].replace("|", "\\|")
+        lines.append(f"| {quote} <br>`{v.claim['id']}` | {v.claim['source']} | **{v.verdict}**{mark} | {v.n or '–'} | "
+                     f"{v.per_seed or '–'} | {v.summary.replace('|', '/')} |")
+    return "\n".join(lines)
