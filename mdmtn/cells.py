@@ -5,9 +5,8 @@ A *cell* is one row of Tables 1-2: (dataset, method, architecture[, k]). Unlike
 a cell here is trained at exactly the configuration the paper printed (its k, its method), with
 several seeds, so ours and the paper's differ only by what training does, not by what was
 selected. :func:`cell_tables` prints, per metric, the paper's number, ours at the ``paper``
-preset (mean ± std over seeds), ours at ``quick`` and both differences; :func:`verdicts` turns
-them into one line per claim of the paper; :func:`switch_study` tabulates runs of one cell that
-differ in the authors'-code switches.
+preset (mean ± std over seeds), ours at ``quick`` and both differences; :func:`switch_study` tabulates runs of one cell that differ in the
+authors'-code switches. The verdicts live in :mod:`mdmtn.verdicts`, from the claims registry.
 """
 from __future__ import annotations
 
@@ -21,9 +20,6 @@ from .records import load_records
 from .report import run_label
 
 LABELS = {"mgda": "MGDA-UB", "stl": "STL", "wc_al": "ours"}
-# a claim of the form "as accurate as" holds within this many points of mean test accuracy, and
-# "SR ≈ x" within this many points of SR; the thresholds are ours, the paper states none
-ACC_TOL, SR_TOL = 0.3, 5.0
 
 
 def preset_records(results_dir: str | Path, preset: str) -> list[dict]:
@@ -162,111 +158,6 @@ def cell_tables(rows: Sequence[dict], planned_seeds: int = 3) -> dict[str, str]:
     return {name: "\n".join(t) for name, t in (("avg", avg), ("tasks", tasks), ("sparsity", sparsity), ("runs", runs))}
 
 
-def _find(rows: Sequence[dict], method: str, model: str, sparse: bool | None = None) -> dict | None:
-    for r in rows:
-        c = r["cell"]
-        if c["method"] == method and c["model"] == model and (
-                sparse is None or (c["k"] is not None and (c["k"][0] > 0) == sparse)):
-            return r
-    return None
-
-
-def _pair(a: dict | None, b: dict | None) -> tuple[dict | None, dict | None, str]:
-    """Ours of two cells at the same preset: ``paper`` where both were trained there, else
-    ``quick``; (None, None, "") if they share no preset."""
-    for preset in ("paper", "quick"):
-        if a is not None and b is not None and a[f"at_{preset}"] is not None and b[f"at_{preset}"] is not None:
-            return a[f"at_{preset}"], b[f"at_{preset}"], preset
-    return None, None, ""
-
-
-def _best(row: dict | None) -> tuple[dict | None, str]:
-    """Ours of one cell at ``paper`` if trained there, else at ``quick``."""
-    if row is None:
-        return None, ""
-    if row["at_paper"] is not None:
-        return row["at_paper"], "paper"
-    return row["at_quick"], "quick" if row["at_quick"] is not None else ""
-
-
-def verdicts(rows_by_dataset: dict[str, Sequence[dict]]) -> list[dict[str, str]]:
-    """One dict per claim of the paper (claim, verdict, numbers), from :func:`cell_rows` outputs of
-    both datasets. A verdict uses ours at the ``paper`` preset where measured, else ``quick``
-    (said in the numbers); "not testable here" where neither was trained."""
-    out: list[dict[str, str]] = []
-
-    def add(claim: str, ok: bool | None, numbers: str) -> None:
-        out.append(dict(claim=claim, verdict={True: "holds", False: "does not hold", None: "not testable here"}[ok],
-                        numbers=numbers))
-
-    names = {"multimnist": "MultiMNIST", "cifar10mnist": "Cifar10Mnist"}
-    for ds, rows in rows_by_dataset.items():
-        for sparse in (False, True):
-            m, h, preset = _pair(_find(rows, "wc_al", "mdmtn", sparse), _find(rows, "wc_al", "hps", sparse))
-            claim = f"{names[ds]}: MDMTN is at least as accurate as HPS, {'sparse' if sparse else 'dense (k0 = 0)'}"
-            if m is None:
-                add(claim, None, "the two cells were not trained at a common preset")
-            else:
-                add(claim, m["avg"][0] >= h["avg"][0],
-                    f"MDMTN {m['avg'][0]:.2f}% (n={m['n']}) vs HPS {h['avg'][0]:.2f}% (n={h['n']}), {preset} preset")
-        for model in ("hps", "mdmtn"):
-            for method in ("mgda", "stl"):
-                base = _find(rows, method, "stl" if method == "stl" else model)
-                # the paper's own ordering of the pair: its better "ours" cell against the baseline
-                paper_top = max(_find(rows, "wc_al", model, sp)["cell"]["paper"]["acc"][2] for sp in (False, True))
-                paper_base = base["cell"]["paper"]["acc"][2]
-                ahead = paper_top > paper_base
-                claim = (f"{names[ds]}: ours ({model.upper()}, best of its two cells) {'beats' if ahead else 'trails'} "
-                         f"{LABELS[method]} (paper: {paper_top:.2f}% vs {paper_base:.2f}%)")
-                pairs = [_pair(_find(rows, "wc_al", model, sp), base) for sp in (False, True)]
-                pairs = [p for p in pairs if p[0] is not None]
-                if not pairs:
-                    add(claim, None, "the baseline was not trained at a preset where our cells were")
-                    continue
-                preset = "paper" if any(p[2] == "paper" for p in pairs) else "quick"
-                top, b, _ = max((p for p in pairs if p[2] == preset), key=lambda p: p[0]["avg"][0])
-                add(claim, (top["avg"][0] > b["avg"][0]) == ahead,
-                    f"ours {top['avg'][0]:.2f}% (n={top['n']}) vs {LABELS[method]} {b['avg'][0]:.2f}% (n={b['n']}), "
-                    f"{preset} preset")
-    mm = rows_by_dataset.get("multimnist")
-    if mm:
-        s, d, preset = _pair(_find(mm, "wc_al", "mdmtn", True), _find(mm, "wc_al", "mdmtn", False))
-        sp = preset
-        if s is None:
-            add("MultiMNIST: sparse MDMTN is as accurate as dense MDMTN", None, "not trained at a common preset")
-        else:
-            add(f"MultiMNIST: sparse MDMTN is as accurate as dense MDMTN (within {ACC_TOL} pp)",
-                s["avg"][0] >= d["avg"][0] - ACC_TOL,
-                f"sparse {s['avg'][0]:.2f}% (n={s['n']}) vs dense {d['avg'][0]:.2f}% (n={d['n']}), {preset} preset")
-            add(f"MultiMNIST: that sparse MDMTN has SR ≈ 57% (within {SR_TOL:g} points)",
-                abs(s["SR"][0] - 57.26) <= SR_TOL, f"ours SR {s['SR'][0]:.1f} ± {s['SR'][1]:.1f}% (n={s['n']}, {sp}) vs 57.26%")
-    cm = rows_by_dataset.get("cifar10mnist")
-    if cm:
-        for model, paper_sr in (("mdmtn", 29.31), ("hps", 13.03)):
-            s, sp = _best(_find(cm, "wc_al", model, True))
-            claim = f"Cifar10Mnist: sparse {model.upper()} reaches the paper's SR ≈ {paper_sr}% (within {SR_TOL:g} points)"
-            if s is None:
-                add(claim, None, "not trained")
-            else:
-                add(claim, abs(s["SR"][0] - paper_sr) <= SR_TOL,
-                    f"ours SR {s['SR'][0]:.1f} ± {s['SR'][1]:.1f}% (n={s['n']}, {sp}), avg acc {s['avg'][0]:.2f}%")
-    for ds, rows in rows_by_dataset.items():
-        s, sp = _best(_find(rows, "wc_al", "mdmtn", True))
-        if s is None:
-            continue
-        pp = _find(rows, "wc_al", "mdmtn", True)["cell"]["paper"]
-        add(f"{names[ds]}: sparse MDMTN's reported CR / PS ({pp['CR']:g} / {pp['PS']:g})",
-            abs(s["CR"][0] - pp["CR"]) <= 0.25 * pp["CR"] and abs(s["PS"][0] - pp["PS"]) <= 0.25 * pp["PS"],
-            f"ours CR {s['CR'][0]:.2f}, PS {s['PS'][0]:.2f} ({sp}; holds within 25%)")
-    return out
-
-
-def verdict_table(vs: Sequence[dict[str, str]]) -> str:
-    lines = ["| claim of the paper | verdict | numbers |", "|---|---|---|"]
-    lines += [f"| {v['claim']} | **{v['verdict']}** | {v['numbers']} |" for v in vs]
-    return "\n".join(lines)
-
-
 def phase1_best_epoch(history: Sequence[dict], eta1: float) -> int | None:
     """Index into ``history`` of the phase-1 epoch the default rule keeps: the best mean validation
     accuracy among epochs with SR >= eta1, else among all phase-1 epochs (the first of equals)."""
@@ -288,28 +179,6 @@ def _cell_records(records: Sequence[dict], dataset: str, model: str, k: Sequence
         if all(abs(a - b) < 1e-12 for a, b in zip(c["k"], k)) and not c.get("init_from") and r.get("status") == "ok":
             out.append(r)
     return out
-
-
-def closest_to_paper(records: Sequence[dict], dataset: str, model: str, k: Sequence[float], preset: str,
-                     paper: dict[str, Any]) -> str:
-    """One sentence: which run of the cell (any switches, any seed) lies nearest the paper's
-    (mean accuracy, SR), by the larger of |Δ acc| / 0.3 pp and |Δ SR| / 5 points (the verdict
-    tolerances), with its numbers beside the paper's."""
-    best = None
-    for r in _cell_records(records, dataset, model, k, preset):
-        m = r["metrics"]
-        score = max(abs(100 * m["test_acc_mean"] - paper["acc"][2]) / ACC_TOL, abs(m["SR"] - paper["SR"]) / SR_TOL)
-        if best is None or score < best[0]:
-            best = (score, r)
-    if best is None:
-        return "No run of this cell yet."
-    score, r = best
-    m = r["metrics"]
-    return (f"Closest to the paper: {run_label(r)[1] or 'the defaults'} (seed {r['config']['seed']}): "
-            f"{100 * m['test_acc_mean']:.2f}% "
-            f"at SR {m['SR']:.1f}%, CR {m['CR']:.2f}, PS {m['PS']:.2f}, against the paper's {paper['acc'][2]:.2f}% at "
-            f"SR {paper['SR']:.1f}%, CR {paper['CR']:g}, PS {paper['PS']:g} — "
-            + ("within both tolerances." if score <= 1 else f"{score:.1f}× the larger tolerance away."))
 
 
 def switch_study(records: Sequence[dict], dataset: str, model: str, k: Sequence[float], preset: str) -> str:

@@ -256,6 +256,28 @@ def cmd_cells(args: argparse.Namespace) -> int:
                              sparse_only=args.sparse_only), args)
 
 
+def cmd_measured(args: argparse.Namespace) -> int:
+    """``measured``: README's Measured block from the committed records (printed, or written in place)."""
+    from .ledger import measured_markdown, replace_measured
+
+    if not Path(args.results).is_dir():
+        raise ConfigError(f"--results {args.results!r} is not a folder")
+    body = measured_markdown(args.results)
+    if args.write is None:
+        print(body)
+        return 0
+    path = Path(args.write)
+    try:
+        text = path.read_text(encoding="utf-8")
+        new = replace_measured(text, body)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--write {args.write}: {e}") from None
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    print(f"{path}: Measured block {'updated' if new != text else 'already up to date'}")
+    return 0
+
+
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from .aggregate import aggregate, format_table
     from .records import load_records
@@ -459,6 +481,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--download", action="store_true", help="let torchvision download missing raw data")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_restore_checkpoint)
+    m = sub.add_parser("measured", help="README's Measured block, generated from the run records")
+    m.add_argument("--results", default="results", help="folder with paper/ and quick/ record folders")
+    m.add_argument("--write", default=None, metavar="README", help="replace the block in this file instead of printing")
+    m.set_defaults(func=cmd_measured)
     a = sub.add_parser("aggregate", help="mean ± std over seeds of the run records in one or more directories")
     a.add_argument("runs", nargs="+", help="directories with <config key>.json run records")
     a.add_argument("--json", action="store_true", help="print the aggregated rows as JSON")

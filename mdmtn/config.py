@@ -485,14 +485,15 @@ def profile_overrides(profile: str, dataset: str) -> dict[str, Any]:
 
 
 def profile_of(cfg: "RunConfig") -> str | None:
-    """The name of the switch profile ``cfg`` was made with (its switches, μ schedule and AP rows equal
-    the profile's and nothing else in those groups differs from the library's), or None."""
+    """The switch profile ``cfg`` is exactly the default config of (for its dataset, model, method,
+    k, preset and seed), or None for any other variant."""
     for name in PROFILES:
-        want = make_config(cfg.dataset, cfg.model, cfg.k, cfg.preset, cfg.seed, method=cfg.method,
-                           **profile_overrides(name, cfg.dataset))
-        names = [f.name for f in _FIELDS.values() if f.group == "switches"] + ["mu0", "mu_factor", "ap_rows",
-                                                                                "mgda_grad_bug"]
-        if all(cfg.value(n) == want.value(n) for n in names):
+        try:
+            want = make_config(cfg.dataset, cfg.model, cfg.k, cfg.preset, cfg.seed, method=cfg.method,
+                               **profile_overrides(name, cfg.dataset))
+        except ConfigError:
+            return None
+        if want == cfg:
             return name
     return None
 

@@ -315,11 +315,20 @@ def seed_check(rows: Sequence[dict], all_records: Sequence[dict], reruns: Sequen
     return out
 
 
-def seed_check_markdown(checks: Sequence[dict], rerun_dir: str = "results/<preset>/seeds") -> str:
-    """Markdown table of :func:`seed_check`: selected run vs mean ± std over seeds."""
+def seed_check_markdown(checks: Sequence[dict], rerun_dir: str = "results/<preset>/seeds",
+                        reruns: Sequence[dict] = ()) -> str:
+    """Markdown table of :func:`seed_check`: selected run vs mean ± std over seeds. ``reruns``
+    (all re-run records) lets the page say when re-runs exist but of configurations the table no
+    longer selects."""
     if not checks or all(c["all"] is None for c in checks):
-        return (f"No re-runs with other seeds in `{rerun_dir}` yet: `python -m mdmtn train --model M --k K0 K1 K2 "
-                f"--seeds 1 2 --out {rerun_dir} --workers 2` adds them.")
+        how = (f"`python -m mdmtn train --model M --k K0 K1 K2 --seeds 1 2 --out {rerun_dir} --workers 2` adds "
+               "them.")
+        if reruns:
+            ks = sorted({(r["config"]["model"].upper(), tuple(r["config"]["k"])) for r in reruns})
+            return (f"{len(reruns)} re-runs with other seeds are in `{rerun_dir}`, but of configurations this table "
+                    f"does not select ({'; '.join(f'{m} k = {k}' for m, k in ks)}). Re-runs of the configurations it "
+                    f"selects: none yet; {how}")
+        return f"No re-runs with other seeds in `{rerun_dir}` yet: {how}"
     lines = ["| arch | method | k | selected run: avg acc % (seed) | SR % | same config over seeds: avg acc % | SR % | seeds |",
              "|---|---|---|---|---|---|---|---|"]
     for c in checks:
@@ -495,7 +504,16 @@ def front_caption(panel: dict[str, Any], dataset: str, arch: str) -> str:
             f"accuracies {span(panel['front'])} (k0 = 0 runs: {span(panel['dense'])}), "
             f"from {panel['vectors']} preference vectors ({len(panel['dense'])} with k0 = 0), preset "
             f"{', '.join(panel['presets']) or '–'}, seed {', '.join(map(str, panel['seeds'])) or '–'}."
-            + _front_differences(panel, dataset, arch) + "*")
+            + _front_differences(panel, dataset, arch) + _cpu_mix(panel["runs"]) + "*")
+
+
+def _cpu_mix(runs: Sequence[dict]) -> str:
+    """Which CPU models trained the drawn runs (the same config does not train bit for bit alike on
+    different CPUs), said when there is more than one."""
+    mix = Counter((r.get("machine") or {}).get("cpu_model") or "unrecorded CPU" for r in runs)
+    if len(mix) < 2:
+        return ""
+    return " Trained on several CPU models: " + ", ".join(f"{m} ({n} runs)" for m, n in sorted(mix.items())) + "."
 
 
 def cluster_members(runs: Sequence[dict], d: float = 0.1) -> list[list[dict]]:

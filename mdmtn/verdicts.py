@@ -489,3 +489,100 @@ def verdict_markdown(vs: Sequence[Verdict], family: str | None = None) -> str:
         lines.append(f"| {quote} <br>`{v.claim['id']}` | {v.claim['source']} | **{v.verdict}**{mark} | {v.n or '–'} | "
                      f"{v.per_seed or '–'} | {v.summary.replace('|', '/')} |")
     return "\n".join(lines)
+
+
+# --- the root-cause study and the page's opening answer -------------------------------------------------
+
+STUDY_CELLS = (("multimnist", "mdmtn", (0.001, 0.2, 0.799)), ("multimnist", "hps", (0.0001, 0.5, 0.4999)),
+               ("cifar10mnist", "mdmtn", (0.01, 0.8, 0.19)), ("cifar10mnist", "hps", (0.1, 0.6, 0.3)))
+
+
+def kept_epoch_sr(rec: dict[str, Any]) -> float | None:
+    """SR (%) of the phase-1 epoch phase 2 started from: the record's ``phase1_epoch`` where it has
+    one, else the saving rule applied to its history (older records)."""
+    from .cells import phase1_best_epoch
+
+    h = rec.get("history") or []
+    e = rec.get("phase1_epoch")
+    if e is None:
+        eta1 = rec["config"].get("eta1")
+        e = phase1_best_epoch(h, eta1) if eta1 is not None else None
+    try:
+        return float(h[e]["SR"]) if e is not None else None
+    except (IndexError, KeyError, TypeError):
+        return None
+
+
+def root_cause_rows(records: Sequence[dict], preset: str = "paper") -> list[dict[str, Any]]:
+    """One row per (switch profile, sparse cell): seeds, per-seed kept-epoch SR and final SR / CR /
+    PS, and mean ± std of the final SR and of mean test accuracy."""
+    from .aggregate import mean_std
+
+    rows = []
+    for profile in ("library", "authors-2023", "authors-head"):
+        for ds, model, k in STUDY_CELLS:
+            runs = side_runs(records, dict(dataset=ds, method="wc_al", model=model, k=list(k)), preset, profile)
+            runs = [r for r in runs if "SR" in r.get("metrics", {})]
+            rows.append(dict(profile=profile, dataset=ds, model=model, runs=runs,
+                             kept=[kept_epoch_sr(r) for r in runs],
+                             SR=mean_std([r["metrics"]["SR"] for r in runs]),
+                             acc=mean_std([100 * r["metrics"]["test_acc_mean"] for r in runs])))
+    return rows
+
+
+def root_cause_markdown(records: Sequence[dict], preset: str = "paper") -> str:
+    """The study's table: profile × cell, every seed's SR where phase 1 kept its model and at the
+    end (with CR / PS), and the accuracy; the paper's value in the cell column."""
+    from .aggregate import PAPER_RESULTS
+
+    lines = ["| profile | cell (paper SR, avg acc) | n | seeds: kept-epoch SR → final SR / CR / PS | final SR mean ± std | "
+             "avg acc mean ± std (%) |", "|---|---|---|---|---|---|"]
+    for r in root_cause_rows(records, preset):
+        key = next(key for key in PAPER_RESULTS if key[:3] == (r["dataset"], "wc_al", r["model"]) and len(key) > 3
+                   and key[3][0] > 0)
+        p = PAPER_RESULTS[key]
+        name = {"multimnist": "MultiMNIST", "cifar10mnist": "Cifar10Mnist"}[r["dataset"]]
+        per = "<br>".join(
+            f"s{x['config']['seed']}: {'–' if kept is None else f'{kept:.1f}'} → {x['metrics']['SR']:.1f} / "
+            f"{x['metrics'].get('CR', float('nan')):.2f} / {x['metrics'].get('PS', float('nan')):.2f}"
+            for x, kept in zip(r["runs"], r["kept"])) or "not yet run"
+        n = len(r["runs"])
+        sr = f"{r['SR'][0]:.1f} ± {r['SR'][1]:.1f}" if n else "–"
+        acc = f"{r['acc'][0]:.2f} ± {r['acc'][1]:.2f}" if n else "–"
+        lines.append(f"| {r['profile']} | {name} {r['model'].upper()} ({p['SR']:g}%, {p['acc'][2]:g}%) | {n} | {per} | "
+                     f"{sr} | {acc} |")
+    return "\n".join(lines)
+
+
+def answer(vs: Sequence[Verdict]) -> str:
+    """The paragraph chapter 11 opens with, generated from the verdicts: the counts, what holds,
+    what does not, why so much is inconclusive, and the profile decision."""
+    c = counts(vs)
+    post = sum(v.post_hoc for v in vs)
+    holds = [v for v in vs if v.verdict == "holds" and v.claim["rule"] != "decision"]
+    fails = [v for v in vs if v.verdict == "does not hold"]
+    few = [v for v in vs if v.verdict == "inconclusive" and "needs" in v.summary]
+    wide = [v for v in vs if v.verdict == "inconclusive" and "needs" not in v.summary]
+    decision = next((v for v in vs if v.claim["rule"] == "decision"), None)
+
+    def ids(xs: Sequence[Verdict], n: int = 8) -> str:
+        names = [f"`{x.claim['id']}`" for x in xs]
+        return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+    text = (f"**The answer so far.** Of the paper's {len(vs)} registered claims, {c['holds']} hold, "
+            f"{c['does not hold']} do not hold, {c['inconclusive']} are inconclusive and {c['not yet']} are not yet "
+            f"judged ({post} of the {len(vs)} rules were written after their data were seen and are marked † post hoc). ")
+    if holds:
+        text += f"Holding: {ids(holds)}. "
+    if fails:
+        text += (f"Not holding: {ids(fails)}: the 95% interval lies wholly outside the claim's tolerance. ")
+    text += (f"Inconclusive for lack of runs (fewer than 3 seeds on a side, or one sweep per front): {len(few)}; "
+             f"inconclusive because the interval crosses the boundary (seed-to-seed noise larger than the "
+             f"tolerance at n = 3): {len(wide)}. ")
+    if decision is not None:
+        text += ("The default switch profile is still to be decided by the registered root-cause study "
+                 f"({decision.summary.split('. So far')[0]}). " if decision.verdict == "not yet" else
+                 f"Root-cause study: {decision.summary}. ")
+    text += ("Where a Cifar10Mnist accuracy misses, the schedule is the paper's but the hardware is a 2-core CPU "
+             "and every run is seeded; the fronts are judged at the CPU `quick` preset only.")
+    return text

@@ -134,3 +134,27 @@ def test_the_appendix_lists_every_authors_code_switch_with_its_real_default():
         assert default == show, name
         allowed = [str(v) for v in get_args(f.type)] if get_origin(f.type) is Literal else ["true", "false"]
         assert sorted(re.findall(r"`([^`]+)`", others)) == sorted(v for v in allowed if v != show), name
+
+
+def test_the_appendix_profile_table_is_the_profiles_in_the_config():
+    """Each row of the appendix's profile table gives, per profile, exactly the value the profile
+    sets (or the library default where it sets none)."""
+    import re
+    from pathlib import Path
+
+    from mdmtn.config import SWITCH_PROFILES, config_fields
+
+    text = (Path(__file__).resolve().parents[1] / "book" / "appendix_authors_code.md").read_text(encoding="utf-8")
+    section = text.split("## Two profiles", 1)[1].split("## Departures", 1)[0]
+    rows = re.findall(r"^\| `([a-z0-9_-]+)` \| `([^`]+)` \| `([^`]+)` \| `([^`]+)` \| .+ \|$", section, re.M)
+    fields = {f.name: f for f in config_fields()}
+    table = {r[0]: r[1:] for r in rows}
+    set_anywhere = {n for prof in SWITCH_PROFILES.values() for n in prof}
+    assert set_anywhere - {"mu_schedule"} <= set(table) and "--mu-schedule" in table
+    show = lambda v: str(v).lower() if isinstance(v, bool) else str(v)  # noqa: E731
+    for name, (lib, y2023, head) in table.items():
+        for prof, shown in (("library", lib), ("authors-2023", y2023), ("authors-head", head)):
+            if name == "--mu-schedule":
+                assert shown == SWITCH_PROFILES[prof].get("mu_schedule", "paper"), (name, prof)
+            else:
+                assert shown == show(SWITCH_PROFILES[prof].get(name, fields[name].default)), (name, prof)

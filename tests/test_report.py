@@ -173,9 +173,15 @@ def test_table_says_from_how_many_vectors_each_selection_was_made():
     assert "best of 2 Pareto-optimal of 3 vectors" in text and "best of 1 vector |" in text
 
 
-def test_front_verdicts_judge_the_papers_front_claims_only_on_a_full_sweep():
-    from mdmtn.report import front_verdicts
+def _front_claim(cid):
+    from mdmtn.verdicts import load_registry
+    return next(c for c in load_registry() if c["id"] == cid)
+
+
+def test_front_measures_use_one_full_sweep_of_the_papers_vectors():
+    from mdmtn.frontmeasures import front_measure
     from mdmtn.sweep import paper_preference_vectors
+    from mdmtn.verdicts import judge_front
 
     vs = paper_preference_vectors()
     sparse = [k for k in vs if k[0] > 0]
@@ -190,33 +196,27 @@ def test_front_verdicts_judge_the_papers_front_claims_only_on_a_full_sweep():
                 out.append(rec("mdmtn", k, (0.9, 2, 2), (0.9, 0.9), sr=10.0))
         return out
 
-    # 39 front points: 19 at SR 53 (odd i) ... 20 at 25: the largest cluster is the 25% one
-    v = {x["claim"]: x for x in front_verdicts(sweep(53.0, 25.0, 39))}
-    count = v["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"]
-    assert count["verdict"] == "holds" and "ours 39 of 71 k0 > 0 runs (90 of the paper's 90 vectors" in count["numbers"]
-    largest = v["Fig. 2: the largest SR cluster of the MDMTN front at ≈ 53% (within 5 points)"]
-    assert largest["verdict"] == "does not hold" and "SR clusters 25.0% (20), 53.0% (19)" in largest["numbers"]
-    v = {x["claim"]: x["verdict"] for x in front_verdicts(sweep(25.0, 53.0, 21))}  # 11 at 53, 10 at 25
-    assert v["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"] == "does not hold"  # 21 < 39 - 9.75
-    assert v["Fig. 2: the largest SR cluster of the MDMTN front at ≈ 53% (within 5 points)"] == "holds"
-    partial = {x["claim"]: x for x in front_verdicts(sweep(53.0, 25.0, 39)[:50])}
-    assert partial["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"]["verdict"] == "not yet"
-    assert "50 of the paper's 90 vectors" in partial["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"]["numbers"]
-    assert all(x["verdict"] == "not yet" for x in front_verdicts([]))
+    count = _front_claim("fig2.pareto-count")
+    assert front_measure(sweep(53.0, 25.0, 39), count)[0] == {0: "39 of 71"}
+    assert front_measure(sweep(25.0, 53.0, 21), count)[0] == {0: "21 of 71"}
+    partial, note = front_measure(sweep(53.0, 25.0, 39)[:50], count)
+    assert partial == {} and "50 of the paper's 90 vectors" in note
+    assert judge_front(count, []).verdict == "not yet"
+    # one sweep seed is one draw: inconclusive whatever the count
+    assert judge_front(count, sweep(53.0, 25.0, 39)).verdict == "inconclusive"
     # re-runs of a few configs with other seeds (results/quick/seeds/) are not part of the seed-0 sweep's front
     reruns = [rec("mdmtn", k, (0.1, 0.1, 0.1), (0.9, 0.9), seed=s, sr=40.0) for s in (1, 2) for k in sparse[:2]]
-    v = {x["claim"]: x for x in front_verdicts(sweep(53.0, 25.0, 39) + reruns)}
-    assert "ours 39 of 71 k0 > 0 runs" in v["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"]["numbers"]
+    assert front_measure(sweep(53.0, 25.0, 39) + reruns, count)[0] == {0: "39 of 71"}
     # a vector outside the paper's 90 that dominates the whole front is drawn but not counted
     intruder = rec("mdmtn", (0.005, 0.6, 0.395), (0, 0, 0), (0.9, 0.9), sr=53.0)
-    v = {x["claim"]: x for x in front_verdicts(sweep(53.0, 25.0, 39) + [intruder])}
-    assert v["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"]["verdict"] == "holds"
-    assert "ours 39 of 71 k0 > 0 runs" in v["Fig. 2: 39 Pareto-optimal MDMTN models (within 25%)"]["numbers"]
+    assert front_measure(sweep(53.0, 25.0, 39) + [intruder], count)[0] == {0: "39 of 71"}
+    gain = front_measure(sweep(53.0, 25.0, 39), _front_claim("fig2.sr53-increases-performance"))[0][0]
+    assert gain.startswith("cluster at SR 53.0% (19 points)") and gain.endswith("+0.00 points")
 
 
 def test_all_at_sr_claim_counts_points_near_the_level_although_the_grouping_merges_levels():
     from mdmtn.pareto import sparsity_clusters
-    from mdmtn.report import front_verdicts
+    from mdmtn.frontmeasures import front_measure
     from mdmtn.sweep import paper_preference_vectors
 
     out = []
@@ -227,9 +227,8 @@ def test_all_at_sr_claim_counts_points_near_the_level_although_the_grouping_merg
     srs = [r["metrics"]["SR"] for r in out if r["config"]["k"][0] > 0]
     assert len(set(sparsity_clusters(srs, 0.1).tolist())) == 1  # the authors' grouping: one cluster of both levels
     near = sum(abs(x - 29) <= 5 for x in srs)
-    (v,) = [x for x in front_verdicts(out) if "SR ≈ 29%" in x["claim"]]
-    assert v["verdict"] == "does not hold"
-    assert f"{near} of {len(srs)} within 5 points of 29%, SR 19.9–29.8%" in v["numbers"]
+    (value,) = front_measure(out, _front_claim("fig3.all-sr29"))[0].values()
+    assert value == f"{near} of {len(srs)} within 5 points of 29%"  # every k0 > 0 point is on this front
     from mdmtn.report import front_caption, front_panel
 
     p = front_panel(out, "cifar10mnist", "mdmtn")
