@@ -26,7 +26,7 @@ def preset_records(results_dir: str | Path, preset: str) -> list[dict]:
     """Every finished record of ``preset`` under ``results_dir``: ``<preset>/``, its ``baselines/``
     and its ``seeds/`` (re-runs of selected configs), each run once."""
     base = Path(results_dir) / preset
-    return load_records([d for d in (base, base / "baselines", base / "seeds") if d.is_dir()])
+    return load_records([d for d in (base, base / "baselines", base / "seeds") if d.is_dir()], strict=True)
 
 
 def paper_cells(dataset: str) -> list[dict[str, Any]]:

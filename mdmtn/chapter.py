@@ -113,7 +113,13 @@ class Chapter:
         CPU (benchmarks/README.md)."""
         env = os.environ.get("MDMTN_BOOK_WORKERS")
         if env:
-            return max(1, int(env))
+            try:
+                n = int(env)
+            except ValueError:
+                n = 0
+            if not 1 <= n <= 64:
+                raise ConfigError(f"environment variable MDMTN_BOOK_WORKERS={env!r}: expected an integer from 1 to 64")
+            return n
         return 1 if self.preset == "smoke" else max(1, min(2, os.cpu_count() or 1))
 
     def ensure(self, cfgs: Sequence[RunConfig]) -> list[dict]:

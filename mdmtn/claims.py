@@ -11,6 +11,7 @@ heartbeat is older than ``stale_s`` (a holder on another machine that died). Cla
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import threading
@@ -20,8 +21,36 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-HEARTBEAT_S = float(os.environ.get("MDMTN_CLAIM_HEARTBEAT_S", 30))
-STALE_S = float(os.environ.get("MDMTN_CLAIM_STALE_S", 600))
+from .config import ConfigError
+
+# A claim file that is empty or unreadable (a disk that filled up while it was written, a garbage
+# file) is stale once it is older than this: a live holder writes its content right after creating it.
+UNREADABLE_STALE_S = 5.0
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A number of seconds > 0 from environment variable ``name`` (``default`` if unset);
+    :class:`ConfigError` naming the variable for anything else."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        v = float(raw)
+    except ValueError:
+        v = math.nan
+    if not math.isfinite(v) or v <= 0:
+        raise ConfigError(f"environment variable {name}={raw!r}: expected a number of seconds > 0")
+    return v
+
+
+def claim_heartbeat_s() -> float:
+    """Seconds between heartbeats (``MDMTN_CLAIM_HEARTBEAT_S``, default 30)."""
+    return env_seconds("MDMTN_CLAIM_HEARTBEAT_S", 30.0)
+
+
+def claim_stale_s() -> float:
+    """Age after which a claim's heartbeat is stale (``MDMTN_CLAIM_STALE_S``, default 600)."""
+    return env_seconds("MDMTN_CLAIM_STALE_S", 600.0)
 
 
 def claim_path(out_dir: str | os.PathLike, key: str) -> Path:
@@ -54,18 +83,37 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def stale_reason(path: Path, claim: dict[str, Any], stale_s: float = STALE_S) -> str | None:
-    """Why a claim no longer protects its run (None if it does)."""
+def stale_reason(path: Path, claim: dict[str, Any], stale_s: float | None = None) -> str | None:
+    """Why a claim no longer protects its run (None if it does).
+
+    Every wait on a claim is bounded: a claim whose holder pid is dead on this host is stale at
+    once; an empty or unreadable claim (no host, pid and token) once its file is older than
+    :data:`UNREADABLE_STALE_S`; otherwise its heartbeat decides, stale after ``stale_s``. A heartbeat
+    that is not a finite number, or lies more than ``stale_s`` in the future (clocks of two machines
+    that disagree), is unreliable: the file's modification time, which every heartbeat renews, is
+    used instead, and a file time that is itself that far in the future makes the claim stale."""
+    stale_s = claim_stale_s() if stale_s is None else stale_s
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        return "it is gone"
+    now = time.time()
     host, pid = claim.get("host"), claim.get("pid")
-    if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
+    if not (isinstance(host, str) and isinstance(pid, int) and not isinstance(pid, bool) and claim.get("token")):
+        age = now - mtime
+        if age > UNREADABLE_STALE_S:
+            return f"it is empty or unreadable and {age:.0f} s old (limit {UNREADABLE_STALE_S:.0f} s)"
+        return None
+    if host == socket.gethostname() and not _pid_alive(pid):
         return f"its holder pid {pid} on {host} is not running"
     beat = claim.get("heartbeat")
-    if not isinstance(beat, (int, float)):
-        try:
-            beat = path.stat().st_mtime
-        except FileNotFoundError:
-            return "it is gone"
-    age = time.time() - beat
+    reliable = isinstance(beat, (int, float)) and not isinstance(beat, bool) and math.isfinite(beat) \
+        and beat - now <= stale_s
+    if not reliable:
+        if mtime - now > stale_s:
+            return f"its heartbeat ({beat!r}) and its file time are in the future: the clocks disagree"
+        beat = mtime
+    age = now - beat
     if age > stale_s:
         return f"its heartbeat is {age:.0f} s old (limit {stale_s:.0f} s)"
     return None
@@ -94,9 +142,11 @@ class Claims:
     >>> claims.release("abc"); claims.close()
     """
 
-    def __init__(self, out_dir: str | os.PathLike, *, heartbeat_s: float = HEARTBEAT_S, stale_s: float = STALE_S,
+    def __init__(self, out_dir: str | os.PathLike, *, heartbeat_s: float | None = None, stale_s: float | None = None,
                  log: Callable[[str], None] = print) -> None:
-        self.out_dir, self.heartbeat_s, self.stale_s, self.log = Path(out_dir), heartbeat_s, stale_s, log
+        self.out_dir, self.log = Path(out_dir), log
+        self.heartbeat_s = claim_heartbeat_s() if heartbeat_s is None else heartbeat_s
+        self.stale_s = claim_stale_s() if stale_s is None else stale_s
         self.host, self.pid = socket.gethostname(), os.getpid()
         self._held: dict[str, str] = {}  # key -> token
         self._lock = threading.Lock()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -41,6 +42,8 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
         name = name.strip()
         if name in _OWN_FLAGS:
             raise ConfigError(f"give {name} with {_OWN_FLAGS[name]}, not --set {name}=...")
+        if name in out and out[name].strip() != raw.strip():
+            raise ConfigError(f"--set gives {name} twice ({out[name]!r} and {raw!r}); keep one")
         out[name] = raw
     return out
 
@@ -109,7 +112,16 @@ def _run(cfgs: list, args: argparse.Namespace) -> int:
                               threads=args.threads or 1, progress=not args.no_progress, force=args.force,
                               device=args.device)
     else:
-        recs = run_sweep(cfgs, args.out, _loader(args), checkpoints=not args.no_checkpoint,
+        from .sweep import check_out_dir
+
+        check_out_dir(args.out)
+        load = _loader(args)
+        # every dataset still to train is read and verified first: a CIFAR-10 file that fails its check
+        # stops the command before the MultiMNIST runs, not after them
+        out = Path(args.out)
+        for ds in sorted({c.dataset for c in cfgs if args.force or not (out / f"{c.key()}.json").is_file()}):
+            load.check(ds)
+        recs = run_sweep(cfgs, args.out, load, checkpoints=not args.no_checkpoint,
                          progress=not args.no_progress, force=args.force, workers=args.workers,
                          threads=args.threads or None, device=args.device, stack=_stack(args))
     failed = [r for r in recs if r.get("status") != "ok"]
@@ -131,7 +143,18 @@ def _stack(args: argparse.Namespace) -> int:
     return STACK_ON_GPU if resolve_device(args.device).type == "cuda" and args.workers == 1 else 1
 
 
+MAX_THREADS = 1024  # far above any CPU this runs on; a larger count is a typo, and torch would fail on it
+
+
+def _check_threads(threads: int) -> None:
+    if not 0 <= threads <= MAX_THREADS:
+        raise ConfigError(f"--threads must be from 1 to {MAX_THREADS} (or 0 for torch's choice), got {threads}")
+
+
 def _check_process_options(args: argparse.Namespace) -> None:
+    from .claims import claim_heartbeat_s, claim_stale_s
+
+    claim_heartbeat_s(), claim_stale_s()  # the environment's claim timings, checked before any work
     if args.stack != "auto":
         try:
             n = int(args.stack)
@@ -143,8 +166,7 @@ def _check_process_options(args: argparse.Namespace) -> None:
             raise ConfigError("--stack K > 1 trains in this process; it excludes --workers and --dask-scheduler")
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    if args.threads < 0:
-        raise ConfigError(f"--threads must be >= 1 (or 0 for torch's choice), got {args.threads}")
+    _check_threads(args.threads)
     if not args.dask_scheduler:  # a cluster's workers resolve their own device
         from .records import resolve_device
 
@@ -278,6 +300,25 @@ def cmd_measured(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seal(args: argparse.Namespace) -> int:
+    """``seal DIR...``: give records written before checksums (schema 1-2) their checksum."""
+    from .joint_runs import joint_key
+    from .records import RecordError, seal_record
+
+    _existing_dirs(args.dirs)
+    sealed = bad = 0
+    for d in args.dirs:
+        for p in sorted(Path(d).glob("*.json")):
+            try:
+                kind = json.loads(p.read_text(encoding="utf-8")).get("kind")
+                sealed += seal_record(p, joint_key if kind == "joint" else None)
+            except (RecordError, ValueError, AttributeError, OSError) as e:
+                print(f"not sealed: {p}: {e}", file=sys.stderr)
+                bad += 1
+    print(f"{sealed} record(s) sealed" + (f", {bad} file(s) refused (see above)" if bad else ""))
+    return 1 if bad else 0
+
+
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from .aggregate import aggregate, format_table
     from .records import load_records
@@ -304,10 +345,10 @@ def _existing_dirs(dirs: Sequence[str]) -> None:
 def cmd_compress(args: argparse.Namespace) -> int:
     """Add ``compression`` (mdmtn.compress.compression_summary of the saved model) to records that lack it."""
     from .compress import compression_summary
-    from .records import CheckpointError, load_checkpoint, load_records, write_json_atomic
+    from .records import CheckpointError, load_checkpoint, load_records, write_record
 
     _existing_dirs([args.dir])
-    n = 0
+    n = skipped = 0
     for rec in load_records(args.dir):
         path = Path(args.dir) / f"{rec['key']}.json"
         if rec["config"].get("method", "wc_al") != "wc_al" or rec["config"]["k"][0] == 0:
@@ -317,24 +358,27 @@ def cmd_compress(args: argparse.Namespace) -> int:
         ckpt = Path(args.dir) / f"{rec['key']}.pt"
         if not ckpt.exists():
             print(f"skip {path.name}: no checkpoint {ckpt.name} (retrain to get one)", file=sys.stderr)
+            skipped += 1
             continue
         try:
             model, ckpt_cfg, _ = load_checkpoint(ckpt)
         except CheckpointError as e:
             print(f"skip {path.name}: {e}", file=sys.stderr)
+            skipped += 1
             continue
         if ckpt_cfg.key() != rec["key"] or ckpt_cfg.to_dict() != RunConfig.from_dict(rec["config"]).to_dict():
             print(f"skip {path.name}: refusing checkpoint {ckpt.name}, whose stored config (key {ckpt_cfg.key()}) "
                   f"is not this record's; retrain the run to get its own checkpoint", file=sys.stderr)
+            skipped += 1
             continue
         rec["compression"] = compression_summary(model)
-        write_json_atomic(path, rec)
+        write_record(path, rec)
         c = rec["compression"]
         print(f"{path.name}: params {c['params_dense']:,} -> {c['params_compressed']:,} "
               f"(ratio {c['param_ratio']:.3f}, 1 - SR = {c['one_minus_SR']:.3f})")
         n += 1
-    print(f"{n} record(s) updated")
-    return 0
+    print(f"{n} record(s) updated" + (f", {skipped} skipped (see above)" if skipped else ""))
+    return 1 if skipped else 0
 
 
 def cmd_restore_checkpoint(args: argparse.Namespace) -> int:
@@ -345,8 +389,10 @@ def cmd_restore_checkpoint(args: argparse.Namespace) -> int:
             raise ConfigError(f"{key!r} is not a record key (16 hex digits, the record's file name without .json)")
         if not (Path(args.dir) / f"{key}.json").is_file():
             raise ConfigError(f"no record {key}.json in {args.dir}: give the key of a committed run record")
-    if (args.tol_acc or 0) < 0 or (args.tol_sr or 0) < 0:
-        raise ConfigError("--tol-acc and --tol-sr are non-negative percentage points")
+    for name, v in (("--tol-acc", args.tol_acc), ("--tol-sr", args.tol_sr)):
+        if v is not None and not (math.isfinite(v) and v >= 0):  # nan would accept any retrain
+            raise ConfigError(f"{name} must be a finite number of percentage points >= 0, got {v}")
+    _check_threads(args.threads)
     from .records import RecordError
     from .restore import TOL_ACC_POINTS, TOL_SR_POINTS, RestoreMismatch, restore_checkpoint
 
@@ -380,7 +426,7 @@ def _common(t: argparse.ArgumentParser) -> None:
     t.add_argument("--profile", choices=PROFILES, default="library",
                    help="switch profile: library (defaults); authors-2023: the authors' code before 2023-10-02, "
                         "which made the paper's numbers; authors-head: their code today (book appendix)")
-    t.add_argument("--set", nargs="*", metavar="FIELD=VALUE", help="override RunConfig settings by flat name, e.g. prox_mode=head (each also has its own option, "
+    t.add_argument("--set", nargs="*", action="extend", metavar="FIELD=VALUE", help="override RunConfig settings by flat name, e.g. prox_mode=head (each also has its own option, "
                         "listed below by group)")
     t.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads (per worker with --workers; default: torch's choice, or the CPU "
@@ -485,6 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--results", default="results", help="folder with paper/ and quick/ record folders")
     m.add_argument("--write", default=None, metavar="README", help="replace the block in this file instead of printing")
     m.set_defaults(func=cmd_measured)
+    sl = sub.add_parser("seal", help="add the content checksum to records written before checksums existed")
+    sl.add_argument("dirs", nargs="+", help="folders of <key>.json run records")
+    sl.set_defaults(func=cmd_seal)
     a = sub.add_parser("aggregate", help="mean ± std over seeds of the run records in one or more directories")
     a.add_argument("runs", nargs="+", help="directories with <config key>.json run records")
     a.add_argument("--json", action="store_true", help="print the aggregated rows as JSON")
@@ -496,13 +545,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .data import DatasetError
-    from .records import CheckpointError
+    from .records import CheckpointError, RecordError
 
     from .sweep import SweepInterrupted
 
     try:
         return args.func(args)
-    except (ConfigError, DatasetError, CheckpointError) as e:
+    except (ConfigError, DatasetError, CheckpointError, RecordError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except SweepInterrupted as e:

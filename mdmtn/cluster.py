@@ -15,6 +15,7 @@ From the command line::
 """
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -65,6 +66,43 @@ def train_claimed(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any]
         claims.close()
 
 
+# How long connecting to a scheduler may take before the sweep gives up with a message.
+CONNECT_TIMEOUT_S = 20.0
+
+
+def connect(scheduler: str, client_cls: Any = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
+    """A Dask ``Client`` for ``scheduler`` (``tcp://HOST:PORT`` or an existing scheduler file), or a
+    :class:`ConfigError` naming the address and what to check: a file path that does not exist, or no
+    scheduler answering within ``timeout_s`` seconds (a refused port, a port that is not a scheduler)."""
+    if client_cls is None:
+        from distributed import Client as client_cls
+    looks_like_file = not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")) and (
+        "/" in scheduler or scheduler.endswith(".json"))
+    if looks_like_file and not Path(scheduler).is_file():
+        raise ConfigError(f"--dask-scheduler {scheduler!r}: no such scheduler file (start one with "
+                          "`dask scheduler --scheduler-file PATH`, or give tcp://HOST:PORT)")
+    kw = dict(scheduler_file=scheduler) if Path(scheduler).is_file() else dict(address=scheduler)
+    # Client's own timeout does not cover a port that accepts TCP but never speaks Dask's protocol:
+    # the handshake then waits forever. The attempt runs in a daemon thread and is given up after
+    # timeout_s (the thread dies with the process, which ends on the error).
+    box: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            box["client"] = client_cls(timeout=f"{timeout_s:g}s", **kw)
+        except BaseException as e:  # noqa: BLE001 - reported below, in the caller's thread
+            box["error"] = e
+
+    th = threading.Thread(target=attempt, name="mdmtn-dask-connect", daemon=True)
+    th.start()
+    th.join(timeout_s + 2.0)
+    if "client" in box:
+        return box["client"]
+    why = type(box["error"]).__name__ if "error" in box else "no answer"
+    raise ConfigError(f"--dask-scheduler {scheduler!r}: no Dask scheduler answered within {timeout_s:g} s ({why}); "
+                      "check that `dask scheduler` runs there and that the address and port are the scheduler's")
+
+
 def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[RunConfig], Any],
                    scheduler: str, *, checkpoints: bool = False, threads: int | None = 1, progress: bool = True,
                    log: Callable[[str], None] = print, force: bool = False,
@@ -82,8 +120,7 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
 
     out_dir = check_out_dir(out_dir)
     by_key, records, todo = pending(cfgs, out_dir, force, log)
-    kw = dict(scheduler_file=scheduler) if Path(scheduler).is_file() else dict(address=scheduler)
-    with Client(**kw) as client:
+    with connect(scheduler, Client) as client:
         later = [i for i in todo if cfgs[i].init_from is not None]
         futures = {}
 

@@ -371,7 +371,7 @@ def _canonical(d: dict[str, Any]) -> dict[str, Any]:
     """Lists from JSON / the CLI back to the tuples a frozen (hashable) config holds."""
     d = dict(d)
     if "k" in d:
-        d["k"] = tuple(float(v) for v in d["k"])
+        d["k"] = tuple(float(v) + 0.0 for v in d["k"])
     for name in ("mtan_lambdas", "kd_lambdas"):
         if name in d:
             d[name] = tuple(tuple(float(x) for x in v) for v in d[name])
@@ -506,7 +506,8 @@ def validate_k(k: Sequence[float], n_tasks: int = 2) -> tuple[float, ...]:
     sum to 1 within 1e-6.
     """
     try:
-        k = tuple(float(v) for v in k)
+        # + 0.0 turns -0.0 into 0.0: the two mean the same run and must hash to the same key
+        k = tuple(float(v) + 0.0 for v in k)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"k must be a list of numbers, got {k!r}") from e
     if len(k) != n_tasks + 1:
@@ -554,7 +555,8 @@ def make_config(dataset: str = "multimnist", model: str = "mdmtn", k: Sequence[f
         raise ConfigError(f"unknown preset {preset!r}; choose one of {PRESETS}")
     if mu_schedule not in ("paper", "head"):
         raise ConfigError("mu_schedule must be 'paper' or 'head'")
-    values: dict[str, Any] = dict(dataset=dataset, model=model, k=validate_k(k), preset=preset, seed=int(seed))
+    values: dict[str, Any] = dict(dataset=dataset, model=model, k=validate_k(k), preset=preset,
+                                  seed=coerce_field("seed", seed))  # 1.7 or True is refused, never truncated
     values.update(DATASET_DEFAULTS[dataset])
     values.update(SPARSITY_DEFAULTS.get((dataset, model), {}))
     values.update(PRESET_DEFAULTS[preset])
@@ -614,9 +616,10 @@ def _check_switches(cfg: RunConfig) -> None:
 
 # (field, test, what is allowed): checked before any data are loaded
 _RANGES: tuple[tuple[str, Any, str], ...] = (
-    ("seed", lambda v: v >= 0, "an integer >= 0"),
-    ("split_seed", lambda v: v >= 0, "an integer >= 0"),
-    ("build_seed", lambda v: v >= 0, "an integer >= 0"),
+    # seeds: torch generators take 64-bit seeds and the engine derives seed + 1 ... seed + 4 from one
+    ("seed", lambda v: 0 <= v < 2**63, "an integer in [0, 2**63)"),
+    ("split_seed", lambda v: 0 <= v < 2**63, "an integer in [0, 2**63)"),
+    ("build_seed", lambda v: 0 <= v < 2**63, "an integer in [0, 2**63)"),
     ("n_train", lambda v: v is None or v >= 1, "an integer >= 1, or none for the full split"),
     ("n_test", lambda v: v is None or v >= 1, "an integer >= 1, or none for the full split"),
     ("batch_size", lambda v: v >= 1, "an integer >= 1"),
@@ -640,11 +643,26 @@ _RANGES: tuple[tuple[str, Any, str], ...] = (
 )
 
 
+# The full splits of the real datasets (train, validation, test); with full_train, validation is
+# folded into training. A size above these would be cut by the data and hashed under another key
+# than the run it really is, so it is refused.
+FULL_SPLITS: dict[str, tuple[int, int, int]] = {"multimnist": (50000, 10000, 10000),
+                                               "cifar10mnist": (40000, 10000, 10000)}
+
+
 def _check_ranges(cfg: RunConfig) -> None:
     for name, ok, allowed in _RANGES:
         v = cfg.value(name)
         if isinstance(v, float) and not math.isfinite(v) or not ok(v):
             raise ConfigError(f"{name}={v!r} is out of range: must be {allowed}")
+    train, val, test = FULL_SPLITS[cfg.dataset]
+    if cfg.data.full_train:  # validation folded into training; n_val is checked with full_train below
+        train, val = train + val, None
+    for name, most in (("n_train", train), ("n_val", val), ("n_test", test)):
+        v = cfg.value(name)
+        if v is not None and most is not None and v > most:
+            raise ConfigError(f"{name}={v} exceeds the {most} examples of {cfg.dataset}'s full "
+                              f"{name[2:]} split; give at most {most}, or none for the full split")
     n_val = cfg.data.n_val
     if n_val is None or n_val >= 1:
         return

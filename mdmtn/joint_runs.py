@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 from .config import RunConfig
 from .data import Splits
 from .mt2o import MT2O_VECTORS, JointConfig, joint_config, solve
-from .records import RecordError, load_records, read_record, write_json_atomic
+from .records import RecordError, load_records, read_record, write_record
 
 
 def joint_key(rec: dict[str, Any]) -> str:
@@ -45,7 +45,7 @@ def run_joint(jcs: Sequence[JointConfig], out_dir: str | Path, load: Callable[[R
             recs.append(rec)
             continue
         rec = solve(jc, load(jc.runs[0]), progress=progress).record
-        write_json_atomic(path, rec)
+        write_record(path, rec)
         log(f"[done] {tag}: {path}: final HV {rec['final_hv']:.4f}, train {rec['train_seconds']:.1f}s, "
             f"transfers accepted {rec['transfers']['accepted']}/{rec['transfers']['tried']}")
         recs.append(rec)

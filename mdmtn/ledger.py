@@ -26,7 +26,7 @@ def _dirs(results: Path, preset: str) -> list[Path]:
 
 def all_records(results: str | Path, preset: str, status: str | None = None) -> list[dict[str, Any]]:
     """Every run record of ``preset`` under ``results`` (any status unless ``status`` is given)."""
-    return load_records(_dirs(Path(results), preset), status=status, on_problem=None)
+    return load_records(_dirs(Path(results), preset), status=status, strict=True)
 
 
 def rejected_files(results: str | Path) -> list[Path]:

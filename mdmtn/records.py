@@ -6,8 +6,10 @@ the machine and the library version, so every number shown elsewhere says how it
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
+import pickle
 import platform
 import sys
 import tempfile
@@ -94,9 +96,22 @@ def machine_info(device: torch.device | str = "cpu") -> dict[str, Any]:
     )
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the record layout. 1: records written before the layout had a version (no
-``schema`` field); 2: ``schema`` added, written by :func:`new_record` for every method."""
+``schema`` field); 2: ``schema`` added, written by :func:`new_record` for every method; 3:
+``checksum`` added, the sha256 of the record's content (:func:`content_checksum`), written with
+every record and checked wherever one is read. A record of version 1 or 2 has no checksum unless
+it was sealed (:func:`seal_record`); the committed ones all are (a test checks it)."""
+
+# What a record's checksum covers: everything a table, verdict or resumed sweep reads from it.
+CHECKSUM_FIELDS = ("status", "key", "config", "metrics", "history", "data", "wall_time_s")
+
+
+def content_checksum(rec: dict[str, Any]) -> str:
+    """``sha256:<hex>`` of the canonical JSON of ``rec``'s :data:`CHECKSUM_FIELDS` (a missing field
+    counts as null), so any edit of a config, a metric, the history or the data fingerprint shows."""
+    blob = json.dumps({k: rec.get(k) for k in CHECKSUM_FIELDS}, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -125,11 +140,12 @@ class RunRecord:
     traceback: str | None = None
     details: dict = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
+    checksum: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The stored JSON object: the fields that are set, then ``details`` at the top level."""
         out: dict[str, Any] = {"schema": self.schema, "status": self.status, "key": self.key, "config": self.config}
-        for name in ("kind", "metrics", "data", "history", "wall_time_s", "machine", "error", "traceback"):
+        for name in ("kind", "metrics", "data", "history", "wall_time_s", "machine", "error", "traceback", "checksum"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -147,7 +163,7 @@ class RunRecord:
 
 
 _CORE = ("schema", "status", "key", "config", "kind", "metrics", "data", "history", "wall_time_s", "machine",
-         "error", "traceback")
+         "error", "traceback", "checksum")
 
 
 def migrate_record(rec: dict[str, Any]) -> dict[str, Any]:
@@ -158,19 +174,49 @@ def migrate_record(rec: dict[str, Any]) -> dict[str, Any]:
     out = dict(rec)
     version = out.get("schema", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise RecordError(f"record {out.get('key')} has schema {version!r}; this mdmtn reads up to {SCHEMA_VERSION}: "
-                          "update mdmtn")
-    if version == 1:
-        out["schema"] = 2
+        raise NewerSchemaError(f"record {out.get('key')} has schema {version!r}; this mdmtn reads up to "
+                               f"{SCHEMA_VERSION}: update mdmtn")
+    if version < SCHEMA_VERSION:
+        # 1 -> 2 added `schema`, 2 -> 3 `checksum`: nothing was renamed, so the key, the config and
+        # every number stay as written; an unsealed older record simply has no checksum
+        out["schema"] = SCHEMA_VERSION
     return out
 
 
 def new_record(*, status: str, key: str, config: dict, **fields: Any) -> dict[str, Any]:
     """The one function that writes a record's content, for every method, the joint solver and
     failed runs: :class:`RunRecord` fields by name, anything else into ``details``. Returns the dict
-    to store."""
+    to store (:func:`write_record` adds its checksum)."""
     core = {k: fields.pop(k) for k in list(fields) if k in _CORE}
     return RunRecord(status=status, key=key, config=config, **core, details=fields).to_dict()
+
+
+def write_record(path: str | os.PathLike, rec: dict[str, Any]) -> Path:
+    """Store a run (or joint) record atomically, in the current layout, with its checksum."""
+    rec = dict(rec, schema=SCHEMA_VERSION)
+    rec["checksum"] = content_checksum(rec)
+    return write_json_atomic(path, rec)
+
+
+def seal_record(path: str | os.PathLike, key_of: Callable[[dict], str] | None = None) -> bool:
+    """Give a record written before checksums (schema 1 or 2) its checksum, changing nothing else;
+    True if it was sealed now, False if it already had one. Sealing vouches for the content as it is:
+    do it only for records you have not edited (the project sealed its committed ones once)."""
+    path = Path(path)
+    raw = json.loads(path.read_bytes().decode("utf-8"))
+    if isinstance(raw, dict) and raw.get("checksum"):
+        read_record(path, key_of or _key_of(raw))
+        return False
+    read_record(path, key_of or _key_of(raw))  # checked to be the record its name says first
+    # the stored schema number stays as it was, so an older mdmtn still reads the sealed file
+    write_json_atomic(path, dict(raw, checksum=content_checksum(raw)))
+    return True
+
+
+def _key_of(raw: Any) -> Callable[[dict], str]:
+    if isinstance(raw, dict) and raw.get("kind") == "joint":
+        raise RecordError("a joint record is sealed with its own key function (mdmtn.joint_runs.joint_key)")
+    return run_key
 
 
 def _umask() -> int:
@@ -217,6 +263,10 @@ class RecordError(ValueError):
     """A file in a records folder that is not a usable record; the message says why."""
 
 
+class NewerSchemaError(RecordError):
+    """A record written by a newer mdmtn: left where it is (never set aside or retrained)."""
+
+
 def run_key(rec: dict[str, Any]) -> str:
     """The key a run record's config hashes to."""
     return RunConfig.from_dict(rec["config"]).key()
@@ -229,6 +279,8 @@ def read_record(path: str | os.PathLike, key_of: Callable[[dict], str] = run_key
     path = Path(path)
     try:
         rec = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as e:
+        raise RecordError(f"{path} cannot be read as a file ({e.strerror or e})") from None
     except UnicodeDecodeError:
         raise RecordError(f"{path} is not UTF-8 text") from None
     except json.JSONDecodeError as e:
@@ -245,7 +297,43 @@ def read_record(path: str | os.PathLike, key_of: Callable[[dict], str] = run_key
     if not (rec["key"] == key == path.stem):
         raise RecordError(f"{path} is not the record its name says: its config hashes to {key} and it "
                           f"claims key {rec['key']} (copied, renamed, or from another version)")
-    return migrate_record(rec)
+    version = rec.get("schema", 1)
+    out = migrate_record(rec)  # a newer layout: "update mdmtn"
+    stored = rec.get("checksum")
+    if stored is not None or version >= 3:
+        if stored != content_checksum(rec):
+            raise RecordError(f"{path}: its content does not match its checksum (edited after it was written, or "
+                              "damaged); it is not used")
+    check_fields(out, path)
+    return out
+
+
+def check_fields(rec: dict[str, Any], path: str | os.PathLike = "record") -> None:
+    """The fields every reader of a finished run needs, with the right types; :class:`RecordError`
+    naming the record and the field otherwise (a missing SR must never read as 0)."""
+    if rec.get("status") != "ok" or rec.get("kind") == "joint":
+        return
+    m = rec.get("metrics")
+
+    def num(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    problems = []
+    if not isinstance(m, dict):
+        problems.append("metrics")
+    else:
+        acc = m.get("test_acc")
+        if not (isinstance(acc, list) and acc and all(num(a) for a in acc)):
+            problems.append("metrics.test_acc")
+        if not num(m.get("test_acc_mean")):
+            problems.append("metrics.test_acc_mean")
+        cfg = rec.get("config") or {}
+        if cfg.get("method", "wc_al") == "wc_al" and (cfg.get("k") or [0])[0] > 0:
+            problems += [f"metrics.{k}" for k in ("SR", "CR", "PS") if not num(m.get(k))]
+    if not num(rec.get("wall_time_s")):
+        problems.append("wall_time_s")
+    if problems:
+        raise RecordError(f"{path}: a finished record without usable {', '.join(problems)}; it is not used")
 
 
 def _warn(msg: str) -> None:
@@ -254,11 +342,13 @@ def _warn(msg: str) -> None:
 
 def load_records(dirs: str | os.PathLike | Iterable[str | os.PathLike], status: str | None = "ok", *,
                  key_of: Callable[[dict], str] = run_key, on_problem: Callable[[str], None] | None = _warn,
-                 kind: str | None = None) -> list[dict[str, Any]]:
+                 kind: str | None = None, strict: bool = False) -> list[dict[str, Any]]:
     """The valid records of one or more folders (optionally only those with ``status``), sorted by
     key, each run once however often its folder is given. A file that is not a record of its name
-    (:func:`read_record`) is reported to ``on_problem`` and skipped. ``kind="joint"`` reads joint
-    records, the default reads run records (each skips the other silently)."""
+    (:func:`read_record`) is reported to ``on_problem`` and skipped, or, with ``strict`` (a book page,
+    which must not show another run in its place), raises :class:`RecordError` naming it.
+    ``kind="joint"`` reads joint records, the default reads run records (each skips the other
+    silently)."""
     if isinstance(dirs, (str, os.PathLike)):
         dirs = [dirs]
     seen_dirs: set[Path] = set()
@@ -274,6 +364,8 @@ def load_records(dirs: str | os.PathLike | Iterable[str | os.PathLike], status: 
             try:
                 rec = read_record(p, lambda r: key_of(r) if r.get("kind") == kind else r["key"])
             except RecordError as e:
+                if strict:
+                    raise
                 if on_problem is not None:
                     on_problem(f"skipping {e}")
                 continue
@@ -293,6 +385,8 @@ def find_record(out_dir: str | os.PathLike, cfg: RunConfig, *, set_aside: bool =
         return None
     try:
         rec = read_record(p)
+    except NewerSchemaError:
+        raise  # left in place: a newer mdmtn wrote it, and retraining would overwrite its result
     except RecordError as e:
         if set_aside:
             aside = _free_name(p, ".rejected")
@@ -353,6 +447,12 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, RunConfig
         cfg = RunConfig.from_dict(payload["config"])
         model = build_model(cfg.model, INPUT_SHAPES[cfg.dataset], n_tasks=cfg.n_tasks)
         model.load_state_dict(payload["state_dict"])
+    except pickle.UnpicklingError as e:
+        # torch's own message suggests weights_only=False, which would execute the file's code: never
+        raise CheckpointError(
+            f"checkpoint {path} holds Python objects other than tensors and plain values; it was refused and "
+            "nothing in it was executed. Delete it and re-run the training command to recreate it"
+        ) from e
     except Exception as e:  # noqa: BLE001 - any failure here means the file is unusable
         raise CheckpointError(
             f"checkpoint {path} is corrupt or not an mdmtn checkpoint ({type(e).__name__}: {e}); "

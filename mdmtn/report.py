@@ -42,7 +42,7 @@ def load_all(dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for d in dirs:
         if Path(d).is_dir():
-            out += load_records(d)
+            out += load_records(d, strict=True)  # a page never shows another run in place of a bad one
     return out
 
 

@@ -14,10 +14,10 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .claims import STALE_S, Claims
+from .claims import Claims, claim_stale_s
 from .config import ConfigError, RunConfig, make_config
 from .records import (CheckpointError, RecordError, find_record, new_record, read_record, record_path,
-                      remove_stale_temporaries, save_checkpoint, write_json_atomic)
+                      remove_stale_temporaries, save_checkpoint, write_record)
 
 
 def paper_preference_vectors() -> list[tuple[float, float, float]]:
@@ -95,6 +95,8 @@ class SweepInterrupted(KeyboardInterrupt):
 def check_out_dir(out_dir: str | Path) -> Path:
     """``out_dir`` as a writable folder (created if missing), or :class:`ConfigError` saying why
     not, so a sweep fails before training rather than when its first record is due."""
+    if not str(out_dir).strip():
+        raise ConfigError("--out is empty; pass --out a folder (it is created if missing)")
     out = Path(out_dir)
     for p in [out, *out.parents]:
         if p.exists() and not p.is_dir():
@@ -147,7 +149,7 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
 
     device = str(resolve_device(device))
     out_dir = check_out_dir(out_dir)
-    for p in remove_stale_temporaries(out_dir, STALE_S):
+    for p in remove_stale_temporaries(out_dir, claim_stale_s()):
         log(f"[clean] removed {p.name}, the temporary file of a write that was killed")
     by_key, records, todo = pending(cfgs, out_dir, force, log)
     check_study_sources(cfgs, todo, out_dir, checkpoints)
@@ -391,7 +393,7 @@ def _write_result(cfg: RunConfig, out_dir: Path, result: Any, checkpoints: bool)
         rec = result.record
         if checkpoints:
             rec["checkpoint"] = save_checkpoint(out_dir / f"{cfg.key()}.pt", result.model, cfg).name
-    write_json_atomic(record_path(out_dir, cfg), rec)
+    write_record(record_path(out_dir, cfg), rec)
     return rec
 
 

@@ -23,7 +23,7 @@ from .data import Splits, load_splits
 from .engine import Run, TrainingDiverged, TrainResult, evaluate, lsuv_start_, seed_everything
 from .growl import enforce_plan_, plan_tying, rows_to_weight, weight_rows
 from .metrics import sparsity_metrics
-from .models import build_model
+from .models import build_model, check_model_contract
 from .records import code_version, machine_info, new_record, resolve_device
 
 __all__ = ["train_algorithm1", "Algorithm1", "TrainingDiverged", "TrainResult", "evaluate", "seed_everything",
@@ -136,6 +136,8 @@ def algorithm1_run(cfg: RunConfig, splits: Splits, dev: torch.device, progress: 
     seed_everything(cfg.seed)
     if model is None:
         model = build_model(cfg.model, splits.input_shape, n_tasks=cfg.n_tasks)
+    else:  # a user's network: its outputs are checked on one batch before anything trains
+        check_model_contract(model.to(dev), splits.train.x[:cfg.data.batch_size], cfg.n_tasks)
     # channels-last makes mkldnn convolutions and max-pooling ~1.8x faster on CPU (benchmarks/)
     model.to(device=dev, memory_format=torch.channels_last)
     return (run_class or Algorithm1)(cfg, model, splits, progress, **kw)

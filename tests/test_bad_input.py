@@ -96,7 +96,7 @@ def test_typed_overrides_reach_the_config():
 
 
 @pytest.mark.parametrize("args, says", [
-    (["--threads", "-1"], "--threads must be >= 1"),
+    (["--threads", "-1"], "--threads must be from 1 to"),
     (["--workers", "0"], "--workers must be >= 1"),
     (["--seed", "1", "--seeds", "2"], "either --seed or --seeds"),
     (["--seeds", "-1"], "seeds must be integers >= 0"),
@@ -214,7 +214,7 @@ def test_compress_refuses_a_checkpoint_of_another_config(synthetic_data_root, tm
         r.write_text(json.dumps(rec))
     shutil.copy(out / f"{b.stem}.pt", out / f"{a.stem}.pt")  # the wrong model under a's name
     capsys.readouterr()
-    assert cli_main(["compress", str(out)]) == 0
+    assert cli_main(["compress", str(out)]) == 1  # a skipped record is not success
     cap = capsys.readouterr()
     assert f"skip {a.name}: refusing checkpoint" in cap.err and "1 record(s) updated" in cap.out
     assert "compression" not in json.loads(a.read_text())
@@ -319,6 +319,7 @@ def test_stale_claims_are_taken_over(synthetic_data_root, tmp_path, capsys, monk
 def test_a_live_claim_is_waited_for_not_trained(synthetic_data_root, tmp_path, monkeypatch):
     from mdmtn.claims import Claims
     from mdmtn.data import SplitsLoader
+    from mdmtn.records import write_record
     from mdmtn.sweep import run_sweep
 
     monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
@@ -330,8 +331,9 @@ def test_a_live_claim_is_waited_for_not_trained(synthetic_data_root, tmp_path, m
 
     def finish_elsewhere():  # the other holder writes the record, then releases its claim
         time.sleep(1.0)
-        (out / f"{cfg.key()}.json").write_text(json.dumps(dict(status="ok", key=cfg.key(), config=cfg.to_dict(),
-                                                               metrics={}, by="other")))
+        write_record(out / f"{cfg.key()}.json", dict(status="ok", key=cfg.key(), config=cfg.to_dict(),
+                                                    metrics=dict(test_acc=[0.5, 0.5], test_acc_mean=0.5),
+                                                    wall_time_s=1.0, by="other"))
         other.release(cfg.key())
 
     import threading
@@ -472,16 +474,17 @@ def test_records_carry_a_schema_version_and_older_or_newer_ones_are_handled(synt
     assert _train(synthetic_data_root, tmp_path / "o") == 0
     (path,) = (tmp_path / "o").glob("*.json")
     rec = json.loads(path.read_text())
-    assert rec["schema"] == SCHEMA_VERSION == 2 and rec["status"] == "ok" and "phase1_model" in rec
-    old = {k: v for k, v in rec.items() if k != "schema"}  # as written before the layout had a version
-    assert migrate_record(old) == rec
+    assert rec["schema"] == SCHEMA_VERSION == 3 and rec["status"] == "ok" and "phase1_model" in rec
+    assert rec["checksum"].startswith("sha256:")
+    old = {k: v for k, v in rec.items() if k not in ("schema", "checksum")}  # as written before versions
+    assert migrate_record(old) == {k: v for k, v in rec.items() if k != "checksum"}
     path.write_text(json.dumps(old))
-    assert read_record(path) == rec  # read through the one migration
+    assert read_record(path) == {k: v for k, v in rec.items() if k != "checksum"}  # read through the migration
     path.write_text(json.dumps(dict(rec, schema=SCHEMA_VERSION + 1)))
     with pytest.raises(RecordError, match="update mdmtn"):
         read_record(path)
     err = new_record(status="error", key="k", config={}, error="boom", traceback="tb")
-    assert err == {"schema": 2, "status": "error", "key": "k", "config": {}, "error": "boom", "traceback": "tb"}
+    assert err == {"schema": 3, "status": "error", "key": "k", "config": {}, "error": "boom", "traceback": "tb"}
     assert RunRecord.from_dict(err).to_dict() == err
     with pytest.raises(ValueError, match="may not reuse"):
         RunRecord(status="ok", key="k", config={}, details={"metrics": {}}).to_dict()

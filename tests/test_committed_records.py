@@ -64,3 +64,14 @@ def test_every_table_selected_sparse_run_has_committed_similarity_maps():
                 assert (quick / "similarity" / f"{key}.json").is_file(), (
                     f"no results/quick/similarity/{key}.json for the selected {row['arch']} / {ds} run: build "
                     "chapter 7 where its checkpoint is, and commit the map file")
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=lambda p: str(p.relative_to(RESULTS)))
+def test_committed_record_carries_a_valid_checksum(path):
+    """Every committed record is sealed: an edit of its config, metrics, history or data fingerprint
+    after it was written makes it unreadable by name (run `python -m mdmtn seal DIR` on new records
+    of an older mdmtn before committing them)."""
+    from mdmtn.records import content_checksum
+
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    assert rec.get("checksum") == content_checksum(rec), f"{path.name}: not sealed or edited"

@@ -101,7 +101,7 @@ LAYERS = [
     ("engine", ["mdmtn.engine"]),
     ("methods", ["mdmtn.trainer", "mdmtn.baselines", "mdmtn.mt2o", "mdmtn.compress", "mdmtn.stacked"]),
     ("experiments", ["mdmtn.runner", "mdmtn.sweep", "mdmtn.cluster", "mdmtn.joint_runs", "mdmtn.restore"]),
-    ("reporting", ["mdmtn.aggregate", "mdmtn.report", "mdmtn.cells", "mdmtn.verdicts", "mdmtn.frontmeasures", "mdmtn.plots", "mdmtn.chapter", "mdmtn.sections",
+    ("reporting", ["mdmtn.aggregate", "mdmtn.report", "mdmtn.cells", "mdmtn.verdicts", "mdmtn.frontmeasures", "mdmtn.ledger", "mdmtn.plots", "mdmtn.chapter", "mdmtn.sections",
                    "mdmtn.joint_report"]),
     ("interface", ["mdmtn.cli", "mdmtn.__main__"]),
 ]

@@ -8,6 +8,7 @@ import mdmtn.runner as runner
 from mdmtn.cli import main as cli_main
 from mdmtn.config import make_config
 from mdmtn.data import SplitsLoader
+from mdmtn.records import content_checksum
 from mdmtn.records import RecordError, load_checkpoint
 from mdmtn.restore import RestoreMismatch, restore_checkpoint, restored_note
 from mdmtn.sweep import run_sweep
@@ -72,6 +73,7 @@ def test_a_retrain_that_misses_the_record_is_kept_aside_not_used(synthetic_data_
     _, rec = _trained(synthetic_data_root, tmp_path, checkpoints=False)
     key, path = rec["key"], tmp_path / f"{rec['key']}.json"
     rec["metrics"]["test_acc"][0] += 0.02  # the record now says 2 points more than the model reaches
+    rec["checksum"] = content_checksum(rec)  # re-sealed: a consistent record the model does not reproduce
     path.write_text(json.dumps(rec))
     with pytest.raises(RestoreMismatch, match=r"2\.00 accuracy points.*--tol-acc 2\.00"):
         restore_checkpoint(tmp_path, key, SplitsLoader(synthetic_data_root), log=lambda s: None)
@@ -92,6 +94,7 @@ def test_other_data_are_refused_before_any_training(synthetic_data_root, tmp_pat
     _, rec = _trained(synthetic_data_root, tmp_path, checkpoints=False)
     key, path = rec["key"], tmp_path / f"{rec['key']}.json"
     rec["data"]["input_sha256"] = "0" * 64
+    rec["checksum"] = content_checksum(rec)  # re-sealed: a consistent record of other data
     path.write_text(json.dumps(rec))
     monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("trained although the data differ"))
     with pytest.raises(RecordError, match="not those run"):

@@ -43,7 +43,7 @@ from ..config import RunConfig
 from ..data import Splits
 from ..engine import EpochLoop, TrainResult, TrainingDiverged, evaluate, run_epochs, seed_everything
 from ..mgda import min_norm_coefficients, normalize_gradients, shared_representation_grads
-from ..models import build_model
+from ..models import build_model, check_model_contract
 from .common import CHANNELS_LAST, finish_record, lr_factor, progress_bar
 
 
@@ -117,6 +117,8 @@ def train_mgda(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool
     seed_everything(cfg.seed)
     if model is None:
         model = build_model(cfg.model, splits.input_shape, n_tasks=cfg.n_tasks)
+    else:  # a user's network: its outputs are checked on one batch before anything trains
+        check_model_contract(model.to(splits.train.x.device), splits.train.x[:cfg.data.batch_size], cfg.n_tasks)
     model.to(device=splits.train.x.device, memory_format=CHANNELS_LAST)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.schedule.lr, momentum=cfg.schedule.momentum)
     weights: list[torch.Tensor] = []

@@ -212,5 +212,11 @@ class SplitsLoader:
                                            normalize=cfg.data.normalize_inputs)
         return self._cache[key]
 
+    def check(self, dataset: str) -> None:
+        """Read and verify ``dataset``'s raw files now (the CIFAR-10 md5 check included), so a sweep
+        that also trains another dataset fails before training anything rather than midway;
+        :class:`DatasetError` says what is missing or unverified."""
+        _read_raw(dataset, resolve_root(self.root), self.download, self.allow_unverified_cifar)
+
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_cache": {}}

@@ -7,12 +7,12 @@ task-specific output layers and ``growl_weights()`` names the weight tensors GrO
 Bring your own network by implementing the same three members.
 """
 from .backbone import BackboneSpec, MULTIMNIST_SPEC, CIFAR10MNIST_SPEC, spec_for_input, SharedNet, Monitor
-from .multitask import MultiTaskModel, HPS, MDMTN, STL, STLSet
+from .multitask import MultiTaskModel, ModelContractError, check_model_contract, HPS, MDMTN, STL, STLSet
 from .mtan import MTAN
 from .kdmtl import KDMTL
 from .registry import build_model, MODELS
 
 __all__ = [
     "BackboneSpec", "MULTIMNIST_SPEC", "CIFAR10MNIST_SPEC", "spec_for_input", "SharedNet", "Monitor",
-    "MultiTaskModel", "HPS", "MDMTN", "STL", "STLSet", "MTAN", "KDMTL", "build_model", "MODELS",
+    "MultiTaskModel", "ModelContractError", "check_model_contract", "HPS", "MDMTN", "STL", "STLSet", "MTAN", "KDMTL", "build_model", "MODELS",
 ]

@@ -109,3 +109,45 @@ class STLSet(nn.Module):
     def growl_weights(self) -> list[tuple[str, nn.Parameter]]:
         return [(f"nets.{t}.{n}", w) for t, net in enumerate(self.nets) for n, w in net.growl_weights()]
 
+
+
+class ModelContractError(ValueError):
+    """A network passed as ``model=`` does not satisfy :class:`MultiTaskModel`; the message says what
+    it returned and what is expected."""
+
+
+@torch.no_grad()
+def check_model_contract(model: nn.Module, xb: torch.Tensor, n_tasks: int, n_classes: int = 10) -> None:
+    """Run ``model`` once on a batch ``xb`` (B, C, H, W) in eval mode and check the
+    :class:`MultiTaskModel` contract: a list or tuple of ``n_tasks`` tensors of shape
+    (B, ``n_classes``) holding log-probabilities (each row's logsumexp within 1e-3 of 0, which raw
+    logits almost never are); also ``task_heads`` and ``growl_weights()``. Raises
+    :class:`ModelContractError` naming what was returned."""
+    for member in ("task_heads", "growl_weights"):
+        if not hasattr(model, member):
+            raise ModelContractError(f"the model has no {member!r}; a multi-task model needs task_heads (a "
+                                     "ModuleList) and growl_weights() (see mdmtn.models.MultiTaskModel)")
+    was_training = model.training
+    model.eval()
+    try:
+        outs = model(xb)
+    except Exception as e:  # noqa: BLE001 - a user's forward: say which input it failed on
+        raise ModelContractError(f"the model's forward failed on a batch of shape {tuple(xb.shape)} "
+                                 f"(batch, channels, height, width): {type(e).__name__}: {e}") from e
+    finally:
+        model.train(was_training)
+    if isinstance(outs, torch.Tensor) or not isinstance(outs, (list, tuple)):
+        got = f"one tensor of shape {tuple(outs.shape)}" if isinstance(outs, torch.Tensor) else type(outs).__name__
+        raise ModelContractError(f"the model returned {got}; expected a list of {n_tasks} tensors (one per task) "
+                                 f"of shape (batch, {n_classes}) with log-probabilities")
+    if len(outs) != n_tasks:
+        raise ModelContractError(f"the model returned {len(outs)} outputs; expected {n_tasks}, one per task")
+    for t, o in enumerate(outs):
+        if not isinstance(o, torch.Tensor) or o.shape != (xb.shape[0], n_classes):
+            shape = tuple(o.shape) if isinstance(o, torch.Tensor) else type(o).__name__
+            raise ModelContractError(f"output {t} has shape {shape}; expected ({xb.shape[0]}, {n_classes})")
+        lse = torch.logsumexp(o.double(), dim=1)
+        if not bool(torch.isfinite(lse).all()) or float((lse.abs()).max()) > 1e-3:
+            raise ModelContractError(f"output {t} is not log-probabilities (row logsumexp up to "
+                                     f"{float(lse.abs().max()):.3g}, expected 0): end each head with log_softmax, "
+                                     "as the losses are NLL")

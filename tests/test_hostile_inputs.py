@@ -1,0 +1,334 @@
+"""Inputs that mean the same run get one key; inputs that cannot be a run get one line and exit code 2
+before any work; every wait on a claim or a scheduler has a bound. Each test failed on the code
+before these guards (issue: nothing wrong, nothing stuck)."""
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from mdmtn.claims import Claims, claim_path, stale_reason
+from mdmtn.config import ConfigError, make_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, env_extra=None, timeout=120):
+    # a data folder is named (no "using the download cache" note): the errors come before any data are read
+    env = dict(os.environ, PYTHONUNBUFFERED="1", MDMTN_DATA="/nonexistent-mdmtn-data")
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "mdmtn", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def one_line_error(p, *words):
+    lines = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
+    assert p.returncode == 2, p.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+# --- one canonical form per value --------------------------------------------------------------------
+
+def test_minus_zero_and_zero_are_one_run():
+    a = make_config("multimnist", "hps", (0.0, 0.4, 0.6), "smoke", 0)
+    b = make_config("multimnist", "hps", (-0.0, 0.4, 0.6), "smoke", 0)
+    assert a.key() == b.key() and math.copysign(1, b.k[0]) == 1
+
+
+@pytest.mark.parametrize("seed", [1.7, True, "x"])
+def test_a_seed_that_is_not_an_integer_is_refused_not_truncated(seed):
+    with pytest.raises(ConfigError, match="seed"):
+        make_config("multimnist", "hps", (0.0, 0.4, 0.6), "smoke", seed)
+    assert make_config("multimnist", "hps", (0.0, 0.4, 0.6), "smoke", 2.0).seed == 2  # integral: the same seed
+
+
+def test_huge_seed_is_one_line(tmp_path):
+    one_line_error(run_cli("train", "--seed", str(2 ** 64), "--preset", "smoke", "--out", str(tmp_path)), "seed")
+
+
+def test_a_size_beyond_the_full_split_is_refused_before_any_data(tmp_path):
+    p = run_cli("train", "--n-train", "70000", "--preset", "paper", "--out", str(tmp_path),
+                env_extra={"MDMTN_DATA": str(tmp_path / "nowhere")})
+    one_line_error(p, "n_train=70000", "50000")
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_set_given_twice_is_an_error_unless_it_agrees(tmp_path):
+    one_line_error(run_cli("train", "--set", "lr=0.1", "--set", "lr=0.2", "--preset", "smoke", "--out", str(tmp_path)),
+                   "lr twice")
+    from mdmtn.cli import _parse_set
+    assert _parse_set(["lr=0.1", "lr=0.1"]) == {"lr": "0.1"}
+
+
+# --- bounded waits on claims ----------------------------------------------------------------------------
+
+def _age(path: Path, seconds: float) -> None:
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+@pytest.mark.parametrize("content", ["", "not json", "[1, 2]", "{}", '{"host": 3}'])
+def test_an_empty_or_garbage_claim_is_stale_after_a_few_seconds(tmp_path, content):
+    path = claim_path(tmp_path, "k")
+    path.write_text(content)
+    claim = json.loads(content) if content.startswith(("{", "[")) else {}
+    claim = claim if isinstance(claim, dict) else {}
+    assert stale_reason(path, claim, stale_s=600) is None  # just written: maybe its holder is still writing
+    _age(path, 10)
+    assert "empty or unreadable" in stale_reason(path, claim, stale_s=600)
+    assert Claims(tmp_path, log=lambda m: None).acquire("k")  # taken over, no 10-minute wait
+
+
+@pytest.mark.parametrize("beat", [math.nan, math.inf, "soon", time.time() + 10 ** 6])
+def test_an_unreliable_heartbeat_falls_back_to_the_file_time(tmp_path, beat):
+    path = claim_path(tmp_path, "k")
+    claim = dict(host="elsewhere", pid=1, token="t", heartbeat=beat)
+    path.write_text(json.dumps(claim))
+    assert stale_reason(path, claim, stale_s=600) is None  # the file is fresh: the holder may be alive
+    _age(path, 700)
+    assert "old" in stale_reason(path, claim, stale_s=600)
+
+
+def test_a_claim_whose_file_time_is_also_in_the_future_is_stale(tmp_path):
+    path = claim_path(tmp_path, "k")
+    claim = dict(host="elsewhere", pid=1, token="t", heartbeat=time.time() + 10 ** 6)
+    path.write_text(json.dumps(claim))
+    _age(path, -10 ** 6)
+    assert "clocks disagree" in stale_reason(path, claim, stale_s=600)
+
+
+@pytest.mark.parametrize("var,value", [("MDMTN_CLAIM_STALE_S", "abc"), ("MDMTN_CLAIM_HEARTBEAT_S", "-1"),
+                                       ("MDMTN_CLAIM_STALE_S", "nan")])
+def test_bad_claim_timing_variables_are_one_line(tmp_path, var, value):
+    one_line_error(run_cli("train", "--preset", "smoke", "--out", str(tmp_path), env_extra={var: value}), var)
+
+
+def test_bad_book_workers_variable_is_refused(monkeypatch):
+    from mdmtn.chapter import setup
+    monkeypatch.setenv("MDMTN_BOOK_WORKERS", "many")
+    ch = setup(dataset="multimnist", preset="smoke")
+    with pytest.raises(ConfigError, match="MDMTN_BOOK_WORKERS"):
+        ch.workers
+
+
+# --- bounded waits on a Dask scheduler ------------------------------------------------------------------
+
+def test_a_port_that_is_not_a_scheduler_is_one_line_within_a_bound(tmp_path):
+    pytest.importorskip("distributed")
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    conns = []
+    threading.Thread(target=lambda: [conns.append(srv.accept()) for _ in range(8)], daemon=True).start()
+    t0 = time.time()
+    p = run_cli("sweep", "--preset", "smoke", "--out", str(tmp_path), "--dask-scheduler",
+                f"tcp://127.0.0.1:{srv.getsockname()[1]}", "--no-progress", timeout=90)
+    one_line_error(p, "no Dask scheduler answered")
+    assert time.time() - t0 < 60
+
+
+def test_a_missing_scheduler_file_is_named(tmp_path):
+    pytest.importorskip("distributed")
+    one_line_error(run_cli("sweep", "--preset", "smoke", "--out", str(tmp_path), "--dask-scheduler",
+                           str(tmp_path / "scheduler.json")), "no such scheduler file")
+
+
+# --- the bring-your-own-model contract -------------------------------------------------------------------
+
+class _Net(nn.Module):
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = mode
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 16), nn.ReLU())
+        self.task_heads = nn.ModuleList(nn.Linear(16, 10) for _ in range(2))
+
+    def growl_weights(self):
+        return [("body.1.weight", self.body[1].weight)]
+
+    def forward(self, x):
+        h = self.body(x)
+        outs = [head(h) for head in self.task_heads]
+        if self.mode == "logits":
+            return outs
+        if self.mode == "one":
+            return torch.log_softmax(outs[0], 1)
+        return [torch.log_softmax(o, 1) for o in outs]
+
+
+@pytest.mark.parametrize("mode,words", [("logits", "not log-probabilities"), ("one", "one tensor")])
+def test_a_model_outside_the_contract_is_refused_before_training(synthetic_data_root, mode, words):
+    from mdmtn import load_splits, train
+    from mdmtn.models import ModelContractError
+
+    cfg = make_config("multimnist", "hps", (0.01, 0.5, 0.49), "smoke", 0)
+    splits = load_splits("multimnist", synthetic_data_root)
+    with pytest.raises(ModelContractError, match=words):
+        train(cfg, splits, model=_Net(mode), progress=False)
+    mgda = make_config("multimnist", "hps", (0.01, 0.5, 0.49), "smoke", 0, method="mgda")
+    with pytest.raises(ModelContractError, match=words):
+        train(mgda, load_splits("multimnist", synthetic_data_root, full_train=True), model=_Net(mode), progress=False)
+
+
+def test_a_model_inside_the_contract_passes_the_check(synthetic_data_root):
+    from mdmtn import load_splits
+    from mdmtn.models import check_model_contract
+
+    splits = load_splits("multimnist", synthetic_data_root)
+    check_model_contract(_Net("ok"), splits.train.x[:8], 2)
+
+
+def test_a_model_whose_forward_fails_names_the_input_shape(synthetic_data_root):
+    from mdmtn import load_splits
+    from mdmtn.models import ModelContractError, check_model_contract
+
+    net = _Net("ok")
+    net.body[1] = nn.Linear(36 * 36, 16)  # built for other images
+    splits = load_splits("multimnist", synthetic_data_root)
+    with pytest.raises(ModelContractError, match=r"failed on a batch of shape \(8, 1, 28, 28\)"):
+        check_model_contract(net, splits.train.x[:8], 2)
+
+
+# --- sentences, not tracebacks ---------------------------------------------------------------------------
+
+def test_empty_out_is_one_line():
+    one_line_error(run_cli("train", "--preset", "smoke", "--out", ""), "--out is empty")
+
+
+@pytest.mark.parametrize("threads", ["100000000", "-1"])
+def test_absurd_thread_counts_are_one_line(tmp_path, threads):
+    one_line_error(run_cli("train", "--preset", "smoke", "--threads", threads, "--out", str(tmp_path)), "--threads")
+
+
+def test_restore_checks_its_options_before_reading_data(tmp_path):
+    cfg = make_config("multimnist", "hps", (0.0, 0.4, 0.6), "smoke", 0)
+    (tmp_path / f"{cfg.key()}.json").write_text("{}")
+    one_line_error(run_cli("restore-checkpoint", str(tmp_path), cfg.key(), "--threads", "-1"), "--threads")
+    for flag in ("--tol-acc", "--tol-sr"):
+        one_line_error(run_cli("restore-checkpoint", str(tmp_path), cfg.key(), flag, "nan"), flag)
+
+
+def test_a_pickle_payload_checkpoint_message_does_not_suggest_unsafe_loading(tmp_path):
+    import pickle
+
+    from mdmtn.records import CheckpointError, load_checkpoint
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("echo executed > " + str(tmp_path / "pwned"),))
+
+    path = tmp_path / "x.pt"
+    path.write_bytes(pickle.dumps({"format": "mdmtn-checkpoint-1", "x": Boom()}))
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(path)
+    assert "weights_only" not in str(e.value) and "nothing in it was executed" in str(e.value)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_compress_exits_nonzero_when_it_skips(tmp_path):
+    from mdmtn.cli import main
+
+    cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "smoke", 0)
+    rec = dict(schema=1, status="ok", key=cfg.key(), config=cfg.to_dict(), wall_time_s=1.0,
+               metrics=dict(test_acc=[0.9, 0.9], test_acc_mean=0.9, SR=10.0, CR=1.0, PS=1.0))
+    (tmp_path / f"{cfg.key()}.json").write_text(json.dumps(rec))
+    assert main(["compress", str(tmp_path)]) == 1  # no checkpoint: skipped, which is not success
+
+
+def test_cells_checks_cifar10_before_training_multimnist(synthetic_data_root, tmp_path):
+    """A CIFAR-10 folder that fails the md5 check stops `cells` before any MultiMNIST run trains."""
+    import shutil
+    root = tmp_path / "raw"
+    shutil.copytree(synthetic_data_root, root)
+    out = tmp_path / "out"
+    p = run_cli("cells", "--preset", "smoke", "--out", str(out), "--no-progress", env_extra={"MDMTN_DATA": str(root)},
+                timeout=300)
+    assert p.returncode == 2 and "CIFAR" in p.stderr.upper(), p.stderr
+    assert not list(out.glob("*.json"))  # nothing trained
+
+
+# --- records trusted only when consistent with themselves ------------------------------------------------
+
+def _finished(tmp_path, **metric_edits):
+    from mdmtn.records import new_record, write_record
+
+    cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "smoke", 0)
+    rec = new_record(status="ok", key=cfg.key(), config=cfg.to_dict(), wall_time_s=12.0,
+                     metrics=dict(test_acc=[0.9559, 0.9493], test_acc_mean=0.9526, SR=25.0, CR=2.0, PS=1.5),
+                     data=dict(input_sha256="ab" * 32), history=[])
+    path = tmp_path / f"{cfg.key()}.json"
+    write_record(path, rec)
+    return cfg, path
+
+
+def test_an_edited_metric_is_refused_by_name(tmp_path):
+    from mdmtn.records import RecordError, load_records, read_record
+
+    cfg, path = _finished(tmp_path)
+    assert read_record(path)["metrics"]["test_acc_mean"] == 0.9526
+    rec = json.loads(path.read_text())
+    rec["metrics"]["test_acc_mean"] = 0.9926
+    path.write_text(json.dumps(rec))
+    with pytest.raises(RecordError, match="checksum"):
+        read_record(path)
+    problems = []
+    assert load_records(tmp_path, on_problem=problems.append) == [] and path.name in problems[0]
+    with pytest.raises(RecordError, match=path.name):  # a book page fails with the name
+        load_records(tmp_path, strict=True)
+
+
+@pytest.mark.parametrize("drop", ["SR", "metrics", "wall_time_s"])
+def test_a_record_missing_what_readers_need_is_refused_never_read_as_zero(tmp_path, drop):
+    from mdmtn.records import RecordError, content_checksum, read_record
+
+    cfg, path = _finished(tmp_path)
+    rec = json.loads(path.read_text())
+    if drop == "SR":
+        del rec["metrics"]["SR"]
+    else:
+        del rec[drop]
+    rec["checksum"] = content_checksum(rec)  # consistent with itself, yet unusable
+    path.write_text(json.dumps(rec))
+    with pytest.raises(RecordError, match=drop):
+        read_record(path)
+
+
+def test_a_folder_named_like_a_record_is_reported_not_a_crash(tmp_path):
+    from mdmtn.cli import main
+
+    (tmp_path / "0123456789abcdef.json").mkdir()
+    _finished(tmp_path)
+    assert main(["aggregate", str(tmp_path)]) == 0
+
+
+def test_a_newer_schema_record_is_left_in_place_and_stops_the_sweep(tmp_path):
+    cfg, path = _finished(tmp_path)
+    rec = json.loads(path.read_text())
+    rec["schema"] = 99
+    path.write_text(json.dumps(rec))
+    p = run_cli("train", "--preset", "smoke", "--model", "mdmtn", "--k", "0.001", "0.2", "0.799", "--out", str(tmp_path))
+    one_line_error(p, "update mdmtn")
+    assert path.exists() and not list(tmp_path.glob("*.rejected-*"))
+
+
+def test_sealing_an_old_record_changes_nothing_but_adds_its_checksum(tmp_path):
+    from mdmtn.records import read_record, seal_record
+
+    cfg, path = _finished(tmp_path)
+    rec = json.loads(path.read_text())
+    del rec["checksum"]
+    rec["schema"] = 2
+    path.write_text(json.dumps(rec))
+    assert read_record(path)["metrics"]["SR"] == 25.0  # an unsealed older record still reads
+    assert seal_record(path) is True and seal_record(path) is False
+    sealed = json.loads(path.read_text())
+    assert sealed.pop("checksum").startswith("sha256:") and sealed == rec
