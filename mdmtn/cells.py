@@ -79,18 +79,11 @@ def _is_default(rec: dict[str, Any]) -> bool:
 
 def cell_runs(records: Sequence[dict], cell: dict[str, Any], preset: str) -> list[dict]:
     """Default-config records of ``cell`` at ``preset`` (all seeds, each seed once, in seed order);
-    baselines at any k (they ignore it)."""
-    out: dict[int, dict] = {}
-    for r in records:
-        c = r["config"]
-        if (c["dataset"], c.get("method", "wc_al"), c["model"], c["preset"]) != (
-                cell["dataset"], cell["method"], cell["model"], preset):
-            continue
-        if cell["k"] is not None and not all(abs(a - b) < 1e-12 for a, b in zip(c["k"], cell["k"])):
-            continue
-        if r.get("status") == "ok" and _is_default(r):
-            out.setdefault(c["seed"], r)
-    return [out[s] for s in sorted(out)]
+    baselines at any k (they ignore it). The selection of :func:`mdmtn.verdicts.side_runs`."""
+    from .verdicts import side_runs
+
+    return side_runs(records, dict(dataset=cell["dataset"], method=cell["method"], model=cell["model"], k=cell["k"]),
+                     preset)
 
 
 def summarize(runs: Sequence[dict]) -> dict[str, Any] | None:

@@ -420,8 +420,7 @@ def judge_decision(c: dict[str, Any], records: Sequence[dict], done: Sequence[Ve
                 sr = by_id.get(f"{ds}.{model}.sparse.SR")
             else:
                 sr = by_id.get(f"study.{ds}.{model}.{profile}.SR")
-            if sr is None or sr.verdict in ("not yet", "inconclusive") and sr.n in ("", "0") or (
-                    sr.interval is not None and sr.interval.n < int(sr.claim.get("min_n", 3))):
+            if sr is None or sr.interval is None or sr.interval.n < int(sr.claim.get("min_n", 3)):
                 pending.append(f"{profile} {ds} {model.upper()}")
                 continue
             sr_hold += sr.verdict == "holds"
