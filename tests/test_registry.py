@@ -88,3 +88,12 @@ def test_registry_file_is_package_data():
     assert REGISTRY.name == "registry.toml" and REGISTRY.exists()
     assert "registry.toml" in (ROOT / "pyproject.toml").read_text()
     json.dumps([c["id"] for c in CLAIMS])
+
+
+def test_no_page_says_a_tuned_setting_reproduces_the_paper():
+    """η1 = 50% is in neither the paper nor the authors' code: it may appear only as an exploration."""
+    import re
+    texts = [(ROOT / "README.md").read_text(encoding="utf-8")]
+    texts += [p.read_text(encoding="utf-8") for p in (ROOT / "book").iterdir() if p.suffix in (".md", ".ipynb")]
+    pattern = re.compile(r"(eta1\s*=\s*50|η1\s*(=|to)\s*50)[^.\n]{0,200}reproduc", re.I)
+    assert not [m.group(0) for t in texts for m in pattern.finditer(t)]
