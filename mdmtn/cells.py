@@ -18,6 +18,7 @@ from .aggregate import PAPER_RESULTS, mean_std
 from .config import TASK_LABELS, RunConfig, make_config, profile_overrides
 from .records import load_records
 from .report import run_label
+from .verdicts import phase1_best_epoch, side_runs  # noqa: F401 - phase1_best_epoch is part of this module's API
 
 LABELS = {"mgda": "MGDA-UB", "stl": "STL", "wc_al": "ours"}
 
@@ -80,8 +81,6 @@ def _is_default(rec: dict[str, Any]) -> bool:
 def cell_runs(records: Sequence[dict], cell: dict[str, Any], preset: str) -> list[dict]:
     """Default-config records of ``cell`` at ``preset`` (all seeds, each seed once, in seed order);
     baselines at any k (they ignore it). The selection of :func:`mdmtn.verdicts.side_runs`."""
-    from .verdicts import side_runs
-
     return side_runs(records, dict(dataset=cell["dataset"], method=cell["method"], model=cell["model"], k=cell["k"]),
                      preset)
 
@@ -149,16 +148,6 @@ def cell_tables(rows: Sequence[dict], planned_seeds: int = 3) -> dict[str, str]:
             if s is not None:
                 runs.append(f"| {lab} | {preset} | {s['seeds']} | {_fmt(s['wall'], s['n'], 0)} | {', '.join(s['cpus'])} |")
     return {name: "\n".join(t) for name, t in (("avg", avg), ("tasks", tasks), ("sparsity", sparsity), ("runs", runs))}
-
-
-def phase1_best_epoch(history: Sequence[dict], eta1: float) -> int | None:
-    """Index into ``history`` of the phase-1 epoch the default rule keeps: the best mean validation
-    accuracy among epochs with SR >= eta1, else among all phase-1 epochs (the first of equals)."""
-    p1 = [i for i, x in enumerate(history) if x.get("phase") == "phase1"]
-    pool = [i for i in p1 if history[i]["SR"] >= eta1] or p1
-    if not pool:
-        return None
-    return max(pool, key=lambda i: (sum(history[i]["val_acc"]) / len(history[i]["val_acc"]), -i))
 
 
 def _cell_records(records: Sequence[dict], dataset: str, model: str, k: Sequence[float], preset: str) -> list[dict]:

@@ -496,11 +496,19 @@ STUDY_CELLS = (("multimnist", "mdmtn", (0.001, 0.2, 0.799)), ("multimnist", "hps
                ("cifar10mnist", "mdmtn", (0.01, 0.8, 0.19)), ("cifar10mnist", "hps", (0.1, 0.6, 0.3)))
 
 
+def phase1_best_epoch(history: Sequence[dict], eta1: float) -> int | None:
+    """Index into ``history`` of the phase-1 epoch the default rule keeps: the best mean validation
+    accuracy among epochs with SR >= eta1, else among all phase-1 epochs (the first of equals)."""
+    p1 = [i for i, x in enumerate(history) if x.get("phase") == "phase1"]
+    pool = [i for i in p1 if history[i]["SR"] >= eta1] or p1
+    if not pool:
+        return None
+    return max(pool, key=lambda i: (sum(history[i]["val_acc"]) / len(history[i]["val_acc"]), -i))
+
+
 def kept_epoch_sr(rec: dict[str, Any]) -> float | None:
     """SR (%) of the phase-1 epoch phase 2 started from: the record's ``phase1_epoch`` where it has
     one, else the saving rule applied to its history (older records)."""
-    from .cells import phase1_best_epoch
-
     h = rec.get("history") or []
     e = rec.get("phase1_epoch")
     if e is None:
