@@ -485,7 +485,9 @@ def verdict_markdown(vs: Sequence[Verdict], family: str | None = None) -> str:
             continue
         mark = " †" if v.post_hoc else ""
         quote = v.claim["quote"].replace("|", "\\|")
-        lines.append(f"| {quote} <br>`{v.claim['id']}` | {v.claim['source']} | **{v.verdict}**{mark} | {v.n or '–'} | "
+        # the id may break after its dots and hyphens (a zero-width space), so a narrow column still fits
+        cid = v.claim["id"].replace(".", ".\u200b").replace("-", "-\u200b")
+        lines.append(f"| {quote} <br><small>{cid}</small> | {v.claim['source']} | **{v.verdict}**{mark} | {v.n or '–'} | "
                      f"{v.per_seed or '–'} | {v.summary.replace('|', '/')} |")
     return "\n".join(lines)
 
