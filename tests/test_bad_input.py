@@ -43,6 +43,14 @@ def children(pid):
     return out
 
 
+def cmdline(pid):
+    """The process's command line, or "" once it has ended (a child can exit between listing and reading)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
 def alive(pid):
     try:
         state = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ln.startswith("State:"))
@@ -350,7 +358,7 @@ def test_workers_die_with_a_killed_parent(synthetic_data_root, tmp_path):
     out = tmp_path / "o"
     p = cli([*SLOW, "--seeds", "0", "1", "--workers", "2", "--set", "single_stage_iterations=600"], synthetic_data_root, out)
     assert wait_for(lambda: len(list(out.glob("*.claim"))) == 2), p.stderr.read() if p.poll() is not None else ""
-    kids = [c for c in children(p.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+    kids = [c for c in children(p.pid) if "spawn_main" in cmdline(c)]
     assert len(kids) == 2
     time.sleep(1.0)  # the workers are training
     p.kill()
@@ -396,7 +404,7 @@ def test_ctrl_c_prints_one_line_and_resumes(synthetic_data_root, tmp_path, worke
             synthetic_data_root, out, start_new_session=True, env_extra=env,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     if booting:  # the workers exist and sit in their slow start
-        assert wait_for(lambda: any("spawn_main" in Path(f"/proc/{c}/cmdline").read_text() for c in children(p.pid)),
+        assert wait_for(lambda: any("spawn_main" in cmdline(c) for c in children(p.pid)),
                         interval=0.01)
     else:
         assert wait_for(lambda: len(list(out.glob("*.claim"))) >= 1)
