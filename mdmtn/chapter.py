@@ -88,7 +88,7 @@ class Chapter:
                 self._synthetic = True
                 self.note(f"No real data found and {ENV_SYNTHETIC}=1: this page was built on tiny SYNTHETIC data "
                           f"({self.preset} preset); its pictures and any runs trained here are not MNIST / CIFAR-10.")
-                self._splits[name] = load_splits(name, root, allow_unverified_cifar=True)
+                self._splits[name] = load_splits(name, root, allow_unverified_cifar=True, allow_unverified_mnist=True)
         return self._splits[name]
 
     def config(self, model: str, k: Sequence[float], seed: int = 0, dataset: str | None = None, **kw: Any) -> RunConfig:

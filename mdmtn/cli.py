@@ -71,7 +71,8 @@ def _loader(args: argparse.Namespace) -> Any:
         root, download = str(resolve_cache_dir(None) / "raw"), True
         print(f"note: no --data-dir or MDMTN_DATA given: using {root} (downloading the official MNIST / CIFAR-10 "
               "files there if missing)", file=sys.stderr)
-    return SplitsLoader(root, allow_unverified_cifar=args.allow_unverified_cifar, download=download)
+    return SplitsLoader(root, allow_unverified_cifar=args.allow_unverified_cifar,
+                        allow_unverified_mnist=args.allow_unverified_mnist or None, download=download)
 
 
 def _derived_given(args: argparse.Namespace) -> dict[str, str]:
@@ -231,7 +232,8 @@ def _check_study_source(src: RunConfig, args: argparse.Namespace) -> None:
     try:
         check_study_sources(study, todo, Path(args.out), checkpoints=False)
     except CheckpointError as e:  # the restore command it names needs the same data flag as this sweep
-        raise CheckpointError(str(e) + (" --allow-unverified-cifar" if args.allow_unverified_cifar else "")) from None
+        flags = "".join(f" --allow-unverified-{d}" for d in ("cifar", "mnist") if getattr(args, f"allow_unverified_{d}"))
+        raise CheckpointError(str(e) + flags) from None
 
 
 def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, Any]) -> int:
@@ -420,6 +422,8 @@ def _common(t: argparse.ArgumentParser) -> None:
     t.add_argument("--data-dir", default=None, help="folder with MNIST/ and cifar-10-batches-py/ (default $MDMTN_DATA)")
     t.add_argument("--allow-unverified-cifar", action="store_true",
                    help="skip torchvision's md5 check of the CIFAR-10 pickles (needed for rebuilt copies)")
+    t.add_argument("--allow-unverified-mnist", action="store_true",
+                   help="use MNIST files that are not the official ones (sha256; also MDMTN_ALLOW_UNVERIFIED_MNIST=1)")
     t.add_argument("--download", action="store_true", help="let torchvision download missing raw data")
     t.add_argument("--mu-schedule", choices=("paper", "head"), default="paper",
                    help="paper: mu0 2.5e-5/1e-4 halved; head: the authors' later 2.5e-8/6.8e-8 doubled")
@@ -524,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", default=None, help="folder with MNIST/ and cifar-10-batches-py/ (default $MDMTN_DATA)")
     r.add_argument("--allow-unverified-cifar", action="store_true",
                    help="skip torchvision's md5 check of the CIFAR-10 pickles (needed for rebuilt copies)")
+    r.add_argument("--allow-unverified-mnist", action="store_true",
+                   help="use MNIST files that are not the official ones (sha256; also MDMTN_ALLOW_UNVERIFIED_MNIST=1)")
     r.add_argument("--download", action="store_true", help="let torchvision download missing raw data")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_restore_checkpoint)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 from .claims import Claims
 from .config import ConfigError, RunConfig
 from .records import RecordError, find_record, read_record, record_path
-from .sweep import check_out_dir, in_order, pending, run_tag, summary, train_one
+from .sweep import check_out_dir, check_same_inputs, in_order, pending, run_tag, summary, train_one
 
 _LOADERS: dict[bytes, Any] = {}  # per worker process: one loader (and its cached splits) per data setting
 
@@ -120,6 +120,7 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
 
     out_dir = check_out_dir(out_dir)
     by_key, records, todo = pending(cfgs, out_dir, force, log)
+    check_same_inputs(cfgs, records, out_dir, load)
     with connect(scheduler, Client) as client:
         later = [i for i in todo if cfgs[i].init_from is not None]
         futures = {}

@@ -152,6 +152,7 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     for p in remove_stale_temporaries(out_dir, claim_stale_s()):
         log(f"[clean] removed {p.name}, the temporary file of a write that was killed")
     by_key, records, todo = pending(cfgs, out_dir, force, log)
+    check_same_inputs(cfgs, records, out_dir, load)
     check_study_sources(cfgs, todo, out_dir, checkpoints)
 
     def report(i: int, rec: dict[str, Any], elsewhere: bool = False) -> None:
@@ -178,6 +179,24 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     finally:
         claims.close()
     return in_order(cfgs, by_key, records)
+
+
+def check_same_inputs(cfgs: Sequence[RunConfig], records: dict[int, dict[str, Any]], out_dir: Path,
+                      load: Callable[[RunConfig], Any]) -> None:
+    """Before any training: every finished record found (``records``, index -> record) was trained
+    on the very input files ``load`` reads now (the sha256 of the raw inputs, ``data.input_sha256``).
+    A record made from other files is not a finished run of its config on these files, and is not
+    overwritten either: :class:`ConfigError` names it and the way out. Records that predate the
+    fingerprint are taken as they are. ``load`` is called once per data setting (it caches)."""
+    for i, rec in records.items():
+        want = (rec.get("data") or {}).get("input_sha256")
+        if not want:
+            continue
+        got = (getattr(load(cfgs[i]), "info", None) or {}).get("input_sha256")
+        if got and got != want:
+            raise ConfigError(f"{record_path(out_dir, cfgs[i])} was trained on other input files (inputs sha256 "
+                              f"{want[:12]}…) than the data found now ({got[:12]}…), so it is not a finished run on "
+                              "these files; move it away or use another --out (or --force to retrain it over it)")
 
 
 def check_study_sources(cfgs: Sequence[RunConfig], todo: Sequence[int], out_dir: Path, checkpoints: bool) -> None:

@@ -332,3 +332,95 @@ def test_sealing_an_old_record_changes_nothing_but_adds_its_checksum(tmp_path):
     assert seal_record(path) is True and seal_record(path) is False
     sealed = json.loads(path.read_text())
     assert sealed.pop("checksum").startswith("sha256:") and sealed == rec
+
+
+# --- data trusted only when they are what they claim ------------------------------------------------------
+
+def _copy_root(src, dst):
+    import shutil
+    shutil.copytree(src, dst)
+    for p in dst.rglob("*"):  # the session fixture is read-only; the copy is edited
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return dst
+
+
+def test_mnist_files_that_are_not_the_official_ones_are_refused_without_the_opt_in(synthetic_data_root, tmp_path):
+    root = _copy_root(synthetic_data_root, tmp_path / "raw")
+    env = {"MDMTN_DATA": str(root), "MDMTN_ALLOW_UNVERIFIED_MNIST": "", "MDMTN_CACHE": str(tmp_path / "cache")}
+    p = run_cli("train", "--preset", "smoke", "--out", str(tmp_path / "o"), "--no-progress", env_extra=env)
+    one_line_error(p, "MNIST (train)", "not the official ones", "--allow-unverified-mnist")
+    assert not list((tmp_path / "o").glob("*.json")) and not (tmp_path / "cache").exists()  # nothing cached
+    p = run_cli("train", "--preset", "smoke", "--out", str(tmp_path / "o"), "--no-progress",
+                "--allow-unverified-mnist", env_extra=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    (rec,) = [json.loads(f.read_text()) for f in (tmp_path / "o").glob("*.json")]
+    assert rec["data"]["mnist_sha256_verified"] is False  # the opt-in is never silent
+
+
+def test_the_check_accepts_exactly_the_pinned_files(synthetic_data_root, tmp_path, monkeypatch):
+    """The comparison itself: with these files' own sha256 pinned they load without the opt-in and the
+    record says nothing; one changed pixel byte and they are refused."""
+    import hashlib
+
+    from mdmtn.data import UnverifiedDataError, load_splits
+    from mdmtn.data import sources
+
+    root = _copy_root(synthetic_data_root, tmp_path / "raw")
+    raw = root / "MNIST" / "raw"
+    monkeypatch.setattr(sources, "MNIST_SHA256", {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+                                                 for f in raw.iterdir()})
+    splits = load_splits("multimnist", root, allow_unverified_mnist=False, cache_dir=tmp_path / "c")
+    assert "mnist_sha256_verified" not in splits.provenance()
+    img = raw / "t10k-images-idx3-ubyte"
+    b = bytearray(img.read_bytes())
+    b[-1] ^= 1
+    img.write_bytes(bytes(b))
+    with pytest.raises(UnverifiedDataError, match=r"MNIST \(test\)|MNIST \(t10k\)"):
+        load_splits("multimnist", root, allow_unverified_mnist=False, cache_dir=tmp_path / "c")
+
+
+@pytest.mark.skipif(not os.environ.get("MDMTN_DATA") or not Path(os.environ.get("MDMTN_DATA", "/-"), "MNIST").is_dir(),
+                    reason="needs the real MNIST files (MDMTN_DATA)")
+def test_the_real_mnist_files_pass_the_check():
+    from mdmtn.data.sources import mnist_files_verified
+
+    root = Path(os.environ["MDMTN_DATA"])
+    assert mnist_files_verified(root, True) and mnist_files_verified(root, False)
+
+
+def test_labels_outside_0_to_9_are_refused_before_anything_is_cached(synthetic_data_root, tmp_path):
+    root = _copy_root(synthetic_data_root, tmp_path / "raw")
+    lab = root / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    b = bytearray(lab.read_bytes())
+    b[8 + 5] = 12  # the sixth label (after the 8-byte IDX header)
+    lab.write_bytes(bytes(b))
+    env = {"MDMTN_DATA": str(root), "MDMTN_CACHE": str(tmp_path / "cache")}
+    one_line_error(run_cli("train", "--preset", "smoke", "--out", str(tmp_path / "o"), env_extra=env),
+                   "labels", "outside 0..9", "e.g. 12")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_bad_value_of_the_mnist_opt_in_variable_is_one_line(synthetic_data_root, tmp_path):
+    p = run_cli("train", "--preset", "smoke", "--out", str(tmp_path / "o"),
+                env_extra={"MDMTN_DATA": str(synthetic_data_root), "MDMTN_ALLOW_UNVERIFIED_MNIST": "maybe"})
+    one_line_error(p, "MDMTN_ALLOW_UNVERIFIED_MNIST='maybe'")
+
+
+def test_a_record_from_other_input_files_is_not_a_finished_run_on_these(synthetic_data_root, tmp_path):
+    """Train on one set of files; the same command on other files must not skip the config as done
+    (and keep the first numbers), nor overwrite them: one line naming the record, before any work."""
+    first = _copy_root(synthetic_data_root, tmp_path / "first")
+    other = _copy_root(synthetic_data_root, tmp_path / "other")  # the same files but one pixel
+    img = other / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    b = bytearray(img.read_bytes())
+    b[-1] ^= 1
+    img.write_bytes(bytes(b))
+    out = tmp_path / "o"
+    args = ("train", "--preset", "smoke", "--out", str(out), "--no-progress")
+    assert run_cli(*args, env_extra={"MDMTN_DATA": str(first)}, timeout=300).returncode == 0
+    (path,) = out.glob("*.json")
+    before = path.read_bytes()
+    p = run_cli(*args, env_extra={"MDMTN_DATA": str(other)}, timeout=300)
+    one_line_error(p, path.name, "other input files", "--force")
+    assert path.read_bytes() == before and len(list(out.glob("*.json"))) == 1
+    assert run_cli(*args, env_extra={"MDMTN_DATA": str(first)}, timeout=300).returncode == 0  # same files: done

@@ -15,6 +15,17 @@ from torchvision import datasets
 
 ENV_DATA = "MDMTN_DATA"
 ENV_CACHE = "MDMTN_CACHE"
+ENV_ALLOW_UNVERIFIED_MNIST = "MDMTN_ALLOW_UNVERIFIED_MNIST"
+
+# sha256 of the official MNIST IDX files, uncompressed (as torchvision leaves them in MNIST/raw).
+# torchvision checks only the md5 of the .gz downloads and nothing of files already there, so a
+# file of the right size with other bytes would otherwise be read as MNIST.
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
 
 _FIX = (
     f"Set {ENV_DATA} (or pass root= / CLI --data-dir) to a folder holding MNIST/raw and "
@@ -28,7 +39,41 @@ class DatasetError(RuntimeError):
 
 
 class UnverifiedDataError(DatasetError):
-    """CIFAR-10 files that are present and readable but fail torchvision's md5 check."""
+    """CIFAR-10 or MNIST files that are present and readable but are not the official files
+    (CIFAR-10: torchvision's md5 check; MNIST: :data:`MNIST_SHA256`)."""
+
+
+def allow_unverified_mnist_default(value: bool | None) -> bool:
+    """``value``, or when None the ``MDMTN_ALLOW_UNVERIFIED_MNIST`` opt-in (``1``/``true``/``yes``;
+    ``0``/``false``/``no``/empty = off; anything else is a :class:`DatasetError`)."""
+    if value is not None:
+        return bool(value)
+    raw = os.environ.get(ENV_ALLOW_UNVERIFIED_MNIST, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise DatasetError(f"{ENV_ALLOW_UNVERIFIED_MNIST}={os.environ[ENV_ALLOW_UNVERIFIED_MNIST]!r}: expected 1 or 0")
+
+
+def mnist_files_verified(root: Path, train: bool) -> bool:
+    """Whether the split's two raw MNIST files under ``root/MNIST/raw`` are the official ones
+    (sha256, :data:`MNIST_SHA256`). A missing file counts as not verified."""
+    import hashlib
+
+    split = "train" if train else "t10k"
+    for name in (f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"):
+        path = root / "MNIST" / "raw" / name
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    h.update(block)
+        except OSError:
+            return False
+        if h.hexdigest() != MNIST_SHA256[name]:
+            return False
+    return True
 
 
 def resolve_root(root: str | os.PathLike | None) -> Path:
@@ -47,10 +92,13 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path:
     return Path(cache_dir).expanduser()
 
 
-def read_mnist(root: Path, train: bool, download: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def read_mnist(root: Path, train: bool, download: bool = False,
+               allow_unverified: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """MNIST split via ``torchvision.datasets.MNIST``.
 
-    Returns images uint8 (N, 28, 28) and labels int64 (N,).
+    Returns images uint8 (N, 28, 28) and labels int64 (N,) in 0..9. The two files must be the
+    official ones (sha256, :data:`MNIST_SHA256`) unless ``allow_unverified`` is set
+    (:class:`UnverifiedDataError` otherwise); labels outside 0..9 are refused either way.
     """
     split = "train" if train else "t10k"
     try:
@@ -63,7 +111,17 @@ def read_mnist(root: Path, train: bool, download: bool = False) -> tuple[np.ndar
         ) from e
     except Exception as e:  # malformed IDX header / truncated file / failed download
         raise DatasetError(f"MNIST ({split}) under {root / 'MNIST' / 'raw'} could not be read: {e!r}. {_FIX}") from e
+    if not allow_unverified and not mnist_files_verified(root, train):
+        raise UnverifiedDataError(
+            f"MNIST ({split}) files under {root / 'MNIST' / 'raw'} are not the official ones (their sha256 differs "
+            f"from the published MNIST files). Pass allow_unverified_mnist=True (CLI --allow-unverified-mnist, or "
+            f"{ENV_ALLOW_UNVERIFIED_MNIST}=1) to use them anyway (the run record then says so), or replace them "
+            "with the official files.")
     x, y = ds.data.numpy(), ds.targets.numpy().astype(np.int64)
+    if len(y) and (y.min() < 0 or y.max() > 9):
+        bad = int(((y < 0) | (y > 9)).sum())
+        raise DatasetError(f"MNIST ({split}) labels under {root / 'MNIST' / 'raw'} are not digits: {bad} of {len(y)} "
+                           f"lie outside 0..9 (e.g. {int(y[(y < 0) | (y > 9)][0])}); replace the labels file. {_FIX}")
     if len(x) != len(y):
         raise DatasetError(f"MNIST ({split}) under {root / 'MNIST' / 'raw'} has {len(x)} images but {len(y)} labels; "
                            f"the files do not belong together. {_FIX}")

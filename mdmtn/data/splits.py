@@ -18,7 +18,8 @@ import torch
 from ..config import DATASETS
 from . import cifar10mnist, multimnist
 from .cache import load_or_build, sha256_arrays
-from .sources import read_cifar10, read_mnist, resolve_cache_dir, resolve_root
+from .sources import (allow_unverified_mnist_default, mnist_files_verified, read_cifar10, read_mnist,
+                      resolve_cache_dir, resolve_root)
 
 BUILD_VERSION = 1  # bump whenever a builder's output changes, to invalidate caches
 
@@ -64,6 +65,8 @@ class Splits:
                  input_sha256=self.info.get("input_sha256"))
         if "cifar_md5_verified" in self.info:
             d["cifar_md5_verified"] = self.info["cifar_md5_verified"]
+        if self.info.get("mnist_sha256_verified") is False:  # records of the official files stay as they were
+            d["mnist_sha256_verified"] = False
         return d
 
     def to(self, device: torch.device | str) -> "Splits":
@@ -112,10 +115,11 @@ DATASET_SPECS = {
 }
 
 
-def _read_raw(name: str, root, download: bool, allow_unverified_cifar: bool) -> dict[str, np.ndarray]:
+def _read_raw(name: str, root, download: bool, allow_unverified_cifar: bool,
+              allow_unverified_mnist: bool) -> dict[str, np.ndarray]:
     raw = {}
     for split, train in (("train", True), ("test", False)):
-        raw[f"mnist_{split}_x"], raw[f"mnist_{split}_y"] = read_mnist(root, train, download)
+        raw[f"mnist_{split}_x"], raw[f"mnist_{split}_y"] = read_mnist(root, train, download, allow_unverified_mnist)
         if name == "cifar10mnist":
             raw[f"cifar_{split}_x"], raw[f"cifar_{split}_y"] = read_cifar10(root, train, download, allow_unverified_cifar)
     return raw
@@ -134,6 +138,7 @@ def load_splits(
     root: str | os.PathLike | None = None,
     *,
     allow_unverified_cifar: bool = False,
+    allow_unverified_mnist: bool | None = None,
     download: bool = False,
     cache_dir: str | os.PathLike | None = None,
     split_seed: int = 42,
@@ -151,14 +156,17 @@ def load_splits(
     ``Generator().manual_seed(split_seed)`` into int(0.83334 N) / int(0.8 N) train, rest val.
     full_train: train on the whole training set with an empty val split (MGDA setting).
     normalize=False gives ToTensor() only, range [0, 1] (MGDA on Cifar10Mnist).
-    Raises DatasetError for missing / unverifiable raw data.
+    Raises DatasetError for missing / unverifiable raw data: MNIST files must be the official ones
+    unless ``allow_unverified_mnist`` (None: the ``MDMTN_ALLOW_UNVERIFIED_MNIST`` opt-in), CIFAR-10
+    files must pass torchvision's md5 check unless ``allow_unverified_cifar``.
     """
     if name not in DATASET_SPECS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
     spec = DATASET_SPECS[name]
     mod = spec["module"]
     root = resolve_root(root)
-    raw = _read_raw(name, root, download, allow_unverified_cifar)
+    allow_unverified_mnist = allow_unverified_mnist_default(allow_unverified_mnist)
+    raw = _read_raw(name, root, download, allow_unverified_cifar, allow_unverified_mnist)
 
     params = {"build_seed": build_seed} if spec["seeded"] else {}
     key = sha256_arrays(raw, json.dumps({"dataset": name, "version": BUILD_VERSION, "params": params}, sort_keys=True))
@@ -185,6 +193,9 @@ def load_splits(
                 full_train=full_train, normalize=normalize)
     if name == "cifar10mnist":
         info["cifar_md5_verified"] = not allow_unverified_cifar  # the opt-in is recorded with the data
+    # what was checked, not what was allowed: the official files pass whether or not the opt-in was given
+    info["mnist_sha256_verified"] = (not allow_unverified_mnist
+                                     or all(mnist_files_verified(root, t) for t in (True, False)))
     return Splits(name=name, train=split(tr), val=split(va), test=test, input_shape=mod.INPUT_SHAPE,
                   task_names=mod.TASK_NAMES, info=info)
 
@@ -199,15 +210,17 @@ class SplitsLoader:
     """
 
     def __init__(self, root: str | os.PathLike | None = None, *, allow_unverified_cifar: bool = False,
-                 download: bool = False) -> None:
+                 allow_unverified_mnist: bool | None = None, download: bool = False) -> None:
         self.root, self.allow_unverified_cifar, self.download = root, allow_unverified_cifar, download
+        # resolved now, so worker processes use the parent's choice
+        self.allow_unverified_mnist = allow_unverified_mnist_default(allow_unverified_mnist)
         self._cache: dict[tuple, Splits] = {}
 
     def __call__(self, cfg) -> Splits:
         key = (cfg.dataset, cfg.data.full_train, cfg.data.normalize_inputs, cfg.data.split_seed, cfg.data.build_seed)
         if key not in self._cache:
             self._cache[key] = load_splits(cfg.dataset, self.root, allow_unverified_cifar=self.allow_unverified_cifar,
-                                           download=self.download, split_seed=cfg.data.split_seed,
+                                           allow_unverified_mnist=self.allow_unverified_mnist, download=self.download, split_seed=cfg.data.split_seed,
                                            build_seed=cfg.data.build_seed, full_train=cfg.data.full_train,
                                            normalize=cfg.data.normalize_inputs)
         return self._cache[key]
@@ -216,7 +229,8 @@ class SplitsLoader:
         """Read and verify ``dataset``'s raw files now (the CIFAR-10 md5 check included), so a sweep
         that also trains another dataset fails before training anything rather than midway;
         :class:`DatasetError` says what is missing or unverified."""
-        _read_raw(dataset, resolve_root(self.root), self.download, self.allow_unverified_cifar)
+        _read_raw(dataset, resolve_root(self.root), self.download, self.allow_unverified_cifar,
+                  self.allow_unverified_mnist)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_cache": {}}
