@@ -347,6 +347,7 @@ def _existing_dirs(dirs: Sequence[str]) -> None:
 def cmd_compress(args: argparse.Namespace) -> int:
     """Add ``compression`` (mdmtn.compress.compression_summary of the saved model) to records that lack it."""
     from .compress import compression_summary
+    from .probe import load_verified_checkpoint
     from .records import CheckpointError, load_checkpoint, load_records, write_record
 
     _existing_dirs([args.dir])
@@ -371,6 +372,12 @@ def cmd_compress(args: argparse.Namespace) -> int:
         if ckpt_cfg.key() != rec["key"] or ckpt_cfg.to_dict() != RunConfig.from_dict(rec["config"]).to_dict():
             print(f"skip {path.name}: refusing checkpoint {ckpt.name}, whose stored config (key {ckpt_cfg.key()}) "
                   f"is not this record's; retrain the run to get its own checkpoint", file=sys.stderr)
+            skipped += 1
+            continue
+        try:  # the weights too: a summary of another model would contradict the record
+            model, _, _ = load_verified_checkpoint(ckpt, rec)
+        except CheckpointError as e:
+            print(f"skip {path.name}: {e}", file=sys.stderr)
             skipped += 1
             continue
         rec["compression"] = compression_summary(model)

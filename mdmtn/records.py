@@ -5,6 +5,7 @@ the machine and the library version, so every number shown elsewhere says how it
 """
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
@@ -110,7 +111,10 @@ CHECKSUM_FIELDS = ("status", "key", "config", "metrics", "history", "data", "wal
 def content_checksum(rec: dict[str, Any]) -> str:
     """``sha256:<hex>`` of the canonical JSON of ``rec``'s :data:`CHECKSUM_FIELDS` (a missing field
     counts as null), so any edit of a config, a metric, the history or the data fingerprint shows."""
-    blob = json.dumps({k: rec.get(k) for k in CHECKSUM_FIELDS}, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    fields = {k: rec.get(k) for k in CHECKSUM_FIELDS}
+    if "probe" in rec:  # covered where present; records written before the probe keep their checksum
+        fields["probe"] = rec["probe"]
+    blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), allow_nan=True)
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -230,19 +234,36 @@ _FILE_MODE = 0o666 & ~_umask()
 TMP_SUFFIX = ".tmp"
 
 
+class RecordError(ValueError):
+    """A file in a records folder that is not a usable record; the message says why."""
+
+
+class WriteFailed(RecordError):
+    """A record or checkpoint could not be written (full disk, quota, read-only file system); the
+    file it would have replaced is untouched and the message says what to do."""
+
+
+# errors of the storage, not of the program: one sentence, not a traceback
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
         os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one, never half
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
+            raise WriteFailed(f"could not write {path}: {e.strerror or e} (nothing was replaced); free space or "
+                              "point --out elsewhere, then re-run the same command: finished runs are kept") from None
         raise
 
 
@@ -257,10 +278,6 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
 def record_path(out_dir: str | os.PathLike, cfg: RunConfig) -> Path:
     """``<out_dir>/<config key>.json``."""
     return Path(out_dir) / f"{cfg.key()}.json"
-
-
-class RecordError(ValueError):
-    """A file in a records folder that is not a usable record; the message says why."""
 
 
 class NewerSchemaError(RecordError):

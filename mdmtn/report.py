@@ -15,7 +15,7 @@ from .aggregate import PAPER_RESULTS, mean_std
 from .config import TASK_LABELS, RunConfig, make_config
 from .growl import similarity_summary
 from .pareto import best_run, nondominated, objective_vectors, sparsity_clusters
-from .records import load_checkpoint, load_records, write_json_atomic
+from .records import load_records, write_json_atomic
 from .restore import restored_note
 from .sweep import paper_preference_vectors
 
@@ -341,11 +341,15 @@ def seed_check_markdown(checks: Sequence[dict], rerun_dir: str = "results/<prese
     return "\n".join(lines)
 
 
-def write_similarity_maps(cache: str | Path, checkpoint: str | Path, key: str) -> dict[str, Any]:
-    """Compute the Fig. 7 maps of run ``key``'s saved model (:func:`mdmtn.growl.similarity_summary`)
+def write_similarity_maps(cache: str | Path, checkpoint: str | Path, rec: dict[str, Any]) -> dict[str, Any]:
+    """Compute the Fig. 7 maps of run record ``rec``'s saved model (:func:`mdmtn.growl.similarity_summary`)
     and store them at ``cache``, atomically, with ``source``: which model they were drawn from
-    (the run's own, or a retrained copy, :func:`mdmtn.restore.restored_note`)."""
-    model, _, extra = load_checkpoint(checkpoint)
+    (the run's own, or a retrained copy, :func:`mdmtn.restore.restored_note`). The checkpoint must
+    be that run's model (:func:`mdmtn.probe.load_verified_checkpoint`), else CheckpointError."""
+    from .probe import load_verified_checkpoint
+
+    key = rec["key"]
+    model, _, extra = load_verified_checkpoint(checkpoint, rec)
     note = restored_note(extra)
     source = f"the run's own checkpoint ({key})" if note is None else f"a checkpoint of run {key}: {note}"
     out = dict(maps=similarity_summary(model), source=source)
@@ -372,7 +376,7 @@ def similarity_panels(records: Sequence[dict], records_dir: str | Path) -> list[
                 stored = dict(maps=stored, source="stored maps of the run's own model, block-averaged, rows in "
                                                   "layer order (an older format)")
             if (stored is None or "S_u8" not in stored["maps"][0]) and ckpt.exists():
-                stored = write_similarity_maps(cache, ckpt, key)
+                stored = write_similarity_maps(cache, ckpt, next(r for r in records if r["key"] == key))
             out.append(dict(dataset=ds, arch=row["arch"], k=row["ours"]["k"], SR=row["ours"]["SR"][0], key=key,
                             maps=stored["maps"] if stored else None, source=stored["source"] if stored else None))
     return out

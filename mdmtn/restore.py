@@ -18,8 +18,9 @@ from typing import Any, Callable
 
 import torch
 
-from .config import RunConfig
-from .records import CheckpointError, RecordError, load_checkpoint, read_record, save_checkpoint
+from .config import INPUT_SHAPES, RunConfig
+from .probe import load_verified_checkpoint, model_probe
+from .records import CheckpointError, RecordError, read_record, save_checkpoint
 from .runner import train
 
 __all__ = ["RestoreMismatch", "metric_gaps", "restore_checkpoint", "restored_note"]
@@ -92,13 +93,13 @@ def restore_checkpoint(out_dir: str | Path, key: str, load: Callable[[RunConfig]
     if cfg.init_from is not None and not (out_dir / f"{cfg.init_from}.pt").is_file():
         raise CheckpointError(f"{key} started from run {cfg.init_from}, whose checkpoint is missing too: restore "
                               f"{cfg.init_from} first")
-    if not force and _model_of(ckpt, key) is not None:
+    if not force and _model_of(ckpt, rec) is not None:
         log(f"{ckpt} is there and holds this run's config: kept (--force retrains)")
         return dict(key=key, status="kept", gaps_points=None, wall_time_s=0.0)
     if ckpt.exists() and not force:
-        log(f"{ckpt} is unreadable or holds another config: it will be replaced if the retrain agrees")
+        log(f"{ckpt} is unreadable or not this run's model: it will be replaced if the retrain agrees")
     aside = out_dir / f"{key}.mismatch.pt"
-    kept_aside = None if force else _model_of(aside, key)
+    kept_aside = None if force else _model_of(aside, rec)
     if kept_aside is not None and kept_aside[1].get("restored"):  # a retrain that missed earlier tolerances
         log(f"judging the copy retrained earlier ({aside.name}) against the tolerances (--force retrains)")
         return _judge(rec, cfg, kept_aside[0], kept_aside[1]["restored"], ckpt, aside, tol_acc, tol_sr, log)
@@ -109,7 +110,8 @@ def restore_checkpoint(out_dir: str | Path, key: str, load: Callable[[RunConfig]
                           f"({want[:12]}…): point --data-dir at the original MNIST / CIFAR-10 files")
     start = None
     if cfg.init_from is not None:
-        start, _, _ = load_checkpoint(out_dir / f"{cfg.init_from}.pt")
+        start, _, _ = load_verified_checkpoint(out_dir / f"{cfg.init_from}.pt",
+                                               read_record(out_dir / f"{cfg.init_from}.json"))
     n = threads or rec.get("machine", {}).get("torch_threads") or torch.get_num_threads()
     before = torch.get_num_threads()
     torch.set_num_threads(int(n))
@@ -121,19 +123,21 @@ def restore_checkpoint(out_dir: str | Path, key: str, load: Callable[[RunConfig]
         torch.set_num_threads(before)
     new = result.record
     retrained = dict(metrics=new["metrics"], wall_time_s=new["wall_time_s"], machine=new.get("machine", {}),
-                     recorded_machine=rec.get("machine", {}))
+                     recorded_machine=rec.get("machine", {}),
+                     probe=model_probe(result.model, INPUT_SHAPES[cfg.dataset]))  # ties the file to this copy
     return _judge(rec, cfg, result.model, retrained, ckpt, aside, tol_acc, tol_sr, log)
 
 
-def _model_of(path: Path, key: str) -> tuple[torch.nn.Module, dict[str, Any]] | None:
-    """(model, extra) of the checkpoint at ``path`` if it is readable and holds run ``key``'s config."""
+def _model_of(path: Path, rec: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]] | None:
+    """(model, extra) of the checkpoint at ``path`` if it is readable and holds record ``rec``'s
+    config and model (:func:`mdmtn.probe.load_verified_checkpoint`)."""
     if not path.exists():
         return None
     try:
-        model, have, extra = load_checkpoint(path)
+        model, _, extra = load_verified_checkpoint(path, rec)
     except CheckpointError:
         return None
-    return (model, extra) if have.key() == key else None
+    return model, extra
 
 
 def _judge(rec: dict[str, Any], cfg: RunConfig, model: torch.nn.Module, retrained: dict[str, Any], ckpt: Path,

@@ -378,6 +378,7 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
     A diverged run (any method) writes an error record instead of raising."""
     from .records import load_checkpoint
     from .engine import TrainingDiverged
+    from .probe import load_verified_checkpoint
     from .runner import train
 
     out_dir = Path(out_dir)
@@ -387,6 +388,11 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
         if src_cfg.key() != cfg.init_from:
             raise CheckpointError(f"checkpoint {cfg.init_from}.pt in {out_dir} holds the model of config "
                                   f"{src_cfg.key()}, not of the front study's source {cfg.init_from}; retrain the source")
+        src_path = out_dir / f"{cfg.init_from}.json"
+        if not src_path.is_file():
+            raise CheckpointError(f"the front study's source checkpoint {cfg.init_from}.pt in {out_dir} has no record "
+                                  f"{src_path.name} to be checked against; train the source there first")
+        start, _, src_extra = load_verified_checkpoint(out_dir / f"{cfg.init_from}.pt", read_record(src_path))
     try:
         result = train(cfg, splits, progress=progress, model=start, device=device)
     except TrainingDiverged as e:
@@ -409,7 +415,11 @@ def _write_result(cfg: RunConfig, out_dir: Path, result: Any, checkpoints: bool)
     elif isinstance(result, BaseException):
         raise result
     else:
+        from .config import INPUT_SHAPES
+        from .probe import model_probe
+
         rec = result.record
+        rec["probe"] = model_probe(result.model, INPUT_SHAPES[cfg.dataset])  # ties a checkpoint to this record
         if checkpoints:
             rec["checkpoint"] = save_checkpoint(out_dir / f"{cfg.key()}.pt", result.model, cfg).name
     write_record(record_path(out_dir, cfg), rec)

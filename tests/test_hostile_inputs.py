@@ -424,3 +424,132 @@ def test_a_record_from_other_input_files_is_not_a_finished_run_on_these(syntheti
     one_line_error(p, path.name, "other input files", "--force")
     assert path.read_bytes() == before and len(list(out.glob("*.json"))) == 1
     assert run_cli(*args, env_extra={"MDMTN_DATA": str(first)}, timeout=300).returncode == 0  # same files: done
+
+
+# --- a checkpoint is used only if it is its record's model -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sparse_run(synthetic_data_root, tmp_path_factory):
+    from mdmtn.data import SplitsLoader
+    from mdmtn.sweep import run_sweep
+
+    out = tmp_path_factory.mktemp("ckpt")
+    cfg = make_config("multimnist", "hps", (0.01, 0.5, 0.49), "smoke")
+    (rec,) = run_sweep([cfg], out, SplitsLoader(synthetic_data_root), checkpoints=True, progress=False,
+                       log=lambda s: None)
+    return cfg, rec, out
+
+
+def _tampered(sparse_run, tmp_path, how):
+    """A copy of the run's folder whose checkpoint holds the right config but other weights."""
+    import shutil
+
+    from mdmtn.records import load_checkpoint, save_checkpoint
+
+    cfg, rec, out = sparse_run
+    dst = tmp_path / "t"
+    shutil.copytree(out, dst)
+    model, _, _ = load_checkpoint(dst / f"{cfg.key()}.pt")
+    with torch.no_grad():
+        if how == "bias":  # outputs change, sparsity counts do not: only the output probe sees it
+            next(b for n, b in model.named_parameters() if n.endswith("bias")).add_(0.5)
+        else:  # a nonzero row set to zero: the counts change too
+            w = next(p for n, p in model.named_parameters() if p.dim() >= 2)
+            row = int((w != 0).any(dim=tuple(range(1, w.dim()))).nonzero()[0])
+            w[row] = 0.0
+    save_checkpoint(dst / f"{cfg.key()}.pt", model, cfg)
+    return dst
+
+
+@pytest.mark.parametrize("how", ["bias", "row"])
+def test_compress_refuses_a_checkpoint_that_is_not_the_records_model(sparse_run, tmp_path, capsys, how):
+    from mdmtn.cli import main
+
+    cfg, rec, _ = sparse_run
+    dst = _tampered(sparse_run, tmp_path, how)
+    before = (dst / f"{cfg.key()}.json").read_bytes()
+    assert main(["compress", str(dst), "--force"]) == 1
+    err = capsys.readouterr().err
+    assert "is not the model of record" in err and ("probe" in err if how == "bias" else "its weights have" in err), err
+    assert (dst / f"{cfg.key()}.json").read_bytes() == before  # no summary of another model
+
+
+def test_the_records_own_checkpoint_passes_and_compresses(sparse_run, tmp_path):
+    import shutil
+
+    from mdmtn.cli import main
+
+    cfg, rec, out = sparse_run
+    assert rec["probe"]["n"] == 4 and len(rec["probe"]["log_probs"]) == 2
+    shutil.copytree(out, tmp_path / "ok")
+    assert main(["compress", str(tmp_path / "ok"), "--force"]) == 0
+    assert json.loads((tmp_path / "ok" / f"{cfg.key()}.json").read_text())["compression"]
+
+
+def test_restore_does_not_keep_a_checkpoint_of_other_weights(sparse_run, tmp_path, synthetic_data_root):
+    from mdmtn.data import SplitsLoader
+    from mdmtn.restore import restore_checkpoint
+
+    cfg, _, _ = sparse_run
+    dst = _tampered(sparse_run, tmp_path, "bias")
+    logs = []
+    out = restore_checkpoint(dst, cfg.key(), SplitsLoader(synthetic_data_root), log=logs.append)
+    assert out["status"] == "restored", logs  # retrained, not "kept"
+    assert any("not this run's model" in s for s in logs)
+
+
+def test_a_front_study_and_fig7_maps_refuse_a_source_checkpoint_of_other_weights(sparse_run, tmp_path,
+                                                                                 synthetic_data_root):
+    from mdmtn.data import SplitsLoader
+    from mdmtn.records import CheckpointError
+    from mdmtn.report import write_similarity_maps
+    from mdmtn.sweep import pf_study_configs, run_sweep
+
+    cfg, rec, _ = sparse_run
+    dst = _tampered(sparse_run, tmp_path, "row")
+    with pytest.raises(CheckpointError, match="is not the model of record"):
+        run_sweep(pf_study_configs(cfg, cfg.key())[:1], dst, SplitsLoader(synthetic_data_root), progress=False,
+                  log=lambda s: None)
+    with pytest.raises(CheckpointError, match="is not the model of record"):
+        write_similarity_maps(tmp_path / "maps.json", dst / f"{cfg.key()}.pt", rec)
+    assert not (tmp_path / "maps.json").exists()
+
+
+def test_a_record_written_before_the_probe_is_still_checked_by_its_counts(sparse_run, tmp_path):
+    from mdmtn.config import INPUT_SHAPES
+    from mdmtn.probe import checkpoint_mismatch
+    from mdmtn.records import load_checkpoint
+
+    cfg, rec, out = sparse_run
+    old = {k: v for k, v in rec.items() if k != "probe"}
+    model, _, _ = load_checkpoint(out / f"{cfg.key()}.pt")
+    assert checkpoint_mismatch(model, INPUT_SHAPES["multimnist"], old) is None
+    bad, _, _ = load_checkpoint(_tampered(sparse_run, tmp_path, "row") / f"{cfg.key()}.pt")
+    assert "its weights have" in checkpoint_mismatch(bad, INPUT_SHAPES["multimnist"], old)
+
+
+def test_a_full_disk_at_the_record_write_is_one_line_and_leaves_nothing_half_written(synthetic_data_root, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """The storage says ENOSPC while the finished run's record is written: one sentence (exit 2), no
+    temporary file, no claim left behind, and the same command resumes once there is room."""
+    import errno
+
+    import mdmtn.records as records
+    from mdmtn.cli import main
+
+    real_fsync = os.fsync
+
+    def full(fd):
+        if ".json." in os.readlink(f"/proc/self/fd/{fd}"):  # the record's temporary file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(records.os, "fsync", full)
+    out = tmp_path / "o"
+    args = ["train", "--preset", "smoke", "--out", str(out), "--data-dir", str(synthetic_data_root), "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and "re-run the same command" in err[0], err
+    assert not list(out.glob("*.json")) and not list(out.glob(".*.tmp")) and not list(out.glob("*.claim"))
+    monkeypatch.setattr(records.os, "fsync", real_fsync)
+    assert main(args) == 0 and len(list(out.glob("*.json"))) == 1

@@ -97,7 +97,7 @@ LAYERS = [
     ("models", ["mdmtn.models"]),
     ("objectives", ["mdmtn.growl", "mdmtn.scalarization", "mdmtn.mgda", "mdmtn.lsuv", "mdmtn.metrics", "mdmtn.pareto",
                     "mdmtn.toy"]),
-    ("records", ["mdmtn.records"]),
+    ("records", ["mdmtn.records", "mdmtn.probe"]),
     ("engine", ["mdmtn.engine"]),
     ("methods", ["mdmtn.trainer", "mdmtn.baselines", "mdmtn.mt2o", "mdmtn.compress", "mdmtn.stacked"]),
     ("experiments", ["mdmtn.runner", "mdmtn.sweep", "mdmtn.cluster", "mdmtn.joint_runs", "mdmtn.restore"]),

@@ -43,8 +43,9 @@ def test_restored_checkpoint_is_the_model_a_checkpointed_run_saves(synthetic_dat
     # Fig. 7 maps drawn from a checkpoint say whether it is the run's own model or a retrained copy
     from mdmtn.report import write_similarity_maps
 
-    copy = write_similarity_maps(tmp_path / "m1.json", tmp_path / "a" / f"{key}.pt", key)["source"]
-    own = write_similarity_maps(tmp_path / "m2.json", tmp_path / "b" / f"{key}.pt", key)["source"]
+    recs = [json.loads((tmp_path / d / f"{key}.json").read_text()) for d in ("a", "b")]
+    copy = write_similarity_maps(tmp_path / "m1.json", tmp_path / "a" / f"{key}.pt", recs[0])["source"]
+    own = write_similarity_maps(tmp_path / "m2.json", tmp_path / "b" / f"{key}.pt", recs[1])["source"]
     assert copy.startswith(f"a checkpoint of run {key}: a retrained copy") and own == f"the run's own checkpoint ({key})"
 
     calls = []
