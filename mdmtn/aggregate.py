@@ -142,3 +142,36 @@ def format_table(rows: Sequence[dict[str, Any]], paper: bool = True) -> str:
             cells.append("–" if p is None else " / ".join(f"{a:.2f}" for a in p["acc"]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def timing_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where the wall time of each group of seeds went (records with a ``timing`` block only;
+    :mod:`mdmtn.timing`): ``dataset``, ``method``, ``model``, ``k``, ``n``, ``wall`` (mean s),
+    ``phases`` {phase: mean s} (``other`` last), ``after`` {write phase: mean s} and
+    ``outside_epochs`` (mean share of the wall time not spent in training epochs, 0-1)."""
+    from .timing import non_epoch_share
+
+    rows = []
+    for g in group_records(r for r in records if r.get("status", "ok") == "ok" and r.get("timing")):
+        c = g[0]["config"]
+        names = sorted({p for r in g for p in r["timing"]["phases_s"]}, key=lambda p: (p == "other", p))
+        after = sorted({p for r in g for p in r["timing"].get("after_wall_s", {})})
+        rows.append(dict(dataset=c["dataset"], method=c["method"], model=c["model"], k=c.get("k"), n=len(g),
+                         wall=float(np.mean([r["wall_time_s"] for r in g])),
+                         phases={p: float(np.mean([r["timing"]["phases_s"].get(p, 0.0) for r in g])) for p in names},
+                         after={p: float(np.mean([r["timing"]["after_wall_s"].get(p, 0.0) for r in g])) for p in after},
+                         outside_epochs=float(np.mean([non_epoch_share(r) for r in g]))))
+    return rows
+
+
+def format_timing(rows: Sequence[dict[str, Any]]) -> str:
+    """Markdown: per group, mean wall time, the share outside training epochs, and each phase's mean
+    seconds (phases ordered by time spent)."""
+    lines = ["| dataset | method | model | k | runs | wall s | outside epochs | phases (mean s) | after the wall time (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ph = ", ".join(f"{p} {v:.2f}" for p, v in sorted(r["phases"].items(), key=lambda kv: -kv[1]))
+        af = ", ".join(f"{p} {v:.3f}" for p, v in r["after"].items()) or "–"
+        lines.append(f"| {r['dataset']} | {r['method']} | {r['model']} | {r['k']} | {r['n']} | {r['wall']:.1f} | "
+                     f"{100 * r['outside_epochs']:.1f}% | {ph} | {af} |")
+    return "\n".join(lines)

@@ -330,6 +330,16 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     if not records:
         print(f"error: no finished run records in {' '.join(args.runs)}", file=sys.stderr)
         return 2
+    if args.timing:
+        from .aggregate import format_timing, timing_rows
+
+        rows = timing_rows(records)
+        if not rows:
+            print(f"error: no record in {' '.join(args.runs)} has a timing block (records written before "
+                  "per-phase timing existed have none)", file=sys.stderr)
+            return 2
+        print(json.dumps(rows, indent=1) if args.json else format_timing(rows))
+        return 0
     rows = aggregate(records)
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -448,6 +458,9 @@ def _common(t: argparse.ArgumentParser) -> None:
     t.add_argument("--device", default="cpu", metavar="DEVICE",
                    help="auto (a GPU if present), cpu (default), cuda or cuda:N: where data, models and optimiser "
                         "state live; the record names it (the MT2O-v joint solver runs on the CPU only)")
+    t.add_argument("--allow-tf32", action="store_true",
+                   help="let CUDA matmuls and cuDNN convolutions use TF32 (default: full fp32, as on the CPU; "
+                        "also MDMTN_ALLOW_TF32=1); the record's machine.precision says what was in force")
     t.add_argument("--stack", default="auto", metavar="K",
                    help="train up to K configs that differ only in k together, one batched step for all (auto: "
                         f"{STACK_ON_GPU} on a GPU, 1 on a CPU, where --workers is faster)")
@@ -551,6 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("runs", nargs="+", help="directories with <config key>.json run records")
     a.add_argument("--json", action="store_true", help="print the aggregated rows as JSON")
     a.add_argument("--no-paper", action="store_true", help="leave out the paper's numbers")
+    a.add_argument("--timing", action="store_true",
+                   help="where the wall time went: mean seconds per phase and the share outside training epochs")
     a.set_defaults(func=cmd_aggregate)
     return p
 
@@ -563,6 +578,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .sweep import SweepInterrupted
 
     try:
+        if getattr(args, "allow_tf32", None) is not None:  # the training commands
+            if args.allow_tf32:
+                os.environ["MDMTN_ALLOW_TF32"] = "1"  # worker processes inherit the choice
+            from .records import allow_tf32
+
+            allow_tf32()  # a bad MDMTN_ALLOW_TF32 is one line here, before any work
         return args.func(args)
     except (ConfigError, DatasetError, CheckpointError, RecordError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -30,6 +30,7 @@ from .growl import apply_row_cap_, cap_count, growl_penalty, growl_prox_, weight
 from .lsuv import lsuv_
 from .metrics import sparsity_metrics
 from .scalarization import ChebyshevAL
+from .timing import PhaseTimer
 
 
 class TrainingDiverged(RuntimeError):
@@ -92,6 +93,8 @@ class Run:
         self.al = ChebyshevAL(cfg.k, cfg.objective.mu0, cfg.objective.eps_aug,
                               generator=torch.Generator().manual_seed(cfg.seed + 2)).to(self.device)
         self.growl = list(model.growl_weights()) if cfg.sparse else []
+        self.timer = PhaseTimer(self.device)
+        self._reset_divergence()
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, tuple[float, dict]] = {}  # slot -> (val acc, state_dict snapshot)
         self.best_epoch: dict[str, int] = {}  # slot -> index into history of that snapshot
@@ -126,17 +129,40 @@ class Run:
         return self.al(losses)
 
     def step(self, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimiser step on a batch; returns the batch's (losses (m+1,), H (m+1,)), detached."""
+        """One optimiser step on a batch; returns the batch's (losses (m+1,), H (m+1,)), detached.
+
+        Divergence is noted on the device (:meth:`note_finite`) and raised once per epoch
+        (:meth:`check_finite`): testing it here would make the host wait for the device every step."""
         losses = self.objectives(self.model, xb, yb)
         la, h = self.scalarize(losses)
-        if not torch.isfinite(la):
-            raise TrainingDiverged(
-                f"non-finite augmented Lagrangian {la.item()} (losses {losses.tolist()}) at epoch "
-                f"{len(self.history) + 1}; try a smaller lr or mu0")
+        self.note_finite(la, losses)
         self.zero_grads(opt)
         la.backward()
         opt.step()
         return losses.detach(), h.detach()
+
+    def _reset_divergence(self) -> None:
+        self._finite = torch.ones((), dtype=torch.bool, device=self.device)
+        self._bad_la = torch.zeros((), device=self.device)
+        self._bad_losses = torch.zeros(self.cfg.n_tasks + 1, device=self.device)
+
+    def note_finite(self, la: torch.Tensor, losses: torch.Tensor) -> None:
+        """Remember, on the device and without a host sync, whether every objective so far was
+        finite, and the first non-finite one (for the message)."""
+        ok = torch.isfinite(la.detach())
+        first = self._finite & ~ok
+        self._bad_la = torch.where(first, la.detach().to(self._bad_la.dtype), self._bad_la)
+        self._bad_losses = torch.where(first, losses.detach().to(self._bad_losses.dtype), self._bad_losses)
+        self._finite = self._finite & ok
+
+    def check_finite(self) -> None:
+        """Raise :class:`TrainingDiverged` if a step of this epoch had a non-finite objective
+        (one host sync per epoch)."""
+        if not bool(self._finite):
+            la, losses = self._bad_la.item(), self._bad_losses.tolist()
+            self._reset_divergence()
+            raise TrainingDiverged(f"non-finite augmented Lagrangian {la} (losses {losses}) at epoch "
+                                   f"{len(self.history) + 1}; try a smaller lr or mu0")
 
     def zero_grads(self, opt: torch.optim.Optimizer) -> None:
         """Clear the gradients before a step: all of them, or, with ``accumulate_aux_grads``, all but
@@ -160,12 +186,17 @@ class Run:
             losses, h = self.step(opt, xb, yb)
             loss_sum += losses.double()
             h_sum += h.double()
+        self.check_finite()
         return loss_sum, h_sum
 
     # -- projections applied after every epoch ---------------------------------------------------
     @torch.no_grad()
     def growl_step(self, iteration: int) -> None:
         """Phase 1: GrOWL prox on every regularised layer, then the per-layer cap η2 (ramped)."""
+        with self.timer("prox"):
+            self._growl_step(iteration)
+
+    def _growl_step(self, iteration: int) -> None:
         cfg = self.cfg
         for _, w in self.growl:
             before = w.detach().clone()
@@ -191,21 +222,26 @@ class Run:
                   project: Callable[[int], None], keep: Callable[[float, float], None], seconds: float | None) -> None:
         """After an epoch: projection, validation, the H of the best epoch so far, history.
         ``seconds`` is the epoch's training time (None where it is not this run's alone)."""
-        cfg, model, al = self.cfg, self.model, self.al
+        cfg, model, al, timer = self.cfg, self.model, self.al, self.timer
         project(it)
-        val = evaluate(model, self.splits.val, cfg.data.eval_batch_size)
+        t0 = time.perf_counter()
+        with timer("validation"):
+            val = evaluate(model, self.splits.val, cfg.data.eval_batch_size)
+        val_seconds = time.perf_counter() - t0
         val_acc = float(np.mean(val["acc"]))
-        sr = sparsity_metrics(model)["SR"]
+        with timer("sparsity"):
+            sr = sparsity_metrics(model)["SR"]
         if val_acc > st.best_val:
             st.best_val, st.h_best = val_acc, h_sum
-        keep(val_acc, sr)
+        with timer("keep"):
+            keep(val_acc, sr)
         n = len(self.splits.train)
         # the authors' objective vector: Σ over batches of batch-mean losses / N (book appendix)
         self.last_train_objectives = (loss_sum / n).tolist()
         self.history.append(dict(
             phase=phase, iteration=it, epoch=ep, train_objectives=self.last_train_objectives,
             val_acc=val["acc"], val_loss=val["loss"], SR=sr, t=al.t.item(), lam=al.lam.tolist(),
-            mu=al.mu.item(), lr=st.opt.param_groups[0]["lr"], seconds=seconds))
+            mu=al.mu.item(), lr=st.opt.param_groups[0]["lr"], seconds=seconds, val_seconds=val_seconds))
         self.bar.update(1)
         self.bar.set_postfix(phase=phase, val=f"{val_acc:.4f}", SR=f"{sr:.1f}%")
 
@@ -219,7 +255,8 @@ class Run:
         for it in range(n_iterations):
             for ep in range(self.cfg.schedule.epochs_per_iteration):
                 t0 = time.perf_counter()
-                loss_sum, h_sum = self.train_epoch(st.opt)
+                with self.timer("train"):
+                    loss_sum, h_sum = self.train_epoch(st.opt)
                 self.end_epoch(st, phase, it, ep, loss_sum, h_sum, project, keep, time.perf_counter() - t0)
             self.end_iteration(st)
 
@@ -300,7 +337,8 @@ def run_epochs(loop: EpochLoop, bar: tqdm | None = None) -> EpochLoop:
 
     History entries: phase, epoch, train_objectives ``[nan, L1, ..., LT]`` (Σ over batches of the
     batch-mean loss / N, the paper's convention; index 0 is the sparsity objective, which
-    baselines do not have), val_acc (or None), lr, seconds, plus ``loop.extra()``.
+    baselines do not have), val_acc (or None), lr, seconds (the whole epoch), train_seconds and
+    val_seconds (its training and validation parts), plus ``loop.extra()``.
     Raises :class:`mdmtn.trainer.TrainingDiverged` on a non-finite loss.
     """
     model = loop.model
@@ -313,17 +351,26 @@ def run_epochs(loop: EpochLoop, bar: tqdm | None = None) -> EpochLoop:
             for g, lr in zip(opt.param_groups, lrs):
                 g["lr"] = lr * f
         model.train()
-        loss_sum = None
+        loss_sum = finite = bad = None
         for xb, yb in training_batches(loop.train, loop.batch_size, loop.generator, loop.drop_last):
             losses = loop.step(xb, yb)
-            if not bool(torch.isfinite(losses).all()):
-                raise TrainingDiverged(
-                    f"non-finite loss {losses.tolist()} in {loop.phase} epoch {epoch + 1}; try a smaller lr")
+            # divergence is tracked on the device and checked once per epoch: no host sync per step
+            ok = torch.isfinite(losses).all()
+            if finite is None:
+                finite, bad = ok, torch.where(ok, torch.zeros_like(losses), losses)
+            else:
+                bad = torch.where(finite & ~ok, losses, bad)
+                finite = finite & ok
             loss_sum = losses.double() if loss_sum is None else loss_sum + losses.double()
+        if finite is not None and not bool(finite):
+            raise TrainingDiverged(f"non-finite loss {bad.tolist()} in {loop.phase} epoch {epoch + 1}; try a smaller lr")
+        train_seconds = time.perf_counter() - t0
         objectives = [math.nan] + (loss_sum / len(loop.train)).tolist()
+        t1 = time.perf_counter()
         val = loop.evaluate(model)
         entry = dict(phase=loop.phase, epoch=epoch, train_objectives=objectives, val_acc=val,
-                     lr=loop.optimizers[0].param_groups[0]["lr"], **loop.extra())
+                     lr=loop.optimizers[0].param_groups[0]["lr"], train_seconds=train_seconds,
+                     val_seconds=time.perf_counter() - t1, **loop.extra())
         if val is not None and loop.select_best:
             s = loop.score(val)
             if s > loop.best_score:

@@ -190,10 +190,17 @@ def replace_measured(readme_text: str, body: str) -> str:
 
 def checklist_sections(results: str | Path) -> dict[str, str]:
     """The reproducibility checklist's generated parts: ``runs`` (every record group of each preset),
-    ``compute`` (totals and rejected files), ``hardware`` (CPU models per preset)."""
+    ``compute`` (totals and rejected files), ``hardware`` (CPU models per preset), ``timing`` (where
+    the wall time went, for records with a per-phase block)."""
     results = Path(results)
     out = {}
     for preset in ("paper", "quick"):
         out[f"runs_{preset}"] = ledger_markdown(all_records(results, preset), coarse=preset == "quick")
     out["compute"] = compute_markdown(results)
+    from .aggregate import format_timing, timing_rows
+
+    timed = timing_rows(r for preset in ("paper", "quick") for r in all_records(results, preset))
+    out["timing"] = (format_timing(timed) if timed else
+                     "No committed record has a per-phase `timing` block yet: it exists for records written since "
+                     "per-phase timing was added; `python -m mdmtn aggregate DIR --timing` shows it for those.")
     return out

@@ -83,10 +83,46 @@ def resolve_device(spec: str | torch.device | None = "cpu") -> torch.device:
     return dev
 
 
+ENV_ALLOW_TF32 = "MDMTN_ALLOW_TF32"
+
+
+def allow_tf32() -> bool:
+    """The ``MDMTN_ALLOW_TF32`` choice (CLI ``--allow-tf32`` sets it): ``1``/``true``/``yes`` lets
+    CUDA matmuls and cuDNN convolutions use TF32; unset, empty or ``0`` keeps full fp32 (the
+    default for reproduction runs). Anything else is a :class:`mdmtn.config.ConfigError`."""
+    raw = os.environ.get(ENV_ALLOW_TF32, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{ENV_ALLOW_TF32}={os.environ[ENV_ALLOW_TF32]!r}: expected 1 or 0")
+
+
+def set_precision() -> None:
+    """Put the float32 precision flags in the state :func:`allow_tf32` chooses, where a run starts.
+    cuDNN convolutions use TF32 by default on Ampere and newer GPUs, so a GPU "fp32" run would
+    otherwise differ from a CPU run for that reason alone. The flags do not change CPU kernels."""
+    tf32 = allow_tf32()
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+
+
+def precision_info() -> dict[str, Any]:
+    """The precision and determinism flags in force (for the record's machine block)."""
+    cudnn = torch.backends.cudnn
+    return dict(tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=cudnn.allow_tf32,
+                float32_matmul_precision=torch.get_float32_matmul_precision(), cudnn_benchmark=cudnn.benchmark,
+                cudnn_deterministic=cudnn.deterministic,
+                deterministic_algorithms=torch.are_deterministic_algorithms_enabled())
+
+
 def machine_info(device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Where a run happened: enough to tell a 2-core CPU result from a GPU one, and which code ran."""
+    """Where a run happened: enough to tell a 2-core CPU result from a GPU one, and which code ran
+    with which precision flags (:func:`precision_info`; CUDA and cuDNN versions on a GPU)."""
     device = torch.device(device)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    on_gpu = device.type == "cuda"
     return dict(
         host_platform=platform.platform(), processor=platform.processor() or platform.machine(),
         cpu_model=_cpu_model(),
@@ -94,6 +130,9 @@ def machine_info(device: torch.device | str = "cpu") -> dict[str, Any]:
         torch=torch.__version__, device=str(device), gpu=gpu, mdmtn=__version__, mdmtn_commit=code_version(),
         # other jobs sharing the CPU inflate wall times; the 1-minute load average says how much
         load_avg_1min=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        cuda=torch.version.cuda if on_gpu else None,
+        cudnn=torch.backends.cudnn.version() if on_gpu and torch.backends.cudnn.is_available() else None,
+        precision=precision_info(),
     )
 
 

@@ -14,7 +14,7 @@ from .baselines import train_baseline
 from .config import RunConfig
 from .data import Splits
 from .engine import TrainResult
-from .records import code_version, resolve_device
+from .records import code_version, resolve_device, set_precision
 from .trainer import train_algorithm1
 
 __all__ = ["train"]
@@ -38,6 +38,7 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
     ['CR', 'PS']
     """
     code_version()  # pin the commit now: the record is written at the end, when HEAD may have moved
+    set_precision()  # TF32 off unless MDMTN_ALLOW_TF32=1; the record's machine block says which
     dev = resolve_device(device)
     kw = dict(data_dir=data_dir, allow_unverified_cifar=allow_unverified_cifar, download=download,
               progress=progress, model=model, device=dev)

@@ -28,7 +28,7 @@ from torch.func import functional_call, vmap
 from .config import RunConfig
 from .data import Splits, iterate_batches
 from .engine import TrainingDiverged, TrainResult
-from .records import code_version, resolve_device
+from .records import code_version, resolve_device, set_precision
 from .trainer import Algorithm1, algorithm1_run, finish_run
 
 
@@ -123,10 +123,11 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
         m.model.train()
     # every run draws its own permutation from its own generator, as it would alone; they agree
     iters = [iterate_batches(m.splits.train, m.cfg.data.batch_size, shuffle=True, generator=m.g_data) for m in members]
+    differ = torch.zeros((), dtype=torch.bool, device=lead.device)  # checked once per epoch, not per step
     for batches in zip(*iters):
         xb, yb = batches[0]
-        if any(not torch.equal(y, yb) for _, y in batches[1:]):
-            raise RuntimeError("stacked runs drew different batches; they must share seed, data and batch size")
+        for _, y in batches[1:]:
+            differ = differ | (y != yb).any()
         live = [m for m in members if m not in out]
         if not live:
             break
@@ -143,11 +144,7 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
         for i, m in enumerate(live):
             losses = torch.stack([m.l0()] + [F.nll_loss(outs[t][i], yb[:, t]) for t in range(len(outs))])
             la, h = m.scalarize(losses)
-            if not torch.isfinite(la):
-                out[m] = TrainingDiverged(
-                    f"non-finite augmented Lagrangian {la.item()} (losses {losses.tolist()}) at epoch "
-                    f"{len(m.history) + 1}; try a smaller lr or mu0")
-                continue
+            m.note_finite(la, losses)  # on the device; checked once at the epoch's end, as in a single run
             m.zero_grads(opts[m])
             total = la if total is None else total + la  # parameters are disjoint: one backward for all
             stepping.append(m)
@@ -158,7 +155,13 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
             total.backward()
         for m in stepping:
             opts[m].step()
+    if bool(differ):
+        raise RuntimeError("stacked runs drew different batches; they must share seed, data and batch size")
     for m in members:
+        try:
+            m.check_finite()
+        except TrainingDiverged as e:  # that run stops; the others' slices never mixed with its values
+            out[m] = e
         out.setdefault(m, sums[m])
     return out
 
@@ -181,6 +184,7 @@ def train_stacked(cfgs: Sequence[RunConfig], splits: Splits, *, device: str | to
     ended it (:class:`TrainingDiverged` for a run that diverged; the others go on)."""
     check_stackable(cfgs)
     code_version()
+    set_precision()
     dev = resolve_device(device)
     t_start = time.perf_counter()
     cfg0 = cfgs[0]

@@ -419,9 +419,18 @@ def _write_result(cfg: RunConfig, out_dir: Path, result: Any, checkpoints: bool)
         from .probe import model_probe
 
         rec = result.record
+        after = (rec.get("timing") or {}).get("after_wall_s")
+        t0 = time.perf_counter()
         rec["probe"] = model_probe(result.model, INPUT_SHAPES[cfg.dataset])  # ties a checkpoint to this record
+        t1 = time.perf_counter()
         if checkpoints:
             rec["checkpoint"] = save_checkpoint(out_dir / f"{cfg.key()}.pt", result.model, cfg).name
+        if after is not None:
+            after.update(probe=round(t1 - t0, 4), checkpoint_write=round(time.perf_counter() - t1, 4))
+            t2 = time.perf_counter()
+            write_record(record_path(out_dir, cfg), rec)
+            # the record's own write is timed by writing it once more with that time (a few ms)
+            after["record_write"] = round(time.perf_counter() - t2, 4)
     write_record(record_path(out_dir, cfg), rec)
     return rec
 

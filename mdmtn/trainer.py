@@ -41,8 +41,9 @@ class Algorithm1(Run):
 
         @torch.no_grad()
         def rezero(_it: int) -> None:
-            for w, mask in masks:
-                w.data.masked_fill_(mask, 0.0)
+            with self.timer("projection"):
+                for w, mask in masks:
+                    w.data.masked_fill_(mask, 0.0)
 
         self.stage("pf_study", self.cfg.schedule.single_stage_iterations, rezero, self.keep_best("final"))
         self.model.load_state_dict(self.best["final"][1])
@@ -54,7 +55,8 @@ class Algorithm1(Run):
         best, keep_best = self.best, self.keep_best
         if cfg.init_from is not None:
             return self.fit_from_sparse()
-        lsuv_start_(model, cfg, self.splits.train)
+        with self.timer("lsuv"):
+            lsuv_start_(model, cfg, self.splits.train)
         if not cfg.sparse:
             self.stage("single", cfg.schedule.single_stage_iterations, lambda it: None, keep_best("final"))
             model.load_state_dict(best["final"][1])
@@ -72,12 +74,15 @@ class Algorithm1(Run):
             self.phase1_choice = "sparse" if "sparse" in best else "draft"
             model.load_state_dict(best[self.phase1_choice][1])
             self.phase1_epoch = self.best_epoch[self.phase1_choice]
-        plans = plan_tying([(n, w.detach()) for n, w in self.growl], cfg.growl.ap_preference,
-                           conv_rows=cfg.switches.conv_rows, random_state=0, ap_rows=cfg.growl.ap_rows,
-                           max_iter=cfg.growl.ap_max_iter)
+        with self.timer("cluster_tie"):
+            plans = plan_tying([(n, w.detach()) for n, w in self.growl], cfg.growl.ap_preference,
+                               conv_rows=cfg.switches.conv_rows, random_state=0, ap_rows=cfg.growl.ap_rows,
+                               max_iter=cfg.growl.ap_max_iter)
         if cfg.schedule.phase2_iterations > 0:
-            project = lambda it: enforce_plan_([(n, w.data) for n, w in self.growl], plans,
-                                               conv_rows=cfg.switches.conv_rows)
+            def project(it: int) -> None:
+                with self.timer("projection"):
+                    enforce_plan_([(n, w.data) for n, w in self.growl], plans, conv_rows=cfg.switches.conv_rows)
+
             project(0)  # the phase-2 starting point is already sparse and tied
             self.stage("phase2", cfg.schedule.phase2_iterations, project, keep_best("final"))
             model.load_state_dict(best["final"][1])
@@ -121,7 +126,9 @@ def train_algorithm1(cfg: RunConfig, splits: Splits | None = None, *, data_dir: 
         splits = load_splits(cfg.dataset, data_dir, allow_unverified_cifar=allow_unverified_cifar,
                              download=download, split_seed=cfg.data.split_seed, build_seed=cfg.data.build_seed)
     splits = splits.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test).to(dev)
+    data_s = time.perf_counter() - t_start
     run = algorithm1_run(cfg, splits, dev, progress, model)
+    run.timer.add("data", data_s)
     try:
         plans = run.fit()
     finally:
@@ -145,10 +152,16 @@ def algorithm1_run(cfg: RunConfig, splits: Splits, dev: torch.device, progress: 
 
 def finish_run(run: Algorithm1, plans: list, dev: torch.device, t_start: float, **details) -> TrainResult:
     """Evaluate a trained run and write its record (``details``: extra record fields)."""
-    cfg, model, splits = run.cfg, run.model, run.splits
-    test = evaluate(model, splits.test, cfg.data.eval_batch_size)
-    val = evaluate(model, splits.val, cfg.data.eval_batch_size)
-    sm = sparsity_metrics(model)
+    cfg, model, splits, timer = run.cfg, run.model, run.splits, run.timer
+    with timer("test_eval"):
+        test = evaluate(model, splits.test, cfg.data.eval_batch_size)
+    with timer("validation"):
+        val = evaluate(model, splits.val, cfg.data.eval_batch_size)
+    with timer("sparsity"):
+        sm = sparsity_metrics(model)
+    with timer("compression"):
+        compression = compression_summary(model) if cfg.sparse else None
+    wall = time.perf_counter() - t_start
     record = new_record(
         status="ok", key=cfg.key(), config=cfg.to_dict(),
         metrics=dict(test_acc=test["acc"], test_acc_mean=float(np.mean(test["acc"])), test_loss=test["loss"],
@@ -156,9 +169,9 @@ def finish_run(run: Algorithm1, plans: list, dev: torch.device, t_start: float, 
                      train_objectives=run.last_train_objectives, **sm),
         phase1_model=getattr(run, "phase1_choice", None),
         phase1_epoch=getattr(run, "phase1_epoch", None),  # index into history of the model phase 2 started from
-        compression=compression_summary(model) if cfg.sparse else None,
+        compression=compression,
         alpha=model.alpha.detach().tolist() if isinstance(getattr(model, "alpha", None), torch.Tensor) else None,
         data=splits.provenance(),
-        history=run.history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(dev), **details,
+        history=run.history, wall_time_s=wall, machine=machine_info(dev), timing=timer.block(wall), **details,
     )
     return TrainResult(model, record, plans)

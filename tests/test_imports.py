@@ -92,7 +92,7 @@ def test_curated_api_resolves_and_does_not_shadow_submodules():
 # The layers of README.md's map, top (imported by everything below) to bottom. A module may import
 # from its own layer and the layers above it, never from a layer below.
 LAYERS = [
-    ("foundation", ["mdmtn", "mdmtn.fields", "mdmtn.config", "mdmtn.claims"]),
+    ("foundation", ["mdmtn", "mdmtn.fields", "mdmtn.config", "mdmtn.claims", "mdmtn.timing"]),
     ("data", ["mdmtn.data"]),
     ("models", ["mdmtn.models"]),
     ("objectives", ["mdmtn.growl", "mdmtn.scalarization", "mdmtn.mgda", "mdmtn.lsuv", "mdmtn.metrics", "mdmtn.pareto",

@@ -23,6 +23,7 @@ from ..data import Splits, TaskTensors, iterate_batches, load_splits
 from ..engine import evaluate, seed_everything
 from ..lsuv import lsuv_
 from ..metrics import sparsity_metrics
+from ..timing import PhaseTimer
 from ..records import machine_info, new_record
 
 CHANNELS_LAST = torch.channels_last
@@ -99,9 +100,16 @@ def finish_record(cfg: RunConfig, model: nn.Module, splits: Splits, history: lis
     """The run record, in the layout of :func:`mdmtn.runner.train` (val_* are None without a
     validation split); ``train_objectives`` are the last training epoch's ``[nan, L1, ..., LT]``;
     baseline-specific facts go under ``"baseline"``."""
-    test = evaluate(model, splits.test, cfg.data.eval_batch_size)
-    val = evaluate(model, splits.val, cfg.data.eval_batch_size) if len(splits.val) else None
-    sm = sparsity_metrics(model)
+    timer = PhaseTimer(splits.train.x.device)
+    timer.add("train", sum(h.get("train_seconds", 0.0) for h in history))
+    timer.add("validation", sum(h.get("val_seconds", 0.0) for h in history))
+    with timer("test_eval"):
+        test = evaluate(model, splits.test, cfg.data.eval_batch_size)
+    with timer("validation"):
+        val = evaluate(model, splits.val, cfg.data.eval_batch_size) if len(splits.val) else None
+    with timer("sparsity"):
+        sm = sparsity_metrics(model)
+    wall = time.perf_counter() - t_start
     return new_record(
         status="ok", key=cfg.key(), config=cfg.to_dict(),
         metrics=dict(test_acc=test["acc"], test_acc_mean=float(np.mean(test["acc"])), test_loss=test["loss"],
@@ -111,7 +119,7 @@ def finish_record(cfg: RunConfig, model: nn.Module, splits: Splits, history: lis
         phase1_model=None,
         alpha=model.alpha.detach().tolist() if isinstance(getattr(model, "alpha", None), torch.Tensor) else None,
         data=dict(splits.provenance(), **data_options(cfg)),
-        history=history, wall_time_s=time.perf_counter() - t_start, machine=machine_info(splits.train.x.device),
+        history=history, wall_time_s=wall, machine=machine_info(splits.train.x.device), timing=timer.block(wall),
         baseline=extra or {},
     )
 
