@@ -110,7 +110,10 @@ class Run:
         """GrOWL value L0 of ``model``'s regularised layers (this run's model by default); 0 if dense."""
         if not self.growl:
             return torch.zeros((), device=self.device)
-        ws = [w for _, w in (self.growl if model is None else model.growl_weights())]
+        return self.l0_of([w for _, w in (self.growl if model is None else model.growl_weights())])
+
+    def l0_of(self, ws: list[torch.Tensor]) -> torch.Tensor:
+        """GrOWL value L0 of the regularised layers' weights ``ws`` (in ``model.growl_weights()`` order)."""
         if not self.cfg.switches.growl_grad:  # the authors read weights through state_dict(): no gradient (book appendix)
             ws = [w.detach() for w in ws]
         return growl_penalty(ws, self.cfg.growl.beta1, self.cfg.growl.beta2, conv_rows=self.cfg.switches.conv_rows,
@@ -121,12 +124,13 @@ class Run:
         outs = model(xb.contiguous(memory_format=torch.channels_last))
         return torch.stack([self.l0(model)] + [F.nll_loss(o, yb[:, i]) for i, o in enumerate(outs)])
 
-    def scalarize(self, losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def scalarize(self, losses: torch.Tensor, t: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(scalar objective, H) of one batch's objective vector: the Chebyshev AL and its constraints,
-        or, with ``scalarization="linear"``, the weighted sum k·losses and H = 0."""
+        or, with ``scalarization="linear"``, the weighted sum k·losses and H = 0. ``t`` replaces the
+        AL's own t (a stacked run's slice)."""
         if self.cfg.objective.scalarization == "linear":
             return (self.al.k * losses).sum(), torch.zeros_like(losses)
-        return self.al(losses)
+        return self.al(losses, t)
 
     def step(self, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step on a batch; returns the batch's (losses (m+1,), H (m+1,)), detached.

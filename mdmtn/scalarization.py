@@ -49,15 +49,16 @@ class ChebyshevAL(nn.Module):
         self.lam.fill_(1.0 / len(self.k))
         self.mu.fill_(mu0)
 
-    def constraints(self, losses: torch.Tensor) -> torch.Tensor:
-        """H(x, t), shape (m+1,), from the objective values ``losses`` (m+1,)."""
+    def constraints(self, losses: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+        """H(x, t), shape (m+1,), from the objective values ``losses`` (m+1,); ``t`` replaces this
+        module's t (a stacked run's slice of a shared tensor)."""
         d = losses - self.a
-        return self.k * (d + self.eps * d.sum()) - self.t
+        return self.k * (d + self.eps * d.sum()) - (self.t if t is None else t)
 
-    def forward(self, losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, losses: torch.Tensor, t: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (L_A, H) for objective values (m+1,); L_A is a scalar."""
-        h = self.constraints(losses)
-        return self.t + (self.lam * h).sum() + 0.5 * self.mu * (h * h).sum(), h
+        h = self.constraints(losses, t)
+        return (self.t if t is None else t) + (self.lam * h).sum() + 0.5 * self.mu * (h * h).sum(), h
 
     @torch.no_grad()
     def update_multipliers(self, h_sum: torch.Tensor, mu_factor: float) -> None:

@@ -5,9 +5,12 @@ kernel launches. :func:`train_stacked` trains K runs that differ only in their p
 k (same architecture, data, seed, schedule, hence the same batches) in lockstep. Every run keeps
 its own state exactly as :func:`mdmtn.trainer.train_algorithm1` would: its model, Chebyshev / augmented
 Lagrangian multipliers and t, Adam, GrOWL prox and cap draws, phase-1 model keeping, clustering
-and phase 2. Only each batch's forward and backward pass is done for all K at once: their
-parameters are stacked and the network is evaluated with ``torch.func.functional_call`` under
-``torch.func.vmap``. Results equal K separate runs up to float summation order
+and phase 2. The training steps are done for all K at once, on state that stays stacked for the
+whole stage: every parameter and buffer as one (K, ...) tensor, t as one (K,) tensor and one Adam
+over them (Adam is elementwise, so that is K Adams side by side); the network is evaluated with
+``torch.func.functional_call`` under ``torch.func.vmap``. The runs' own models are written from
+the stack once per epoch, for their per-epoch hooks, and read back once at the next epoch's
+start. Results equal K separate runs up to float summation order
 (``tests/test_stacked.py``). On the project's 2-core CPU this is slower than worker processes,
 so the sweep stacks on a GPU only (``--stack``).
 
@@ -45,6 +48,8 @@ def check_stackable(cfgs: Sequence[RunConfig]) -> None:
     for c in cfgs:
         if c.method != "wc_al" or c.init_from is not None:
             raise StackError("only the paper's method from scratch can be stacked (no baselines, no front study)")
+        if c.switches.accumulate_aux_grads:  # gradients that outlive a step are not part of the stacked state
+            raise StackError("runs with accumulate_aux_grads (the authors' never-zeroed t / α gradients) train alone")
         other = {f: v for f, v in c.to_dict().items() if f != "k"}
         if other != first or c.sparse != cfgs[0].sparse:
             diff = sorted(f for f in set(first) | set(other) if first.get(f) != other.get(f))
@@ -71,6 +76,7 @@ class _Rendezvous:
         self.active: list[_Member] = []
         self.waiting: dict[_Member, torch.optim.Optimizer] = {}
         self.results: dict[_Member, Any] = {}
+        self.state: _StackState | None = None  # the stacked parameters, buffers and Adam of the current stage
 
     def _complete(self) -> None:  # holds the lock
         if self.waiting and len(self.waiting) == len(self.active):
@@ -100,17 +106,79 @@ class _Rendezvous:
             self._complete()  # the others may have been waiting for this one only
 
 
+class _StackState:
+    """The stack's training state for one stage, kept stacked between steps: every parameter and
+    buffer as one (K, ...) tensor, the K values of t as one (K,) tensor, and one Adam over them.
+    Adam is elementwise, so one Adam over the stack is K runs' Adams side by side. The members'
+    own models are written from the stack once at the end of each epoch (their per-epoch hooks
+    — prox, cap, validation, model keeping, tying — read and change them) and read back once at
+    the start of the next; no step re-stacks anything."""
+
+    def __init__(self, members: Sequence["_Member"], opts: dict) -> None:
+        lead = members[0]
+        self.members = list(members)
+        self.index = {m: i for i, m in enumerate(members)}
+        self.opts = {m: opts[m] for m in members}  # a member's fresh optimiser marks a new stage
+        self.names = [n for n, _ in lead.model.named_parameters()]
+        self.buffer_names = [n for n, _ in lead.model.named_buffers()]
+        by_id = {id(p): n for n, p in lead.model.named_parameters()}
+        self.growl_names = [by_id[id(w)] for _, w in lead.growl]
+        self.optimise_t = lead.cfg.switches.optimise_t
+        with torch.no_grad():
+            self.P = {n: torch.stack([dict(m.model.named_parameters())[n].detach() for m in members]).requires_grad_()
+                      for n in self.names}
+            self.B = {n: torch.stack([dict(m.model.named_buffers())[n].detach() for m in members])
+                      for n in self.buffer_names}
+            self.T = torch.stack([m.al.t.detach() for m in members]).requires_grad_(self.optimise_t)
+        self.opt = torch.optim.Adam(list(self.P.values()) + ([self.T] if self.optimise_t else []),
+                                    lr=opts[lead].param_groups[0]["lr"])
+
+    def fits(self, batch: Sequence[tuple["_Member", torch.optim.Optimizer]]) -> bool:
+        return all(self.opts.get(m) is o for m, o in batch)
+
+    @torch.no_grad()
+    def load(self, members: Sequence["_Member"], opts: dict) -> None:
+        """The members' models, t and learning rate into the stack (once per epoch)."""
+        lrs = {opts[m].param_groups[0]["lr"] for m in members}
+        if len(lrs) != 1:
+            raise RuntimeError(f"stacked runs must share their learning rate schedule, got {sorted(lrs)}")
+        for g in self.opt.param_groups:
+            g["lr"] = lrs.pop()
+        for m in members:
+            i = self.index[m]
+            for n, p in m.model.named_parameters():
+                self.P[n][i].copy_(p)
+            for n, b in m.model.named_buffers():
+                self.B[n][i].copy_(b)
+            self.T[i].copy_(m.al.t)
+
+    @torch.no_grad()
+    def store(self, members: Sequence["_Member"]) -> None:
+        """The stack back into the members' models and t (once per epoch)."""
+        for m in members:
+            i = self.index[m]
+            for n, p in m.model.named_parameters():
+                p.copy_(self.P[n][i])
+            for n, b in m.model.named_buffers():
+                b.copy_(self.B[n][i])
+            m.al.t.copy_(self.T[i])
+
+
 def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dict[_Member, Any]:
     """One training epoch of every (run, optimiser) in ``batch`` with a batched forward and backward:
     per run, what :meth:`mdmtn.engine.Run.train_epoch` returns (Σ losses, Σ H), or the
-    :class:`TrainingDiverged` it would have raised (that run then stops taking steps)."""
+    :class:`TrainingDiverged` it would have raised. The runs' state stays stacked across steps and
+    epochs of a stage (:class:`_StackState`); the runs' own optimisers only mark the stage and
+    carry its learning rate."""
     members = [m for m, _ in batch]
     opts = dict(batch)
     lead = members[0]
     cfg = lead.cfg
+    rv = lead.rendezvous
+    st = rv.state
+    if st is None or not st.fits(batch):  # a new stage: fresh Adam state, as each run's begin_stage
+        st = rv.state = _StackState(members, opts)
     base = copy.deepcopy(lead.model).to("meta")  # the architecture; parameters come from the stack
-    names = [n for n, _ in lead.model.named_parameters()]
-    buffer_names = [n for n, _ in lead.model.named_buffers()]
 
     def forward(params: dict, buffers: dict, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(functional_call(base, (params, buffers), (x,)))
@@ -121,6 +189,8 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
     out: dict[_Member, Any] = {}
     for m in members:
         m.model.train()
+    st.load(members, opts)
+    idx = [st.index[m] for m in members]
     # every run draws its own permutation from its own generator, as it would alone; they agree
     iters = [iterate_batches(m.splits.train, m.cfg.data.batch_size, shuffle=True, generator=m.g_data) for m in members]
     differ = torch.zeros((), dtype=torch.bool, device=lead.device)  # checked once per epoch, not per step
@@ -128,33 +198,23 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
         xb, yb = batches[0]
         for _, y in batches[1:]:
             differ = differ | (y != yb).any()
-        live = [m for m in members if m not in out]
-        if not live:
-            break
-        models = [m.model for m in live]
-        params = {n: torch.stack([p for p in (dict(mm.named_parameters())[n] for mm in models)]) for n in names}
-        buffers = {n: torch.stack([dict(mm.named_buffers())[n] for mm in models]) for n in buffer_names}
-        outs = batched(params, buffers, xb.contiguous(memory_format=torch.channels_last))
-        with torch.no_grad():  # batch norm's running statistics, updated in the stack, back into each model
-            for i, mm in enumerate(models):
-                for n, b in mm.named_buffers():
-                    b.copy_(buffers[n][i])
+        # runs that left the stack (diverged) keep their slices; only the others' losses count
+        outs = batched(st.P, st.B, xb.contiguous(memory_format=torch.channels_last))
         total = None
-        stepping = []
-        for i, m in enumerate(live):
-            losses = torch.stack([m.l0()] + [F.nll_loss(outs[t][i], yb[:, t]) for t in range(len(outs))])
-            la, h = m.scalarize(losses)
+        for m, i in zip(members, idx):
+            ws = [st.P[n][i] for n in st.growl_names]
+            l0 = m.l0_of(ws) if ws else torch.zeros((), device=lead.device)
+            losses = torch.stack([l0] + [F.nll_loss(outs[t][i], yb[:, t]) for t in range(len(outs))])
+            la, h = m.scalarize(losses, st.T[i])
             m.note_finite(la, losses)  # on the device; checked once at the epoch's end, as in a single run
-            m.zero_grads(opts[m])
             total = la if total is None else total + la  # parameters are disjoint: one backward for all
-            stepping.append(m)
             s, hs = sums[m]
             s += losses.detach().double()
             hs += h.detach().double()
-        if total is not None:
-            total.backward()
-        for m in stepping:
-            opts[m].step()
+        st.opt.zero_grad(set_to_none=True)
+        total.backward()
+        st.opt.step()
+    st.store(members)
     if bool(differ):
         raise RuntimeError("stacked runs drew different batches; they must share seed, data and batch size")
     for m in members:

@@ -72,8 +72,8 @@ def test_a_diverging_run_ends_alone(splits, monkeypatch):
             make_config("multimnist", "hps", (0.0, 0.2, 0.8), "smoke", 0)]
     scalarize = Run.scalarize
 
-    def poisoned(self, losses):  # the second run's objective turns NaN in its second epoch
-        la, h = scalarize(self, losses)
+    def poisoned(self, losses, t=None):  # the second run's objective turns NaN in its second epoch
+        la, h = scalarize(self, losses, t)
         return (la * float("nan"), h) if self.cfg.k[1] == 0.2 and len(self.history) >= 1 else (la, h)
 
     monkeypatch.setattr(Run, "scalarize", poisoned)
@@ -124,3 +124,32 @@ def test_the_device_check_runs_on_a_cpu_and_says_so():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "CPU figures" in out.stdout and "no GPU here" in out.stdout
     assert "| 2 |" in out.stdout and "projected 90-vector" in out.stdout and "in stacks of 2" in out.stdout
+
+
+def test_the_stack_keeps_its_state_stacked_between_steps(splits, monkeypatch):
+    """One Adam over (K, ...) tensors that live for the whole stage, and nothing stacked per step
+    but each run's loss vector: the count of torch.stack calls grows by K per step, not by the
+    number of parameters and buffers."""
+    import mdmtn.stacked as stacked_mod
+    from mdmtn.stacked import prepare_stack, stacked_epoch
+
+    calls = []
+    real_stack = torch.stack
+    monkeypatch.setattr(stacked_mod.torch, "stack", lambda *a, **k: calls.append(1) or real_stack(*a, **k))
+    cfgs = [make_config("multimnist", "mdmtn", k, "smoke", 0, batch_size=16) for k in ((0.01, 0.5, 0.49), (0.01, 0.2, 0.79))]
+    per_epoch = {}
+    for n_train in (32, 96):
+        members = prepare_stack(cfgs, splits["multimnist"].subset(n_train, cfgs[0].data.n_val, cfgs[0].data.n_test),
+                                torch.device("cpu"))
+        opts = [m.begin_stage().opt for m in members]
+        stacked_epoch(list(zip(members, opts)))
+        state = members[0].rendezvous.state
+        tensors = dict(state.P)
+        calls.clear()
+        stacked_epoch(list(zip(members, opts)))
+        per_epoch[n_train] = len(calls)
+        assert members[0].rendezvous.state is state and all(state.P[n] is t for n, t in tensors.items())
+        assert len(state.opt.param_groups[0]["params"]) == len(state.P) + 1  # one Adam: every stacked tensor and t
+    steps = {n: -(-n // cfgs[0].data.batch_size) for n in per_epoch}
+    assert steps[96] - steps[32] == 4
+    assert (per_epoch[96] - per_epoch[32]) == len(cfgs) * (steps[96] - steps[32]), (per_epoch, steps)
