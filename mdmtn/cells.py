@@ -23,11 +23,12 @@ from .verdicts import phase1_best_epoch, side_runs  # noqa: F401 - phase1_best_e
 LABELS = {"mgda": "MGDA-UB", "stl": "STL", "wc_al": "ours"}
 
 
-def preset_records(results_dir: str | Path, preset: str) -> list[dict]:
-    """Every finished record of ``preset`` under ``results_dir``: ``<preset>/``, its ``baselines/``
-    and its ``seeds/`` (re-runs of selected configs), each run once."""
+def preset_records(results_dir: str | Path, preset: str, status: str | None = "ok") -> list[dict]:
+    """Every record of ``preset`` under ``results_dir`` with ``status`` (None: any): ``<preset>/``,
+    its ``baselines/`` and its ``seeds/`` (re-runs of selected configs), each run once."""
     base = Path(results_dir) / preset
-    return load_records([d for d in (base, base / "baselines", base / "seeds") if d.is_dir()], strict=True)
+    return load_records([d for d in (base, base / "baselines", base / "seeds") if d.is_dir()], status=status,
+                        strict=True)
 
 
 def paper_cells(dataset: str) -> list[dict[str, Any]]:

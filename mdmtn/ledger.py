@@ -13,20 +13,17 @@ from typing import Any, Sequence
 
 from .aggregate import PAPER_RESULTS
 from .config import profile_of, RunConfig
-from .records import load_records
 
 MEASURED_START, MEASURED_END = "<!-- measured:start -->", "<!-- measured:end -->"
 DATASET_NAMES = {"multimnist": "MultiMNIST", "cifar10mnist": "Cifar10Mnist"}
 
 
-def _dirs(results: Path, preset: str) -> list[Path]:
-    base = results / preset
-    return [d for d in (base, base / "baselines", base / "seeds") if d.is_dir()]
-
-
 def all_records(results: str | Path, preset: str, status: str | None = None) -> list[dict[str, Any]]:
-    """Every run record of ``preset`` under ``results`` (any status unless ``status`` is given)."""
-    return load_records(_dirs(Path(results), preset), status=status, strict=True)
+    """Every run record of ``preset`` under ``results`` (any status unless ``status`` is given), from
+    the folders the tables read (:func:`mdmtn.cells.preset_records`)."""
+    from .cells import preset_records
+
+    return preset_records(results, preset, status=status)
 
 
 def rejected_files(results: str | Path) -> list[Path]:

@@ -264,6 +264,11 @@ class Verdict:
     interval: Interval | None = None
     per_seed: str = ""
     keys: list[str] = field(default_factory=list)
+    # why an "inconclusive" is one: "few" (fewer runs than the rule needs) or "wide" (the interval
+    # crosses the decision boundary); "" otherwise
+    reason: str = ""
+    # the difference and its interval alone, for verdicts built from several (judge_trade)
+    core: str = ""
 
     @property
     def post_hoc(self) -> bool:
@@ -277,6 +282,11 @@ def _fmt_seeds(vals: dict[int, float], digits: int = 2) -> str:
 def _band(c: dict[str, Any]) -> tuple[float, float]:
     tol = float(c["tolerance"]) * (abs(float(c["target"])) if c.get("tolerance_kind") == "rel" else 1.0)
     return float(c["target"]) - tol, float(c["target"]) + tol
+
+
+def _reason(verdict: str, few: bool) -> str:
+    """Why ``verdict`` is inconclusive: too few runs, else an interval that crosses the boundary."""
+    return "" if verdict != "inconclusive" else "few" if few else "wide"
 
 
 def judge_match(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
@@ -297,7 +307,7 @@ def judge_match(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     if missing:
         summary += f"; left out (metric missing): {', '.join(missing)}"
     return Verdict(c, v, summary, n=str(iv.n), interval=iv, per_seed=_fmt_seeds(vals, digits),
-                   keys=[r["key"] for r in runs])
+                   keys=[r["key"] for r in runs], reason=_reason(v, iv.n < n_min))
 
 
 def _two_sides(c: dict[str, Any], records: Sequence[dict], metric: str = "avg"
@@ -316,12 +326,13 @@ def _judge_difference(c: dict[str, Any], va: dict[int, float], vb: dict[int, flo
                        keys=keys)
     iv = difference_interval(va, vb)
     v = decide(iv, lo, hi, 3, min(len(va), len(vb)))
-    summary = (f"{what} {iv.mean:+.2f} points, 95% CI [{iv.lo:+.2f}, {iv.hi:+.2f}] ({iv.method}); "
-               f"a {sum(va.values()) / len(va):.2f}%, b {sum(vb.values()) / len(vb):.2f}%")
-    if min(len(va), len(vb)) < 3:
+    core = f"{what} {iv.mean:+.2f} points, 95% CI [{iv.lo:+.2f}, {iv.hi:+.2f}] ({iv.method})"
+    summary = f"{core}; a {sum(va.values()) / len(va):.2f}%, b {sum(vb.values()) / len(vb):.2f}%"
+    few = min(len(va), len(vb)) < 3
+    if few:
         summary += "; needs n >= 3 on both sides"
     return Verdict(c, v, summary, n=f"{len(va)} / {len(vb)}", interval=iv,
-                   per_seed=f"a: {_fmt_seeds(va)}; b: {_fmt_seeds(vb)}", keys=keys)
+                   per_seed=f"a: {_fmt_seeds(va)}; b: {_fmt_seeds(vb)}", keys=keys, reason=_reason(v, few), core=core)
 
 
 def judge_order(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
@@ -345,8 +356,9 @@ def judge_trade(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     both = {mnist.verdict, cifar.verdict}
     v = ("not yet" if "not yet" in both else "does not hold" if "does not hold" in both
          else "holds" if both == {"holds"} else "inconclusive")
-    return Verdict(c, v, f"{mnist.summary.split('; a ')[0]}; {cifar.summary.split('; a ')[0]}", n=mnist.n,
-                   per_seed=f"MNIST {mnist.per_seed}; CIFAR-10 {cifar.per_seed}", keys=keys)
+    reason = "few" if "few" in (mnist.reason, cifar.reason) else "wide" if v == "inconclusive" else ""
+    return Verdict(c, v, f"{mnist.core or mnist.summary}; {cifar.core or cifar.summary}", n=mnist.n,
+                   per_seed=f"MNIST {mnist.per_seed}; CIFAR-10 {cifar.per_seed}", keys=keys, reason=reason)
 
 
 def judge_gap_larger(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
@@ -357,7 +369,8 @@ def judge_gap_larger(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
         keys += k
         if len(va) < 2 or len(vb) < 2:
             return Verdict(c, "not yet" if not va or not vb else "inconclusive",
-                           f"{ds}: {len(va)} / {len(vb)} runs", n=f"{len(va)} / {len(vb)}", keys=keys)
+                           f"{ds}: {len(va)} / {len(vb)} runs", n=f"{len(va)} / {len(vb)}", keys=keys,
+                           reason="few" if va and vb else "")
         gaps.append(difference_interval(va, vb))
     ga, gb = gaps
     # each gap's standard error from its own interval; df: the smaller of the two (conservative)
@@ -367,7 +380,8 @@ def judge_gap_larger(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     iv = Interval(d, d - h, d + h, min(ga.n, gb.n), "t on the two gaps' standard errors, df = min n - 1")
     v = decide(iv, 0.0, math.inf, 3, iv.n)
     return Verdict(c, v, f"gap {c['a']['dataset']} {ga.mean:+.2f} vs {c['b']['dataset']} {gb.mean:+.2f} points; "
-                   f"difference {d:+.2f}, 95% CI [{iv.lo:+.2f}, {iv.hi:+.2f}]", n=str(iv.n), interval=iv, keys=keys)
+                   f"difference {d:+.2f}, 95% CI [{iv.lo:+.2f}, {iv.hi:+.2f}]", n=str(iv.n), interval=iv, keys=keys,
+                   reason=_reason(v, iv.n < 3))
 
 
 def judge_sr_spread(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
@@ -391,7 +405,7 @@ def judge_sr_spread(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     tol = float(c["tolerance"])
     v = "inconclusive" if n < 3 else "holds" if mm >= tol and cm < mm else "does not hold"
     return Verdict(c, v, f"widest SR range over seeds: MultiMNIST {mm:.1f} points, narrowest Cifar10Mnist {cm:.1f}",
-                   n=str(n), per_seed="; ".join(per), keys=keys)
+                   n=str(n), per_seed="; ".join(per), keys=keys, reason=_reason(v, n < 3))
 
 
 def judge_front(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
@@ -404,7 +418,7 @@ def judge_front(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     shown = "; ".join(f"seed {s}: {v}" for s, v in sorted(vals.items()))
     return Verdict(c, "inconclusive" if n < 3 else "not yet",
                    f"{shown}{'; ' + note if note else ''}; one value per sweep seed, needs 3 sweep seeds",
-                   n=str(n), per_seed=shown)
+                   n=str(n), per_seed=shown, reason="few" if n < 3 else "")
 
 
 def judge_decision(c: dict[str, Any], records: Sequence[dict], done: Sequence[Verdict]) -> Verdict:
@@ -570,8 +584,8 @@ def answer(vs: Sequence[Verdict]) -> str:
     post = sum(v.post_hoc for v in vs)
     holds = [v for v in vs if v.verdict == "holds" and v.claim["rule"] != "decision"]
     fails = [v for v in vs if v.verdict == "does not hold"]
-    few = [v for v in vs if v.verdict == "inconclusive" and "needs" in v.summary]
-    wide = [v for v in vs if v.verdict == "inconclusive" and "needs" not in v.summary]
+    few = [v for v in vs if v.verdict == "inconclusive" and v.reason == "few"]
+    wide = [v for v in vs if v.verdict == "inconclusive" and v.reason != "few"]
     decision = next((v for v in vs if v.claim["rule"] == "decision"), None)
 
     def ids(xs: Sequence[Verdict], n: int = 8) -> str:
