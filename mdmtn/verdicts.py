@@ -445,9 +445,18 @@ def judge_decision(c: dict[str, Any], records: Sequence[dict], done: Sequence[Ve
     if pending:
         return Verdict(c, "not yet", f"runs missing: {', '.join(pending)}. So far: {table}")
     best = max(scores, key=lambda p: (scores[p], p == "library"))
+    top = sorted(p for p in scores if scores[p] == scores[best])
+    note = ""
+    if len(top) > 1 and "library" not in top:
+        # the registered text settles a tie with the library, not one between the authors' two profiles;
+        # read (post hoc) in its spirit: the default changes only for a profile that scores best alone
+        note = (f" {' and '.join(top)} tie: the registered rule names no winner for a tie without the library's "
+                "defaults; read post hoc in its spirit (a default changes only for a profile that scores best "
+                "alone), the library's defaults stay.")
+        best = "library"
     if scores[best][0] == 0 or scores[best] == scores["library"]:
         best = "library"
-    return Verdict(c, "holds", f"choice: {best}. {table}")
+    return Verdict(c, "holds", f"choice: {best}. {table}.{note}")
 
 
 def _profile_accuracy(records: Sequence[dict], ds: str, model: str, profile: str, sr_claim: dict) -> str:

@@ -99,3 +99,30 @@ def test_order_pairs_by_seed_and_respects_the_papers_direction():
     assert v.verdict == "holds" and "paired" in v.interval.method and v.interval.mean == pytest.approx(0.8)
     assert judge_order(dict(c, expect="a < b"), recs).verdict == "does not hold"
     assert math.isclose(v.interval.lo, v.interval.hi)  # identical differences: no spread
+
+
+# -- the root-cause study's decision rule, on verdicts whose answer is known ---------------------------
+
+def _decision(holds: dict):
+    """judge_decision on hand-made SR verdicts: ``holds[profile]`` is how many of the four cells hold."""
+    from mdmtn.verdicts import Interval, Verdict, judge_decision
+
+    done = []
+    for profile, n_hold in holds.items():
+        for i, (ds, model) in enumerate((("mm", "mdmtn"), ("mm", "hps"), ("cm", "mdmtn"), ("cm", "hps"))):
+            cid = f"{ds}.{model}.sparse.SR" if profile == "library" else f"study.{ds}.{model}.{profile}.SR"
+            cell = dict(dataset="multimnist" if ds == "mm" else "cifar10mnist", method="wc_al", model=model,
+                        k=[0.001, 0.2, 0.799] if (ds, model) == ("mm", "mdmtn") else [0.0001, 0.5, 0.4999]
+                        if ds == "mm" else [0.01, 0.8, 0.19] if model == "mdmtn" else [0.1, 0.6, 0.3])
+            claim = dict(id=cid, cell=cell, preset="paper", min_n=5 if profile != "library" else 3)
+            done.append(Verdict(claim, "holds" if i < n_hold else "does not hold", "",
+                                interval=Interval(0.0, 0.0, 0.0, 5, "t")))
+    return judge_decision(dict(id="study.decision"), [], done).summary
+
+
+def test_the_decision_picks_a_profile_only_when_it_scores_best_alone():
+    assert _decision({"library": 1, "authors-2023": 3, "authors-head": 2}).startswith("choice: authors-2023.")
+    assert _decision({"library": 2, "authors-2023": 2, "authors-head": 1}).startswith("choice: library.")
+    assert _decision({"library": 0, "authors-2023": 0, "authors-head": 0}).startswith("choice: library.")
+    tie = _decision({"library": 1, "authors-2023": 2, "authors-head": 2})
+    assert tie.startswith("choice: library.") and "tie" in tie and "post hoc" in tie

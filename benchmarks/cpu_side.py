@@ -1,0 +1,114 @@
+"""How much of a paper-preset run is spent outside its training epochs, before and after the
+evaluation chunking (mdmtn.engine.CPU_EVAL_CHUNK), for the sparse MDMTN cell of each dataset.
+
+A full paper-preset run takes 10-30 minutes per run on this project's CPU, so this benchmark
+composes a run from its phases, each timed here in one process, interleaved (before / after),
+on the cell's real data, with one torch thread (as a sweep worker has): a training epoch (20 steps,
+scaled), a validation pass, the sparsity count, the GrOWL prox, the model snapshot, LSUV, the
+clustering and tying (on the committed run's checkpoint when it is on this machine), the final test
+and validation passes and the compression summary; multiplied by the paper schedule's epoch counts.
+It prints the composed share beside the share measured in the committed records of the same cell
+(wall time minus the epochs' training seconds), which the "before" column should match.
+
+    MDMTN_DATA=../shared/data python benchmarks/cpu_side.py [--allow-unverified-cifar]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from mdmtn.compress import compression_summary
+from mdmtn.config import make_config
+from mdmtn.data import iterate_batches, load_splits
+from mdmtn.engine import evaluate, lsuv_start_
+from mdmtn.growl import plan_tying
+from mdmtn.metrics import sparsity_metrics
+from mdmtn.records import find_record, load_checkpoint, load_records, machine_info
+from mdmtn.trainer import algorithm1_run
+
+CELLS = {"multimnist": (0.001, 0.2, 0.799), "cifar10mnist": (0.01, 0.8, 0.19)}
+
+
+def timed(f, n: int = 2) -> float:
+    f()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        f()
+    return (time.perf_counter() - t0) / n
+
+
+def recorded_share(results: Path, cfg) -> tuple[float, int]:
+    """Mean share of wall time outside the training epochs in the committed records of ``cfg``'s cell
+    (library profile, any seed)."""
+    shares = []
+    for r in load_records(results):
+        c = r["config"]
+        if (c["dataset"], c["model"], c["method"], tuple(c["k"])) == (cfg.dataset, cfg.model, "wc_al", cfg.k) and \
+                all(c.get(f) == v for f, v in cfg.to_dict().items() if f not in ("seed",)) and r.get("history"):
+            train = sum(h.get("seconds") or 0.0 for h in r["history"])
+            shares.append(1 - train / r["wall_time_s"])
+    return (statistics.mean(shares) if shares else float("nan")), len(shares)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--allow-unverified-cifar", action="store_true")
+    ap.add_argument("--results", default="results/paper")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    print(f"# {machine_info()['cpu_model']}, 1 torch thread; phases timed in one process, before / after interleaved")
+    print("| cell | train epoch (s) | validation pass (s) before / after | final test + val (s) before / after | "
+          "other CPU-side per run (s) | outside the epochs: before | after | records (n) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for ds, k in CELLS.items():
+        cfg = make_config(ds, "mdmtn", k, "paper", 0)
+        splits = load_splits(ds, None, allow_unverified_cifar=a.allow_unverified_cifar)
+        data = splits.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test)
+        run = algorithm1_run(cfg, data, torch.device("cpu"), False)
+        lsuv = timed(lambda: lsuv_start_(copy.deepcopy(run.model), cfg, data.train), 1)
+        st = run.begin_stage()
+        it = iterate_batches(data.train, cfg.data.batch_size, shuffle=True, generator=run.g_data)
+        batches = [next(it) for _ in range(21)]
+        run.step(st.opt, *batches[0])
+        t0 = time.perf_counter()
+        for xb, yb in batches[1:]:
+            run.step(st.opt, xb, yb)
+        steps = -(-len(data.train) // cfg.data.batch_size)
+        train_epoch = (time.perf_counter() - t0) / 20 * steps
+        bs = cfg.data.eval_batch_size
+        val = {c: [] for c in ("before", "after")}
+        for _ in range(2):  # interleaved
+            val["before"].append(timed(lambda: evaluate(run.model, data.val, bs, cpu_chunk=None), 1))
+            val["after"].append(timed(lambda: evaluate(run.model, data.val, bs), 1))
+        val = {c: statistics.mean(v) for c, v in val.items()}
+        final = {"before": timed(lambda: (evaluate(run.model, data.test, bs, cpu_chunk=None),
+                                          evaluate(run.model, data.val, bs, cpu_chunk=None)), 1),
+                 "after": timed(lambda: (evaluate(run.model, data.test, bs), evaluate(run.model, data.val, bs)), 1)}
+        per_epoch = timed(lambda: sparsity_metrics(run.model)) + timed(lambda: copy.deepcopy(run.model.state_dict()))
+        prox = timed(lambda: run.growl_step(0))
+        rec = find_record(a.results, cfg, log=None)
+        ckpt = Path(a.results) / f"{cfg.key()}.pt"
+        model = load_checkpoint(ckpt)[0] if rec is not None and ckpt.exists() else run.model
+        tie = timed(lambda: plan_tying([(n, w.detach()) for n, w in model.growl_weights()], cfg.growl.ap_preference,
+                                       conv_rows=cfg.switches.conv_rows, random_state=0, ap_rows=cfg.growl.ap_rows,
+                                       max_iter=cfg.growl.ap_max_iter), 1)
+        comp = timed(lambda: compression_summary(model), 1)
+        s = cfg.schedule
+        p1, p2 = s.epochs_per_iteration * s.phase1_iterations, s.epochs_per_iteration * s.phase2_iterations
+        other = lsuv + (p1 + p2) * per_epoch + (p1 + p2) * prox + tie + comp  # prox ~ the phase-2 projection
+        epochs = (p1 + p2) * train_epoch
+        share = {c: ((p1 + p2) * val[c] + final[c] + other) / ((p1 + p2) * val[c] + final[c] + other + epochs)
+                 for c in ("before", "after")}
+        rs, n = recorded_share(Path(a.results), cfg)
+        print(f"| {ds} MDMTN k={k} | {train_epoch:.2f} | {val['before']:.2f} / {val['after']:.2f} | "
+              f"{final['before']:.2f} / {final['after']:.2f} | {other:.1f} | {100 * share['before']:.1f}% | "
+              f"{100 * share['after']:.1f}% | {100 * rs:.1f}% ({n}) |")
+
+
+if __name__ == "__main__":
+    main()
