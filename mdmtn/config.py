@@ -468,9 +468,14 @@ SWITCH_PROFILES: dict[str, dict[str, Any]] = {
                          mu_schedule="head"),
 }
 PROFILES = tuple(SWITCH_PROFILES)
-# The profile the book's reproduction (Tables 1-2, fronts) is judged under. It changes only by the
-# registered decision of the root-cause study (registry entry study.decision), never to fit a number.
-BOOK_PROFILE = "library"
+# The profile the book's paper-preset sparse cells (Tables 1-2, k0 > 0) are judged under. It changes
+# only by the registered decision of the root-cause study (registry entry study.decision, registered
+# before the study's runs), never to fit a number. That rule scored the three profiles on the four
+# sparse cells and chose authors-2023 (SR within tolerance on 2 of 4, as authors-head, ahead of it
+# on the registered tie-break; the library 1 of 4). The rule names the sparse cells only, so dense
+# cells, baselines and the CPU-scale fronts keep the library's defaults (BASE_PROFILE).
+BOOK_PROFILE = "authors-2023"
+BASE_PROFILE = "library"
 
 
 def profile_overrides(profile: str, dataset: str) -> dict[str, Any]:

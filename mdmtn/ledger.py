@@ -151,6 +151,12 @@ def measured_markdown(results: str | Path) -> str:
             line = _cell_line(paper, key[0], key[2], key[3])
             if line:
                 lines.append(f"- {line}.")
+    from .config import BASE_PROFILE, BOOK_PROFILE
+
+    if BOOK_PROFILE != BASE_PROFILE:
+        lines.append(f"- These are the library's defaults. The book judges the four sparse cells on their "
+                     f"`{BOOK_PROFILE}` switch-profile runs instead, as the root-cause study's rule, registered "
+                     "before its runs, decided (chapter 11).")
     base = defaultdict(list)
     for r in paper:
         c = r["config"]

@@ -4,7 +4,7 @@ import pytest
 
 from mdmtn.cells import (cell_rows, cell_runs, cell_tables, mgda_variants, paper_cells, phase1_best_epoch, summarize,
                          switch_study)
-from mdmtn.config import make_config
+from mdmtn.config import BOOK_PROFILE, make_config, profile_overrides
 
 
 def rec(dataset, model, k, preset, seed, acc, sr=0.0, method="wc_al", **over):
@@ -16,15 +16,16 @@ def rec(dataset, model, k, preset, seed, acc, sr=0.0, method="wc_al", **over):
 
 MM = "multimnist"
 SPARSE, DENSE = (1e-3, 0.2, 0.799), (0.0, 0.35, 0.65)
+BOOK = profile_overrides(BOOK_PROFILE, MM)  # the book judges the sparse cells under this profile
 
 
 def test_cell_runs_take_default_configs_at_the_cell_k_each_seed_once():
     cell = next(c for c in paper_cells(MM) if c["model"] == "mdmtn" and c["k"] == SPARSE)
-    recs = [rec(MM, "mdmtn", SPARSE, "paper", 0, 96.0), rec(MM, "mdmtn", SPARSE, "paper", 1, 97.0),
-            rec(MM, "mdmtn", SPARSE, "paper", 1, 97.0),  # same run twice
-            rec(MM, "mdmtn", SPARSE, "paper", 0, 90.0, cap_ramp=False),  # a switch variant
-            rec(MM, "mdmtn", (1e-3, 0.5, 0.499), "paper", 2, 99.0),  # another k
-            rec(MM, "mdmtn", SPARSE, "quick", 0, 95.0)]
+    recs = [rec(MM, "mdmtn", SPARSE, "paper", 0, 96.0, **BOOK), rec(MM, "mdmtn", SPARSE, "paper", 1, 97.0, **BOOK),
+            rec(MM, "mdmtn", SPARSE, "paper", 1, 97.0, **BOOK),  # same run twice
+            rec(MM, "mdmtn", SPARSE, "paper", 0, 90.0, **dict(BOOK, eta1=50.0)),  # a switch variant
+            rec(MM, "mdmtn", (1e-3, 0.5, 0.499), "paper", 2, 99.0, **BOOK),  # another k
+            rec(MM, "mdmtn", SPARSE, "quick", 0, 95.0, **BOOK)]
     runs = cell_runs(recs, cell, "paper")
     assert [r["config"]["seed"] for r in runs] == [0, 1]
     s = summarize(runs)
@@ -33,7 +34,7 @@ def test_cell_runs_take_default_configs_at_the_cell_k_each_seed_once():
 
 
 def test_tables_mark_missing_seeds_and_show_the_difference_to_the_paper():
-    recs = [rec(MM, "mdmtn", SPARSE, "paper", 0, 96.845 + 0.5, sr=30.0)]
+    recs = [rec(MM, "mdmtn", SPARSE, "paper", 0, 96.845 + 0.5, sr=30.0, **BOOK)]
     rows = cell_rows(MM, recs, [])
     t = cell_tables(rows)
     line = next(ln for ln in t["avg"].splitlines() if "MDMTN, ours k = (0.001" in ln)

@@ -64,8 +64,13 @@ def _claim(**kw):
     return c
 
 
+def _book(ds="multimnist"):
+    from mdmtn.config import BOOK_PROFILE, profile_overrides
+    return profile_overrides(BOOK_PROFILE, ds)  # the profile the book judges the sparse cells under
+
+
 def test_match_on_records_built_to_hold_fail_or_not_decide():
-    cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "paper")
+    cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "paper", **_book())
     near = [_record(cfg, s, 96.8, sr) for s, sr in enumerate((56.0, 57.5, 58.0))]
     far = [_record(cfg, s, 96.8, sr) for s, sr in enumerate((25.0, 26.0, 25.5))]
     wide = [_record(cfg, s, 96.8, sr) for s, sr in enumerate((25.0, 57.0, 79.0))]
@@ -75,7 +80,7 @@ def test_match_on_records_built_to_hold_fail_or_not_decide():
     assert judge_match(_claim(), near[:2]).verdict == "inconclusive"
     assert judge_match(_claim(), []).verdict == "not yet"
     # a switch variant of the cell is not the cell: it is left out
-    other = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "paper", eta1=50.0)
+    other = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "paper", **dict(_book(), eta1=50.0))
     assert judge_match(_claim(), [_record(other, s, 96.8, 57.0) for s in range(3)]).verdict == "not yet"
 
 
@@ -85,12 +90,12 @@ def test_match_reads_a_profile_arm_only_from_that_profile():
     recs = [_record(cfg, s, 96.8, 57.0) for s in range(5)]
     assert judge_match(_claim(profile="authors-2023", min_n=5), recs).verdict == "holds"
     assert judge_match(_claim(profile="authors-2023", min_n=5), recs[:4]).verdict == "inconclusive"
-    assert judge_match(_claim(), recs).verdict == "not yet"  # the library arm has none
+    assert judge_match(_claim(profile="library"), recs).verdict == "not yet"  # the library arm has none
 
 
 def test_order_pairs_by_seed_and_respects_the_papers_direction():
-    a_cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "paper")
-    b_cfg = make_config("multimnist", "hps", (0.0001, 0.5, 0.4999), "paper")
+    a_cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "paper", **_book())
+    b_cfg = make_config("multimnist", "hps", (0.0001, 0.5, 0.4999), "paper", **_book())
     recs = [_record(a_cfg, s, 96.8 + 0.01 * s) for s in range(3)] + [_record(b_cfg, s, 96.0 + 0.01 * s) for s in range(3)]
     a = dict(dataset="multimnist", method="wc_al", model="mdmtn", sparse=True)
     b = dict(dataset="multimnist", method="wc_al", model="hps", sparse=True)
@@ -104,20 +109,33 @@ def test_order_pairs_by_seed_and_respects_the_papers_direction():
 # -- the root-cause study's decision rule, on verdicts whose answer is known ---------------------------
 
 def _decision(holds: dict):
-    """judge_decision on hand-made SR verdicts: ``holds[profile]`` is how many of the four cells hold."""
+    """judge_decision on hand-made SR verdicts for the authors' profiles and hand-made library records:
+    ``holds[profile]`` is how many of the four cells hold."""
+    from mdmtn.aggregate import PAPER_RESULTS
     from mdmtn.verdicts import Interval, Verdict, judge_decision
 
-    done = []
+    done, records = [], []
+    sparse = [key for key in PAPER_RESULTS if key[1] == "wc_al" and len(key) > 3 and key[3][0] > 0]
+    order = [("multimnist", "mdmtn"), ("multimnist", "hps"), ("cifar10mnist", "mdmtn"), ("cifar10mnist", "hps")]
+    for i, (ds, model) in enumerate(order):
+        key = next(k for k in sparse if k[0] == ds and k[2] == model)
+        sr = PAPER_RESULTS[key]["SR"] + (0.0 if i < holds["library"] else 20.0)
+        for seed in range(3):
+            cfg = make_config(ds, model, key[3], "paper", seed)
+            records.append(_record(cfg, seed, PAPER_RESULTS[key]["acc"][2], sr))
     for profile, n_hold in holds.items():
         for i, (ds, model) in enumerate((("mm", "mdmtn"), ("mm", "hps"), ("cm", "mdmtn"), ("cm", "hps"))):
             cid = f"{ds}.{model}.sparse.SR" if profile == "library" else f"study.{ds}.{model}.{profile}.SR"
             cell = dict(dataset="multimnist" if ds == "mm" else "cifar10mnist", method="wc_al", model=model,
                         k=[0.001, 0.2, 0.799] if (ds, model) == ("mm", "mdmtn") else [0.0001, 0.5, 0.4999]
                         if ds == "mm" else [0.01, 0.8, 0.19] if model == "mdmtn" else [0.1, 0.6, 0.3])
-            claim = dict(id=cid, cell=cell, preset="paper", min_n=5 if profile != "library" else 3)
+            claim = _claim(id=cid, cell=cell, min_n=5 if profile != "library" else 3, target=57.26)
+            if profile == "library":
+                key = next(k for k in sparse if k[0] == cell["dataset"] and k[2] == model)
+                claim["target"] = PAPER_RESULTS[key]["SR"]
             done.append(Verdict(claim, "holds" if i < n_hold else "does not hold", "",
                                 interval=Interval(0.0, 0.0, 0.0, 5, "t")))
-    return judge_decision(dict(id="study.decision"), [], done).summary
+    return judge_decision(dict(id="study.decision"), records, done).summary
 
 
 def test_the_decision_picks_a_profile_only_when_it_scores_best_alone():
