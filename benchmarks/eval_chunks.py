@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 
-from mdmtn.config import RunConfig
 from mdmtn.data import SplitsLoader
 from mdmtn.engine import CPU_EVAL_CHUNK, evaluate
 from mdmtn.probe import load_verified_checkpoint

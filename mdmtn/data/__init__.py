@@ -9,4 +9,5 @@ from the torchvision raw files and cached (checksummed) under $MDMTN_CACHE or ~/
 from .sources import DatasetError, UnverifiedDataError
 from .splits import DATASETS, Splits, SplitsLoader, TaskTensors, iterate_batches, load_splits, random_split_indices
 
-__all__ = ["DATASETS", "DatasetError", "Splits", "SplitsLoader", "TaskTensors", "iterate_batches", "load_splits", "random_split_indices"]
+__all__ = ["DATASETS", "DatasetError", "Splits", "SplitsLoader", "TaskTensors", "UnverifiedDataError", "iterate_batches",
+           "load_splits", "random_split_indices"]
