@@ -1,6 +1,7 @@
 """GrOWL sparsity objective, OWL proximal step, η2 row cap and phase-2 parameter tying.
 
-Implements paper-the book appendix (default = paper semantics) with the compat switches of §10 rows 3, 4, 6, 7, 10.
+Implements the paper's GrOWL (default = paper semantics) with switches for the authors' code, each
+described in the book's appendix on the authors' code.
 
 Vocabulary
 ----------
@@ -17,10 +18,10 @@ Compat switches
   and flatten); ``"code"`` — the authors' memory-order ``w.view(in, -1)`` (row ``r`` holds whole output
   filters, departure #4).
 * ``order`` (penalty value): ``"paper"`` largest theta on the largest norm; ``"code"`` norms sorted
-  ascending (§3.1 / §10 row 3).
+  ascending.
 * ``mode`` (prox): ``"exact"`` OWL prox via isotonic regression; ``"head"`` the authors' approximate
-  pooling; ``"2023"`` the same with theta permuted by the rows' ascending rank (§3.4 / §10 row 6).
-* ``rule`` (η2 cap): ``"head"`` / ``"2023"`` (§3.5 / §10 row 7).
+  pooling; ``"2023"`` the same with theta permuted by the rows' ascending rank.
+* ``rule`` (η2 cap): ``"head"`` / ``"2023"``.
 
 Everything is vectorised (departure #30): no Python loops over rows.
 """

@@ -1,6 +1,6 @@
 """Layer-sequential unit-variance initialisation (Mishkin & Matas 2016), as the paper uses it.
 
-Spec §4.2: every Conv2d/Linear weight becomes an orthonormal matrix (SVD of a Gaussian), biases
+LSUV, the paper's initialisation: every Conv2d/Linear weight becomes an orthonormal matrix (SVD of a Gaussian), biases
 0; then, with the model in eval mode, each layer in registration order is rescaled until the
 std of its raw output on a training batch is within ``tol`` of 1 (at most ``max_attempts``).
 """

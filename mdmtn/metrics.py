@@ -1,4 +1,4 @@
-"""Sparsity metrics SR / CR / PS (the book appendix, §10 row 11) and accuracy.
+"""Sparsity metrics SR / CR / PS (defined in the book's appendix on the authors' code) and accuracy.
 
 The paper's unit is the **row** of the reshaped weight matrix (an input neuron / input channel), not the
 scalar parameter, counted over *all* weight tensors with ``ndim > 1`` — regularised layers, input convs and

@@ -7,7 +7,7 @@ For a preference vector k and reference point a, the constraints are
 
 and each mini-batch minimises L_A = t + Σ_i λ_i H_i + (μ/2)·Σ_i H_i².
 As in the paper and the authors' code the penalty acts on every H_i, signed (inequalities
-treated as equalities), and λ is updated without projection (the book appendix, §10 #12).
+treated as equalities), and λ is updated without projection (the book's appendix on the authors' code).
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ heads are task-specific and get their gradients from the α-weighted loss, as in
 formulation where only the shared parameters are balanced.
 
 The authors' code did not clear the gradients between the per-task passes and the update
-(the book appendix, §10 #20); ``mgda_grad_bug`` reproduces it: "2023" adds the last task's full gradient
+(the book's appendix on the authors' code); ``mgda_grad_bug`` reproduces it: "2023" adds the last task's full gradient
 to the update; "head" makes the solver see cumulative gradients [g1, g1+g2] and adds g1+g2.
 (That is the same as back-propagating the extra losses, which is how it is done here.)
 

@@ -1,4 +1,4 @@
-"""Datasets: MultiMNIST and Cifar10Mnist as in-memory, normalised tensors (paper-the book appendix).
+"""Datasets: MultiMNIST and Cifar10Mnist as in-memory, normalised tensors (as the paper describes them).
 
     splits = load_splits("multimnist", root)      # or "cifar10mnist"; root else $MDMTN_DATA
     for x, y in iterate_batches(splits.train, 256, shuffle=True, generator=g): ...

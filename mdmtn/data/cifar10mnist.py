@@ -1,4 +1,4 @@
-"""Cifar10Mnist composites (paper-the book appendix, §10 rows 19 and 27).
+"""Cifar10Mnist composites (as the paper describes them; the book's appendix gives the details).
 
 CIFAR-10 image i is paired with MNIST image i (train: i < min(50000, sizes); test: all pairs).
 The 28x28 digit is resized to 32x32 with PIL's default filter for mode L (bicubic) and pasted,

@@ -1,4 +1,4 @@
-"""MultiMNIST composites (paper-the book appendix, §10 row 26).
+"""MultiMNIST composites (as the paper describes them; the book's appendix gives the details).
 
 Each image l of a split gets one partner r drawn uniformly from the same split (seeded; r may
 equal l). On a 36x36 canvas the left digit sits at [0:28, 0:28], the right one at [6:34, 6:34],
