@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import json
 import math
 import typing
@@ -70,6 +71,18 @@ def _field(default: Any, doc: str, key: str = "always") -> Any:
 
 class ConfigError(ValueError):
     """A run configuration that cannot be trained; the message says how to fix it."""
+
+
+def env_flag(name: str, error: type[Exception] | None = None) -> bool:
+    """Environment variable ``name`` as an on/off choice: ``1``/``true``/``yes`` on; unset, empty,
+    ``0``/``false``/``no`` off; anything else raises ``error`` (default :class:`ConfigError`) with
+    one line naming the variable."""
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise (error or ConfigError)(f"{name}={os.environ[name]!r}: expected 1 or 0")
 
 
 @dataclass(frozen=True)

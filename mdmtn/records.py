@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from . import __version__
-from .config import INPUT_SHAPES, ConfigError, RunConfig
+from .config import INPUT_SHAPES, ConfigError, RunConfig, env_flag
 from .models import build_model
 
 
@@ -90,12 +90,7 @@ def allow_tf32() -> bool:
     """The ``MDMTN_ALLOW_TF32`` choice (CLI ``--allow-tf32`` sets it): ``1``/``true``/``yes`` lets
     CUDA matmuls and cuDNN convolutions use TF32; unset, empty or ``0`` keeps full fp32 (the
     default for reproduction runs). Anything else is a :class:`mdmtn.config.ConfigError`."""
-    raw = os.environ.get(ENV_ALLOW_TF32, "").strip().lower()
-    if raw in ("", "0", "false", "no"):
-        return False
-    if raw in ("1", "true", "yes"):
-        return True
-    raise ConfigError(f"{ENV_ALLOW_TF32}={os.environ[ENV_ALLOW_TF32]!r}: expected 1 or 0")
+    return env_flag(ENV_ALLOW_TF32)
 
 
 def set_precision() -> None:

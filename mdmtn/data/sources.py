@@ -46,14 +46,9 @@ class UnverifiedDataError(DatasetError):
 def allow_unverified_mnist_default(value: bool | None) -> bool:
     """``value``, or when None the ``MDMTN_ALLOW_UNVERIFIED_MNIST`` opt-in (``1``/``true``/``yes``;
     ``0``/``false``/``no``/empty = off; anything else is a :class:`DatasetError`)."""
-    if value is not None:
-        return bool(value)
-    raw = os.environ.get(ENV_ALLOW_UNVERIFIED_MNIST, "").strip().lower()
-    if raw in ("", "0", "false", "no"):
-        return False
-    if raw in ("1", "true", "yes"):
-        return True
-    raise DatasetError(f"{ENV_ALLOW_UNVERIFIED_MNIST}={os.environ[ENV_ALLOW_UNVERIFIED_MNIST]!r}: expected 1 or 0")
+    from ..config import env_flag
+
+    return bool(value) if value is not None else env_flag(ENV_ALLOW_UNVERIFIED_MNIST, DatasetError)
 
 
 def mnist_files_verified(root: Path, train: bool) -> bool:
