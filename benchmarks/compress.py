@@ -1,6 +1,6 @@
-"""Size and CPU latency of dense, sparse-masked and compressed models (``mdmtn.compress``).
+"""Size and CPU latency of dense, sparse-masked and compressed models (``mdmtn.training.compress``).
 
-For every checkpoint (``--runs DIR``: each ``*.pt`` written by ``mdmtn.records.save_checkpoint``),
+For every checkpoint (``--runs DIR``: each ``*.pt`` written by ``mdmtn.records.checkpoint.save_checkpoint``),
 or by default a model trained here at smoke scale, prints one row per variant:
 
 * ``dense``: the same architecture with all weights non-zero (a fresh initialisation): what an
@@ -34,11 +34,11 @@ from pathlib import Path
 import torch
 
 import mdmtn
-from mdmtn.compress import count_parameters
-from mdmtn.config import INPUT_SHAPES, make_config
+from mdmtn.core.config import INPUT_SHAPES, make_config
 from mdmtn.data import Splits, TaskTensors, load_splits
 from mdmtn.models import build_model
-from mdmtn.records import load_checkpoint
+from mdmtn.records.checkpoint import load_checkpoint
+from mdmtn.training.compress import count_parameters
 
 
 def file_size(module: torch.nn.Module) -> int:
@@ -57,7 +57,7 @@ def inputs(dataset: str, n: int) -> torch.Tensor:
 
 def smoke_model(dataset: str, model_name: str):
     """Train a model at smoke scale (real data if MDMTN_DATA is set, else random tensors)."""
-    from mdmtn.runner import train
+    from mdmtn.training.runner import train
 
     cfg = make_config(dataset, model_name, preset="smoke")
     splits = None

@@ -1,5 +1,5 @@
 """How much of a paper-preset run is spent outside its training epochs, before and after the
-evaluation chunking (mdmtn.engine.CPU_EVAL_CHUNK), for the sparse MDMTN cell of each dataset.
+evaluation chunking (mdmtn.training.engine.CPU_EVAL_CHUNK), for the sparse MDMTN cell of each dataset.
 
 A full paper-preset run takes 10-30 minutes per run on this project's CPU, so this benchmark
 composes a run from its phases, each timed here in one process, interleaved (before / after),
@@ -22,14 +22,16 @@ from pathlib import Path
 
 import torch
 
-from mdmtn.compress import compression_summary
-from mdmtn.config import make_config
+from mdmtn.core.config import make_config
 from mdmtn.data import iterate_batches, load_splits
-from mdmtn.engine import evaluate, lsuv_start_
-from mdmtn.growl import plan_tying
-from mdmtn.metrics import sparsity_metrics
-from mdmtn.records import find_record, load_checkpoint, load_records, machine_info
-from mdmtn.trainer import algorithm1_run
+from mdmtn.objectives.growl import plan_tying
+from mdmtn.objectives.metrics import sparsity_metrics
+from mdmtn.records.checkpoint import load_checkpoint
+from mdmtn.records.machine import machine_info
+from mdmtn.records.record import find_record, load_records
+from mdmtn.training.compress import compression_summary
+from mdmtn.training.engine import evaluate, lsuv_start_
+from mdmtn.training.trainer import algorithm1_run
 
 CELLS = {"multimnist": (0.001, 0.2, 0.799), "cifar10mnist": (0.01, 0.8, 0.19)}
 

@@ -1,4 +1,4 @@
-"""Does evaluating in chunks of 256 (mdmtn.engine.CPU_EVAL_CHUNK) change any prediction? Checked on
+"""Does evaluating in chunks of 256 (mdmtn.training.engine.CPU_EVAL_CHUNK) change any prediction? Checked on
 every paper-preset run whose checkpoint is on this machine (checkpoints are not committed; the
 records are), against evaluation in the config's batches of 1000, on the run's own validation and
 test data. Prints one row per checkpoint and the time of both ways, side by side.
@@ -14,9 +14,11 @@ from pathlib import Path
 import torch
 
 from mdmtn.data import SplitsLoader
-from mdmtn.engine import CPU_EVAL_CHUNK, evaluate
-from mdmtn.probe import load_verified_checkpoint
-from mdmtn.records import CheckpointError, load_records, machine_info
+from mdmtn.records.checkpoint import CheckpointError
+from mdmtn.records.machine import machine_info
+from mdmtn.records.probe import load_verified_checkpoint
+from mdmtn.records.record import load_records
+from mdmtn.training.engine import CPU_EVAL_CHUNK, evaluate
 
 
 def main() -> None:

@@ -5,7 +5,7 @@
 Prints, for MultiMNIST MDMTN at the paper preset's data size and batch size:
 
 1. one training epoch of K models, one after the other (the engine's step) and stacked (one
-   vmap'd step for all K, :mod:`mdmtn.stacked`), for each K of ``--stacks``: seconds, one model's
+   vmap'd step for all K, :mod:`mdmtn.training.stacked`), for each K of ``--stacks``: seconds, one model's
    epoch and the ratio stacked / sequential (targets: one eager epoch <= 0.5 s at K = 1, the
    stacked epoch of K = 8 <= 1 s);
 2. with ``--run``, one full run (paper preset unless ``--run-preset``): wall time (target <= 60 s
@@ -27,12 +27,12 @@ import time
 
 import torch
 
-from mdmtn.config import make_config
+from mdmtn.core.config import make_config
 from mdmtn.data import Splits, TaskTensors
-from mdmtn.engine import Run
-from mdmtn.records import machine_info, precision_info, resolve_device, set_precision
-from mdmtn.stacked import prepare_stack, stacked_epoch
-from mdmtn.runner import train
+from mdmtn.records.machine import machine_info, precision_info, resolve_device, set_precision
+from mdmtn.training.engine import Run
+from mdmtn.training.runner import train
+from mdmtn.training.stacked import prepare_stack, stacked_epoch
 
 K_SPARSE = [(0.001, 0.2, 0.799), (0.001, 0.5, 0.499), (0.01, 0.5, 0.49), (0.001, 0.7, 0.299)]
 

@@ -3,7 +3,7 @@
 One step = forward of the MDMTN on a batch of 256, the two tasks' NLL, backward, Adam. Variants
 (the library's model is not modified; every variant's outputs are checked against it first):
 
-* ``library``: the model as ``mdmtn.trainer`` runs it (channels-last; activations flattened in
+* ``library``: the model as ``mdmtn.training.trainer`` runs it (channels-last; activations flattened in
   (H, W, C) order with the fc columns permuted, ``mdmtn.models.backbone.flatten_linear_relu``).
 * ``nchw``: the same without channels-last.
 * ``chw-flatten``: channels-last, but activations copied to (C, H, W) order before the fc
@@ -34,13 +34,12 @@ import types
 
 import torch
 import torch.nn.functional as F
-
-from mdmtn.config import INPUT_SHAPES
-from mdmtn.models import build_model
-from mdmtn.models.backbone import pool_bn_relu, flatten_linear_relu
-from mdmtn.records import machine_info
 from train_throughput import use_chw_flatten
 
+from mdmtn.core.config import INPUT_SHAPES
+from mdmtn.models import build_model
+from mdmtn.models.backbone import flatten_linear_relu, pool_bn_relu
+from mdmtn.records.machine import machine_info
 
 
 def _gemm_stem_representation(self, x):

@@ -3,13 +3,13 @@
 Prints, for one dataset / architecture and 8 preference vectors (same seed, so same initial
 weights and batch order), side by side in one process:
 
-* ``sequential``: 8 separate solves, one vector each (``mdmtn.mt2o.solve`` with K = 1 and no
+* ``sequential``: 8 separate solves, one vector each (``mdmtn.training.mt2o.solve`` with K = 1 and no
   transfer: exactly the single-run step, per-epoch GrOWL prox and validation);
 * ``joint loop``: one solve with all 8 vectors and no transfer (``transfer="none"``): every batch
   is indexed once and fed to the 8 models in turn, the LSUV start is computed once. Its result
   equals the sequential one (printed: the largest parameter difference; tested in
   ``tests/test_mt2o.py::test_no_transfer_equals_independent_runs``);
-* ``process-parallel``: the sweep runner itself (``mdmtn.sweep.run_sweep``, Algorithm 1 per
+* ``process-parallel``: the sweep runner itself (``mdmtn.experiments.sweep.run_sweep``, Algorithm 1 per
   vector: phase 1, tying, phase 2, records written) for the 8 vectors, sequentially with torch's
   default thread count, sequentially with 1 thread, and with ``workers=2`` processes of 1
   thread each (``python -m mdmtn sweep --workers 2``) — printed as ratios to both sequential
@@ -40,8 +40,8 @@ import torch.nn.functional as F
 from mdmtn.data import load_splits
 from mdmtn.data.synthetic import write_all
 from mdmtn.models import build_model
-from mdmtn.mt2o import joint_config, solve
-from mdmtn.records import machine_info
+from mdmtn.records.machine import machine_info
+from mdmtn.training.mt2o import joint_config, solve
 
 VECTORS = [(0.001, w, round(0.999 - w, 6)) for w in (0.05, 0.15, 0.3, 0.45, 0.55, 0.7, 0.85, 0.949)]
 
@@ -81,7 +81,7 @@ def time_sweeps(args, splits) -> None:
 def time_workers(args, splits) -> None:
     """Wall time of the same 8-run sweep through run_sweep: sequential (default and 1 thread) vs 2 workers."""
     from mdmtn.data import SplitsLoader
-    from mdmtn.sweep import run_sweep, sweep_configs
+    from mdmtn.experiments.sweep import run_sweep, sweep_configs
 
     cfgs = sweep_configs(args.dataset, args.model, VECTORS, "quick", n_train=args.n_train, n_val=args.n_train // 4,
                          n_test=args.n_train // 4, epochs_per_iteration=1, phase1_iterations=2, phase2_iterations=1)

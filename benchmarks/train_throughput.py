@@ -4,8 +4,8 @@ Both paths train the same MDMTN (same initial weights) with batch 256, Adam, the
 augmented-Lagrangian loss with the GrOWL value in it (detached, computed every batch) and the
 GrOWL prox at the end of the epoch. They differ only in *how* this is computed:
 
-* ``library``: ``mdmtn.engine.Run.train_epoch`` + ``Run.growl_step``, exactly what
-  ``mdmtn.trainer.train_algorithm1`` runs: batches are slices of one pre-normalised tensor, channels-last
+* ``library``: ``mdmtn.training.engine.Run.train_epoch`` + ``Run.growl_step``, exactly what
+  ``mdmtn.training.trainer.train_algorithm1`` runs: batches are slices of one pre-normalised tensor, channels-last
   model and inputs, vectorised GrOWL value and prox.
 * ``authors-style``: what the authors' code does (see
   measured on this project's machine): a ``torch.utils.data.DataLoader`` in the
@@ -52,15 +52,15 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision import transforms
 
-from mdmtn.config import INPUT_SHAPES, make_config
+from mdmtn.core.config import INPUT_SHAPES, make_config
 from mdmtn.data import Splits, TaskTensors, load_splits
 from mdmtn.data import cifar10mnist as cm_mod
 from mdmtn.data import multimnist as mm_mod
-from mdmtn.growl import owl_prox, weight_rows
 from mdmtn.models import build_model
 from mdmtn.models.backbone import pool_bn_relu
-from mdmtn.scalarization import ChebyshevAL
-from mdmtn.engine import Run
+from mdmtn.objectives.growl import owl_prox, weight_rows
+from mdmtn.objectives.scalarization import ChebyshevAL
+from mdmtn.training.engine import Run
 
 AUTHORS_MEASURED = {"multimnist": 2000.0, "cifar10mnist": 890.0}  # samples/s, original-code-measured.md
 NORM = {"multimnist": ((mm_mod.MEAN,), (mm_mod.STD,)), "cifar10mnist": (cm_mod.MEAN, cm_mod.STD)}
@@ -180,7 +180,7 @@ def use_chw_flatten(model) -> None:
 # ---------------------------------------------------------------------------------------------------
 class LibraryPath:
     """The trainer's own epoch: ``Run.train_epoch`` then ``Run.growl_step`` (channels-last model,
-    as ``mdmtn.trainer.train_algorithm1`` sets it up)."""
+    as ``mdmtn.training.trainer.train_algorithm1`` sets it up)."""
 
     def __init__(self, dataset: str, train: TaskTensors, state: dict, chw: bool = False):
         self.cfg = make_config(dataset, "mdmtn", preset="paper", n_train=len(train))

@@ -6,8 +6,16 @@
 x is float32 (N, C, H, W), y int64 (N, 2) with one column per task. Composites are built once
 from the torchvision raw files and cached (checksummed) under $MDMTN_CACHE or ~/.cache/mdmtn.
 """
-from .sources import DatasetError, UnverifiedDataError
-from .splits import DATASETS, Splits, SplitsLoader, TaskTensors, iterate_batches, load_splits, random_split_indices
+from mdmtn.data.sources import DatasetError, UnverifiedDataError
+from mdmtn.data.splits import (
+    DATASETS,
+    Splits,
+    SplitsLoader,
+    TaskTensors,
+    iterate_batches,
+    load_splits,
+    random_split_indices,
+)
 
 __all__ = ["DATASETS", "DatasetError", "Splits", "SplitsLoader", "TaskTensors", "UnverifiedDataError", "iterate_batches",
            "load_splits", "random_split_indices"]

@@ -9,7 +9,7 @@ with the pixel-wise max in the overlap. The canvas is resized to 28x28 with
 Linear time and vectorised: the original drew a full 60k permutation per image (quadratic) and
 resized image by image (57 s). Here the resize runs on chunks of images as one 3-D array, with the
 batch axis given zero anti-aliasing sigma and zoom 1, and the output clip done per image, which
-reproduces the per-image call bit for bit (checked in tests/test_data.py).
+reproduces the per-image call bit for bit (checked in tests/data/test_data.py).
 """
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ class UnverifiedDataError(DatasetError):
 def allow_unverified_mnist_default(value: bool | None) -> bool:
     """``value``, or when None the ``MDMTN_ALLOW_UNVERIFIED_MNIST`` opt-in (``1``/``true``/``yes``;
     ``0``/``false``/``no``/empty = off; anything else is a :class:`DatasetError`)."""
-    from ..config import env_flag
+    from mdmtn.core.config import env_flag
 
     return bool(value) if value is not None else env_flag(ENV_ALLOW_UNVERIFIED_MNIST, DatasetError)
 
@@ -71,10 +71,17 @@ def mnist_files_verified(root: Path, train: bool) -> bool:
     return True
 
 
+def data_root(root: str | os.PathLike | None = None) -> str | None:
+    """The one reading of where the raw data live: ``root`` if given, else ``$MDMTN_DATA`` (empty
+    counts as unset), else None."""
+    if root is not None and str(root) != "":
+        return str(root)
+    return os.environ.get(ENV_DATA) or None
+
+
 def resolve_root(root: str | os.PathLike | None) -> Path:
     """Data root: the argument, else ``$MDMTN_DATA``, else :class:`DatasetError`."""
-    if root is None:
-        root = os.environ.get(ENV_DATA) or None
+    root = data_root(root)
     if root is None:
         raise DatasetError(f"No dataset root given. {_FIX}")
     return Path(root).expanduser()

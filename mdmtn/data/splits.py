@@ -15,11 +15,17 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ..config import DATASETS
-from . import cifar10mnist, multimnist
-from .cache import load_or_build, sha256_arrays
-from .sources import (allow_unverified_mnist_default, mnist_files_verified, read_cifar10, read_mnist,
-                      resolve_cache_dir, resolve_root)
+from mdmtn.core.config import DATASETS
+from mdmtn.data import cifar10mnist, multimnist
+from mdmtn.data.cache import load_or_build, sha256_arrays
+from mdmtn.data.sources import (
+    allow_unverified_mnist_default,
+    mnist_files_verified,
+    read_cifar10,
+    read_mnist,
+    resolve_cache_dir,
+    resolve_root,
+)
 
 BUILD_VERSION = 1  # bump whenever a builder's output changes, to invalidate caches
 

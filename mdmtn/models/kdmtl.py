@@ -3,15 +3,15 @@
 The student is HPS (shared network S plus one linear head per task) with one *adaptor* per task,
 Linear(hidden->hidden)-ReLU, applied to S(u) only for the distillation term; the heads read S(u)
 directly. The teachers are single-task networks (:class:`~mdmtn.models.STL`) whose feature is the
-50-/32-d output of their shared network. See :mod:`mdmtn.baselines.kdmtl` for the loss.
+50-/32-d output of their shared network. See :mod:`mdmtn.training.baselines.kdmtl` for the loss.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .backbone import BackboneSpec
-from .multitask import HPS
+from mdmtn.models.backbone import BackboneSpec
+from mdmtn.models.multitask import HPS
 
 
 class KDMTL(HPS):

@@ -19,11 +19,11 @@ own modules; ``shared_attention=True`` reproduces the code (parameters then coun
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
-from .backbone import BackboneSpec, SharedNet, pool_bn_relu
-from .multitask import linear_heads
+from mdmtn.models.backbone import BackboneSpec, SharedNet, pool_bn_relu
+from mdmtn.models.multitask import linear_heads
 
 
 def _first_attention(spec: BackboneSpec) -> nn.Sequential:

@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
-from .backbone import BackboneSpec, Monitor, SharedNet
+from mdmtn.models.backbone import BackboneSpec, Monitor, SharedNet
 
 
 @runtime_checkable
@@ -86,7 +86,7 @@ class STLSet(nn.Module):
     """One independent :class:`STL` network per task, seen as one multi-task model.
 
     ``forward(x)`` returns ``[nets[t](x)[0] for t]``: task t is answered by its own network, so
-    :func:`mdmtn.trainer.evaluate` and the sparsity metrics apply unchanged. This is what the STL
+    :func:`mdmtn.training.trainer.evaluate` and the sparsity metrics apply unchanged. This is what the STL
     baseline trains and checkpoints (state-dict keys ``nets.<t>.…``).
     """
 

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..config import MODELS
-from .backbone import spec_for_input
-from .kdmtl import KDMTL
-from .mtan import MTAN
-from .multitask import HPS, MDMTN, STL, STLSet
-
+from mdmtn.core.config import MODELS
+from mdmtn.models.backbone import spec_for_input
+from mdmtn.models.kdmtl import KDMTL
+from mdmtn.models.mtan import MTAN
+from mdmtn.models.multitask import HPS, MDMTN, STL, STLSet
 
 
 def build_model(name: str, input_shape: tuple[int, int, int], n_tasks: int | None = None,
@@ -17,7 +16,7 @@ def build_model(name: str, input_shape: tuple[int, int, int], n_tasks: int | Non
 
     ``n_tasks`` defaults to 2. For ``"stl"`` it counts networks instead: ``None`` gives one
     single-task network (:class:`STL`), an integer gives :class:`STLSet` with that many (what the
-    STL baseline trains and :func:`mdmtn.records.load_checkpoint` rebuilds). ``options`` go to the
+    STL baseline trains and :func:`mdmtn.records.checkpoint.load_checkpoint` rebuilds). ``options`` go to the
     model class (``shared_attention`` for MTAN).
     """
     spec = spec_for_input(input_shape)

@@ -3,7 +3,7 @@ tests' synthetic data, reduced to the numbers a refactoring must not change.
 
 ``python tests/golden/make_golden.py OUT.json`` writes them from whatever ``mdmtn`` is importable
 (run it with the source tree of the commit to pin, e.g. ``PYTHONPATH=<old checkout>``);
-``tests/test_golden.py`` recomputes them with the current code and compares. One torch thread,
+``tests/system/test_golden.py`` recomputes them with the current code and compares. One torch thread,
 so float summation order is the same on every run.
 """
 from __future__ import annotations
@@ -35,10 +35,10 @@ def _digest(rec: dict) -> dict:
 def compute(data_root: str | Path) -> dict:
     import torch
 
-    from mdmtn.config import make_config
+    from mdmtn.core.config import make_config
     from mdmtn.data import SplitsLoader
-    from mdmtn.mt2o import joint_config, solve
-    from mdmtn.runner import train
+    from mdmtn.training.mt2o import joint_config, solve
+    from mdmtn.training.runner import train
 
     torch.set_num_threads(1)
     load = SplitsLoader(str(data_root), allow_unverified_cifar=True)  # synthetic pickles

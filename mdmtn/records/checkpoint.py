@@ -1,0 +1,67 @@
+"""Checkpoints: a model's weights with its config (no pickled code), and where a copy came from."""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mdmtn.core.config import INPUT_SHAPES, RunConfig
+from mdmtn.models import build_model
+from mdmtn.records.record import atomic_write
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read back."""
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, cfg: RunConfig, extra: dict | None = None) -> Path:
+    """Save the model's state_dict with its config (no pickled modules), atomically."""
+    path = Path(path)
+    payload = {"format": "mdmtn-checkpoint-1", "config": cfg.to_dict(), "state_dict": model.state_dict(),
+               "extra": extra or {}}
+    atomic_write(path, lambda f: torch.save(payload, f))
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, RunConfig, dict]:
+    """Rebuild the model saved by :func:`save_checkpoint`; returns (model, config, extra).
+
+    Raises :class:`CheckpointError` with what to do if the file is missing or corrupt.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist; train the run first (python -m mdmtn train ...)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload.get("format") != "mdmtn-checkpoint-1":
+            raise ValueError("not an mdmtn checkpoint")
+        cfg = RunConfig.from_dict(payload["config"])
+        model = build_model(cfg.model, INPUT_SHAPES[cfg.dataset], n_tasks=cfg.n_tasks)
+        model.load_state_dict(payload["state_dict"])
+    except pickle.UnpicklingError as e:
+        # torch's own message suggests weights_only=False, which would execute the file's code: never
+        raise CheckpointError(
+            f"checkpoint {path} holds Python objects other than tensors and plain values; it was refused and "
+            "nothing in it was executed. Delete it and re-run the training command to recreate it"
+        ) from e
+    except Exception as e:  # noqa: BLE001 - any failure here means the file is unusable
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not an mdmtn checkpoint ({type(e).__name__}: {e}); "
+            "delete it and re-run the training command to recreate it"
+        ) from e
+    return model, cfg, payload.get("extra", {})
+
+
+def restored_note(extra: dict[str, Any]) -> str | None:
+    """One sentence on a checkpoint's provenance if it was restored (``extra`` from
+    :func:`load_checkpoint`), else None."""
+    r = extra.get("restored")
+    if not r:
+        return None
+    gaps = ", ".join(f"{k} {v:.2f}" for k, v in r["gaps_points"].items())
+    return (f"a retrained copy of the run (on {r['machine'].get('cpu_model', '?')}, commit "
+            f"{r['machine'].get('mdmtn_commit', '?')}), accepted because it reproduces the record within "
+            f"{r['tolerance_points']['acc']} accuracy / {r['tolerance_points']['SR']} SR points (gaps: {gaps})")

@@ -1,0 +1,107 @@
+"""Is a checkpoint the model its record describes? A cheap, data-free probe.
+
+A checkpoint file carries its config, but nothing ties its weights to the run's record: any
+``.pt`` saved under the right config would be used. Two checks tie them:
+
+* **sparsity counts** (every record, old ones included): the integer row and parameter counts of
+  :func:`mdmtn.objectives.metrics.sparsity_metrics` (total / zero / unique rows, zero parameters) are a
+  function of the weights alone and are stored in every record's ``metrics``; a checkpoint must
+  give exactly the recorded integers;
+* **output probe** (records written since the probe existed): the model's log-probabilities on
+  :data:`PROBE_N` fixed standard-normal inputs (seeded, no data needed), stored in the record as
+  ``probe``; a checkpoint must reproduce them within :data:`PROBE_TOL` (float summation order
+  across thread counts moves them by ~1e-6).
+
+A checkpoint retrained by ``restore-checkpoint`` is not the recorded model; it is checked against
+the retrained model's own counts and probe, which it stores in ``extra["restored"]``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from mdmtn.objectives.metrics import sparsity_metrics
+
+__all__ = ["PROBE_N", "PROBE_TOL", "model_probe", "checkpoint_mismatch", "load_verified_checkpoint"]
+
+PROBE_N = 4
+PROBE_SEED = 0
+PROBE_TOL = 1e-3  # absolute, in log-probability units
+# integer sparsity counts: exact functions of the weights
+COUNTS = ("total_rows", "zero_rows", "unique_rows", "params_zero")
+
+
+def _inputs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
+    g = torch.Generator().manual_seed(PROBE_SEED)
+    x = torch.randn((PROBE_N, *input_shape), generator=g)
+    p = next(model.parameters(), None)
+    return x.to(p.device) if p is not None else x
+
+
+@torch.no_grad()
+def model_probe(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """The record's ``probe`` of ``model``: ``{"n", "seed", "log_probs"}`` where ``log_probs[t]``
+    is task t's (PROBE_N, classes) log-probabilities on the fixed inputs (shape ``input_shape``,
+    C×H×W), as nested lists rounded to 6 decimals. The model's train/eval mode is kept."""
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(_inputs(model, tuple(input_shape)))
+    finally:
+        model.train(was_training)
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    return dict(n=PROBE_N, seed=PROBE_SEED,
+                log_probs=[[[round(float(v), 6) for v in row] for row in o.detach().cpu().tolist()] for o in outs])
+
+
+def checkpoint_mismatch(model: nn.Module, input_shape: tuple[int, ...], rec: dict[str, Any],
+                        extra: dict[str, Any] | None = None) -> str | None:
+    """Why ``model`` (loaded from a checkpoint with ``extra``) is not the model of record ``rec``,
+    or None when it is. A restored checkpoint (``extra["restored"]``) is compared with the
+    retrained model's own metrics and probe stored there, an original one with the record's."""
+    restored = (extra or {}).get("restored")
+    ref_metrics = (restored or {}).get("metrics") if restored else rec.get("metrics")
+    ref_probe = (restored or {}).get("probe") if restored else rec.get("probe")
+    whose = "the retrained copy's" if restored else "its record's"
+    have = sparsity_metrics(model)
+    for name in COUNTS:
+        want = (ref_metrics or {}).get(name)
+        if want is not None and int(have[name]) != int(want):
+            return f"its weights have {name} = {have[name]}, {whose} {want}"
+    if ref_probe:
+        got = model_probe(model, input_shape)
+        if len(got["log_probs"]) != len(ref_probe["log_probs"]):
+            return f"it has {len(got['log_probs'])} task outputs, {whose} probe {len(ref_probe['log_probs'])}"
+        gap = 0.0
+        for a, b in zip(got["log_probs"], ref_probe["log_probs"]):
+            ta, tb = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
+            if ta.shape != tb.shape:
+                return f"its outputs have shape {tuple(ta.shape)}, {whose} probe {tuple(tb.shape)}"
+            gap = max(gap, float((ta - tb).abs().max()))
+        if not math.isfinite(gap) or gap > PROBE_TOL:
+            return f"its outputs on the probe inputs differ from {whose} by {gap:.3g} (tolerance {PROBE_TOL})"
+    return None
+
+
+def load_verified_checkpoint(path, rec: dict[str, Any]) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """(model, config, extra) of the checkpoint at ``path``, used only if it holds record ``rec``'s
+    config and model (:func:`checkpoint_mismatch`); :class:`mdmtn.records.checkpoint.CheckpointError` names
+    the file, the record and the fix otherwise."""
+    from pathlib import Path
+
+    from mdmtn.core.config import INPUT_SHAPES
+    from mdmtn.records.checkpoint import CheckpointError, load_checkpoint
+
+    model, cfg, extra = load_checkpoint(path)
+    key, folder = rec.get("key"), Path(path).parent
+    if cfg.key() != key:
+        raise CheckpointError(f"checkpoint {path} holds the model of config {cfg.key()}, not of record {key}; "
+                              f"recreate it: python -m mdmtn restore-checkpoint {folder} {key}")
+    why = checkpoint_mismatch(model, INPUT_SHAPES[cfg.dataset], rec, extra)
+    if why is not None:
+        raise CheckpointError(f"checkpoint {path} is not the model of record {key}: {why}; recreate it: "
+                              f"python -m mdmtn restore-checkpoint {folder} {key} --force")
+    return model, cfg, extra

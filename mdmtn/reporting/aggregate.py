@@ -1,0 +1,177 @@
+"""Mean ± std over seeds of run records, and the paper's Table 1-2 numbers to set beside them.
+
+Runs that differ only in ``seed`` form one group. Each group reports, per metric, the mean and the
+sample standard deviation (``ddof=1``; 0 for a single seed) over its seeds::
+
+    rows = aggregate(load_records("results/quick/baselines"))
+    print(format_table(rows))
+
+Vector metrics (``test_acc`` = per-task accuracies) are aggregated per task and named
+``test_acc[<task>]`` with the dataset's task names (left/right, cifar10/mnist).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from mdmtn.core.paper import PAPER_RESULTS
+from mdmtn.data import cifar10mnist, multimnist
+
+TASK_NAMES = {"multimnist": multimnist.TASK_NAMES, "cifar10mnist": cifar10mnist.TASK_NAMES}
+DEFAULT_METRICS = ("test_acc", "test_acc_mean", "SR", "CR", "PS", "wall_time_s")
+LABEL_FIELDS = ("dataset", "method", "model", "preset")
+
+def paper_result(dataset: str, method: str, model: str, k: Sequence[float] | None = None) -> dict[str, Any] | None:
+    """The paper's row for a run, or None (MTAN / KDMTL are not in the seed text's tables)."""
+    if method == "wc_al":
+        if k is None:
+            return None
+        for key, row in PAPER_RESULTS.items():
+            if key[:3] == (dataset, method, model) and np.allclose(key[3], k, rtol=0, atol=1e-9):
+                return row
+        return None
+    return PAPER_RESULTS.get((dataset, method, model))
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """(mean, sample std with ddof=1) ignoring None; std is 0.0 for one value, nan for none."""
+    v = np.asarray([x for x in values if x is not None], dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The one summary of a group of runs (seeds) of one configuration, None for no runs: ``n``,
+    ``seeds`` (sorted), (mean, std with ddof 1) of test accuracy in % (``acc1``, ``acc2``: first and
+    last task; ``avg``: their mean), ``SR`` (%), ``CR``, ``PS`` and ``wall`` (seconds); ``cpus`` (the
+    CPU models), and the first run's ``preset``, ``k`` and every run's ``keys``."""
+    if not runs:
+        return None
+    m = [r["metrics"] for r in runs]
+    return dict(
+        n=len(runs), seeds=sorted(r["config"]["seed"] for r in runs),
+        acc1=mean_std([100 * x["test_acc"][0] for x in m]), acc2=mean_std([100 * x["test_acc"][-1] for x in m]),
+        avg=mean_std([100 * x["test_acc_mean"] for x in m]), SR=mean_std([x.get("SR", 0.0) for x in m]),
+        CR=mean_std([x.get("CR", 1.0) for x in m]), PS=mean_std([x.get("PS", 1.0) for x in m]),
+        wall=mean_std([r["wall_time_s"] for r in runs]),
+        cpus=sorted({r.get("machine", {}).get("cpu_model") or "?" for r in runs}),
+        preset=runs[0]["config"]["preset"], k=tuple(runs[0]["config"]["k"]), keys=[r["key"] for r in runs],
+    )
+
+
+def _value(rec: dict[str, Any], name: str) -> Any:
+    return rec.get(name) if name == "wall_time_s" else rec["metrics"].get(name)
+
+
+def group_records(records: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Records grouped by their config without ``seed``, in first-seen order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        cfg = {k: v for k, v in rec["config"].items() if k != "seed"}
+        groups.setdefault(repr(sorted(cfg.items())), []).append(rec)
+    return list(groups.values())
+
+
+def aggregate(records: Iterable[dict[str, Any]], metrics: Sequence[str] = DEFAULT_METRICS) -> list[dict[str, Any]]:
+    """One row per group of seeds.
+
+    Each row: ``dataset``, ``method``, ``model``, ``preset``, ``k``, ``seeds`` (sorted), ``n``,
+    ``differs`` (the config fields, other than those, that set this group apart from the others
+    in ``records``), ``stats`` {metric: (mean, std)}, and ``paper`` (the paper's row or None).
+    Records with ``status != "ok"`` are skipped.
+    """
+    recs = [r for r in records if r.get("status", "ok") == "ok"]
+    groups = group_records(recs)
+    configs = [g[0]["config"] for g in groups]
+    shown = set(LABEL_FIELDS) | {"seed", "k"}
+    rows = []
+    for g in groups:
+        c = g[0]["config"]
+        peers = [o for o in configs if _same_label(o, c)]  # same dataset/method/model/preset
+        varying = sorted(k for k in c if k not in shown and len({repr(o.get(k)) for o in peers}) > 1)
+        stats: dict[str, tuple[float, float]] = {}
+        for name in metrics:
+            vals = [_value(r, name) for r in g]
+            if vals and isinstance(vals[0], (list, tuple)):
+                tasks = TASK_NAMES.get(c["dataset"], ())
+                for t in range(len(vals[0])):
+                    label = tasks[t] if t < len(tasks) else str(t)
+                    stats[f"{name}[{label}]"] = mean_std([v[t] for v in vals])
+            else:
+                stats[name] = mean_std(vals)
+        rows.append(dict(**{f: c.get(f) for f in LABEL_FIELDS}, k=c.get("k"),
+                         seeds=sorted(r["config"]["seed"] for r in g), n=len(g),
+                         differs={k: c.get(k) for k in varying}, stats=stats,
+                         paper=paper_result(c["dataset"], c["method"], c["model"], c.get("k"))))
+    return rows
+
+
+def _same_label(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a.get(f) == b.get(f) for f in LABEL_FIELDS)
+
+
+def _fmt(ms: tuple[float, float], scale: float, digits: int) -> str:
+    m, s = ms
+    return "–" if math.isnan(m) else f"{m * scale:.{digits}f} ± {s * scale:.{digits}f}"
+
+
+def format_table(rows: Sequence[dict[str, Any]], paper: bool = True) -> str:
+    """Markdown table: accuracies in % (mean ± std over seeds), SR %, CR, PS, wall time (s), and
+    the paper's accuracies where it reports the configuration."""
+    head = ["dataset", "method", "model", "preset", "seeds", "task 1 acc %", "task 2 acc %", "mean acc %",
+            "SR %", "CR", "PS", "wall s / run"]
+    if paper:
+        head.append("paper (task 1 / task 2 / mean)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        st = r["stats"]
+        accs = [v for k, v in st.items() if k.startswith("test_acc[")]
+        label = r["method"] + ("" if not r["differs"] else " (" + ", ".join(f"{k}={v}" for k, v in r["differs"].items()) + ")")
+        if r["method"] == "wc_al":
+            label += f" k={r['k']}"
+        nan = (math.nan, math.nan)
+        cells = [r["dataset"], label, r["model"], r["preset"], ",".join(map(str, r["seeds"])),
+                 _fmt(accs[0] if accs else nan, 100, 2), _fmt(accs[1] if len(accs) > 1 else nan, 100, 2),
+                 _fmt(st.get("test_acc_mean", nan), 100, 3), _fmt(st.get("SR", nan), 1, 2),
+                 _fmt(st.get("CR", nan), 1, 3), _fmt(st.get("PS", nan), 1, 3), _fmt(st.get("wall_time_s", nan), 1, 1)]
+        if paper:
+            p = r["paper"]
+            cells.append("–" if p is None else " / ".join(f"{a:.2f}" for a in p["acc"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def timing_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where the wall time of each group of seeds went (records with a ``timing`` block only;
+    :mod:`mdmtn.core.timing`): ``dataset``, ``method``, ``model``, ``k``, ``n``, ``wall`` (mean s),
+    ``phases`` {phase: mean s} (``other`` last), ``after`` {write phase: mean s} and
+    ``outside_epochs`` (mean share of the wall time not spent in training epochs, 0-1)."""
+    from mdmtn.core.timing import non_epoch_share
+
+    rows = []
+    for g in group_records(r for r in records if r.get("status", "ok") == "ok" and r.get("timing")):
+        c = g[0]["config"]
+        names = sorted({p for r in g for p in r["timing"]["phases_s"]}, key=lambda p: (p == "other", p))
+        after = sorted({p for r in g for p in r["timing"].get("after_wall_s", {})})
+        rows.append(dict(dataset=c["dataset"], method=c["method"], model=c["model"], k=c.get("k"), n=len(g),
+                         wall=float(np.mean([r["wall_time_s"] for r in g])),
+                         phases={p: float(np.mean([r["timing"]["phases_s"].get(p, 0.0) for r in g])) for p in names},
+                         after={p: float(np.mean([r["timing"]["after_wall_s"].get(p, 0.0) for r in g])) for p in after},
+                         outside_epochs=float(np.mean([non_epoch_share(r) for r in g]))))
+    return rows
+
+
+def format_timing(rows: Sequence[dict[str, Any]]) -> str:
+    """Markdown: per group, mean wall time, the share outside training epochs, and each phase's mean
+    seconds (phases ordered by time spent)."""
+    lines = ["| dataset | method | model | k | runs | wall s | outside epochs | phases (mean s) | after the wall time (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ph = ", ".join(f"{p} {v:.2f}" for p, v in sorted(r["phases"].items(), key=lambda kv: -kv[1]))
+        af = ", ".join(f"{p} {v:.3f}" for p, v in r["after"].items()) or "–"
+        lines.append(f"| {r['dataset']} | {r['method']} | {r['model']} | {r['k']} | {r['n']} | {r['wall']:.1f} | "
+                     f"{100 * r['outside_epochs']:.1f}% | {ph} | {af} |")
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""What every baseline trainer shares: the lr schedule, data preparation, model selection and the record.
+
+A baseline is written as a *step* function (one mini-batch: forward, backward, optimiser
+step; returns the detached per-task losses) driven by the engine's :func:`mdmtn.training.engine.run_epochs`
+(re-exported here), which handles batching,
+the lr schedule, divergence, per-epoch validation, the best-validation (or last-epoch) model and
+the history. :func:`finish_record` then writes the same record layout as the paper's method
+(:func:`mdmtn.training.runner.train`), so one notebook reads every row of Tables 1-2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+from tqdm import tqdm  # not tqdm.auto: in a notebook without ipywidgets it prints a warning into the page
+
+from mdmtn.core.config import ConfigError, RunConfig
+from mdmtn.core.timing import PhaseTimer
+from mdmtn.data import Splits, TaskTensors, iterate_batches, load_splits
+from mdmtn.objectives.lsuv import lsuv_
+from mdmtn.training.engine import seed_everything
+from mdmtn.training.finish import finished_record
+
+CHANNELS_LAST = torch.channels_last
+
+
+def lr_factor(epoch: int, decay: float, first: int, step: int) -> float:
+    """Multiplier of the initial lr during epoch ``epoch`` (0-based).
+
+    The lr is multiplied by ``decay`` at the starts of epochs ``first``, ``first + step``, ...;
+    e.g. MGDA (first 31, step 30) runs epochs 0-30 at lr, 31-60 at lr/2, ... (book appendix).
+    """
+    n = 0 if epoch < first else (epoch - first) // step + 1
+    return decay ** n
+
+
+def data_options(cfg: RunConfig) -> dict[str, bool]:
+    """The :func:`mdmtn.data.load_splits` options a config trains on (full_train, normalize)."""
+    return dict(full_train=cfg.data.full_train, normalize=cfg.data.normalize_inputs)
+
+
+def prepare_splits(cfg: RunConfig, splits: Splits | None, **load_kwargs: Any) -> Splits:
+    """Load (or check) the data of a baseline run and cut it to the config's sizes.
+
+    Given ``splits`` must have been loaded with :func:`data_options` (checked when their
+    ``info`` says how they were loaded); otherwise a :class:`ConfigError` says how to load them.
+    """
+    opts = data_options(cfg)
+    if splits is None:
+        splits = load_splits(cfg.dataset, load_kwargs.pop("data_dir", None), split_seed=cfg.data.split_seed,
+                             build_seed=cfg.data.build_seed, **opts, **load_kwargs)
+    for name, want in opts.items():
+        have = splits.info.get(name)
+        if have is not None and have != want:
+            raise ConfigError(
+                f"method {cfg.method!r} on {cfg.dataset} trains on data loaded with {name}={want}, but the given "
+                f"splits have {name}={have}; load them with load_splits(..., "
+                + ", ".join(f"{k}={v}" for k, v in opts.items()) + ")")
+    return splits.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test)
+
+
+def column(data: TaskTensors, t: int) -> TaskTensors:
+    """The split with only task ``t``'s labels, y (N, 1): how a single-task network is evaluated."""
+    return TaskTensors(data.x, data.y[:, t : t + 1])
+
+
+def random_subset(data: TaskTensors, fraction: float, generator: torch.Generator) -> TaskTensors:
+    """A random ``int(fraction * N)``-sample subset (the authors' ``random_split`` for searches)."""
+    n = max(1, int(fraction * len(data)))
+    idx = torch.randperm(len(data), generator=generator)[:n]
+    return TaskTensors(data.x.index_select(0, idx), data.y.index_select(0, idx))
+
+
+def lsuv_init_(model: nn.Module, data: TaskTensors, batch_size: int, seed: int) -> None:
+    """LSUV (book appendix) from a seeded stream of training batches, as MTAN and KDMTL use it."""
+    g = torch.Generator().manual_seed(seed)
+
+    def batches() -> Iterator[torch.Tensor]:
+        while True:
+            for xb, _ in iterate_batches(data, batch_size, shuffle=True, generator=g):
+                yield xb.contiguous(memory_format=CHANNELS_LAST)
+
+    lsuv_(model, batches(), generator=torch.Generator().manual_seed(seed + 1))
+
+
+
+
+def progress_bar(cfg: RunConfig, total: int, progress: bool) -> tqdm:
+    return tqdm(total=total, desc=f"{cfg.method}/{cfg.model}/{cfg.dataset} seed={cfg.seed}", unit="epoch",
+                disable=not progress, leave=False)
+
+
+def finish_record(cfg: RunConfig, model: nn.Module, splits: Splits, history: list[dict[str, Any]],
+                  t_start: float, train_objectives: list[float], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run record, in the layout of :func:`mdmtn.training.runner.train` (val_* are None without a
+    validation split); ``train_objectives`` are the last training epoch's ``[nan, L1, ..., LT]``;
+    baseline-specific facts go under ``"baseline"``."""
+    timer = PhaseTimer(splits.train.x.device)
+    timer.add("train", sum(h.get("train_seconds", 0.0) for h in history))
+    timer.add("validation", sum(h.get("val_seconds", 0.0) for h in history))
+    return finished_record(cfg, model, splits, history=history, t_start=t_start, timer=timer,
+                           device=splits.train.x.device, train_objectives=train_objectives,
+                           data_extra=data_options(cfg), phase1_model=None, baseline=extra or {})
+
+
+@dataclass
+class SearchRun:
+    """What a searched baseline (MTAN, KDMTL) sets up before its fits: the search subset, the
+    progress bar, the history list and a counter of fits."""
+
+    search_data: TaskTensors
+    do_search: bool
+    bar: tqdm
+    history: list[dict] = field(default_factory=list)
+    fits: Iterator[int] = field(default_factory=lambda: iter(range(10**6)))
+
+
+def begin_search_run(cfg: RunConfig, splits: Splits, name: str, model: nn.Module | None, progress: bool,
+                     total_epochs: Callable[[bool], int]) -> SearchRun:
+    """Seed, draw the search subset and open a progress bar of ``total_epochs(do_search)`` epochs;
+    a bring-your-own ``model`` is refused (these baselines build their own networks)."""
+    if model is not None:
+        raise ValueError(f"the {name} baseline builds its own networks; bring-your-own models work with method 'mgda'")
+    seed_everything(cfg.seed)
+    search_data = random_subset(splits.train, cfg.schedule.search_fraction, torch.Generator().manual_seed(cfg.seed + 5))
+    do_search = cfg.schedule.search_epochs > 0
+    return SearchRun(search_data, do_search, progress_bar(cfg, total_epochs(do_search), progress))

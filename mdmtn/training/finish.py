@@ -1,0 +1,56 @@
+"""The one builder of a finished run's record, for the paper's method and every baseline: test and
+validation evaluation, sparsity, the optional compressed-export summary, provenance and timing."""
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from mdmtn.core.config import RunConfig
+from mdmtn.core.timing import PhaseTimer
+from mdmtn.data import Splits
+from mdmtn.objectives.metrics import sparsity_metrics
+from mdmtn.records.machine import machine_info
+from mdmtn.records.record import new_record
+from mdmtn.training.compress import compression_summary
+from mdmtn.training.engine import evaluate
+
+
+def finished_record(cfg: RunConfig, model: nn.Module, splits: Splits, *, history: list[dict[str, Any]],
+                    t_start: float, timer: PhaseTimer, device: torch.device | str,
+                    train_objectives: Sequence[float], compression: bool | None = None,
+                    data_extra: dict[str, Any] | None = None, **details: Any) -> dict[str, Any]:
+    """The ``status: ok`` record of a trained ``model``: per-task test and validation accuracy
+    (fractions; val_* are None without a validation split) and NLL, ``train_objectives`` (the last
+    epoch's ``[L0, L1, ..., LT]``), SR / CR / PS; ``compression``: the compressed export's size if
+    True, null if False, no field if None (the baselines);
+    the data's provenance (plus ``data_extra``), ``history``, the wall time since ``t_start``
+    (``time.perf_counter()`` seconds), the machine and ``timer``'s per-phase block. ``details`` are
+    the method's own fields, stored at the top level in the order given."""
+    with timer("test_eval"):
+        test = evaluate(model, splits.test, cfg.data.eval_batch_size)
+    with timer("validation"):
+        val = evaluate(model, splits.val, cfg.data.eval_batch_size) if len(splits.val) else None
+    with timer("sparsity"):
+        sm = sparsity_metrics(model)
+    summary = None
+    if compression is not None:
+        with timer("compression"):
+            summary = compression_summary(model) if compression else None
+    wall = time.perf_counter() - t_start
+    alpha = model.alpha.detach().tolist() if isinstance(getattr(model, "alpha", None), torch.Tensor) else None
+    details = dict(details)
+    head = {k: details.pop(k) for k in ("phase1_model", "phase1_epoch") if k in details}
+    tail = {} if compression is None else dict(compression=summary)
+    return new_record(
+        status="ok", key=cfg.key(), config=cfg.to_dict(),
+        metrics=dict(test_acc=test["acc"], test_acc_mean=float(np.mean(test["acc"])), test_loss=test["loss"],
+                     val_acc=None if val is None else val["acc"],
+                     val_acc_mean=None if val is None else float(np.mean(val["acc"])),
+                     train_objectives=list(train_objectives), **sm),
+        **head, **tail, alpha=alpha, data=dict(splits.provenance(), **(data_extra or {})),
+        history=history, wall_time_s=wall, machine=machine_info(device), timing=timer.block(wall), **details,
+    )

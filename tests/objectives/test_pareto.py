@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from mdmtn.objectives.pareto import best_run, hypervolume, nondominated, sparsity_clusters
+
+
+def brute_force_nondominated(p, eps):
+    keep = []
+    for i, pi in enumerate(p):
+        dominated = any(np.all(pj <= pi - eps) and np.any(pj < pi - eps) for j, pj in enumerate(p) if j != i)
+        keep.append(not dominated)
+    return np.array(keep)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("eps", [0.0, 0.05, 0.2])
+def test_nondominance_against_brute_force(seed, eps):
+    rng = np.random.default_rng(seed)
+    m = 2 + seed % 2
+    p = np.round(rng.random((40, m)), 1)  # rounding creates ties and duplicates
+    np.testing.assert_array_equal(nondominated(p, eps), brute_force_nondominated(p, eps))
+
+
+def test_hypervolume_against_grid_count():
+    rng = np.random.default_rng(0)
+    p = rng.random((6, 2))
+    ref = np.array([1.0, 1.0])
+    g = (np.arange(2000) + 0.5) / 2000
+    xx, yy = np.meshgrid(g, g)
+    covered = np.zeros_like(xx, dtype=bool)
+    for a, b in p:
+        covered |= (xx >= a) & (yy >= b)
+    assert hypervolume(p, ref) == pytest.approx(covered.mean(), abs=2e-3)
+    assert hypervolume(np.empty((0, 2)), ref) == 0.0
+
+
+def test_sparsity_clusters_greedy():
+    labels = sparsity_clusters([10, 15, 50, 55, 21, 90])
+    assert list(labels) == [0, 0, 1, 1, 2, 3]
+
+
+def test_best_run():
+    recs = [{"metrics": {"test_acc_mean": a, "val_acc_mean": b}} for a, b in [(0.5, 0.9), (0.7, 0.1)]]
+    assert best_run(recs)["metrics"]["test_acc_mean"] == 0.7
+    assert best_run(recs, "val")["metrics"]["val_acc_mean"] == 0.9
+    assert best_run([]) is None
