@@ -1,6 +1,6 @@
 """Tables 1-2 from run records, beside the numbers printed in the paper.
 
-The paper's numbers (quoted in :data:`mdmtn.reporting.aggregate.PAPER_RESULTS`, the book appendix) are shown for
+The paper's numbers (quoted in :data:`mdmtn.core.paper.PAPER_RESULTS`, the book appendix) are shown for
 comparison only; every "ours" number is computed from a run record.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from mdmtn.reporting.selection import is_default
 
 
 def paper_rows(dataset: str) -> list[tuple]:
-    """The paper's Table 1 or 2 rows in printed order, from :data:`mdmtn.reporting.aggregate.PAPER_RESULTS`:
+    """The paper's Table 1 or 2 rows in printed order, from :data:`mdmtn.core.paper.PAPER_RESULTS`:
     (arch, row kind, k, SR %, CR, PS, acc task 1 %, acc task 2 %, avg %)."""
     rows = []
     for key, v in PAPER_RESULTS.items():

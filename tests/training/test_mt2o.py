@@ -77,6 +77,11 @@ def test_transfer_changes_the_solutions_and_records_it(splits):
     times = [p["train_seconds"] for p in rec["hv_curve"]]
     assert times == sorted(times) and rec["hv_curve"][0]["steps"] == 0
     assert [p["forward_passes"] for p in rec["hv_curve"]][-1] > ind.record["hv_curve"][-1]["forward_passes"]
+    # where the joint solve's time went: its phases sum to the wall time, training and the log apart
+    phases = rec["timing"]["phases_s"]
+    assert sum(phases.values()) == pytest.approx(rec["wall_time_s"], abs=1e-3)
+    assert phases["train"] == pytest.approx(rec["train_seconds"], abs=1e-3)
+    assert phases["hv_log"] == pytest.approx(rec["eval_seconds"], abs=1e-3)
 
 
 def test_transfer_step_is_the_accepted_best_pair_mix():
