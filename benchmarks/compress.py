@@ -22,6 +22,7 @@ repeat by repeat (the CPU is shared; compare within one run). Usage::
 
     python benchmarks/compress.py [--runs results/quick] [--reps 30] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,7 +69,9 @@ def smoke_model(dataset: str, model_name: str):
         def tt(n):
             return TaskTensors(torch.randn(n, *shape, generator=g), torch.randint(0, 10, (n, 2), generator=g))
 
-        splits = Splits(dataset, tt(cfg.data.n_train), tt(cfg.data.n_val), tt(cfg.data.n_test), shape, ("task1", "task2"))
+        splits = Splits(
+            dataset, tt(cfg.data.n_train), tt(cfg.data.n_val), tt(cfg.data.n_test), shape, ("task1", "task2")
+        )
     res = train(cfg, splits, allow_unverified_cifar=True, progress=False)
     return res.model, cfg, f"trained here (smoke preset, {'real' if splits is None else 'random'} data)"
 
@@ -99,8 +102,13 @@ def measure(model: torch.nn.Module, cfg, source: str, reps: int) -> None:
     comp = mdmtn.compress_model(model)
     comp_all = mdmtn.compress_model(model, merge_tied=True)
     comp_nm = mdmtn.compress_model(model, merge_tied=False)
-    models = {"dense": dense, "sparse-masked": model, "compressed": comp, "compressed (merge all)": comp_all,
-              "compressed (no merge)": comp_nm}
+    models = {
+        "dense": dense,
+        "sparse-masked": model,
+        "compressed": comp,
+        "compressed (merge all)": comp_all,
+        "compressed (no merge)": comp_nm,
+    }
     for m in models.values():  # as the library evaluates: channels-last weights and inputs
         m.to(memory_format=torch.channels_last)
     x = inputs(cfg.dataset, 256)
@@ -111,20 +119,32 @@ def measure(model: torch.nn.Module, cfg, source: str, reps: int) -> None:
     lat256 = latencies(models, x, 256, max(3, reps // 3))
     r = comp.report
     print(f"\n=== {cfg.dataset} / {cfg.model}, k={list(cfg.k)}: {source}")
-    print(f"{'variant':23} {'params':>9} {'file KiB':>9} {'ms @1':>7} {'ms @256':>8} {'samples/s @256':>14} "
-          f"{'max|dlogp|':>10}")
+    print(
+        f"{'variant':23} {'params':>9} {'file KiB':>9} {'ms @1':>7} {'ms @256':>8} {'samples/s @256':>14} "
+        f"{'max|dlogp|':>10}"
+    )
     for k, m in models.items():
         e = "" if k in ("dense", "sparse-masked") else f"{err[k]:.1e}"
-        print(f"{k:23} {count_parameters(m):9,d} {file_size(m) / 1024:9.1f} {lat1[k] * 1e3:7.3f} "
-              f"{lat256[k] * 1e3:8.2f} {256 / lat256[k]:14,.0f} {e:>10}")
+        print(
+            f"{k:23} {count_parameters(m):9,d} {file_size(m) / 1024:9.1f} {lat1[k] * 1e3:7.3f} "
+            f"{lat256[k] * 1e3:8.2f} {256 / lat256[k]:14,.0f} {e:>10}"
+        )
     rm = r["row_metrics"]
-    print(f"SR {rm['SR']:.2f}% (CR {rm['CR']:.2f}, PS {rm['PS']:.2f}); 1 - SR = {r['one_minus_SR']:.3f}; "
-          f"compressed / dense params = {r['param_ratio']:.3f} (merge all: {comp_all.report['param_ratio']:.3f}, "
-          f"no merge: {comp_nm.report['param_ratio']:.3f}); index buffers {r['index_buffer_elements']:,d} int64")
-    print("layers (inputs/outputs before -> after): " + "; ".join(
-        f"{k} {v['inputs'][0]}->{v['inputs'][1]} in, {v['outputs'][0]}->{v['outputs'][1]} out"
-        + (" merged" if v.get("merged") else "") if "inputs" in v else f"{k} removed"
-        for k, v in r["layers"].items()))
+    print(
+        f"SR {rm['SR']:.2f}% (CR {rm['CR']:.2f}, PS {rm['PS']:.2f}); 1 - SR = {r['one_minus_SR']:.3f}; "
+        f"compressed / dense params = {r['param_ratio']:.3f} (merge all: {comp_all.report['param_ratio']:.3f}, "
+        f"no merge: {comp_nm.report['param_ratio']:.3f}); index buffers {r['index_buffer_elements']:,d} int64"
+    )
+    print(
+        "layers (inputs/outputs before -> after): "
+        + "; ".join(
+            f"{k} {v['inputs'][0]}->{v['inputs'][1]} in, {v['outputs'][0]}->{v['outputs'][1]} out"
+            + (" merged" if v.get("merged") else "")
+            if "inputs" in v
+            else f"{k} removed"
+            for k, v in r["layers"].items()
+        )
+    )
 
 
 def main(argv=None) -> None:

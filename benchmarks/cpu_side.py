@@ -12,6 +12,7 @@ It prints the composed share beside the share measured in the committed records 
 
     MDMTN_DATA=../shared/data python benchmarks/cpu_side.py [--allow-unverified-cifar]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,11 @@ def recorded_share(results: Path, cfg) -> tuple[float, int]:
     shares = []
     for r in load_records(results):
         c = r["config"]
-        if (c["dataset"], c["model"], c["method"], tuple(c["k"])) == (cfg.dataset, cfg.model, "wc_al", cfg.k) and \
-                all(c.get(f) == v for f, v in cfg.to_dict().items() if f not in ("seed",)) and r.get("history"):
+        if (
+            (c["dataset"], c["model"], c["method"], tuple(c["k"])) == (cfg.dataset, cfg.model, "wc_al", cfg.k)
+            and all(c.get(f) == v for f, v in cfg.to_dict().items() if f not in ("seed",))
+            and r.get("history")
+        ):
             train = sum(h.get("seconds") or 0.0 for h in r["history"])
             shares.append(1 - train / r["wall_time_s"])
     return (statistics.mean(shares) if shares else float("nan")), len(shares)
@@ -64,8 +68,10 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(1)
     print(f"# {machine_info()['cpu_model']}, 1 torch thread; phases timed in one process, before / after interleaved")
-    print("| cell | train epoch (s) | validation pass (s) before / after | final test + val (s) before / after | "
-          "other CPU-side per run (s) | outside the epochs: before | after | records (n) |")
+    print(
+        "| cell | train epoch (s) | validation pass (s) before / after | final test + val (s) before / after | "
+        "other CPU-side per run (s) | outside the epochs: before | after | records (n) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for ds, k in CELLS.items():
         cfg = make_config(ds, "mdmtn", k, "paper", 0)
@@ -88,28 +94,47 @@ def main() -> None:
             val["before"].append(timed(lambda: evaluate(run.model, data.val, bs, cpu_chunk=None), 1))
             val["after"].append(timed(lambda: evaluate(run.model, data.val, bs), 1))
         val = {c: statistics.mean(v) for c, v in val.items()}
-        final = {"before": timed(lambda: (evaluate(run.model, data.test, bs, cpu_chunk=None),
-                                          evaluate(run.model, data.val, bs, cpu_chunk=None)), 1),
-                 "after": timed(lambda: (evaluate(run.model, data.test, bs), evaluate(run.model, data.val, bs)), 1)}
+        final = {
+            "before": timed(
+                lambda: (
+                    evaluate(run.model, data.test, bs, cpu_chunk=None),
+                    evaluate(run.model, data.val, bs, cpu_chunk=None),
+                ),
+                1,
+            ),
+            "after": timed(lambda: (evaluate(run.model, data.test, bs), evaluate(run.model, data.val, bs)), 1),
+        }
         per_epoch = timed(lambda: sparsity_metrics(run.model)) + timed(lambda: copy.deepcopy(run.model.state_dict()))
         prox = timed(lambda: run.growl_step(0))
         rec = find_record(a.results, cfg, log=None)
         ckpt = Path(a.results) / f"{cfg.key()}.pt"
         model = load_checkpoint(ckpt)[0] if rec is not None and ckpt.exists() else run.model
-        tie = timed(lambda: plan_tying([(n, w.detach()) for n, w in model.growl_weights()], cfg.growl.ap_preference,
-                                       conv_rows=cfg.switches.conv_rows, random_state=0, ap_rows=cfg.growl.ap_rows,
-                                       max_iter=cfg.growl.ap_max_iter), 1)
+        tie = timed(
+            lambda: plan_tying(
+                [(n, w.detach()) for n, w in model.growl_weights()],
+                cfg.growl.ap_preference,
+                conv_rows=cfg.switches.conv_rows,
+                random_state=0,
+                ap_rows=cfg.growl.ap_rows,
+                max_iter=cfg.growl.ap_max_iter,
+            ),
+            1,
+        )
         comp = timed(lambda: compression_summary(model), 1)
         s = cfg.schedule
         p1, p2 = s.epochs_per_iteration * s.phase1_iterations, s.epochs_per_iteration * s.phase2_iterations
         other = lsuv + (p1 + p2) * per_epoch + (p1 + p2) * prox + tie + comp  # prox ~ the phase-2 projection
         epochs = (p1 + p2) * train_epoch
-        share = {c: ((p1 + p2) * val[c] + final[c] + other) / ((p1 + p2) * val[c] + final[c] + other + epochs)
-                 for c in ("before", "after")}
+        share = {
+            c: ((p1 + p2) * val[c] + final[c] + other) / ((p1 + p2) * val[c] + final[c] + other + epochs)
+            for c in ("before", "after")
+        }
         rs, n = recorded_share(Path(a.results), cfg)
-        print(f"| {ds} MDMTN k={k} | {train_epoch:.2f} | {val['before']:.2f} / {val['after']:.2f} | "
-              f"{final['before']:.2f} / {final['after']:.2f} | {other:.1f} | {100 * share['before']:.1f}% | "
-              f"{100 * share['after']:.1f}% | {100 * rs:.1f}% ({n}) |")
+        print(
+            f"| {ds} MDMTN k={k} | {train_epoch:.2f} | {val['before']:.2f} / {val['after']:.2f} | "
+            f"{final['before']:.2f} / {final['after']:.2f} | {other:.1f} | {100 * share['before']:.1f}% | "
+            f"{100 * share['after']:.1f}% | {100 * rs:.1f}% ({n}) |"
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ test data. Prints one row per checkpoint and the time of both ways, side by side
 
     MDMTN_DATA=../shared/data python benchmarks/eval_chunks.py results/paper [--allow-unverified-cifar]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,10 @@ def main() -> None:
     torch.set_num_threads(1)
     load = SplitsLoader(None, allow_unverified_cifar=a.allow_unverified_cifar)
     print(f"# {machine_info()['cpu_model']}, 1 torch thread; chunk {CPU_EVAL_CHUNK} vs the config's eval batch")
-    print("| run | dataset / model / method | split | correct (batch) | correct (chunk) | equal | "
-          "max loss rel. diff | s (batch) | s (chunk) |")
+    print(
+        "| run | dataset / model / method | split | correct (batch) | correct (chunk) | equal | "
+        "max loss rel. diff | s (batch) | s (chunk) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     n_ok = n_all = 0
     t_batch = t_chunk = 0.0
@@ -61,11 +64,17 @@ def main() -> None:
             rel = max(abs(x - y) / max(abs(x), 1e-12) for x, y in zip(rb["loss"], rc["loss"]))
             n_all += 1
             n_ok += cb == cc
-            print(f"| {rec['key']} | {cfg.dataset} / {cfg.model} / {cfg.method} | {split} | {cb} | {cc} | "
-                  f"{'yes' if cb == cc else 'NO'} | {rel:.1e} | {rounds[0][1] + sb:.2f} | {rounds[1][1] + sc:.2f} |")
-    print(f"\n{n_ok} of {n_all} evaluations give identical per-task correct counts; evaluation time "
-          f"{t_batch:.1f} s in batches of the config vs {t_chunk:.1f} s in chunks of {CPU_EVAL_CHUNK} "
-          f"({t_chunk / t_batch:.2f}x)" if n_all else "no checkpoint found")
+            print(
+                f"| {rec['key']} | {cfg.dataset} / {cfg.model} / {cfg.method} | {split} | {cb} | {cc} | "
+                f"{'yes' if cb == cc else 'NO'} | {rel:.1e} | {rounds[0][1] + sb:.2f} | {rounds[1][1] + sc:.2f} |"
+            )
+    print(
+        f"\n{n_ok} of {n_all} evaluations give identical per-task correct counts; evaluation time "
+        f"{t_batch:.1f} s in batches of the config vs {t_chunk:.1f} s in chunks of {CPU_EVAL_CHUNK} "
+        f"({t_chunk / t_batch:.2f}x)"
+        if n_all
+        else "no checkpoint found"
+    )
 
 
 if __name__ == "__main__":

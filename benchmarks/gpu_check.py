@@ -17,6 +17,7 @@ Timing uses random inputs of the real shapes unless ``MDMTN_DATA`` holds the dat
 run's metrics are real); ``--batches N`` times N batches per epoch and scales to the full epoch.
 On a CPU every figure is a CPU figure and the header says so.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,6 +58,7 @@ def epoch_times(splits: Splits, dev: torch.device, k: int, batches: int | None) 
     n = len(splits.train) if batches is None else min(len(splits.train), batches * cfgs[0].data.batch_size)
     members = prepare_stack(cfgs, splits.subset(n, None, None), dev)
     opts = [m.begin_stage().opt for m in members]
+
     def same_batches() -> None:  # the stacked epoch needs every run's batch order to agree
         for m in members:
             m.g_data.manual_seed(m.cfg.seed)
@@ -90,15 +92,21 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--run", action="store_true", help="also train one full run (its per-phase times are printed)")
     ap.add_argument("--run-preset", default="paper", help="preset of that run (paper; on a CPU smoke keeps it short)")
-    ap.add_argument("--batches", type=int, default=None, help="batches timed per epoch (default: all on a GPU, 20 on a CPU)")
+    ap.add_argument(
+        "--batches", type=int, default=None, help="batches timed per epoch (default: all on a GPU, 20 on a CPU)"
+    )
     ap.add_argument("--stacks", type=int, nargs="+", default=[1, 8, 32])
     a = ap.parse_args()
     dev = resolve_device(a.device)
     set_precision()
     on_gpu = dev.type == "cuda"
     batches = a.batches if a.batches is not None else (None if on_gpu else 20)
-    where = torch.cuda.get_device_name(dev) if on_gpu else f"CPU ({machine_info()['cpu_model'] or platform.machine()}, " \
+    where = (
+        torch.cuda.get_device_name(dev)
+        if on_gpu
+        else f"CPU ({machine_info()['cpu_model'] or platform.machine()}, "
         f"{os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    )
     print(f"# device check on {where}: {'GPU' if on_gpu else 'CPU'} figures, torch {torch.__version__}")
     print(f"# precision: {precision_info()}")
     if not on_gpu:
@@ -113,13 +121,17 @@ def main() -> None:
             real = load_splits("multimnist", data_dir)
         except Exception as e:  # noqa: BLE001 - fall back to random inputs, and say so
             print(f"# no real data ({e}); random inputs of the real shapes")
-    splits = (real.to(dev) if real is not None else random_splits(50000, 10000, 10000, dev))
-    print(f"# data: {'MultiMNIST' if real is not None else 'random inputs'} {len(splits.train)} / {len(splits.val)} / "
-          f"{len(splits.test)}; batch {cfg.data.batch_size}; epoch times from "
-          f"{'full epochs' if batches is None else f'{batches} batches, scaled to the epoch'}")
+    splits = real.to(dev) if real is not None else random_splits(50000, 10000, 10000, dev)
+    print(
+        f"# data: {'MultiMNIST' if real is not None else 'random inputs'} {len(splits.train)} / {len(splits.val)} / "
+        f"{len(splits.test)}; batch {cfg.data.batch_size}; epoch times from "
+        f"{'full epochs' if batches is None else f'{batches} batches, scaled to the epoch'}"
+    )
     epochs = cfg.schedule.epochs_per_iteration * (cfg.schedule.phase1_iterations + cfg.schedule.phase2_iterations)
-    print("\n| K models | K epochs one after the other (s) | one model's epoch (s) | K epochs stacked (s) | "
-          "stacked / sequential | target |")
+    print(
+        "\n| K models | K epochs one after the other (s) | one model's epoch (s) | K epochs stacked (s) | "
+        "stacked / sequential | target |"
+    )
     print("|---|---|---|---|---|---|")
     ratios = {}
     one_epoch = None
@@ -127,8 +139,10 @@ def main() -> None:
         seq, stk = epoch_times(splits, dev, k, batches)
         ratios[k] = (seq, stk)
         one_epoch = seq / k if one_epoch is None else one_epoch
-        target = {1: f"one model's epoch <= {TARGETS['epoch_k1']} s",
-                  8: f"stacked <= {TARGETS['epoch_k8_stacked']} s"}.get(k, "")
+        target = {
+            1: f"one model's epoch <= {TARGETS['epoch_k1']} s",
+            8: f"stacked <= {TARGETS['epoch_k8_stacked']} s",
+        }.get(k, "")
         print(f"| {k} | {seq:.2f} | {seq / k:.2f} | {stk:.2f} | {stk / seq:.2f} | {target} |")
     run_s = cpu_side = None
     if a.run:
@@ -138,10 +152,12 @@ def main() -> None:
         run_s = time.perf_counter() - t0
         m, phases = rec["metrics"], rec["timing"]["phases_s"]
         cpu_side = rec["wall_time_s"] - phases.get("train", 0.0)
-        print(f"\none {a.run_preset}-preset run (MDMTN, k = {run_cfg.k}, seed 0): {run_s:.1f} s "
-              f"(target for a paper-preset run: <= {TARGETS['run']:.0f} s); test acc "
-              f"{' / '.join(f'{100 * x:.2f}' for x in m['test_acc'])} %, SR {m['SR']:.1f}%, CR {m['CR']:.2f}, PS {m['PS']:.2f}"
-              + ("" if real is not None else " (random inputs: metrics meaningless)"))
+        print(
+            f"\none {a.run_preset}-preset run (MDMTN, k = {run_cfg.k}, seed 0): {run_s:.1f} s "
+            f"(target for a paper-preset run: <= {TARGETS['run']:.0f} s); test acc "
+            f"{' / '.join(f'{100 * x:.2f}' for x in m['test_acc'])} %, SR {m['SR']:.1f}%, CR {m['CR']:.2f}, PS {m['PS']:.2f}"
+            + ("" if real is not None else " (random inputs: metrics meaningless)")
+        )
         print("\n| phase | seconds | share of the wall time |\n|---|---|---|")
         for name, sec in sorted(phases.items(), key=lambda kv: -kv[1]):
             print(f"| {name} | {sec:.2f} | {100 * sec / rec['wall_time_s']:.1f}% |")
@@ -153,8 +169,10 @@ def main() -> None:
         per_epoch_cpu = cpu_side / epochs
         basis = "the measured run's phases outside the training epochs"
     cores = os.cpu_count() or 1
-    print(f"\nprojected 90-vector MultiMNIST MDMTN sweep at the paper preset ({epochs} epochs per run; CPU-side work "
-          f"{per_epoch_cpu * epochs:.0f} s per run from {basis}, spread over {cores} cores):")
+    print(
+        f"\nprojected 90-vector MultiMNIST MDMTN sweep at the paper preset ({epochs} epochs per run; CPU-side work "
+        f"{per_epoch_cpu * epochs:.0f} s per run from {basis}, spread over {cores} cores):"
+    )
     print(f"- one run after the other: {90 * epochs * (one_epoch + per_epoch_cpu) / 60:.1f} min")
     for k, (seq, stk) in ratios.items():
         total = math.ceil(90 / k) * epochs * stk + 90 * epochs * per_epoch_cpu / min(cores, k)

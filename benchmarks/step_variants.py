@@ -23,6 +23,7 @@ Usage::
 
 Random inputs: a step's cost does not depend on pixel values.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,6 +76,7 @@ def make_step(variant: str, shape, x, y):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
     with torch.no_grad():
         out = [o.clone() for o in fwd(x)]
     return step, out
@@ -94,8 +96,10 @@ def main() -> None:
     if args.fault_child:
         return fault_child(args)
     mi = machine_info()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {mi.get('processor')}, "
-          f"load average {mi.get('load_avg_1min')}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {mi.get('processor')}, "
+        f"load average {mi.get('load_avg_1min')}"
+    )
     shape = INPUT_SHAPES[args.dataset]
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(256, *shape, generator=g), torch.randint(0, 10, (256, 2), generator=g)
@@ -109,7 +113,9 @@ def main() -> None:
         diff = max((a - b).abs().max().item() for a, b in zip(out, ref))
         steps[v]()
         steps[v]()
-        print(f"  {v:12s} set-up + 2 warm-up steps {time.perf_counter() - t0:5.1f} s, max |output - library| {diff:.1e}")
+        print(
+            f"  {v:12s} set-up + 2 warm-up steps {time.perf_counter() - t0:5.1f} s, max |output - library| {diff:.1e}"
+        )
     times: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(args.repeats):  # interleaved, so load spells hit every variant alike
         for v in variants:
@@ -129,14 +135,29 @@ def main() -> None:
         res: dict[str, list[tuple[float, float]]] = {"glibc default": [], "mmap off": []}
         for _ in range(3):
             for mode in res:
-                out = subprocess.run([sys.executable, __file__, "--dataset", args.dataset, "--fault-child", mode,
-                                      "--threads", str(torch.get_num_threads())],
-                                     capture_output=True, text=True, check=True).stdout.split()
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--dataset",
+                        args.dataset,
+                        "--fault-child",
+                        mode,
+                        "--threads",
+                        str(torch.get_num_threads()),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.split()
                 res[mode].append((float(out[-2]), float(out[-1])))
         for mode, v in res.items():
-            print(f"fresh process, {mode:13s}: {statistics.median(f for f, _ in v):7.0f} minor page faults/step, "
-                  f"{statistics.median(t for _, t in v) * 1e3:6.1f} ms/step (median of 3 processes; each: "
-                  + ", ".join(f"{t * 1e3:.1f}" for _, t in v) + ")")
+            print(
+                f"fresh process, {mode:13s}: {statistics.median(f for f, _ in v):7.0f} minor page faults/step, "
+                f"{statistics.median(t for _, t in v) * 1e3:6.1f} ms/step (median of 3 processes; each: "
+                + ", ".join(f"{t * 1e3:.1f}" for _, t in v)
+                + ")"
+            )
 
 
 def fault_child(args) -> None:
@@ -147,8 +168,9 @@ def fault_child(args) -> None:
         libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
     shape = INPUT_SHAPES[args.dataset]
     g = torch.Generator().manual_seed(0)
-    step, _ = make_step("library", shape, torch.randn(256, *shape, generator=g),
-                        torch.randint(0, 10, (256, 2), generator=g))
+    step, _ = make_step(
+        "library", shape, torch.randn(256, *shape, generator=g), torch.randint(0, 10, (256, 2), generator=g)
+    )
     for _ in range(3):
         step()
     f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
@@ -156,6 +178,7 @@ def fault_child(args) -> None:
         step()
     dt = (time.perf_counter() - t0) / 20
     print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / 20, dt)
+
 
 if __name__ == "__main__":
     main()

@@ -25,6 +25,7 @@ Usage::
 
 Without ``MDMTN_DATA`` synthetic data written through the library's loaders is used.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,27 +56,49 @@ def splits_for(dataset: str):
 
 
 def time_sweeps(args, splits) -> None:
-    opts = dict(n_train=args.n_train, n_val=args.n_train // 4, n_test=args.n_train // 4,
-                epochs_per_iteration=1, iterations=args.epochs)
+    opts = dict(
+        n_train=args.n_train,
+        n_val=args.n_train // 4,
+        n_test=args.n_train // 4,
+        epochs_per_iteration=1,
+        iterations=args.epochs,
+    )
     seq_t, joint_t = [], []
     for rep in range(args.repeats):  # alternate so load spells hit both alike
         t0 = time.perf_counter()
-        seq_models = [solve(joint_config(args.dataset, args.model, [k], "quick", 0, strategy="independent", **opts),
-                            splits, progress=False).models[0] for k in VECTORS]
+        seq_models = [
+            solve(
+                joint_config(args.dataset, args.model, [k], "quick", 0, strategy="independent", **opts),
+                splits,
+                progress=False,
+            ).models[0]
+            for k in VECTORS
+        ]
         seq_t.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        joint = solve(joint_config(args.dataset, args.model, VECTORS, "quick", 0, strategy="independent", **opts),
-                      splits, progress=False)
+        joint = solve(
+            joint_config(args.dataset, args.model, VECTORS, "quick", 0, strategy="independent", **opts),
+            splits,
+            progress=False,
+        )
         joint_t.append(time.perf_counter() - t0)
-        diff = max((a - b).abs().max().item() for m1, m2 in zip(seq_models, joint.models)
-                   for a, b in zip(m1.state_dict().values(), m2.state_dict().values()) if a.is_floating_point())
-        print(f"  repeat {rep + 1}: sequential {seq_t[-1]:.1f} s, joint loop {joint_t[-1]:.1f} s, "
-              f"max |param difference| {diff:.2e}")
+        diff = max(
+            (a - b).abs().max().item()
+            for m1, m2 in zip(seq_models, joint.models)
+            for a, b in zip(m1.state_dict().values(), m2.state_dict().values())
+            if a.is_floating_point()
+        )
+        print(
+            f"  repeat {rep + 1}: sequential {seq_t[-1]:.1f} s, joint loop {joint_t[-1]:.1f} s, "
+            f"max |param difference| {diff:.2e}"
+        )
     s, j = statistics.median(seq_t), statistics.median(joint_t)
     n = args.n_train * args.epochs * len(VECTORS)
-    print(f"8-vector sweep, {args.epochs} epoch(s) of {args.n_train} samples each (GrOWL prox and validation "
-          f"included): sequential {s:.1f} s ({n / s:,.0f} samples/s), joint loop {j:.1f} s ({n / j:,.0f} samples/s); "
-          f"ratio joint / sequential = {j / s:.2f} (target <= 0.5)")
+    print(
+        f"8-vector sweep, {args.epochs} epoch(s) of {args.n_train} samples each (GrOWL prox and validation "
+        f"included): sequential {s:.1f} s ({n / s:,.0f} samples/s), joint loop {j:.1f} s ({n / j:,.0f} samples/s); "
+        f"ratio joint / sequential = {j / s:.2f} (target <= 0.5)"
+    )
 
 
 def time_workers(args, splits) -> None:
@@ -83,14 +106,26 @@ def time_workers(args, splits) -> None:
     from mdmtn.data import SplitsLoader
     from mdmtn.experiments.sweep import run_sweep, sweep_configs
 
-    cfgs = sweep_configs(args.dataset, args.model, VECTORS, "quick", n_train=args.n_train, n_val=args.n_train // 4,
-                         n_test=args.n_train // 4, epochs_per_iteration=1, phase1_iterations=2, phase2_iterations=1)
+    cfgs = sweep_configs(
+        args.dataset,
+        args.model,
+        VECTORS,
+        "quick",
+        n_train=args.n_train,
+        n_val=args.n_train // 4,
+        n_test=args.n_train // 4,
+        epochs_per_iteration=1,
+        phase1_iterations=2,
+        phase2_iterations=1,
+    )
     loader = SplitsLoader(os.environ["MDMTN_DATA"], allow_unverified_cifar=True)
     loader(cfgs[0])  # in-process arms start with the data loaded; the workers load it themselves (timed)
     default_threads = torch.get_num_threads()
-    arms = {f"sequential, {default_threads} threads": dict(threads=default_threads, workers=1),
-            "sequential, 1 thread": dict(threads=1, workers=1),
-            "2 workers x 1 thread": dict(threads=1, workers=2)}
+    arms = {
+        f"sequential, {default_threads} threads": dict(threads=default_threads, workers=1),
+        "sequential, 1 thread": dict(threads=1, workers=1),
+        "2 workers x 1 thread": dict(threads=1, workers=2),
+    }
     times: dict[str, list[float]] = {a: [] for a in arms}
     for rep in range(args.repeats):
         for arm, o in arms.items():
@@ -106,10 +141,14 @@ def time_workers(args, splits) -> None:
     par, seq_default, seq1 = med["2 workers x 1 thread"], *[med[a] for a in list(arms)[:2]]
     s = cfgs[0].schedule
     epochs = s.epochs_per_iteration * (s.phase1_iterations + s.phase2_iterations)
-    print(f"8-run sweep through run_sweep (Algorithm 1: {epochs} epochs of {args.n_train} samples per run, tying, "
-          f"validation, records): " + ", ".join(f"{a} {t:.1f} s" for a, t in med.items()))
-    print(f"ratio 2 workers / sequential: {par / seq_default:.2f} against {default_threads} threads, "
-          f"{par / seq1:.2f} against 1 thread (target <= 0.5)")
+    print(
+        f"8-run sweep through run_sweep (Algorithm 1: {epochs} epochs of {args.n_train} samples per run, tying, "
+        f"validation, records): " + ", ".join(f"{a} {t:.1f} s" for a, t in med.items())
+    )
+    print(
+        f"ratio 2 workers / sequential: {par / seq_default:.2f} against {default_threads} threads, "
+        f"{par / seq1:.2f} against 1 thread (target <= 0.5)"
+    )
 
 
 def time_vmap(args, splits) -> None:
@@ -156,9 +195,11 @@ def time_vmap(args, splits) -> None:
                 fn()
             res[name].append((time.perf_counter() - t0) / 3)
     a, b = (statistics.median(v) for v in res.values())
-    print(f"raw training step of 8 models on one batch of 256: sequential {a * 1e3:.0f} ms "
-          f"({8 * 256 / a:,.0f} samples/s), vmap over stacked parameters {b * 1e3:.0f} ms "
-          f"({8 * 256 / b:,.0f} samples/s); ratio vmap / sequential = {b / a:.2f}")
+    print(
+        f"raw training step of 8 models on one batch of 256: sequential {a * 1e3:.0f} ms "
+        f"({8 * 256 / a:,.0f} samples/s), vmap over stacked parameters {b * 1e3:.0f} ms "
+        f"({8 * 256 / b:,.0f} samples/s); ratio vmap / sequential = {b / a:.2f}"
+    )
 
 
 def main() -> None:
@@ -174,8 +215,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     mi = machine_info()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {mi.get('processor')}, "
-          f"load average {mi.get('load_avg_1min')}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {mi.get('processor')}, "
+        f"load average {mi.get('load_avg_1min')}"
+    )
     splits = splits_for(args.dataset)
     print(f"=== {args.dataset} / {args.model}, 8 preference vectors")
     what = set(args.what.split(","))

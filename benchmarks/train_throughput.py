@@ -37,6 +37,7 @@ Usage::
 Without ``MDMTN_DATA`` random data of the right shape is used (throughput does not depend on
 pixel values).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -189,8 +190,14 @@ class LibraryPath:
         model.to(memory_format=torch.channels_last)
         if chw:
             use_chw_flatten(model)
-        self.splits = Splits(name=dataset, train=train, val=train.subset(0), test=train.subset(0),
-                             input_shape=INPUT_SHAPES[dataset], task_names=("t1", "t2"))
+        self.splits = Splits(
+            name=dataset,
+            train=train,
+            val=train.subset(0),
+            test=train.subset(0),
+            input_shape=INPUT_SHAPES[dataset],
+            task_names=("t1", "t2"),
+        )
         self.run = Run(self.cfg, model, self.splits, progress=False)
         params = list(model.parameters()) + [self.run.al.t]
         self.opt = torch.optim.Adam(params, lr=self.cfg.schedule.lr)
@@ -214,7 +221,9 @@ class AuthorsPath:
         self.model = build_model("mdmtn", INPUT_SHAPES[dataset])
         self.model.load_state_dict(state)
         self.names = [n for n, _ in self.model.growl_weights()]
-        self.al = ChebyshevAL(cfg.k, cfg.objective.mu0, cfg.objective.eps_aug, generator=torch.Generator().manual_seed(2))
+        self.al = ChebyshevAL(
+            cfg.k, cfg.objective.mu0, cfg.objective.eps_aug, generator=torch.Generator().manual_seed(2)
+        )
         self.opt = torch.optim.Adam(list(self.model.parameters()) + [self.al.t], lr=cfg.schedule.lr)
         full = AuthorsStyleDataset(dataset, to_uint8_images(dataset, train.x), train.y)
         # the authors' training set is a random_split Subset of the dataset: one more indirection
@@ -263,7 +272,8 @@ def tune_malloc() -> bool:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
         return bool(libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)) and bool(
-            libc.mallopt(m_trim_threshold, 1024 * 1024 * 1024))
+            libc.mallopt(m_trim_threshold, 1024 * 1024 * 1024)
+        )
     except (OSError, AttributeError):
         return False
 
@@ -285,16 +295,24 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     ap.add_argument("--skip-authors", action="store_true", help="time the library path only")
     ap.add_argument("--profile", action="store_true", help="torch.profiler table of one library epoch")
-    ap.add_argument("--malloc-tuning", action="store_true",
-                    help="proposed: keep freed memory in glibc's heap for the whole process (tune_malloc)")
-    ap.add_argument("--chw", action="store_true",
-                    help="also time the library path with the previous (C, H, W) flatten (use_chw_flatten)")
+    ap.add_argument(
+        "--malloc-tuning",
+        action="store_true",
+        help="proposed: keep freed memory in glibc's heap for the whole process (tune_malloc)",
+    )
+    ap.add_argument(
+        "--chw",
+        action="store_true",
+        help="also time the library path with the previous (C, H, W) flatten (use_chw_flatten)",
+    )
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     tuned = tune_malloc() if args.malloc_tuning else False
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, os.cpu_count()={os.cpu_count()}, "
-          f"load average {os.getloadavg()[0]:.1f}, malloc tuning {'on' if tuned else 'off'} (all paths)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, os.cpu_count()={os.cpu_count()}, "
+        f"load average {os.getloadavg()[0]:.1f}, malloc tuning {'on' if tuned else 'off'} (all paths)"
+    )
     table = []
     for ds in args.datasets:
         train, real = load_train(ds, args.n_samples)
@@ -316,18 +334,35 @@ def main(argv=None) -> None:
         base = n / statistics.median(times["authors-style"]) if "authors-style" in times else None
         for name, ts in times.items():
             sps = n / statistics.median(ts)
-            table.append((ds, name, sps, n / min(ts), sps / base if base else float("nan"), AUTHORS_MEASURED[ds],
-                          sps / AUTHORS_MEASURED[ds], real, n))
+            table.append(
+                (
+                    ds,
+                    name,
+                    sps,
+                    n / min(ts),
+                    sps / base if base else float("nan"),
+                    AUTHORS_MEASURED[ds],
+                    sps / AUTHORS_MEASURED[ds],
+                    real,
+                    n,
+                )
+            )
         if args.profile:
             print(f"\n=== profile: {ds} library path, one epoch of {n} samples ===")
             profile_library(lib, n)
-    print(f"\n{'dataset':13} {'path':14} {'samples/s':>10} {'best':>8} {'vs baseline':>11} "
-          f"{'authors measured':>16} {'vs measured':>11}  data")
+    print(
+        f"\n{'dataset':13} {'path':14} {'samples/s':>10} {'best':>8} {'vs baseline':>11} "
+        f"{'authors measured':>16} {'vs measured':>11}  data"
+    )
     for ds, name, sps, best, ratio, meas, vs_meas, real, n in table:
-        print(f"{ds:13} {name:14} {sps:10,.0f} {best:8,.0f} {ratio:10.2f}x {meas:16,.0f} {vs_meas:10.2f}x  "
-              f"{'real' if real else 'random'} n={n}")
-    print("samples/s = median over repeats (best = fastest repeat); target: >= 3x the authors' measured "
-          "figure (>= 6,000 MultiMNIST, >= 2,700 Cifar10Mnist)")
+        print(
+            f"{ds:13} {name:14} {sps:10,.0f} {best:8,.0f} {ratio:10.2f}x {meas:16,.0f} {vs_meas:10.2f}x  "
+            f"{'real' if real else 'random'} n={n}"
+        )
+    print(
+        "samples/s = median over repeats (best = fastest repeat); target: >= 3x the authors' measured "
+        "figure (>= 6,000 MultiMNIST, >= 2,700 Cifar10Mnist)"
+    )
 
 
 if __name__ == "__main__":

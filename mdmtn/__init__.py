@@ -20,6 +20,7 @@ only from the layers above it: ``core``, ``data``, ``models``, ``objectives``, `
 ``experiments`` and ``reporting`` (which only reads records), ``book`` (what a chapter calls) and
 ``interface`` (the command line).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -47,19 +48,40 @@ _API = {
 # names keep working for one release, with a DeprecationWarning: ``import mdmtn.growl``,
 # ``from mdmtn.sweep import run_sweep`` and ``mdmtn.growl`` give the new module itself.
 MOVED = {
-    "fields": "core.fields", "config": "core.config", "timing": "core.timing",
-    "growl": "objectives.growl", "scalarization": "objectives.scalarization", "mgda": "objectives.mgda",
-    "lsuv": "objectives.lsuv", "metrics": "objectives.metrics", "pareto": "objectives.pareto",
-    "toy": "objectives.toy", "probe": "records.probe",
-    "engine": "training.engine", "trainer": "training.trainer", "stacked": "training.stacked",
-    "compress": "training.compress", "runner": "training.runner", "baselines": "training.baselines",
+    "fields": "core.fields",
+    "config": "core.config",
+    "timing": "core.timing",
+    "growl": "objectives.growl",
+    "scalarization": "objectives.scalarization",
+    "mgda": "objectives.mgda",
+    "lsuv": "objectives.lsuv",
+    "metrics": "objectives.metrics",
+    "pareto": "objectives.pareto",
+    "toy": "objectives.toy",
+    "probe": "records.probe",
+    "engine": "training.engine",
+    "trainer": "training.trainer",
+    "stacked": "training.stacked",
+    "compress": "training.compress",
+    "runner": "training.runner",
+    "baselines": "training.baselines",
     "mt2o": "training.mt2o",
-    "sweep": "experiments.sweep", "cluster": "experiments.cluster", "claims": "experiments.claims",
-    "joint_runs": "experiments.joint_runs", "restore": "experiments.restore",
-    "aggregate": "reporting.aggregate", "report": "reporting.report", "cells": "reporting.cells",
-    "verdicts": "reporting.verdicts", "frontmeasures": "reporting.frontmeasures", "ledger": "reporting.ledger",
-    "plots": "reporting.plots", "joint_report": "reporting.joint_report",
-    "chapter": "book.chapter", "sections": "book.sections", "cli": "interface.cli",
+    "sweep": "experiments.sweep",
+    "cluster": "experiments.cluster",
+    "claims": "experiments.claims",
+    "joint_runs": "experiments.joint_runs",
+    "restore": "experiments.restore",
+    "aggregate": "reporting.aggregate",
+    "report": "reporting.report",
+    "cells": "reporting.cells",
+    "verdicts": "reporting.verdicts",
+    "frontmeasures": "reporting.frontmeasures",
+    "ledger": "reporting.ledger",
+    "plots": "reporting.plots",
+    "joint_report": "reporting.joint_report",
+    "chapter": "book.chapter",
+    "sections": "book.sections",
+    "cli": "interface.cli",
 }
 
 __all__ = ["__version__", *_API]

@@ -11,6 +11,7 @@ the local server is refused and counted, and a page whose math (``span.math``) i
 once MathJax has run fails too, so the book must carry everything it shows. ``.ci/run`` runs it
 after ``jupyter-book build .``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,11 +65,20 @@ def measure(html: Path, chromium: str, shots: Path | None) -> list[dict]:
     """Per page: column width, widest table, smallest figure scale, and what is out of bounds."""
     from playwright.sync_api import sync_playwright
 
-    pages = sorted(p for p in html.rglob("*.html") if "_static" not in p.parts and p.name not in ("search.html", "genindex.html"))
+    pages = sorted(
+        p for p in html.rglob("*.html") if "_static" not in p.parts and p.name not in ("search.html", "genindex.html")
+    )
     srv, base = _serve(html)
     out = []
-    args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"]
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=args)
@@ -96,14 +106,26 @@ def measure(html: Path, chromium: str, shots: Path | None) -> list[dict]:
                 m = page.evaluate(MEASURE)
                 wide = [t for t in m["tables"] if t["w"] > m["colW"] + 1]
                 small = [i for i in m["imgs"] if i["scale"] < MIN_SCALE]
-                out.append(dict(page=rel, col=m["colW"], widest=max((t["w"] for t in m["tables"]), default=0.0),
-                                min_scale=min((i["scale"] for i in m["imgs"]), default=None), wide=wide, small=small,
-                                math=m["math"], raw_math=m["rawMath"] if m["math"] else [], mathjax=mathjax,
-                                outside=sorted(set(outside)), stderr=m["stderr"]))
+                out.append(
+                    dict(
+                        page=rel,
+                        col=m["colW"],
+                        widest=max((t["w"] for t in m["tables"]), default=0.0),
+                        min_scale=min((i["scale"] for i in m["imgs"]), default=None),
+                        wide=wide,
+                        small=small,
+                        math=m["math"],
+                        raw_math=m["rawMath"] if m["math"] else [],
+                        mathjax=mathjax,
+                        outside=sorted(set(outside)),
+                        stderr=m["stderr"],
+                    )
+                )
                 if shots is not None:
                     shots.mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(shots / (rel.replace("/", "_").removesuffix(".html") + ".png")),
-                                    full_page=True)
+                    page.screenshot(
+                        path=str(shots / (rel.replace("/", "_").removesuffix(".html") + ".png")), full_page=True
+                    )
             browser.close()
     finally:
         srv.shutdown()
@@ -121,13 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'page':45s} {'column px':>9s} {'widest table px':>15s} {'smallest figure scale':>21s} {'math (raw)':>10s}")
     for r in rows:
         scale = "–" if r["min_scale"] is None else f"{r['min_scale']:.2f}"
-        print(f"{r['page']:45s} {r['col']:9.0f} {r['widest']:15.0f} {scale:>21s} {r['math']:>4d} ({len(r['raw_math'])})")
+        print(
+            f"{r['page']:45s} {r['col']:9.0f} {r['widest']:15.0f} {scale:>21s} {r['math']:>4d} ({len(r['raw_math'])})"
+        )
         for t in r["raw_math"][:3]:
             print(f"    MATH NOT RENDERED{'' if r['mathjax'] else ' (MathJax did not load)'}: {t!r}")
         for u in r["outside"][:5]:
             print(f"    ASKED FOR A FILE OUTSIDE THE BOOK (refused): {u}")
         for t in r["wide"]:
-            print(f"    TABLE WIDER THAN THE COLUMN: {t['w']:.0f} px > {r['col']:.0f} px, {t['cols']} columns: {t['head']!r}")
+            print(
+                f"    TABLE WIDER THAN THE COLUMN: {t['w']:.0f} px > {r['col']:.0f} px, {t['cols']} columns: {t['head']!r}"
+            )
         for i in r["small"]:
             print(f"    FIGURE SHRUNK TO {i['scale']:.0%} of {i['natural']} px: {i['src']}")
         for e in r["stderr"]:

@@ -16,6 +16,7 @@ authors' code (book appendix), trained by :mod:`mdmtn.training.baselines`. Each 
 (:data:`METHOD_MODELS`). The baselines ignore ``k``: it is stored as given (and still
 validated) so that every record has the same fields.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,7 +42,11 @@ INPUT_SHAPES = {"multimnist": (1, 28, 28), "cifar10mnist": (3, 32, 32)}
 # how the book and the tables name each dataset's two tasks
 # Which models each method trains (make_config rejects other pairs).
 METHOD_MODELS: dict[str, tuple[str, ...]] = {
-    "wc_al": ("hps", "mdmtn"), "mgda": ("hps", "mdmtn"), "stl": ("stl",), "mtan": ("mtan",), "kdmtl": ("kdmtl",),
+    "wc_al": ("hps", "mdmtn"),
+    "mgda": ("hps", "mdmtn"),
+    "stl": ("stl",),
+    "mtan": ("mtan",),
+    "kdmtl": ("kdmtl",),
 }
 MgdaVariant = Literal["ub", "params"]
 MgdaNormalization = Literal["none", "l2", "loss", "loss+"]
@@ -95,10 +100,10 @@ class DataConfig:
     build_seed: int = _field(0, "seed of the dataset construction (which images are paired)")
     batch_size: int = _field(256, "training batch size")
     eval_batch_size: int = _field(1000, "evaluation batch size (does not change results)")
-    full_train: bool = _field(False, "train on train+val with no validation and keep the last epoch (MGDA)",
-                              "baseline")
-    normalize_inputs: bool = _field(True, "standardise inputs; false: ToTensor only, range [0, 1] (MGDA on "
-                                    "Cifar10Mnist)", "baseline")
+    full_train: bool = _field(False, "train on train+val with no validation and keep the last epoch (MGDA)", "baseline")
+    normalize_inputs: bool = _field(
+        True, "standardise inputs; false: ToTensor only, range [0, 1] (MGDA on Cifar10Mnist)", "baseline"
+    )
     drop_last: bool = _field(False, "drop an incomplete last training batch (MGDA's fixed-batch models)", "baseline")
 
 
@@ -120,17 +125,22 @@ class ScheduleConfig:
     lr: float = _field(2.5e-3, "learning rate")
     lr_decay: float = _field(0.5, "learning-rate decay factor")
     phase1_keep: Phase1Keep = _field(
-        "best_val", "the phase-1 model phase 2 starts from: best_val, the best validation accuracy among epochs "
+        "best_val",
+        "the phase-1 model phase 2 starts from: best_val, the best validation accuracy among epochs "
         "with SR >= eta1 (else of any sparsity), as the authors' code; last, the final epoch's, as the paper's "
-        "text", "added")
+        "text",
+        "added",
+    )
     epochs: int = _field(100, "baseline epochs", "baseline")
     lr_step: int = _field(30, "baseline epochs between lr decays", "baseline")
     lr_first_decay: int = _field(31, "baseline epoch of the first lr decay", "baseline")
     momentum: float = _field(0.9, "SGD momentum (MGDA)", "baseline")
-    search_epochs: int = _field(50, "epochs per candidate of the MTAN / KDMTL searches (the two stored versions of "
-                                "the authors' config.py say 25)", "baseline")
-    search_fraction: float = _field(0.5, "share of the training split the MTAN / KDMTL searches train on",
-                                    "baseline")
+    search_epochs: int = _field(
+        50,
+        "epochs per candidate of the MTAN / KDMTL searches (the two stored versions of the authors' config.py say 25)",
+        "baseline",
+    )
+    search_fraction: float = _field(0.5, "share of the training split the MTAN / KDMTL searches train on", "baseline")
 
 
 @dataclass(frozen=True)
@@ -138,8 +148,11 @@ class ObjectiveConfig:
     """The scalarised problem: the modified weighted Chebyshev problem by an augmented Lagrangian."""
 
     scalarization: Literal["chebyshev_al", "linear"] = _field(
-        "chebyshev_al", "chebyshev_al: the paper's; linear: minimise k·(L0, L1, ..., Lm) (MT2O's default "
-        "subproblem, the toy chapter's weighted sum)", "baseline")
+        "chebyshev_al",
+        "chebyshev_al: the paper's; linear: minimise k·(L0, L1, ..., Lm) (MT2O's default "
+        "subproblem, the toy chapter's weighted sum)",
+        "baseline",
+    )
     mu0: float = _field(2.5e-5, "initial augmented-Lagrangian penalty weight μ0")
     mu_factor: float = _field(0.5, "factor applied to μ after every outer iteration")
     eps_aug: float = _field(1e-4, "ε of the augmentation term")
@@ -154,8 +167,9 @@ class GrowlConfig:
     eta1: float = _field(20.0, "minimum model SR (%) for a phase-1 model to count as sparse")
     eta2: float = _field(0.8, "maximum fraction of zero rows per layer")
     ap_preference: float = _field(0.7, "affinity-propagation preference (row similarity threshold)")
-    ap_rows: Literal["nonzero", "all"] = _field("nonzero", "rows affinity propagation clusters; all: zero rows "
-                                                "too, as the authors' code")
+    ap_rows: Literal["nonzero", "all"] = _field(
+        "nonzero", "rows affinity propagation clusters; all: zero rows too, as the authors' code"
+    )
     ap_max_iter: int = _field(200, "affinity-propagation iteration cap")
 
 
@@ -179,12 +193,13 @@ class AuthorsCodeSwitches:
 class MGDAConfig:
     """MGDA (Sener & Koltun 2018) as the baseline of Tables 1-2; flat names ``mgda_<field>``."""
 
-    variant: MgdaVariant = _field("ub", "ub: gradients w.r.t. the shared representation; params: w.r.t. the "
-                                  "shared weights", "baseline")
-    normalization: MgdaNormalization = _field("none", "gradient normalisation; none as the authors ran it, "
-                                              "loss+ is Sener's", "baseline")
-    grad_bug: MgdaGradBug = _field("none", "2023 / head: the leftover task gradients of the authors' code",
-                                   "baseline")
+    variant: MgdaVariant = _field(
+        "ub", "ub: gradients w.r.t. the shared representation; params: w.r.t. the shared weights", "baseline"
+    )
+    normalization: MgdaNormalization = _field(
+        "none", "gradient normalisation; none as the authors ran it, loss+ is Sener's", "baseline"
+    )
+    grad_bug: MgdaGradBug = _field("none", "2023 / head: the leftover task gradients of the authors' code", "baseline")
 
 
 @dataclass(frozen=True)
@@ -192,11 +207,24 @@ class MTANConfig:
     """MTAN (Liu et al. 2019) as coded by the authors: loss sum_t lambda_t CE_t; flat names ``mtan_<field>``."""
 
     lambdas: tuple[tuple[float, ...], ...] = _field(
-        ((0.01, 0.09), (0.09, 0.01), (0.02, 0.08), (0.08, 0.02), (0.03, 0.07), (0.07, 0.03), (0.04, 0.06),
-         (0.06, 0.04), (0.05, 0.05)), "task-weight pairs the search tries", "baseline")
+        (
+            (0.01, 0.09),
+            (0.09, 0.01),
+            (0.02, 0.08),
+            (0.08, 0.02),
+            (0.03, 0.07),
+            (0.07, 0.03),
+            (0.04, 0.06),
+            (0.06, 0.04),
+            (0.05, 0.05),
+        ),
+        "task-weight pairs the search tries",
+        "baseline",
+    )
     lrs: tuple[float, ...] = _field((1e-5, 1e-4, 1e-3, 1e-2, 1e-1), "learning rates the search tries", "baseline")
-    attention: Literal["per_task", "shared"] = _field("per_task", "shared: one attention module for all tasks, "
-                                                      "as coded", "baseline")
+    attention: Literal["per_task", "shared"] = _field(
+        "per_task", "shared: one attention module for all tasks, as coded", "baseline"
+    )
 
 
 @dataclass(frozen=True)
@@ -205,11 +233,14 @@ class KDMTLConfig:
 
     lambdas: tuple[tuple[float, ...], ...] = _field(
         ((0.01, 0.04), (0.04, 0.01), (0.02, 0.03), (0.03, 0.02), (0.025, 0.025)),
-        "distillation-weight pairs the search tries", "baseline")
+        "distillation-weight pairs the search tries",
+        "baseline",
+    )
     adaptor_lr: float = _field(1e-4, "adaptor learning rate", "baseline")
     adaptor_weight_decay: float = _field(5e-4, "adaptor weight decay", "baseline")
-    detach: Literal["teacher", "both"] = _field("teacher", "both: the distillation term has no gradient, as coded",
-                                                "baseline")
+    detach: Literal["teacher", "both"] = _field(
+        "teacher", "both: the distillation term has no gradient, as coded", "baseline"
+    )
     teacher_epochs: int = _field(100, "epochs of each single-task teacher", "baseline")
     teacher_lr: float = _field(1e-2, "teacher learning rate", "baseline")
     teacher_lr_decay: float = _field(0.5, "teacher lr decay, stepped after every epoch as coded", "baseline")
@@ -217,9 +248,14 @@ class KDMTLConfig:
 
 # (attribute of RunConfig, group class, prefix of its fields' flat names), in record order
 GROUPS: tuple[tuple[str, type, str], ...] = (
-    ("data", DataConfig, ""), ("schedule", ScheduleConfig, ""), ("objective", ObjectiveConfig, ""),
-    ("growl", GrowlConfig, ""), ("switches", AuthorsCodeSwitches, ""), ("mgda", MGDAConfig, "mgda_"),
-    ("mtan", MTANConfig, "mtan_"), ("kdmtl", KDMTLConfig, "kd_"),
+    ("data", DataConfig, ""),
+    ("schedule", ScheduleConfig, ""),
+    ("objective", ObjectiveConfig, ""),
+    ("growl", GrowlConfig, ""),
+    ("switches", AuthorsCodeSwitches, ""),
+    ("mgda", MGDAConfig, "mgda_"),
+    ("mtan", MTANConfig, "mtan_"),
+    ("kdmtl", KDMTLConfig, "kd_"),
 )
 
 
@@ -259,8 +295,12 @@ class RunConfig:
     k: tuple[float, ...] = _field((0.001, 0.2, 0.799), "preference vector (k0 sparsity, then one weight per task)")
     preset: Preset = _field("quick", "schedule and data-size preset")
     seed: int = _field(0, "seed of initialisation and batch order")
-    init_from: str | None = _field(None, "2-D front study (paper App. B): start from the sparse model of the run with "
-                                   "this record key, keep its zero rows at zero, train one stage", "baseline")
+    init_from: str | None = _field(
+        None,
+        "2-D front study (paper App. B): start from the sparse model of the run with "
+        "this record key, keep its zero rows at zero, train one stage",
+        "baseline",
+    )
     data: DataConfig = DataConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
@@ -348,9 +388,16 @@ def _config_fields() -> dict[str, ConfigField]:
                 continue
             name = prefix + f.name
             assert name not in out, f"config field {name} defined twice"
-            out[name] = ConfigField(name=name, group=group, attr=f.name, type=types_[f.name], default=f.default,
-                                    doc=f.metadata["doc"], key_omit_default=bool(f.metadata.get("key_omit_default")),
-                                    joint_key_omit_default=bool(f.metadata.get("joint_key_omit_default")))
+            out[name] = ConfigField(
+                name=name,
+                group=group,
+                attr=f.name,
+                type=types_[f.name],
+                default=f.default,
+                doc=f.metadata["doc"],
+                key_omit_default=bool(f.metadata.get("key_omit_default")),
+                joint_key_omit_default=bool(f.metadata.get("joint_key_omit_default")),
+            )
 
     add(RunConfig, None, "")
     for group, cls, prefix in GROUPS:
@@ -405,13 +452,34 @@ SPARSITY_DEFAULTS: dict[tuple[str, str], dict[str, float]] = {
 }
 # Presets: data sizes and schedule. `paper` is the full schedule of the authors' code.
 PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "smoke": dict(n_train=512, n_val=256, n_test=256, epochs_per_iteration=1,
-                  phase1_iterations=3, phase2_iterations=1, single_stage_iterations=2,
-                  ap_max_iter=10),
-    "quick": dict(n_train=20000, n_val=5000, n_test=None, epochs_per_iteration=2,
-                  phase1_iterations=3, phase2_iterations=3, single_stage_iterations=6),
-    "paper": dict(n_train=None, n_val=None, n_test=None, epochs_per_iteration=3,
-                  phase1_iterations=3, phase2_iterations=10, single_stage_iterations=12),
+    "smoke": dict(
+        n_train=512,
+        n_val=256,
+        n_test=256,
+        epochs_per_iteration=1,
+        phase1_iterations=3,
+        phase2_iterations=1,
+        single_stage_iterations=2,
+        ap_max_iter=10,
+    ),
+    "quick": dict(
+        n_train=20000,
+        n_val=5000,
+        n_test=None,
+        epochs_per_iteration=2,
+        phase1_iterations=3,
+        phase2_iterations=3,
+        single_stage_iterations=6,
+    ),
+    "paper": dict(
+        n_train=None,
+        n_val=None,
+        n_test=None,
+        epochs_per_iteration=3,
+        phase1_iterations=3,
+        phase2_iterations=10,
+        single_stage_iterations=12,
+    ),
 }
 # Baselines (book appendix), per method and dataset, at the paper's full schedule. The schedule fields
 # (lr_first_decay, lr_step) encode when the authors' scheduler steps:
@@ -420,23 +488,61 @@ PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
 #   STL Cifar10Mnist, KDMTL teachers: stepped after every epoch -> from epoch 1 on;
 #   KDMTL / MTAN students: StepLR(25) stepped after every epoch -> from epochs 25, 50, ...
 BASELINE_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
-    ("mgda", "multimnist"): dict(lr=1e-2, momentum=0.9, lr_decay=0.5, epochs=100, lr_first_decay=31, lr_step=30,
-                                 full_train=True, normalize_inputs=True, drop_last=True),
-    ("mgda", "cifar10mnist"): dict(lr=1e-2, momentum=0.9, lr_decay=0.5, epochs=100, lr_first_decay=31, lr_step=30,
-                                   full_train=True, normalize_inputs=False, drop_last=True),
+    ("mgda", "multimnist"): dict(
+        lr=1e-2,
+        momentum=0.9,
+        lr_decay=0.5,
+        epochs=100,
+        lr_first_decay=31,
+        lr_step=30,
+        full_train=True,
+        normalize_inputs=True,
+        drop_last=True,
+    ),
+    ("mgda", "cifar10mnist"): dict(
+        lr=1e-2,
+        momentum=0.9,
+        lr_decay=0.5,
+        epochs=100,
+        lr_first_decay=31,
+        lr_step=30,
+        full_train=True,
+        normalize_inputs=False,
+        drop_last=True,
+    ),
     ("stl", "multimnist"): dict(lr=1e-2, lr_decay=0.5, epochs=100, lr_first_decay=1, lr_step=30),
     # the paper says lr_s = 5e-2 for Cifar10Mnist; every version of the code uses 1e-4 (departure #23)
     ("stl", "cifar10mnist"): dict(lr=1e-4, lr_decay=0.98, epochs=100, lr_first_decay=1, lr_step=1),
-    ("kdmtl", "multimnist"): dict(lr=1e-4, lr_decay=0.98, epochs=200, lr_first_decay=25, lr_step=25,
-                                  search_epochs=50, search_fraction=0.2, kd_teacher_epochs=100,
-                                  kd_teacher_lr=1e-2, kd_teacher_lr_decay=0.5),
-    ("kdmtl", "cifar10mnist"): dict(lr=1e-4, lr_decay=0.98, epochs=200, lr_first_decay=25, lr_step=25,
-                                    search_epochs=50, search_fraction=0.2, kd_teacher_epochs=100,
-                                    kd_teacher_lr=1e-4, kd_teacher_lr_decay=0.98),
-    ("mtan", "multimnist"): dict(lr=1e-5, lr_decay=0.5, epochs=200, lr_first_decay=25, lr_step=25,
-                                 search_epochs=50, search_fraction=0.5),
-    ("mtan", "cifar10mnist"): dict(lr=1e-5, lr_decay=0.5, epochs=200, lr_first_decay=25, lr_step=25,
-                                   search_epochs=50, search_fraction=0.5),
+    ("kdmtl", "multimnist"): dict(
+        lr=1e-4,
+        lr_decay=0.98,
+        epochs=200,
+        lr_first_decay=25,
+        lr_step=25,
+        search_epochs=50,
+        search_fraction=0.2,
+        kd_teacher_epochs=100,
+        kd_teacher_lr=1e-2,
+        kd_teacher_lr_decay=0.5,
+    ),
+    ("kdmtl", "cifar10mnist"): dict(
+        lr=1e-4,
+        lr_decay=0.98,
+        epochs=200,
+        lr_first_decay=25,
+        lr_step=25,
+        search_epochs=50,
+        search_fraction=0.2,
+        kd_teacher_epochs=100,
+        kd_teacher_lr=1e-4,
+        kd_teacher_lr_decay=0.98,
+    ),
+    ("mtan", "multimnist"): dict(
+        lr=1e-5, lr_decay=0.5, epochs=200, lr_first_decay=25, lr_step=25, search_epochs=50, search_fraction=0.5
+    ),
+    ("mtan", "cifar10mnist"): dict(
+        lr=1e-5, lr_decay=0.5, epochs=200, lr_first_decay=25, lr_step=25, search_epochs=50, search_fraction=0.5
+    ),
 }
 # Shorter baseline schedules for the CPU presets; the lr decays keep roughly the paper's relative
 # positions. `quick` MGDA/STL on MultiMNIST take 1-3 minutes per seed on a 2-core CPU.
@@ -444,10 +550,22 @@ BASELINE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
         "mgda": dict(epochs=2, lr_first_decay=2, lr_step=1),
         "stl": dict(epochs=2, lr_first_decay=1, lr_step=1),
-        "kdmtl": dict(epochs=2, lr_first_decay=1, lr_step=1, search_epochs=1, kd_teacher_epochs=1,
-                      kd_lambdas=((0.01, 0.04), (0.025, 0.025))),
-        "mtan": dict(epochs=2, lr_first_decay=1, lr_step=1, search_epochs=1,
-                     mtan_lambdas=((0.01, 0.09), (0.05, 0.05)), mtan_lrs=(1e-4, 1e-3)),
+        "kdmtl": dict(
+            epochs=2,
+            lr_first_decay=1,
+            lr_step=1,
+            search_epochs=1,
+            kd_teacher_epochs=1,
+            kd_lambdas=((0.01, 0.04), (0.025, 0.025)),
+        ),
+        "mtan": dict(
+            epochs=2,
+            lr_first_decay=1,
+            lr_step=1,
+            search_epochs=1,
+            mtan_lambdas=((0.01, 0.09), (0.05, 0.05)),
+            mtan_lrs=(1e-4, 1e-3),
+        ),
     },
     "quick": {
         "mgda": dict(epochs=10, lr_first_decay=4, lr_step=3),
@@ -473,11 +591,29 @@ HEAD_MU: dict[str, tuple[float, float]] = {"multimnist": (2.5e-8, 2.0), "cifar10
 # restored-final-α quirk, and HEAD's RandomRotation(20) on Cifar10Mnist's train/validation images.
 SWITCH_PROFILES: dict[str, dict[str, Any]] = {
     "library": {},
-    "authors-2023": dict(penalty_order="code", conv_rows="code", prox_mode="2023", cap_rule="2023", cap_ramp=False,
-                         optimise_t=False, accumulate_aux_grads=True, ap_rows="all", mgda_grad_bug="2023"),
-    "authors-head": dict(penalty_order="code", conv_rows="code", prox_mode="head", cap_rule="head", cap_ramp=True,
-                         optimise_t=False, accumulate_aux_grads=True, ap_rows="all", mgda_grad_bug="head",
-                         mu_schedule="head"),
+    "authors-2023": dict(
+        penalty_order="code",
+        conv_rows="code",
+        prox_mode="2023",
+        cap_rule="2023",
+        cap_ramp=False,
+        optimise_t=False,
+        accumulate_aux_grads=True,
+        ap_rows="all",
+        mgda_grad_bug="2023",
+    ),
+    "authors-head": dict(
+        penalty_order="code",
+        conv_rows="code",
+        prox_mode="head",
+        cap_rule="head",
+        cap_ramp=True,
+        optimise_t=False,
+        accumulate_aux_grads=True,
+        ap_rows="all",
+        mgda_grad_bug="head",
+        mu_schedule="head",
+    ),
 }
 PROFILES = tuple(SWITCH_PROFILES)
 # The profile the book's paper-preset sparse cells (Tables 1-2, k0 > 0) are judged under. It changes
@@ -506,8 +642,15 @@ def profile_of(cfg: "RunConfig") -> str | None:
     k, preset and seed), or None for any other variant."""
     for name in PROFILES:
         try:
-            want = make_config(cfg.dataset, cfg.model, cfg.k, cfg.preset, cfg.seed, method=cfg.method,
-                               **profile_overrides(name, cfg.dataset))
+            want = make_config(
+                cfg.dataset,
+                cfg.model,
+                cfg.k,
+                cfg.preset,
+                cfg.seed,
+                method=cfg.method,
+                **profile_overrides(name, cfg.dataset),
+            )
         except ConfigError:
             return None
         if want == cfg:
@@ -528,9 +671,7 @@ def validate_k(k: Sequence[float], n_tasks: int = 2) -> tuple[float, ...]:
     except (TypeError, ValueError) as e:
         raise ConfigError(f"k must be a list of numbers, got {k!r}") from e
     if len(k) != n_tasks + 1:
-        raise ConfigError(
-            f"k must have {n_tasks + 1} entries (k0 for sparsity, then one per task), got {len(k)}: {k}"
-        )
+        raise ConfigError(f"k must have {n_tasks + 1} entries (k0 for sparsity, then one per task), got {len(k)}: {k}")
     if not all(math.isfinite(v) for v in k):
         raise ConfigError(f"k must be finite, got {k}")
     if any(v < 0 for v in k):
@@ -545,14 +686,26 @@ def validate_k(k: Sequence[float], n_tasks: int = 2) -> tuple[float, ...]:
 def preset_dependent() -> frozenset[str]:
     """Flat names of the settings whose default :func:`make_config` takes from a dataset, model,
     preset or method table rather than from the field's own default."""
-    tables = [*DATASET_DEFAULTS.values(), *SPARSITY_DEFAULTS.values(), *PRESET_DEFAULTS.values(),
-              *PRESET_DATASET_DEFAULTS.values(), *BASELINE_DEFAULTS.values(),
-              *(d for p in BASELINE_PRESETS.values() for d in p.values())]
+    tables = [
+        *DATASET_DEFAULTS.values(),
+        *SPARSITY_DEFAULTS.values(),
+        *PRESET_DEFAULTS.values(),
+        *PRESET_DATASET_DEFAULTS.values(),
+        *BASELINE_DEFAULTS.values(),
+        *(d for p in BASELINE_PRESETS.values() for d in p.values()),
+    ]
     return frozenset(name for t in tables for name in t) | {"mu_factor", "n_val"}
 
 
-def make_config(dataset: str = "multimnist", model: str = "mdmtn", k: Sequence[float] = (0.001, 0.2, 0.799),
-                preset: str = "quick", seed: int = 0, mu_schedule: str = "paper", **overrides: Any) -> RunConfig:
+def make_config(
+    dataset: str = "multimnist",
+    model: str = "mdmtn",
+    k: Sequence[float] = (0.001, 0.2, 0.799),
+    preset: str = "quick",
+    seed: int = 0,
+    mu_schedule: str = "paper",
+    **overrides: Any,
+) -> RunConfig:
     """Build a validated :class:`RunConfig` from the paper's defaults, a preset and overrides.
 
     ``mu_schedule="head"`` selects the authors' later μ0/μ-update (departure #1).
@@ -566,14 +719,17 @@ def make_config(dataset: str = "multimnist", model: str = "mdmtn", k: Sequence[f
     if model not in allowed:
         if method == "wc_al":
             raise ConfigError(f"model {model!r} cannot be trained with the paper's method; choose 'hps' or 'mdmtn'")
-        raise ConfigError(f"method {method!r} trains model {' or '.join(map(repr, allowed))}, got model {model!r}"
-                          + (f" (use --model {allowed[0]})" if len(allowed) == 1 else ""))
+        raise ConfigError(
+            f"method {method!r} trains model {' or '.join(map(repr, allowed))}, got model {model!r}"
+            + (f" (use --model {allowed[0]})" if len(allowed) == 1 else "")
+        )
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {PRESETS}")
     if mu_schedule not in ("paper", "head"):
         raise ConfigError("mu_schedule must be 'paper' or 'head'")
-    values: dict[str, Any] = dict(dataset=dataset, model=model, k=validate_k(k), preset=preset,
-                                  seed=coerce_field("seed", seed))  # 1.7 or True is refused, never truncated
+    values: dict[str, Any] = dict(
+        dataset=dataset, model=model, k=validate_k(k), preset=preset, seed=coerce_field("seed", seed)
+    )  # 1.7 or True is refused, never truncated
     values.update(DATASET_DEFAULTS[dataset])
     values.update(SPARSITY_DEFAULTS.get((dataset, model), {}))
     values.update(PRESET_DEFAULTS[preset])
@@ -609,8 +765,9 @@ def _check_switches(cfg: RunConfig) -> None:
         if allowed and cfg.value(f.name) not in allowed:
             raise ConfigError(f"{f.name} must be one of {allowed}, got {cfg.value(f.name)!r}")
     if cfg.model not in METHOD_MODELS[cfg.method]:
-        raise ConfigError(f"method {cfg.method!r} trains model {' or '.join(METHOD_MODELS[cfg.method])}, "
-                          f"got {cfg.model!r}")
+        raise ConfigError(
+            f"method {cfg.method!r} trains model {' or '.join(METHOD_MODELS[cfg.method])}, got {cfg.model!r}"
+        )
     _check_ranges(cfg)
     s = cfg.schedule
     if s.epochs_per_iteration < 1 or s.phase1_iterations < 1 or s.single_stage_iterations < 1:
@@ -627,8 +784,10 @@ def _check_switches(cfg: RunConfig) -> None:
         if not cfg.mtan.lrs or min(cfg.mtan.lrs) <= 0:
             raise ConfigError("mtan_lrs must be a non-empty list of positive learning rates")
         if cfg.data.full_train and cfg.method != "mgda":
-            raise ConfigError(f"full_train (no validation split) is only meaningful for MGDA, which keeps the "
-                              f"last epoch; {cfg.method!r} selects its model on the validation split")
+            raise ConfigError(
+                f"full_train (no validation split) is only meaningful for MGDA, which keeps the "
+                f"last epoch; {cfg.method!r} selects its model on the validation split"
+            )
 
 
 # (field, test, what is allowed): checked before any data are loaded
@@ -663,8 +822,10 @@ _RANGES: tuple[tuple[str, Any, str], ...] = (
 # The full splits of the real datasets (train, validation, test); with full_train, validation is
 # folded into training. A size above these would be cut by the data and hashed under another key
 # than the run it really is, so it is refused.
-FULL_SPLITS: dict[str, tuple[int, int, int]] = {"multimnist": (50000, 10000, 10000),
-                                               "cifar10mnist": (40000, 10000, 10000)}
+FULL_SPLITS: dict[str, tuple[int, int, int]] = {
+    "multimnist": (50000, 10000, 10000),
+    "cifar10mnist": (40000, 10000, 10000),
+}
 
 
 def _check_ranges(cfg: RunConfig) -> None:
@@ -678,11 +839,15 @@ def _check_ranges(cfg: RunConfig) -> None:
     for name, most in (("n_train", train), ("n_val", val), ("n_test", test)):
         v = cfg.value(name)
         if v is not None and most is not None and v > most:
-            raise ConfigError(f"{name}={v} exceeds the {most} examples of {cfg.dataset}'s full "
-                              f"{name[2:]} split; give at most {most}, or none for the full split")
+            raise ConfigError(
+                f"{name}={v} exceeds the {most} examples of {cfg.dataset}'s full "
+                f"{name[2:]} split; give at most {most}, or none for the full split"
+            )
     n_val = cfg.data.n_val
     if n_val is None or n_val >= 1:
         return
     if not (n_val == 0 and cfg.data.full_train):  # only MGDA's full_train trains without validation
-        raise ConfigError(f"n_val={n_val!r} is out of range: must be an integer >= 1, or none for the full "
-                          "split (the model is selected on the validation split)")
+        raise ConfigError(
+            f"n_val={n_val!r} is out of range: must be an integer >= 1, or none for the full "
+            "split (the model is selected on the validation split)"
+        )

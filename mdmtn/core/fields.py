@@ -12,6 +12,7 @@ keeps ``--set growl_grad=False`` from storing the (truthy) string ``"False"``.
 >>> coerce(C, "flag", "False"), coerce(C, "n", "none"), coerce(C, "n", "12")
 (False, None, 12)
 """
+
 from __future__ import annotations
 
 import dataclasses

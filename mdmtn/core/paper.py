@@ -1,5 +1,6 @@
 """What the paper prints, in one place: Tables 1-2, its 90 preference vectors and what it says about
 its fronts (Figs. 2-3), so that every other module reads the paper from one source."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,6 +12,7 @@ def paper_preference_vectors() -> list[tuple[float, float, float]]:
     k0 = 0: 19 vectors; k0 = 0.1: 17; k0 ∈ {0.01, 0.001, 0.0001}: 18 each. Values are rounded
     to 10 decimals so that k sums to 1 exactly as written in the authors' files.
     """
+
     def r(v: float) -> float:
         return round(v, 10)
 
@@ -55,13 +57,15 @@ PAPER_FRONT_ACC = {("cifar10mnist", "mdmtn"): dict(front=(74.46, 77.65), dense=(
 PAPER_FRONT_FACTS = {
     ("multimnist", "mdmtn"): "its largest sparsity cluster at SR ≈ 53%",
     ("cifar10mnist", "mdmtn"): "all its Pareto points at SR ≈ 29%, with accuracies 74.46–77.65% (k0 = 0 models: "
-                               "75.69–77.22%)",
+    "75.69–77.22%)",
 }
 
 
 # The paper's claims about its fronts (Figs. 2-3 and their text) and the tolerance each is judged with,
 # fixed before the full sweeps finished: Pareto counts within 25%; SR levels within 5 points.
 PAPER_FRONT_CLAIMS: tuple[tuple[str, str, str, float], ...] = (
-    ("multimnist", "mdmtn", "count", 39), ("multimnist", "mdmtn", "largest_cluster_sr", 53.0),
-    ("cifar10mnist", "mdmtn", "count", 35), ("cifar10mnist", "mdmtn", "all_sr", 29.0),
+    ("multimnist", "mdmtn", "count", 39),
+    ("multimnist", "mdmtn", "largest_cluster_sr", 53.0),
+    ("cifar10mnist", "mdmtn", "count", 35),
+    ("cifar10mnist", "mdmtn", "all_sr", 29.0),
 )

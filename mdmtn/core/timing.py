@@ -8,6 +8,7 @@ The record's block (:meth:`PhaseTimer.block`) holds ``phases_s`` (seconds per ph
 ``other`` the rest of the wall time, so the phases sum to ``wall_time_s``) and ``after_wall_s``
 (work done after the wall time was taken: the output probe, writing the checkpoint and the record).
 """
+
 from __future__ import annotations
 
 import time
@@ -18,8 +19,19 @@ __all__ = ["PhaseTimer", "PHASES", "non_epoch_share"]
 
 # The phases a run of the paper's method reports, in the order they happen. Baselines report
 # the ones they have.
-PHASES = ("data", "lsuv", "train", "validation", "prox", "sparsity", "keep", "cluster_tie", "projection",
-          "test_eval", "compression")
+PHASES = (
+    "data",
+    "lsuv",
+    "train",
+    "validation",
+    "prox",
+    "sparsity",
+    "keep",
+    "cluster_tie",
+    "projection",
+    "test_eval",
+    "compression",
+)
 
 
 class PhaseTimer:

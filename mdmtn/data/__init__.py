@@ -6,6 +6,7 @@
 x is float32 (N, C, H, W), y int64 (N, 2) with one column per task. Composites are built once
 from the torchvision raw files and cached (checksummed) under $MDMTN_CACHE or ~/.cache/mdmtn.
 """
+
 from mdmtn.data.sources import DatasetError, UnverifiedDataError
 from mdmtn.data.splits import (
     DATASETS,
@@ -17,5 +18,14 @@ from mdmtn.data.splits import (
     random_split_indices,
 )
 
-__all__ = ["DATASETS", "DatasetError", "Splits", "SplitsLoader", "TaskTensors", "UnverifiedDataError", "iterate_batches",
-           "load_splits", "random_split_indices"]
+__all__ = [
+    "DATASETS",
+    "DatasetError",
+    "Splits",
+    "SplitsLoader",
+    "TaskTensors",
+    "UnverifiedDataError",
+    "iterate_batches",
+    "load_splits",
+    "random_split_indices",
+]

@@ -6,6 +6,7 @@ raw input arrays, builder version and params, i.e. what the file was built *from
 both, so a truncated, bit-flipped or stale file is rebuilt with a warning instead of being used.
 Writes are atomic (temp file in the same folder + ``os.replace``).
 """
+
 from __future__ import annotations
 
 import hashlib

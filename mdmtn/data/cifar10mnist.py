@@ -9,6 +9,7 @@ original has). Labels are (cifar_label, mnist_label). No augmentation.
 The resize runs through PIL per digit (cheap); the paste is vectorised with PIL's own integer
 blend, verified against ``Image.paste`` in tests/data/test_data.py.
 """
+
 from __future__ import annotations
 
 import numpy as np

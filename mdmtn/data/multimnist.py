@@ -11,6 +11,7 @@ resized image by image (57 s). Here the resize runs on chunks of images as one 3
 batch axis given zero anti-aliasing sigma and zoom 1, and the output clip done per image, which
 reproduces the per-image call bit for bit (checked in tests/data/test_data.py).
 """
+
 from __future__ import annotations
 
 import numpy as np

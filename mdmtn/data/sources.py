@@ -4,6 +4,7 @@ Everything here returns plain numpy arrays read from torchvision's ``.data`` / `
 (no per-sample PIL round trip). Every failure a user can fix is raised as :class:`DatasetError`
 with one message that says what is missing or corrupt and how to fix it.
 """
+
 from __future__ import annotations
 
 import os
@@ -94,8 +95,9 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path:
     return Path(cache_dir).expanduser()
 
 
-def read_mnist(root: Path, train: bool, download: bool = False,
-               allow_unverified: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def read_mnist(
+    root: Path, train: bool, download: bool = False, allow_unverified: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """MNIST split via ``torchvision.datasets.MNIST``.
 
     Returns images uint8 (N, 28, 28) and labels int64 (N,) in 0..9. The two files must be the
@@ -118,29 +120,41 @@ def read_mnist(root: Path, train: bool, download: bool = False,
             f"MNIST ({split}) files under {root / 'MNIST' / 'raw'} are not the official ones (their sha256 differs "
             f"from the published MNIST files). Pass allow_unverified_mnist=True (CLI --allow-unverified-mnist, or "
             f"{ENV_ALLOW_UNVERIFIED_MNIST}=1) to use them anyway (the run record then says so), or replace them "
-            "with the official files.")
+            "with the official files."
+        )
     x, y = ds.data.numpy(), ds.targets.numpy().astype(np.int64)
     if len(y) and (y.min() < 0 or y.max() > 9):
         bad = int(((y < 0) | (y > 9)).sum())
-        raise DatasetError(f"MNIST ({split}) labels under {root / 'MNIST' / 'raw'} are not digits: {bad} of {len(y)} "
-                           f"lie outside 0..9 (e.g. {int(y[(y < 0) | (y > 9)][0])}); replace the labels file. {_FIX}")
+        raise DatasetError(
+            f"MNIST ({split}) labels under {root / 'MNIST' / 'raw'} are not digits: {bad} of {len(y)} "
+            f"lie outside 0..9 (e.g. {int(y[(y < 0) | (y > 9)][0])}); replace the labels file. {_FIX}"
+        )
     if len(x) != len(y):
-        raise DatasetError(f"MNIST ({split}) under {root / 'MNIST' / 'raw'} has {len(x)} images but {len(y)} labels; "
-                           f"the files do not belong together. {_FIX}")
+        raise DatasetError(
+            f"MNIST ({split}) under {root / 'MNIST' / 'raw'} has {len(x)} images but {len(y)} labels; "
+            f"the files do not belong together. {_FIX}"
+        )
     return x, y
 
 
 # What CIFAR-10's python batches hold: dicts, lists, strings, numbers and uint8 numpy arrays. A
 # pickle may name any callable; these are the only ones a batch needs, so nothing else is run.
-_CIFAR_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                  ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+_CIFAR_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+}
 
 
 class _BatchUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) not in _CIFAR_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR-10 batch holds only plain "
-                                         "containers, bytes, numbers and numpy arrays")
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name}: a CIFAR-10 batch holds only plain "
+                "containers, bytes, numbers and numpy arrays"
+            )
         return super().find_class(module, name)
 
 
@@ -151,17 +165,28 @@ def _read_batch(path: Path) -> tuple[np.ndarray, list]:
         with open(path, "rb") as f:
             entry = _BatchUnpickler(f, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
-        raise DatasetError(f"CIFAR-10 batch {path} is not a CIFAR-10 python batch ({e}); replace it with the "
-                           f"official file. {_FIX}") from None
+        raise DatasetError(
+            f"CIFAR-10 batch {path} is not a CIFAR-10 python batch ({e}); replace it with the official file. {_FIX}"
+        ) from None
     data = entry.get("data") if isinstance(entry, dict) else None
     labels = entry.get("labels", entry.get("fine_labels")) if isinstance(entry, dict) else None
-    if (not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072
-            or not isinstance(labels, list) or not all(isinstance(v, int) and 0 <= v < 10 for v in labels)):
-        raise DatasetError(f"CIFAR-10 batch {path} does not hold uint8 'data' (N, 3072) and 'labels' in 0..9; "
-                           f"replace it with the official file. {_FIX}")
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3072
+        or not isinstance(labels, list)
+        or not all(isinstance(v, int) and 0 <= v < 10 for v in labels)
+    ):
+        raise DatasetError(
+            f"CIFAR-10 batch {path} does not hold uint8 'data' (N, 3072) and 'labels' in 0..9; "
+            f"replace it with the official file. {_FIX}"
+        )
     if len(labels) != len(data):
-        raise DatasetError(f"CIFAR-10 batch {path} has {len(data)} images but {len(labels)} labels; replace it "
-                           f"with the official file. {_FIX}")
+        raise DatasetError(
+            f"CIFAR-10 batch {path} has {len(data)} images but {len(labels)} labels; replace it "
+            f"with the official file. {_FIX}"
+        )
     return data, labels
 
 

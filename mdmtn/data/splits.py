@@ -4,6 +4,7 @@ Data is small (MultiMNIST 60k x 28 x 28, Cifar10Mnist 60k x 3 x 32 x 32), so eve
 as one normalised float32 tensor and batches are tensor slices: no DataLoader, no per-sample
 PIL transforms (the main cost of the original pipeline), and it can live on the GPU.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,13 @@ class Splits:
     def provenance(self) -> dict:
         """What a run record says about its data: sizes, the sha256 of the raw inputs, and
         (Cifar10Mnist) whether the CIFAR-10 files passed their md5 check."""
-        d = dict(dataset=self.name, n_train=len(self.train), n_val=len(self.val), n_test=len(self.test),
-                 input_sha256=self.info.get("input_sha256"))
+        d = dict(
+            dataset=self.name,
+            n_train=len(self.train),
+            n_val=len(self.val),
+            n_test=len(self.test),
+            input_sha256=self.info.get("input_sha256"),
+        )
         if "cifar_md5_verified" in self.info:
             d["cifar_md5_verified"] = self.info["cifar_md5_verified"]
         if self.info.get("mnist_sha256_verified") is False:  # records of the official files stay as they were
@@ -83,7 +89,9 @@ class Splits:
 
     def subset(self, n_train: int | None = None, n_val: int | None = None, n_test: int | None = None) -> "Splits":
         """First n of each split (None keeps all), e.g. for CI-sized runs."""
-        return replace(self, train=self.train.subset(n_train), val=self.val.subset(n_val), test=self.test.subset(n_test))
+        return replace(
+            self, train=self.train.subset(n_train), val=self.val.subset(n_val), test=self.test.subset(n_test)
+        )
 
 
 def iterate_batches(
@@ -121,13 +129,16 @@ DATASET_SPECS = {
 }
 
 
-def _read_raw(name: str, root, download: bool, allow_unverified_cifar: bool,
-              allow_unverified_mnist: bool) -> dict[str, np.ndarray]:
+def _read_raw(
+    name: str, root, download: bool, allow_unverified_cifar: bool, allow_unverified_mnist: bool
+) -> dict[str, np.ndarray]:
     raw = {}
     for split, train in (("train", True), ("test", False)):
         raw[f"mnist_{split}_x"], raw[f"mnist_{split}_y"] = read_mnist(root, train, download, allow_unverified_mnist)
         if name == "cifar10mnist":
-            raw[f"cifar_{split}_x"], raw[f"cifar_{split}_y"] = read_cifar10(root, train, download, allow_unverified_cifar)
+            raw[f"cifar_{split}_x"], raw[f"cifar_{split}_y"] = read_cifar10(
+                root, train, download, allow_unverified_cifar
+            )
     return raw
 
 
@@ -135,7 +146,9 @@ def _normalise(x: np.ndarray | torch.Tensor, mean, std) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float32, exactly ToTensor() then Normalize(mean, std)."""
     x = torch.as_tensor(x).to(torch.float32).div_(255)
     if mean is not None:
-        x.sub_(torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)).div_(torch.tensor(std, dtype=torch.float32).view(-1, 1, 1))
+        x.sub_(torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)).div_(
+            torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+        )
     return x
 
 
@@ -194,16 +207,31 @@ def load_splits(
         return TaskTensors(_normalise(train_x.index_select(0, idx), mean, std), train_y.index_select(0, idx))
 
     test = TaskTensors(_normalise(data["test_x"], mean, std), torch.from_numpy(data["test_y"]))
-    info = dict(cache_file=str(path), cache_hit=hit, input_sha256=key, build_or_load_s=seconds,
-                split_seed=split_seed, build_seed=build_seed if spec["seeded"] else None,
-                full_train=full_train, normalize=normalize)
+    info = dict(
+        cache_file=str(path),
+        cache_hit=hit,
+        input_sha256=key,
+        build_or_load_s=seconds,
+        split_seed=split_seed,
+        build_seed=build_seed if spec["seeded"] else None,
+        full_train=full_train,
+        normalize=normalize,
+    )
     if name == "cifar10mnist":
         info["cifar_md5_verified"] = not allow_unverified_cifar  # the opt-in is recorded with the data
     # what was checked, not what was allowed: the official files pass whether or not the opt-in was given
-    info["mnist_sha256_verified"] = (not allow_unverified_mnist
-                                     or all(mnist_files_verified(root, t) for t in (True, False)))
-    return Splits(name=name, train=split(tr), val=split(va), test=test, input_shape=mod.INPUT_SHAPE,
-                  task_names=mod.TASK_NAMES, info=info)
+    info["mnist_sha256_verified"] = not allow_unverified_mnist or all(
+        mnist_files_verified(root, t) for t in (True, False)
+    )
+    return Splits(
+        name=name,
+        train=split(tr),
+        val=split(va),
+        test=test,
+        input_shape=mod.INPUT_SHAPE,
+        task_names=mod.TASK_NAMES,
+        info=info,
+    )
 
 
 class SplitsLoader:
@@ -215,8 +243,14 @@ class SplitsLoader:
     split_seed and build_seed (MGDA-UB trains on other data than the paper's method).
     """
 
-    def __init__(self, root: str | os.PathLike | None = None, *, allow_unverified_cifar: bool = False,
-                 allow_unverified_mnist: bool | None = None, download: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        *,
+        allow_unverified_cifar: bool = False,
+        allow_unverified_mnist: bool | None = None,
+        download: bool = False,
+    ) -> None:
         self.root, self.allow_unverified_cifar, self.download = root, allow_unverified_cifar, download
         # resolved now, so worker processes use the parent's choice
         self.allow_unverified_mnist = allow_unverified_mnist_default(allow_unverified_mnist)
@@ -225,18 +259,26 @@ class SplitsLoader:
     def __call__(self, cfg) -> Splits:
         key = (cfg.dataset, cfg.data.full_train, cfg.data.normalize_inputs, cfg.data.split_seed, cfg.data.build_seed)
         if key not in self._cache:
-            self._cache[key] = load_splits(cfg.dataset, self.root, allow_unverified_cifar=self.allow_unverified_cifar,
-                                           allow_unverified_mnist=self.allow_unverified_mnist, download=self.download, split_seed=cfg.data.split_seed,
-                                           build_seed=cfg.data.build_seed, full_train=cfg.data.full_train,
-                                           normalize=cfg.data.normalize_inputs)
+            self._cache[key] = load_splits(
+                cfg.dataset,
+                self.root,
+                allow_unverified_cifar=self.allow_unverified_cifar,
+                allow_unverified_mnist=self.allow_unverified_mnist,
+                download=self.download,
+                split_seed=cfg.data.split_seed,
+                build_seed=cfg.data.build_seed,
+                full_train=cfg.data.full_train,
+                normalize=cfg.data.normalize_inputs,
+            )
         return self._cache[key]
 
     def check(self, dataset: str) -> None:
         """Read and verify ``dataset``'s raw files now (the CIFAR-10 md5 check included), so a sweep
         that also trains another dataset fails before training anything rather than midway;
         :class:`DatasetError` says what is missing or unverified."""
-        _read_raw(dataset, resolve_root(self.root), self.download, self.allow_unverified_cifar,
-                  self.allow_unverified_mnist)
+        _read_raw(
+            dataset, resolve_root(self.root), self.download, self.allow_unverified_cifar, self.allow_unverified_mnist
+        )
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_cache": {}}

@@ -6,6 +6,7 @@ are byte strings, so they load with ``encoding="latin1"`` (keys 'data', ...; wha
 uses) and ``encoding="bytes"`` (keys b'data', ...); a dict of 'batch_label', 'labels', 'data'
 uint8 (n, 3072) R|G|B planes, 'filenames'. Their md5s naturally differ from torchvision's list.
 """
+
 from __future__ import annotations
 
 import io
@@ -36,6 +37,7 @@ class _Py2Pickler(pickle._Pickler):  # the pure-Python pickler lets us add an op
 
 def _py2_dumps(obj: dict) -> bytes:
     """Protocol-2 pickle with every str written as a Python-2 byte string, like the CIFAR originals."""
+
     def conv(o):
         if isinstance(o, str):
             return _Py2Str(o.encode("latin1"))
@@ -44,6 +46,7 @@ def _py2_dumps(obj: dict) -> bytes:
         if isinstance(o, dict):
             return {conv(k): conv(v) for k, v in o.items()}
         return o
+
     buf = io.BytesIO()
     _Py2Pickler(buf, protocol=2).dump(conv(obj))
     return buf.getvalue()
@@ -61,7 +64,9 @@ def write_mnist(root: Path, n_train: int = 120, n_test: int = 40, seed: int = 0)
     raw = Path(root) / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + _digits(rng, n).tobytes())
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIII", 2051, n, 28, 28) + _digits(rng, n).tobytes()
+        )
         labels = rng.integers(0, 10, n).astype(np.uint8)
         (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
 

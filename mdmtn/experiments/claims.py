@@ -8,6 +8,7 @@ heartbeat is older than ``stale_s`` (a holder on another machine that died). Cla
 (deleted, if still ours) when the run finishes or fails. Take-overs are serialised by an
 ``flock`` on ``<out>/.claims.lock``, so two sweeps never both take over one stale claim.
 """
+
 from __future__ import annotations
 
 import json
@@ -107,8 +108,9 @@ def stale_reason(path: Path, claim: dict[str, Any], stale_s: float | None = None
     if host == socket.gethostname() and not _pid_alive(pid):
         return f"its holder pid {pid} on {host} is not running"
     beat = claim.get("heartbeat")
-    reliable = isinstance(beat, (int, float)) and not isinstance(beat, bool) and math.isfinite(beat) \
-        and beat - now <= stale_s
+    reliable = (
+        isinstance(beat, (int, float)) and not isinstance(beat, bool) and math.isfinite(beat) and beat - now <= stale_s
+    )
     if not reliable:
         if mtime - now > stale_s:
             return f"its heartbeat ({beat!r}) and its file time are in the future: the clocks disagree"
@@ -142,8 +144,14 @@ class Claims:
     >>> claims.release("abc"); claims.close()
     """
 
-    def __init__(self, out_dir: str | os.PathLike, *, heartbeat_s: float | None = None, stale_s: float | None = None,
-                 log: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        *,
+        heartbeat_s: float | None = None,
+        stale_s: float | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
         self.out_dir, self.log = Path(out_dir), log
         self.heartbeat_s = claim_heartbeat_s() if heartbeat_s is None else heartbeat_s
         self.stale_s = claim_stale_s() if stale_s is None else stale_s
@@ -189,8 +197,7 @@ class Claims:
                 why = stale_reason(path, c, self.stale_s)
                 if why is None:
                     return False
-                self.log(f"taking over the stale claim {path.name} of {c.get('host', '?')}:{c.get('pid', '?')} "
-                         f"({why})")
+                self.log(f"taking over the stale claim {path.name} of {c.get('host', '?')}:{c.get('pid', '?')} ({why})")
                 path.unlink(missing_ok=True)
             return self._create(key)
 

@@ -13,6 +13,7 @@ From the command line::
 
     python -m mdmtn sweep ... --dask-scheduler tcp://HOST:8786 --out /shared/runs
 """
+
 from __future__ import annotations
 
 import threading
@@ -35,8 +36,15 @@ def _worker_loader(load: Any) -> Any:
     return _LOADERS.setdefault(key, load)
 
 
-def train_claimed(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any], checkpoints: bool = False,
-                  threads: int | None = 1, poll_s: float = 5.0, device: str = "auto") -> dict[str, Any]:
+def train_claimed(
+    cfg: RunConfig,
+    out_dir: str,
+    load: Callable[[RunConfig], Any],
+    checkpoints: bool = False,
+    threads: int | None = 1,
+    poll_s: float = 5.0,
+    device: str = "auto",
+) -> dict[str, Any]:
     """One cluster task: the record of ``cfg`` in ``out_dir``, trained here unless another live
     holder is training it (then its record is waited for) or it already exists."""
     import torch
@@ -51,8 +59,7 @@ def train_claimed(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any]
                 try:
                     rec = find_record(out_dir, cfg, set_aside=True, log=None)
                     if rec is None:
-                        rec = train_one(cfg, out_dir, _worker_loader(load)(cfg), checkpoints=checkpoints,
-                                        device=device)
+                        rec = train_one(cfg, out_dir, _worker_loader(load)(cfg), checkpoints=checkpoints, device=device)
                     return rec
                 finally:
                     claims.release(cfg.key())
@@ -77,10 +84,13 @@ def connect(scheduler: str, client_cls: Any = None, timeout_s: float = CONNECT_T
     if client_cls is None:
         from distributed import Client as client_cls
     looks_like_file = not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")) and (
-        "/" in scheduler or scheduler.endswith(".json"))
+        "/" in scheduler or scheduler.endswith(".json")
+    )
     if looks_like_file and not Path(scheduler).is_file():
-        raise ConfigError(f"--dask-scheduler {scheduler!r}: no such scheduler file (start one with "
-                          "`dask scheduler --scheduler-file PATH`, or give tcp://HOST:PORT)")
+        raise ConfigError(
+            f"--dask-scheduler {scheduler!r}: no such scheduler file (start one with "
+            "`dask scheduler --scheduler-file PATH`, or give tcp://HOST:PORT)"
+        )
     kw = dict(scheduler_file=scheduler) if Path(scheduler).is_file() else dict(address=scheduler)
     # Client's own timeout does not cover a port that accepts TCP but never speaks Dask's protocol:
     # the handshake then waits forever. The attempt runs in a daemon thread and is given up after
@@ -99,14 +109,25 @@ def connect(scheduler: str, client_cls: Any = None, timeout_s: float = CONNECT_T
     if "client" in box:
         return box["client"]
     why = type(box["error"]).__name__ if "error" in box else "no answer"
-    raise ConfigError(f"--dask-scheduler {scheduler!r}: no Dask scheduler answered within {timeout_s:g} s ({why}); "
-                      "check that `dask scheduler` runs there and that the address and port are the scheduler's")
+    raise ConfigError(
+        f"--dask-scheduler {scheduler!r}: no Dask scheduler answered within {timeout_s:g} s ({why}); "
+        "check that `dask scheduler` runs there and that the address and port are the scheduler's"
+    )
 
 
-def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[RunConfig], Any],
-                   scheduler: str, *, checkpoints: bool = False, threads: int | None = 1, progress: bool = True,
-                   log: Callable[[str], None] = print, force: bool = False,
-                   device: str = "auto") -> list[dict[str, Any]]:
+def run_sweep_dask(
+    cfgs: Sequence[RunConfig],
+    out_dir: str | Path,
+    load: Callable[[RunConfig], Any],
+    scheduler: str,
+    *,
+    checkpoints: bool = False,
+    threads: int | None = 1,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    force: bool = False,
+    device: str = "auto",
+) -> list[dict[str, Any]]:
     """Train the configs of ``cfgs`` without a finished record in ``out_dir`` on the Dask cluster at
     ``scheduler`` (``tcp://HOST:PORT``, or a scheduler file path); returns the records in ``cfgs``
     order. ``load`` must be picklable (:class:`mdmtn.data.SplitsLoader`) and find the data on every
@@ -115,8 +136,9 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise ConfigError("--dask-scheduler needs Dask's distributed package: pip install -e .[cluster] "
-                          "(or pip install distributed)") from None
+        raise ConfigError(
+            "--dask-scheduler needs Dask's distributed package: pip install -e .[cluster] (or pip install distributed)"
+        ) from None
 
     out_dir = check_out_dir(out_dir)
     by_key, records, todo = pending(cfgs, out_dir, force, log)
@@ -126,8 +148,19 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
         futures = {}
 
         def submit(i: int) -> None:
-            fut = client.submit(train_claimed, cfgs[i], str(out_dir), load, checkpoints, threads, 5.0, device,
-                                key=f"mdmtn-{cfgs[i].key()}-{time.time_ns()}", pure=False, retries=2)
+            fut = client.submit(
+                train_claimed,
+                cfgs[i],
+                str(out_dir),
+                load,
+                checkpoints,
+                threads,
+                5.0,
+                device,
+                key=f"mdmtn-{cfgs[i].key()}-{time.time_ns()}",
+                pure=False,
+                retries=2,
+            )
             futures[fut] = i
 
         ac = as_completed()
@@ -149,7 +182,9 @@ def run_sweep_dask(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callabl
             i = futures.pop(fut)
             rec = fut.result()
             records[i] = rec
-            log(f"[done] {run_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: "
-                + (summary(rec) if rec.get("status") == "ok" else f"diverged ({rec.get('error')})"))
+            log(
+                f"[done] {run_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: "
+                + (summary(rec) if rec.get("status") == "ok" else f"diverged ({rec.get('error')})")
+            )
             release_ready()
     return in_order(cfgs, by_key, records)

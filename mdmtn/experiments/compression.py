@@ -1,4 +1,5 @@
 """The compressed export's size added to the sparse run records of a folder, from their checkpoints."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,13 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def compress_records(out_dir: str | os.PathLike, *, force: bool = False, log: Callable[[str], None] = print,
-                     warn: Callable[[str], None] = _stderr) -> tuple[int, int]:
+def compress_records(
+    out_dir: str | os.PathLike,
+    *,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+    warn: Callable[[str], None] = _stderr,
+) -> tuple[int, int]:
     """Add ``compression`` (:func:`mdmtn.training.compress.compression_summary` of the saved model)
     to each sparse Algorithm-1 record of ``out_dir`` that lacks it (all of them with ``force``).
     A checkpoint is used only if its config and weights are its record's model; any other is
@@ -42,8 +48,10 @@ def compress_records(out_dir: str | os.PathLike, *, force: bool = False, log: Ca
             skipped += 1
             continue
         if ckpt_cfg.key() != rec["key"] or ckpt_cfg.to_dict() != RunConfig.from_dict(rec["config"]).to_dict():
-            warn(f"skip {path.name}: refusing checkpoint {ckpt.name}, whose stored config (key {ckpt_cfg.key()}) "
-                 f"is not this record's; retrain the run to get its own checkpoint")
+            warn(
+                f"skip {path.name}: refusing checkpoint {ckpt.name}, whose stored config (key {ckpt_cfg.key()}) "
+                f"is not this record's; retrain the run to get its own checkpoint"
+            )
             skipped += 1
             continue
         try:  # the weights too: a summary of another model would contradict the record
@@ -55,7 +63,9 @@ def compress_records(out_dir: str | os.PathLike, *, force: bool = False, log: Ca
         rec["compression"] = compression_summary(model)
         write_record(path, rec)
         c = rec["compression"]
-        log(f"{path.name}: params {c['params_dense']:,} -> {c['params_compressed']:,} "
-            f"(ratio {c['param_ratio']:.3f}, 1 - SR = {c['one_minus_SR']:.3f})")
+        log(
+            f"{path.name}: params {c['params_dense']:,} -> {c['params_compressed']:,} "
+            f"(ratio {c['param_ratio']:.3f}, 1 - SR = {c['one_minus_SR']:.3f})"
+        )
         n += 1
     return n, skipped

@@ -1,5 +1,6 @@
 """Joint solves as experiments: their records (resumable, atomic, checked against their names)
 and the book's MT2O-v comparison configs."""
+
 from __future__ import annotations
 
 import sys
@@ -30,24 +31,35 @@ def find_joint_record(out_dir: str | Path, jc: JointConfig) -> dict[str, Any] | 
     return rec if rec.get("status") == "ok" else None
 
 
-def run_joint(jcs: Sequence[JointConfig], out_dir: str | Path, load: Callable[[RunConfig], Splits], *,
-              progress: bool = True, force: bool = False, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+def run_joint(
+    jcs: Sequence[JointConfig],
+    out_dir: str | Path,
+    load: Callable[[RunConfig], Splits],
+    *,
+    progress: bool = True,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
     """Solve every joint config without a record in ``out_dir`` (resumable, atomic records)."""
     out_dir = Path(out_dir)
     recs = []
     for i, jc in enumerate(jcs):
         path = out_dir / f"{jc.key()}.json"
         rec = None if force else find_joint_record(out_dir, jc)
-        tag = f"[{i + 1}/{len(jcs)}] {jc.transfer} K={len(jc.runs)} {jc.runs[0].model}/{jc.runs[0].dataset} " \
-              f"seed={jc.runs[0].seed}"
+        tag = (
+            f"[{i + 1}/{len(jcs)}] {jc.transfer} K={len(jc.runs)} {jc.runs[0].model}/{jc.runs[0].dataset} "
+            f"seed={jc.runs[0].seed}"
+        )
         if rec is not None:
             log(f"[skip] {tag}: {path} exists (final HV {rec['final_hv']:.4f})")
             recs.append(rec)
             continue
         rec = solve(jc, load(jc.runs[0]), progress=progress).record
         write_record(path, rec)
-        log(f"[done] {tag}: {path}: final HV {rec['final_hv']:.4f}, train {rec['train_seconds']:.1f}s, "
-            f"transfers accepted {rec['transfers']['accepted']}/{rec['transfers']['tried']}")
+        log(
+            f"[done] {tag}: {path}: final HV {rec['final_hv']:.4f}, train {rec['train_seconds']:.1f}s, "
+            f"transfers accepted {rec['transfers']['accepted']}/{rec['transfers']['tried']}"
+        )
         recs.append(rec)
     return recs
 
@@ -58,14 +70,21 @@ def load_joint_records(out_dir: str | Path) -> list[dict[str, Any]]:
     return sorted(recs, key=lambda r: (r["strategy"], r["config"]["run"]["seed"]))
 
 
-def chapter_configs(dataset: str, preset: str, seeds: Sequence[int], extra_k: Sequence[float] | None = None,
-                    model: str = "hps", iterations: int | None = 3) -> list[JointConfig]:
+def chapter_configs(
+    dataset: str,
+    preset: str,
+    seeds: Sequence[int],
+    extra_k: Sequence[float] | None = None,
+    model: str = "hps",
+    iterations: int | None = 3,
+) -> list[JointConfig]:
     """The book's comparison: MT2O-v and independent on :data:`MT2O_VECTORS` (plus ``extra_k``), per
     seed, alternating which strategy comes first (so slow spells of a shared CPU hit both).
     ``iterations=3`` is half the quick preset's single stage (6 of 12 epochs), so that 3 seeds ×
     2 strategies × 5 subproblems fit a 2-core CPU's afternoon."""
-    vectors = list(MT2O_VECTORS) + ([tuple(extra_k)] if extra_k is not None and tuple(extra_k) not in MT2O_VECTORS
-                                    else [])
+    vectors = list(MT2O_VECTORS) + (
+        [tuple(extra_k)] if extra_k is not None and tuple(extra_k) not in MT2O_VECTORS else []
+    )
     out = []
     for i, s in enumerate(seeds):
         order = ("mt2o", "independent") if i % 2 == 0 else ("independent", "mt2o")

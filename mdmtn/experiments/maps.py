@@ -1,5 +1,6 @@
 """Fig. 7's similarity maps computed from checkpoints and stored beside the records, so that a book
 page only reads them (``python -m mdmtn maps <records dir>``)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -10,6 +10,7 @@ validation accuracy and sparsity agree with the record within stated tolerances;
 then carries both sets of metrics and the machine it was retrained on, so everything drawn from
 it can say so. The committed record is never rewritten.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,17 +47,28 @@ def metric_gaps(recorded: dict[str, Any], retrained: dict[str, Any]) -> dict[str
     ...             {"test_acc": [0.9504, 0.9315], "val_acc_mean": 0.9366, "SR": 0.0})
     {'test_acc_1': 0.04, 'test_acc_2': 0.04, 'val_acc_mean': 0.05, 'SR': 0.0}
     """
-    out = {f"test_acc_{i + 1}": round(100 * abs(a - b), 6)
-           for i, (a, b) in enumerate(zip(recorded["test_acc"], retrained["test_acc"]))}
+    out = {
+        f"test_acc_{i + 1}": round(100 * abs(a - b), 6)
+        for i, (a, b) in enumerate(zip(recorded["test_acc"], retrained["test_acc"]))
+    }
     out["val_acc_mean"] = round(100 * abs(recorded["val_acc_mean"] - retrained["val_acc_mean"]), 6)
     out["SR"] = round(abs(recorded.get("SR", 0.0) - retrained.get("SR", 0.0)), 6)  # SR is stored in percent
     return out
 
 
-def restore_checkpoint(out_dir: str | Path, key: str, load: Callable[[RunConfig], Any], *,
-                       tol_acc: float = TOL_ACC_POINTS, tol_sr: float = TOL_SR_POINTS, force: bool = False,
-                       threads: int | None = None, progress: bool = False, device: str = "cpu",
-                       log: Callable[[str], None] = print) -> dict[str, Any]:
+def restore_checkpoint(
+    out_dir: str | Path,
+    key: str,
+    load: Callable[[RunConfig], Any],
+    *,
+    tol_acc: float = TOL_ACC_POINTS,
+    tol_sr: float = TOL_SR_POINTS,
+    force: bool = False,
+    threads: int | None = None,
+    progress: bool = False,
+    device: str = "cpu",
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Recreate ``<out_dir>/<key>.pt`` by retraining the config of the committed record ``<key>.json``.
 
     Checks first, before any training: the record is what its name says, finished, of a method
@@ -80,8 +92,9 @@ def restore_checkpoint(out_dir: str | Path, key: str, load: Callable[[RunConfig]
         raise RecordError(f"{path} is a failed run (status {rec['status']!r}); there is no model to restore")
     cfg = RunConfig.from_dict(rec["config"])
     if cfg.init_from is not None and not (out_dir / f"{cfg.init_from}.pt").is_file():
-        raise CheckpointError(f"{key} started from run {cfg.init_from}, whose checkpoint is missing too: restore "
-                              f"{cfg.init_from} first")
+        raise CheckpointError(
+            f"{key} started from run {cfg.init_from}, whose checkpoint is missing too: restore {cfg.init_from} first"
+        )
     if not force and _model_of(ckpt, rec) is not None:
         log(f"{ckpt} is there and holds this run's config: kept (--force retrains)")
         return dict(key=key, status="kept", gaps_points=None, wall_time_s=0.0)
@@ -95,25 +108,34 @@ def restore_checkpoint(out_dir: str | Path, key: str, load: Callable[[RunConfig]
     splits = load(cfg)
     want, got = rec.get("data", {}).get("input_sha256"), splits.info.get("input_sha256")
     if want and got and want != got:
-        raise RecordError(f"the data found (inputs sha256 {got[:12]}…) are not those run {key} was trained on "
-                          f"({want[:12]}…): point --data-dir at the original MNIST / CIFAR-10 files")
+        raise RecordError(
+            f"the data found (inputs sha256 {got[:12]}…) are not those run {key} was trained on "
+            f"({want[:12]}…): point --data-dir at the original MNIST / CIFAR-10 files"
+        )
     start = None
     if cfg.init_from is not None:
-        start, _, _ = load_verified_checkpoint(out_dir / f"{cfg.init_from}.pt",
-                                               read_record(out_dir / f"{cfg.init_from}.json"))
+        start, _, _ = load_verified_checkpoint(
+            out_dir / f"{cfg.init_from}.pt", read_record(out_dir / f"{cfg.init_from}.json")
+        )
     n = threads or rec.get("machine", {}).get("torch_threads") or torch.get_num_threads()
     before = torch.get_num_threads()
     torch.set_num_threads(int(n))
     try:
-        log(f"retraining {key} ({cfg.method}/{cfg.model}/{cfg.dataset} k={list(cfg.k)} seed={cfg.seed}) "
-            f"with {n} thread(s)")
+        log(
+            f"retraining {key} ({cfg.method}/{cfg.model}/{cfg.dataset} k={list(cfg.k)} seed={cfg.seed}) "
+            f"with {n} thread(s)"
+        )
         result = train(cfg, splits, progress=progress, model=start, device=device)
     finally:
         torch.set_num_threads(before)
     new = result.record
-    retrained = dict(metrics=new["metrics"], wall_time_s=new["wall_time_s"], machine=new.get("machine", {}),
-                     recorded_machine=rec.get("machine", {}),
-                     probe=model_probe(result.model, INPUT_SHAPES[cfg.dataset]))  # ties the file to this copy
+    retrained = dict(
+        metrics=new["metrics"],
+        wall_time_s=new["wall_time_s"],
+        machine=new.get("machine", {}),
+        recorded_machine=rec.get("machine", {}),
+        probe=model_probe(result.model, INPUT_SHAPES[cfg.dataset]),
+    )  # ties the file to this copy
     return _judge(rec, cfg, result.model, retrained, ckpt, aside, tol_acc, tol_sr, log)
 
 
@@ -129,16 +151,26 @@ def _model_of(path: Path, rec: dict[str, Any]) -> tuple[torch.nn.Module, dict[st
     return model, extra
 
 
-def _judge(rec: dict[str, Any], cfg: RunConfig, model: torch.nn.Module, retrained: dict[str, Any], ckpt: Path,
-           aside: Path, tol_acc: float, tol_sr: float, log: Callable[[str], None]) -> dict[str, Any]:
+def _judge(
+    rec: dict[str, Any],
+    cfg: RunConfig,
+    model: torch.nn.Module,
+    retrained: dict[str, Any],
+    ckpt: Path,
+    aside: Path,
+    tol_acc: float,
+    tol_sr: float,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Save ``model`` as the run's checkpoint if its metrics reproduce the record within the
     tolerances; else keep it aside (``<key>.mismatch.pt``, never loaded as the run's model) and raise."""
     key = rec["key"]
     gaps = metric_gaps(rec["metrics"], retrained["metrics"])
     acc_gap = max(v for k, v in gaps.items() if k != "SR")
     # plain JSON types only: weights_only loading refuses e.g. torch's TorchVersion strings
-    extra = json.loads(json.dumps(dict(restored=dict(retrained, gaps_points=gaps,
-                                                     tolerance_points=dict(acc=tol_acc, SR=tol_sr)))))
+    extra = json.loads(
+        json.dumps(dict(restored=dict(retrained, gaps_points=gaps, tolerance_points=dict(acc=tol_acc, SR=tol_sr))))
+    )
     if acc_gap > tol_acc or gaps["SR"] > tol_sr:
         save_checkpoint(aside, model, cfg, extra)
         raise RestoreMismatch(
@@ -146,7 +178,8 @@ def _judge(rec: dict[str, Any], cfg: RunConfig, model: torch.nn.Module, retraine
             f"and {gaps['SR']:.2f} SR points (tolerance {tol_sr}); gaps: {gaps}. Not saved as {ckpt.name}; kept "
             f"aside as {aside.name}. Only if a model this far from the recorded one will do, accept it without "
             f"retraining: restore-checkpoint again with --tol-acc {acc_gap:.2f} --tol-sr {max(gaps['SR'], tol_sr):.2f} "
-            "(everything started from it will say so)")
+            "(everything started from it will say so)"
+        )
     save_checkpoint(ckpt, model, cfg, extra)
     aside.unlink(missing_ok=True)
     log(f"{ckpt}: restored (gaps in points: {gaps})")

@@ -4,6 +4,7 @@ The runner trains each missing configuration and writes its record atomically as
 ``<out_dir>/<config key>.json``; a finished record is never recomputed, so killing a sweep and
 starting it again redoes no finished run and loses none (at most the run in progress).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,12 +32,22 @@ from mdmtn.records.record import (
 # A CPU-sized subset: three sparsity weights x three task trade-offs, plus every vector of
 # Tables 1-2 so the tables can be regenerated at the same k.
 QUICK_VECTORS: list[tuple[float, float, float]] = [
-    (0.0, 0.2, 0.8), (0.0, 0.5, 0.5), (0.0, 0.8, 0.2),
-    (0.001, 0.2, 0.799), (0.001, 0.5, 0.499), (0.001, 0.8, 0.199),
-    (0.01, 0.2, 0.79), (0.01, 0.5, 0.49), (0.01, 0.8, 0.19),
+    (0.0, 0.2, 0.8),
+    (0.0, 0.5, 0.5),
+    (0.0, 0.8, 0.2),
+    (0.001, 0.2, 0.799),
+    (0.001, 0.5, 0.499),
+    (0.001, 0.8, 0.199),
+    (0.01, 0.2, 0.79),
+    (0.01, 0.5, 0.49),
+    (0.01, 0.8, 0.19),
     # the other vectors Tables 1-2 print (the three above that they use are (0, .5, .5),
     # (.001, .2, .799) and (.01, .8, .19)), so the quick tables can compare the paper's own k
-    (0.0, 0.4, 0.6), (0.0001, 0.5, 0.4999), (0.0, 0.35, 0.65), (0.1, 0.6, 0.3), (0.0, 0.55, 0.45),
+    (0.0, 0.4, 0.6),
+    (0.0001, 0.5, 0.4999),
+    (0.0, 0.35, 0.65),
+    (0.1, 0.6, 0.3),
+    (0.0, 0.55, 0.45),
 ]
 
 
@@ -49,8 +60,14 @@ def sweep_vectors(name: str) -> list[tuple[float, float, float]]:
     raise ValueError(f"unknown vector set {name!r}; choose 'paper' or 'quick'")
 
 
-def sweep_configs(dataset: str, model: str, vectors: Iterable[Sequence[float]], preset: str,
-                  seeds: Sequence[int] = (0,), **overrides: Any) -> list[RunConfig]:
+def sweep_configs(
+    dataset: str,
+    model: str,
+    vectors: Iterable[Sequence[float]],
+    preset: str,
+    seeds: Sequence[int] = (0,),
+    **overrides: Any,
+) -> list[RunConfig]:
     """One validated config per (vector, seed)."""
     return [make_config(dataset, model, k, preset, s, **overrides) for k in vectors for s in seeds]
 
@@ -95,15 +112,27 @@ def check_out_dir(out_dir: str | Path) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise ConfigError(f"output folder {out} is not writable ({e.strerror or e}); pass --out a folder you "
-                          "can write to") from None
+        raise ConfigError(
+            f"output folder {out} is not writable ({e.strerror or e}); pass --out a folder you can write to"
+        ) from None
     return out
 
 
-def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[RunConfig], Any], *,
-              checkpoints: bool = False, progress: bool = True, force: bool = False,
-              log: Callable[[str], None] = print, workers: int = 1, threads: int | None = None,
-              poll_s: float = 5.0, device: str = "cpu", stack: int = 1) -> list[dict[str, Any]]:
+def run_sweep(
+    cfgs: Sequence[RunConfig],
+    out_dir: str | Path,
+    load: Callable[[RunConfig], Any],
+    *,
+    checkpoints: bool = False,
+    progress: bool = True,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+    workers: int = 1,
+    threads: int | None = None,
+    poll_s: float = 5.0,
+    device: str = "cpu",
+    stack: int = 1,
+) -> list[dict[str, Any]]:
     """Train every config of ``cfgs`` that has no finished record in ``out_dir`` (all with ``force``).
 
     ``load(cfg)`` returns the :class:`mdmtn.data.Splits` for a config (called lazily, only if
@@ -169,8 +198,9 @@ def run_sweep(cfgs: Sequence[RunConfig], out_dir: str | Path, load: Callable[[Ru
     return in_order(cfgs, by_key, records)
 
 
-def check_same_inputs(cfgs: Sequence[RunConfig], records: dict[int, dict[str, Any]], out_dir: Path,
-                      load: Callable[[RunConfig], Any]) -> None:
+def check_same_inputs(
+    cfgs: Sequence[RunConfig], records: dict[int, dict[str, Any]], out_dir: Path, load: Callable[[RunConfig], Any]
+) -> None:
     """Before any training: every finished record found (``records``, index -> record) was trained
     on the very input files ``load`` reads now (the sha256 of the raw inputs, ``data.input_sha256``).
     A record made from other files is not a finished run of its config on these files, and is not
@@ -182,9 +212,11 @@ def check_same_inputs(cfgs: Sequence[RunConfig], records: dict[int, dict[str, An
             continue
         got = (getattr(load(cfgs[i]), "info", None) or {}).get("input_sha256")
         if got and got != want:
-            raise ConfigError(f"{record_path(out_dir, cfgs[i])} was trained on other input files (inputs sha256 "
-                              f"{want[:12]}…) than the data found now ({got[:12]}…), so it is not a finished run on "
-                              "these files; move it away or use another --out (or --force to retrain it over it)")
+            raise ConfigError(
+                f"{record_path(out_dir, cfgs[i])} was trained on other input files (inputs sha256 "
+                f"{want[:12]}…) than the data found now ({got[:12]}…), so it is not a finished run on "
+                "these files; move it away or use another --out (or --force to retrain it over it)"
+            )
 
 
 def study_source(cfgs: Sequence[RunConfig], k: Sequence[float], seed: int) -> RunConfig:
@@ -197,8 +229,9 @@ def study_source(cfgs: Sequence[RunConfig], k: Sequence[float], seed: int) -> Ru
     return src[0]
 
 
-def check_study_source(src: RunConfig, out_dir: str | Path, vectors: str, *, checkpoints: bool,
-                       force: bool = False) -> None:
+def check_study_source(
+    src: RunConfig, out_dir: str | Path, vectors: str, *, checkpoints: bool, force: bool = False
+) -> None:
     """Before a sweep with a front study trains anything: when the sweep will train the source
     ``src``, it must save its checkpoint (``checkpoints``); when the source is already trained and
     the study still has runs to do, that checkpoint must be in ``out_dir`` (a fresh clone has the
@@ -231,15 +264,20 @@ def check_study_sources(cfgs: Sequence[RunConfig], todo: Sequence[int], out_dir:
         if src is None or src in trained_here or (out_dir / f"{src}.pt").is_file():
             continue
         if (out_dir / f"{src}.json").is_file():
-            raise CheckpointError(f"the front-study run {cfgs[i].key()} starts from run {src}, whose record is in "
-                                  f"{out_dir} but whose checkpoint {src}.pt is not (checkpoints are not committed). "
-                                  f"Recreate it first: python -m mdmtn restore-checkpoint {out_dir} {src}")
-        raise CheckpointError(f"the front-study run {cfgs[i].key()} starts from run {src}, which is neither in {out_dir} "
-                              "nor trained (with checkpoints) by this sweep: train the source first")
+            raise CheckpointError(
+                f"the front-study run {cfgs[i].key()} starts from run {src}, whose record is in "
+                f"{out_dir} but whose checkpoint {src}.pt is not (checkpoints are not committed). "
+                f"Recreate it first: python -m mdmtn restore-checkpoint {out_dir} {src}"
+            )
+        raise CheckpointError(
+            f"the front-study run {cfgs[i].key()} starts from run {src}, which is neither in {out_dir} "
+            "nor trained (with checkpoints) by this sweep: train the source first"
+        )
 
 
-def pending(cfgs: Sequence[RunConfig], out_dir: Path, force: bool, log: Callable[[str], None]
-            ) -> tuple[dict[str, int], dict[int, dict[str, Any]], list[int]]:
+def pending(
+    cfgs: Sequence[RunConfig], out_dir: Path, force: bool, log: Callable[[str], None]
+) -> tuple[dict[str, int], dict[int, dict[str, Any]], list[int]]:
     """What a sweep of ``cfgs`` finds in ``out_dir``: (key -> index of its first config, index ->
     finished record, indices to train). A config given twice is listed once; a file under a
     config's name that is not its record is set aside (:func:`mdmtn.records.find_record`)."""
@@ -270,8 +308,15 @@ class _Plan:
     A config is handed out only once this process holds its claim; one that another live sweep
     holds is deferred and resolved when its record appears (or retried if its holder dies)."""
 
-    def __init__(self, cfgs: Sequence[RunConfig], todo: list[int], out_dir: Path, claims: Claims,
-                 log: Callable[[str], None], force: bool = False) -> None:
+    def __init__(
+        self,
+        cfgs: Sequence[RunConfig],
+        todo: list[int],
+        out_dir: Path,
+        claims: Claims,
+        log: Callable[[str], None],
+        force: bool = False,
+    ) -> None:
         self.cfgs, self.out_dir, self.claims, self.log, self.force = cfgs, out_dir, claims, log, force
         self.finished_elsewhere: dict[int, dict[str, Any]] = {}
         # front-study configs go last: they start from their source's checkpoint
@@ -368,11 +413,25 @@ def _run_stacked(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report
             continue
         try:
             if len(group) == 1:
-                recs = [train_one(cfgs[group[0]], out_dir, load(cfgs[group[0]]), checkpoints=checkpoints,
-                                  progress=progress, device=device)]
+                recs = [
+                    train_one(
+                        cfgs[group[0]],
+                        out_dir,
+                        load(cfgs[group[0]]),
+                        checkpoints=checkpoints,
+                        progress=progress,
+                        device=device,
+                    )
+                ]
             else:
-                recs = train_stack([cfgs[i] for i in group], out_dir, load(cfgs[group[0]]), checkpoints=checkpoints,
-                                   progress=progress, device=device)
+                recs = train_stack(
+                    [cfgs[i] for i in group],
+                    out_dir,
+                    load(cfgs[group[0]]),
+                    checkpoints=checkpoints,
+                    progress=progress,
+                    device=device,
+                )
         finally:
             for i in group:
                 plan.done(i)
@@ -393,8 +452,15 @@ def _run_inline(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report,
         report(i, rec)
 
 
-def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: bool = False,
-              progress: bool = False, device: str = "cpu") -> dict[str, Any]:
+def train_one(
+    cfg: RunConfig,
+    out_dir: str | Path,
+    splits: Any,
+    *,
+    checkpoints: bool = False,
+    progress: bool = False,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """Train one config and write its record (and checkpoint) atomically; returns the record.
 
     A diverged run (any method) writes an error record instead of raising."""
@@ -408,12 +474,16 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
     if cfg.init_from is not None:  # PF study: start from the source run's saved model
         start, src_cfg, src_extra = load_checkpoint(out_dir / f"{cfg.init_from}.pt")
         if src_cfg.key() != cfg.init_from:
-            raise CheckpointError(f"checkpoint {cfg.init_from}.pt in {out_dir} holds the model of config "
-                                  f"{src_cfg.key()}, not of the front study's source {cfg.init_from}; retrain the source")
+            raise CheckpointError(
+                f"checkpoint {cfg.init_from}.pt in {out_dir} holds the model of config "
+                f"{src_cfg.key()}, not of the front study's source {cfg.init_from}; retrain the source"
+            )
         src_path = out_dir / f"{cfg.init_from}.json"
         if not src_path.is_file():
-            raise CheckpointError(f"the front study's source checkpoint {cfg.init_from}.pt in {out_dir} has no record "
-                                  f"{src_path.name} to be checked against; train the source there first")
+            raise CheckpointError(
+                f"the front study's source checkpoint {cfg.init_from}.pt in {out_dir} has no record "
+                f"{src_path.name} to be checked against; train the source there first"
+            )
         start, _, src_extra = load_verified_checkpoint(out_dir / f"{cfg.init_from}.pt", read_record(src_path))
     try:
         result = train(cfg, splits, progress=progress, model=start, device=device)
@@ -421,9 +491,12 @@ def train_one(cfg: RunConfig, out_dir: str | Path, splits: Any, *, checkpoints: 
         return _write_result(cfg, out_dir, e, checkpoints)
     if start is not None and src_extra.get("restored"):  # say that the start was a retrained copy of the source
         r = src_extra["restored"]
-        result.record["source_checkpoint"] = dict(restored=True, gaps_points=r["gaps_points"],
-                                                  tolerance_points=r["tolerance_points"],
-                                                  cpu_model=r["machine"].get("cpu_model"))
+        result.record["source_checkpoint"] = dict(
+            restored=True,
+            gaps_points=r["gaps_points"],
+            tolerance_points=r["tolerance_points"],
+            cpu_model=r["machine"].get("cpu_model"),
+        )
     return _write_result(cfg, out_dir, result, checkpoints)
 
 
@@ -457,8 +530,15 @@ def _write_result(cfg: RunConfig, out_dir: Path, result: Any, checkpoints: bool)
     return rec
 
 
-def train_stack(group: Sequence[RunConfig], out_dir: str | Path, splits: Any, *, checkpoints: bool = False,
-                progress: bool = False, device: str = "cpu") -> list[dict[str, Any]]:
+def train_stack(
+    group: Sequence[RunConfig],
+    out_dir: str | Path,
+    splits: Any,
+    *,
+    checkpoints: bool = False,
+    progress: bool = False,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
     """Train configs that differ only in k as one stack (:func:`mdmtn.training.stacked.train_stacked`) and
     write each one's record as :func:`train_one` would; returns the records in ``group`` order."""
     from mdmtn.training.stacked import train_stacked
@@ -530,13 +610,15 @@ def _worker_start(threads: int, parent: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _worker_run(cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any], checkpoints: bool,
-                device: str = "cpu") -> dict[str, Any]:
+def _worker_run(
+    cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any], checkpoints: bool, device: str = "cpu"
+) -> dict[str, Any]:
     return train_one(cfg, out_dir, load(cfg), checkpoints=checkpoints, progress=False, device=device)
 
 
-def _run_parallel(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, workers, threads, report, poll_s,
-                  device) -> None:
+def _run_parallel(
+    cfgs, plan: _Plan, out_dir, load, checkpoints, progress, workers, threads, report, poll_s, device
+) -> None:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -545,10 +627,12 @@ def _run_parallel(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, worke
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     # fork would copy torch's thread pools into the children; spawn starts clean interpreters
     ctx = mp.get_context("spawn")
-    bar = tqdm(total=len(plan.queue), desc=f"sweep ({workers} workers x {threads} threads)", unit="run",
-               disable=not progress)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_start,
-                               initargs=(threads, os.getpid()))
+    bar = tqdm(
+        total=len(plan.queue), desc=f"sweep ({workers} workers x {threads} threads)", unit="run", disable=not progress
+    )
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_worker_start, initargs=(threads, os.getpid())
+    )
     running: dict[Any, int] = {}
     try:
         while not plan.finished:
@@ -587,5 +671,7 @@ def summary(rec: dict[str, Any]) -> str:
     """One line: per-task test accuracy, SR/CR/PS and wall time of a record."""
     m = rec["metrics"]
     acc = " / ".join(f"{100 * a:.2f}" for a in m["test_acc"])
-    return (f"test acc {acc} (avg {100 * m['test_acc_mean']:.3f}%)  SR {m['SR']:.2f}%  CR {m['CR']:.3f}  "
-            f"PS {m['PS']:.3f}  wall {rec['wall_time_s']:.1f}s")
+    return (
+        f"test acc {acc} (avg {100 * m['test_acc_mean']:.3f}%)  SR {m['SR']:.2f}%  CR {m['CR']:.3f}  "
+        f"PS {m['PS']:.3f}  wall {rec['wall_time_s']:.1f}s"
+    )

@@ -1,4 +1,5 @@
 """Layer 10, interface: the command line (``python -m mdmtn``), which parses and calls the layers below."""
+
 __all__ = ["main"]
 
 

@@ -9,6 +9,7 @@ baseline (``mgda``, ``stl``, ``mtan``, ``kdmtl``); all write the same record lay
 ``aggregate`` prints mean ± std over seeds of every configuration found in one or more run
 directories, beside the paper's numbers (:mod:`mdmtn.reporting.aggregate`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,14 @@ from mdmtn.core.config import (
 from mdmtn.core.fields import describe
 
 # RunConfig identity fields with a flag of their own: --set would bypass the flag's checks and defaults
-_OWN_FLAGS = {"dataset": "--dataset", "model": "--model", "k": "--k", "preset": "--preset", "seed": "--seed/--seeds",
-              "method": "--method"}
+_OWN_FLAGS = {
+    "dataset": "--dataset",
+    "model": "--model",
+    "k": "--k",
+    "preset": "--preset",
+    "seed": "--seed/--seeds",
+    "method": "--method",
+}
 # every other setting gets an option derived from its field: --lr, --prox-mode, --mgda-variant, ...
 _DERIVED = [f for f in config_fields() if f.name not in _OWN_FLAGS]
 
@@ -80,10 +87,17 @@ def _loader(args: argparse.Namespace) -> Any:
     download = args.download
     if root is None:  # no data folder named: fetch the official files once, into the cache
         root, download = str(resolve_cache_dir(None) / "raw"), True
-        print(f"note: no --data-dir or MDMTN_DATA given: using {root} (downloading the official MNIST / CIFAR-10 "
-              "files there if missing)", file=sys.stderr)
-    return SplitsLoader(root, allow_unverified_cifar=args.allow_unverified_cifar,
-                        allow_unverified_mnist=args.allow_unverified_mnist or None, download=download)
+        print(
+            f"note: no --data-dir or MDMTN_DATA given: using {root} (downloading the official MNIST / CIFAR-10 "
+            "files there if missing)",
+            file=sys.stderr,
+        )
+    return SplitsLoader(
+        root,
+        allow_unverified_cifar=args.allow_unverified_cifar,
+        allow_unverified_mnist=args.allow_unverified_mnist or None,
+        download=download,
+    )
 
 
 def _derived_given(args: argparse.Namespace) -> dict[str, str]:
@@ -120,9 +134,17 @@ def _run(cfgs: list, args: argparse.Namespace) -> int:
     if args.dask_scheduler:
         from mdmtn.experiments.cluster import run_sweep_dask
 
-        recs = run_sweep_dask(cfgs, args.out, _loader(args), args.dask_scheduler, checkpoints=not args.no_checkpoint,
-                              threads=args.threads or 1, progress=not args.no_progress, force=args.force,
-                              device=args.device)
+        recs = run_sweep_dask(
+            cfgs,
+            args.out,
+            _loader(args),
+            args.dask_scheduler,
+            checkpoints=not args.no_checkpoint,
+            threads=args.threads or 1,
+            progress=not args.no_progress,
+            force=args.force,
+            device=args.device,
+        )
     else:
         from mdmtn.experiments.sweep import check_out_dir
 
@@ -133,9 +155,18 @@ def _run(cfgs: list, args: argparse.Namespace) -> int:
         out = Path(args.out)
         for ds in sorted({c.dataset for c in cfgs if args.force or not (out / f"{c.key()}.json").is_file()}):
             load.check(ds)
-        recs = run_sweep(cfgs, args.out, load, checkpoints=not args.no_checkpoint,
-                         progress=not args.no_progress, force=args.force, workers=args.workers,
-                         threads=args.threads or None, device=args.device, stack=_stack(args))
+        recs = run_sweep(
+            cfgs,
+            args.out,
+            load,
+            checkpoints=not args.no_checkpoint,
+            progress=not args.no_progress,
+            force=args.force,
+            workers=args.workers,
+            threads=args.threads or None,
+            device=args.device,
+            stack=_stack(args),
+        )
     failed = [r for r in recs if r.get("status") != "ok"]
     for r in failed:
         print(f"error: run {r['key']} diverged: {r.get('error')}", file=sys.stderr)
@@ -191,8 +222,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     seeds = _seeds(args)
     model = args.model or METHOD_MODELS[args.method][-1]  # mdmtn for wc_al / mgda, else the method's model
     overrides = _overrides(args)
-    cfgs = [make_config(args.dataset, model, args.k, args.preset, s, mu_schedule=args.mu_schedule, **overrides)
-            for s in seeds]  # validate everything (k included) before any work
+    cfgs = [
+        make_config(args.dataset, model, args.k, args.preset, s, mu_schedule=args.mu_schedule, **overrides)
+        for s in seeds
+    ]  # validate everything (k included) before any work
     return _run(cfgs, args)
 
 
@@ -206,8 +239,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _joint(args, seeds, overrides)
     if args.vectors.startswith("mt2o"):
         raise ConfigError("--vectors mt2o / mt2o-sparse are the sets for --strategy mt2o|independent")
-    cfgs = sweep_configs(args.dataset, args.model, sweep_vectors(args.vectors), args.preset, seeds,
-                         mu_schedule=args.mu_schedule, **overrides)
+    cfgs = sweep_configs(
+        args.dataset,
+        args.model,
+        sweep_vectors(args.vectors),
+        args.preset,
+        seeds,
+        mu_schedule=args.mu_schedule,
+        **overrides,
+    )
     src = None
     if args.pf_study_from:  # checked before the sweep trains anything
         src = study_source(cfgs, args.pf_study_from, seeds[0])
@@ -226,7 +266,9 @@ def _check_study_source(src: RunConfig, args: argparse.Namespace) -> None:
     try:
         check_study_source(src, args.out, args.vectors, checkpoints=not args.no_checkpoint, force=args.force)
     except CheckpointError as e:  # the restore command it names needs the same data flag as this sweep
-        flags = "".join(f" --allow-unverified-{d}" for d in ("cifar", "mnist") if getattr(args, f"allow_unverified_{d}"))
+        flags = "".join(
+            f" --allow-unverified-{d}" for d in ("cifar", "mnist") if getattr(args, f"allow_unverified_{d}")
+        )
         raise CheckpointError(str(e) + flags) from None
 
 
@@ -243,16 +285,30 @@ def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, 
     if args.workers != 1:
         raise ConfigError("--workers works with --strategy sequential only (a joint solve is one process)")
     if args.device != "cpu" or args.dask_scheduler:
-        raise ConfigError("--strategy mt2o|independent runs on the CPU in one process: leave out --device and "
-                          "--dask-scheduler")
+        raise ConfigError(
+            "--strategy mt2o|independent runs on the CPU in one process: leave out --device and --dask-scheduler"
+        )
     overrides.pop("method")
-    vectors = {"mt2o": MT2O_VECTORS, "mt2o-sparse": MT2O_SPARSE_VECTORS}.get(args.vectors) or sweep_vectors(args.vectors)
+    vectors = {"mt2o": MT2O_VECTORS, "mt2o-sparse": MT2O_SPARSE_VECTORS}.get(args.vectors) or sweep_vectors(
+        args.vectors
+    )
     k0 = {v[0] > 0 for v in vectors}
     if len(k0) > 1:  # the quick set mixes dense and sparse vectors: solve the sparse ones jointly
         vectors = [v for v in vectors if v[0] > 0]
         print(f"note: joint solves need one schedule; solving the {len(vectors)} vectors with k0 > 0", file=sys.stderr)
-    jcs = [joint_config(args.dataset, args.model, vectors, args.preset, s, strategy=args.strategy,
-                        mu_schedule=args.mu_schedule, **overrides) for s in seeds]
+    jcs = [
+        joint_config(
+            args.dataset,
+            args.model,
+            vectors,
+            args.preset,
+            s,
+            strategy=args.strategy,
+            mu_schedule=args.mu_schedule,
+            **overrides,
+        )
+        for s in seeds
+    ]
     if args.threads:
         torch.set_num_threads(args.threads)
     run_joint(jcs, args.out, _loader(args), progress=not args.no_progress, force=args.force)
@@ -265,13 +321,26 @@ def cmd_cells(args: argparse.Namespace) -> int:
 
     seeds = _seeds(args)
     if args.set or _derived_given(args):
-        raise ConfigError("cells trains the paper's configurations as they are; use train or sweep to change "
-                          "settings (--set or the per-setting options)")
+        raise ConfigError(
+            "cells trains the paper's configurations as they are; use train or sweep to change "
+            "settings (--set or the per-setting options)"
+        )
     datasets = [args.dataset] if args.only_dataset else ["multimnist", "cifar10mnist"]
     if args.mu_schedule != "paper":
-        raise ConfigError("cells trains the paper's configurations; use --profile authors-head for the later μ schedule")
-    return _run(cell_configs(args.preset, seeds, baselines=args.baselines, datasets=datasets, profile=args.profile,
-                             sparse_only=args.sparse_only), args)
+        raise ConfigError(
+            "cells trains the paper's configurations; use --profile authors-head for the later μ schedule"
+        )
+    return _run(
+        cell_configs(
+            args.preset,
+            seeds,
+            baselines=args.baselines,
+            datasets=datasets,
+            profile=args.profile,
+            sparse_only=args.sparse_only,
+        ),
+        args,
+    )
 
 
 def cmd_measured(args: argparse.Namespace) -> int:
@@ -329,8 +398,11 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
         rows = timing_rows(records)
         if not rows:
-            print(f"error: no record in {' '.join(args.runs)} has a timing block (records written before "
-                  "per-phase timing existed have none)", file=sys.stderr)
+            print(
+                f"error: no record in {' '.join(args.runs)} has a timing block (records written before "
+                "per-phase timing existed have none)",
+                file=sys.stderr,
+            )
             return 2
         print(json.dumps(rows, indent=1) if args.json else format_timing(rows))
         return 0
@@ -393,8 +465,16 @@ def cmd_restore_checkpoint(args: argparse.Namespace) -> int:
     status = 0
     for key in args.keys:
         try:
-            restore_checkpoint(args.dir, key, load, tol_acc=tol_acc, tol_sr=tol_sr, force=args.force,
-                               threads=args.threads or None, progress=not args.no_progress)
+            restore_checkpoint(
+                args.dir,
+                key,
+                load,
+                tol_acc=tol_acc,
+                tol_sr=tol_sr,
+                force=args.force,
+                threads=args.threads or None,
+                progress=not args.no_progress,
+            )
         except (RestoreMismatch, RecordError) as e:
             print(f"error: {e}", file=sys.stderr)
             status = 1
@@ -409,36 +489,79 @@ def _common(t: argparse.ArgumentParser) -> None:
     t.add_argument("--seeds", type=int, nargs="+", help="several seeds, one record each")
     t.add_argument("--out", default="runs", help="directory for run records and checkpoints")
     t.add_argument("--data-dir", default=None, help="folder with MNIST/ and cifar-10-batches-py/ (default $MDMTN_DATA)")
-    t.add_argument("--allow-unverified-cifar", action="store_true",
-                   help="skip torchvision's md5 check of the CIFAR-10 pickles (needed for rebuilt copies)")
-    t.add_argument("--allow-unverified-mnist", action="store_true",
-                   help="use MNIST files that are not the official ones (sha256; also MDMTN_ALLOW_UNVERIFIED_MNIST=1)")
+    t.add_argument(
+        "--allow-unverified-cifar",
+        action="store_true",
+        help="skip torchvision's md5 check of the CIFAR-10 pickles (needed for rebuilt copies)",
+    )
+    t.add_argument(
+        "--allow-unverified-mnist",
+        action="store_true",
+        help="use MNIST files that are not the official ones (sha256; also MDMTN_ALLOW_UNVERIFIED_MNIST=1)",
+    )
     t.add_argument("--download", action="store_true", help="let torchvision download missing raw data")
-    t.add_argument("--mu-schedule", choices=("paper", "head"), default="paper",
-                   help="paper: mu0 2.5e-5/1e-4 halved; head: the authors' later 2.5e-8/6.8e-8 doubled")
-    t.add_argument("--profile", choices=PROFILES, default="library",
-                   help="switch profile: library (defaults); authors-2023: the authors' code before 2023-10-02, "
-                        "which made the paper's numbers; authors-head: their code today (book appendix)")
-    t.add_argument("--set", nargs="*", action="extend", metavar="FIELD=VALUE", help="override RunConfig settings by flat name, e.g. prox_mode=head (each also has its own option, "
-                        "listed below by group)")
-    t.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (per worker with --workers; default: torch's choice, or the CPU "
-                        "count divided by --workers)")
-    t.add_argument("--workers", type=int, default=1,
-                   help="train this many configs at once, one process each (sequential strategy and "
-                        "multi-seed train). 2 on a 2-core CPU: see benchmarks/README.md")
-    t.add_argument("--device", default="cpu", metavar="DEVICE",
-                   help="auto (a GPU if present), cpu (default), cuda or cuda:N: where data, models and optimiser "
-                        "state live; the record names it (the MT2O-v joint solver runs on the CPU only)")
-    t.add_argument("--allow-tf32", action="store_true",
-                   help="let CUDA matmuls and cuDNN convolutions use TF32 (default: full fp32, as on the CPU; "
-                        "also MDMTN_ALLOW_TF32=1); the record's machine.precision says what was in force")
-    t.add_argument("--stack", default="auto", metavar="K",
-                   help="train up to K configs that differ only in k together, one batched step for all (auto: "
-                        f"{STACK_ON_GPU} on a GPU, 1 on a CPU, where --workers is faster)")
-    t.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
-                   help="submit every pending config as a task to this running Dask scheduler (tcp://HOST:PORT "
-                        "or a scheduler file); --out must be a folder every worker sees")
+    t.add_argument(
+        "--mu-schedule",
+        choices=("paper", "head"),
+        default="paper",
+        help="paper: mu0 2.5e-5/1e-4 halved; head: the authors' later 2.5e-8/6.8e-8 doubled",
+    )
+    t.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="library",
+        help="switch profile: library (defaults); authors-2023: the authors' code before 2023-10-02, "
+        "which made the paper's numbers; authors-head: their code today (book appendix)",
+    )
+    t.add_argument(
+        "--set",
+        nargs="*",
+        action="extend",
+        metavar="FIELD=VALUE",
+        help="override RunConfig settings by flat name, e.g. prox_mode=head (each also has its own option, "
+        "listed below by group)",
+    )
+    t.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (per worker with --workers; default: torch's choice, or the CPU "
+        "count divided by --workers)",
+    )
+    t.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="train this many configs at once, one process each (sequential strategy and "
+        "multi-seed train). 2 on a 2-core CPU: see benchmarks/README.md",
+    )
+    t.add_argument(
+        "--device",
+        default="cpu",
+        metavar="DEVICE",
+        help="auto (a GPU if present), cpu (default), cuda or cuda:N: where data, models and optimiser "
+        "state live; the record names it (the MT2O-v joint solver runs on the CPU only)",
+    )
+    t.add_argument(
+        "--allow-tf32",
+        action="store_true",
+        help="let CUDA matmuls and cuDNN convolutions use TF32 (default: full fp32, as on the CPU; "
+        "also MDMTN_ALLOW_TF32=1); the record's machine.precision says what was in force",
+    )
+    t.add_argument(
+        "--stack",
+        default="auto",
+        metavar="K",
+        help="train up to K configs that differ only in k together, one batched step for all (auto: "
+        f"{STACK_ON_GPU} on a GPU, 1 on a CPU, where --workers is faster)",
+    )
+    t.add_argument(
+        "--dask-scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="submit every pending config as a task to this running Dask scheduler (tcp://HOST:PORT "
+        "or a scheduler file); --out must be a folder every worker sees",
+    )
     t.add_argument("--force", action="store_true", help="retrain even if a finished record exists")
     t.add_argument("--no-checkpoint", action="store_true")
     t.add_argument("--no-progress", action="store_true")
@@ -462,38 +585,70 @@ def _config_options(t: argparse.ArgumentParser) -> None:
             default = "per dataset / preset / method" if f.name in varies else _show(f.default)
             kind = describe(f.type)
             metavar = "{" + kind.replace(" | ", ",") + "}" if "|" in kind else kind.upper().replace(" ", "_")
-            g.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, default=None, metavar=metavar,
-                           help=f"{f.doc} (default: {default})".replace("%", "%%"))
+            g.add_argument(
+                "--" + f.name.replace("_", "-"),
+                dest="cfg_" + f.name,
+                default=None,
+                metavar=metavar,
+                help=f"{f.doc} (default: {default})".replace("%", "%%"),
+            )
 
 
 def _show(v: Any) -> str:
-    return "none" if v is None else str(v).lower() if isinstance(v, bool) else str(list(v) if isinstance(v, tuple) else v)
+    return (
+        "none" if v is None else str(v).lower() if isinstance(v, bool) else str(list(v) if isinstance(v, tuple) else v)
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mdmtn", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one preference vector k (one record per seed)")
-    t.add_argument("--method", choices=METHODS, default="wc_al",
-                   help="wc_al: the paper's method; mgda (MGDA-UB), stl, mtan, kdmtl: baselines (book appendix)")
-    t.add_argument("--model", choices=MODELS, default=None,
-                   help="wc_al / mgda: hps or mdmtn (default mdmtn); stl / mtan / kdmtl: the method's own model")
-    t.add_argument("--k", nargs="+", default=["0.001", "0.2", "0.799"],
-                   help="preference vector k0 k1 k2 (k0: sparsity, k1/k2: tasks); non-negative, sums to 1 "
-                        "(stored but unused by the baselines)")
+    t.add_argument(
+        "--method",
+        choices=METHODS,
+        default="wc_al",
+        help="wc_al: the paper's method; mgda (MGDA-UB), stl, mtan, kdmtl: baselines (book appendix)",
+    )
+    t.add_argument(
+        "--model",
+        choices=MODELS,
+        default=None,
+        help="wc_al / mgda: hps or mdmtn (default mdmtn); stl / mtan / kdmtl: the method's own model",
+    )
+    t.add_argument(
+        "--k",
+        nargs="+",
+        default=["0.001", "0.2", "0.799"],
+        help="preference vector k0 k1 k2 (k0: sparsity, k1/k2: tasks); non-negative, sums to 1 "
+        "(stored but unused by the baselines)",
+    )
     _common(t)
     t.set_defaults(func=cmd_train)
     w = sub.add_parser("sweep", help="train a set of preference vectors (resumable), optionally a PF study")
-    w.add_argument("--vectors", choices=("quick", "paper", "mt2o", "mt2o-sparse"), default="quick",
-                   help="quick: 14 vectors (mdmtn.experiments.sweep.QUICK_VECTORS); paper: the paper's 90; mt2o: 5 "
-                        "vectors with k0 = 0 (mdmtn.training.mt2o.MT2O_VECTORS); mt2o-sparse: the same with k0 = 0.001")
-    w.add_argument("--strategy", choices=("sequential", "mt2o", "independent"), default="sequential",
-                   help="sequential: Algorithm 1 per vector, one record each; mt2o: the subproblems solved "
-                        "jointly with parameter transfer (MT2O-v, phase 1 only), one record per seed; "
-                        "independent: the same joint loop without transfer (the control). --set takes "
-                        "JointConfig fields too (period=, neighbours=, beta0=, iterations=, ...)")
-    w.add_argument("--pf-study-from", nargs=3, metavar="K", default=None,
-                   help="after the sweep, run the 2-D Pareto-front study (App. B) from this vector's model")
+    w.add_argument(
+        "--vectors",
+        choices=("quick", "paper", "mt2o", "mt2o-sparse"),
+        default="quick",
+        help="quick: 14 vectors (mdmtn.experiments.sweep.QUICK_VECTORS); paper: the paper's 90; mt2o: 5 "
+        "vectors with k0 = 0 (mdmtn.training.mt2o.MT2O_VECTORS); mt2o-sparse: the same with k0 = 0.001",
+    )
+    w.add_argument(
+        "--strategy",
+        choices=("sequential", "mt2o", "independent"),
+        default="sequential",
+        help="sequential: Algorithm 1 per vector, one record each; mt2o: the subproblems solved "
+        "jointly with parameter transfer (MT2O-v, phase 1 only), one record per seed; "
+        "independent: the same joint loop without transfer (the control). --set takes "
+        "JointConfig fields too (period=, neighbours=, beta0=, iterations=, ...)",
+    )
+    w.add_argument(
+        "--pf-study-from",
+        nargs=3,
+        metavar="K",
+        default=None,
+        help="after the sweep, run the 2-D Pareto-front study (App. B) from this vector's model",
+    )
     w.add_argument("--model", choices=("hps", "mdmtn"), default="mdmtn")
     _common(w)
     w.set_defaults(func=cmd_sweep, method="wc_al")
@@ -503,29 +658,47 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--sparse-only", action="store_true", help="only the sparse cells (k0 > 0) of the paper's method")
     _common(e)
     e.set_defaults(func=cmd_cells, method="wc_al")
-    c = sub.add_parser("compress", help="add the compressed-export summary to sparse run records from their checkpoints")
+    c = sub.add_parser(
+        "compress", help="add the compressed-export summary to sparse run records from their checkpoints"
+    )
     c.add_argument("dir", help="directory with <key>.json records and <key>.pt checkpoints")
     c.add_argument("--force", action="store_true", help="recompute where a summary exists")
     c.set_defaults(func=cmd_compress)
-    mp = sub.add_parser("maps", help="make the Fig. 7 similarity maps of the runs Tables 1-2 select, from their "
-                                     "checkpoints (book pages only read them)")
+    mp = sub.add_parser(
+        "maps",
+        help="make the Fig. 7 similarity maps of the runs Tables 1-2 select, from their "
+        "checkpoints (book pages only read them)",
+    )
     mp.add_argument("dir", help="directory with <key>.json records and <key>.pt checkpoints")
     mp.set_defaults(func=cmd_maps)
-    r = sub.add_parser("restore-checkpoint", help="recreate missing <key>.pt checkpoints by retraining their runs; "
-                                                  "kept only if they reproduce the committed records")
+    r = sub.add_parser(
+        "restore-checkpoint",
+        help="recreate missing <key>.pt checkpoints by retraining their runs; "
+        "kept only if they reproduce the committed records",
+    )
     r.add_argument("dir", help="directory with the <key>.json run records")
     r.add_argument("keys", nargs="+", metavar="KEY", help="record keys (file names without .json)")
     # defaults live in mdmtn.experiments.restore (TOL_ACC_POINTS, TOL_SR_POINTS), which imports torch; --help must not
-    r.add_argument("--tol-acc", type=float, default=None,
-                   help="largest accepted gap of a test or validation accuracy, in points (default 0.5)")
+    r.add_argument(
+        "--tol-acc",
+        type=float,
+        default=None,
+        help="largest accepted gap of a test or validation accuracy, in points (default 0.5)",
+    )
     r.add_argument("--tol-sr", type=float, default=None, help="largest accepted gap of SR, in points (default 1.0)")
     r.add_argument("--threads", type=int, default=0, help="torch threads (default: the record's own count)")
     r.add_argument("--force", action="store_true", help="retrain even if a checkpoint of the run is there")
     r.add_argument("--data-dir", default=None, help="folder with MNIST/ and cifar-10-batches-py/ (default $MDMTN_DATA)")
-    r.add_argument("--allow-unverified-cifar", action="store_true",
-                   help="skip torchvision's md5 check of the CIFAR-10 pickles (needed for rebuilt copies)")
-    r.add_argument("--allow-unverified-mnist", action="store_true",
-                   help="use MNIST files that are not the official ones (sha256; also MDMTN_ALLOW_UNVERIFIED_MNIST=1)")
+    r.add_argument(
+        "--allow-unverified-cifar",
+        action="store_true",
+        help="skip torchvision's md5 check of the CIFAR-10 pickles (needed for rebuilt copies)",
+    )
+    r.add_argument(
+        "--allow-unverified-mnist",
+        action="store_true",
+        help="use MNIST files that are not the official ones (sha256; also MDMTN_ALLOW_UNVERIFIED_MNIST=1)",
+    )
     r.add_argument("--download", action="store_true", help="let torchvision download missing raw data")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_restore_checkpoint)
@@ -540,8 +713,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("runs", nargs="+", help="directories with <config key>.json run records")
     a.add_argument("--json", action="store_true", help="print the aggregated rows as JSON")
     a.add_argument("--no-paper", action="store_true", help="leave out the paper's numbers")
-    a.add_argument("--timing", action="store_true",
-                   help="where the wall time went: mean seconds per phase and the share outside training epochs")
+    a.add_argument(
+        "--timing",
+        action="store_true",
+        help="where the wall time went: mean seconds per phase and the share outside training epochs",
+    )
     a.set_defaults(func=cmd_aggregate)
     return p
 

@@ -4,6 +4,7 @@ Both datasets use the same layer pattern (paper Fig. 4, the book appendix); only
 kernel size, hidden width and the use of BatchNorm differ, so one class per block is
 parameterised by a :class:`BackboneSpec` chosen from the input shape.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,8 +66,9 @@ def pool_bn_relu(x: torch.Tensor, bn: nn.Module | None) -> torch.Tensor:
 def _has_hooks(m: nn.Module) -> bool:
     from torch.nn.modules import module as _module
 
-    return bool(m._forward_hooks or m._forward_pre_hooks or _module._global_forward_hooks
-                or _module._global_forward_pre_hooks)
+    return bool(
+        m._forward_hooks or m._forward_pre_hooks or _module._global_forward_hooks or _module._global_forward_pre_hooks
+    )
 
 
 def _channels_last_only(h: torch.Tensor) -> bool:

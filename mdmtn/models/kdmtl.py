@@ -5,6 +5,7 @@ Linear(hidden->hidden)-ReLU, applied to S(u) only for the distillation term; the
 directly. The teachers are single-task networks (:class:`~mdmtn.models.STL`) whose feature is the
 50-/32-d output of their shared network. See :mod:`mdmtn.training.baselines.kdmtl` for the loss.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,7 +21,8 @@ class KDMTL(HPS):
     def __init__(self, spec: BackboneSpec, n_tasks: int = 2) -> None:
         super().__init__(spec, n_tasks)
         self.adaptors = nn.ModuleList(
-            nn.Sequential(nn.Linear(spec.hidden, spec.hidden), nn.ReLU()) for _ in range(n_tasks))
+            nn.Sequential(nn.Linear(spec.hidden, spec.hidden), nn.ReLU()) for _ in range(n_tasks)
+        )
 
     def adapted_features(self, z: torch.Tensor) -> list[torch.Tensor]:
         """Adaptor outputs for the shared feature ``z`` (B, hidden): T tensors (B, hidden)."""

@@ -16,6 +16,7 @@ so the "task-specific" attention is shared (departure #25). The default here giv
 own modules; ``shared_attention=True`` reproduces the code (parameters then count once:
 146,250 / 1,412,900 instead of 270,150 / 2,783,060 for MultiMNIST / Cifar10Mnist).
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,8 +32,12 @@ def _first_attention(spec: BackboneSpec) -> nn.Sequential:
     c1, c2 = spec.conv_channels
     bn = spec.batchnorm
     return nn.Sequential(
-        nn.Conv2d(c1, c1, kernel_size=1), *([nn.BatchNorm2d(c1)] if bn else []), nn.ReLU(),
-        nn.Conv2d(c1, c2, kernel_size=spec.kernel), nn.MaxPool2d(2), *([nn.BatchNorm2d(c2)] if bn else []),
+        nn.Conv2d(c1, c1, kernel_size=1),
+        *([nn.BatchNorm2d(c1)] if bn else []),
+        nn.ReLU(),
+        nn.Conv2d(c1, c2, kernel_size=spec.kernel),
+        nn.MaxPool2d(2),
+        *([nn.BatchNorm2d(c2)] if bn else []),
         nn.Sigmoid(),
     )
 
@@ -62,7 +67,8 @@ class MTAN(nn.Module):
             self.attention = nn.ModuleList([pair] * n_tasks)
         else:
             self.attention = nn.ModuleList(
-                nn.ModuleList([_first_attention(spec), _second_attention(spec)]) for _ in range(n_tasks))
+                nn.ModuleList([_first_attention(spec), _second_attention(spec)]) for _ in range(n_tasks)
+            )
 
     def representation(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Per-task head inputs, (B, hidden) each."""

@@ -1,4 +1,5 @@
 """Multi-task models: hard parameter sharing (HPS), the monitored network (MDMTN) and STL."""
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
@@ -70,9 +71,7 @@ class MDMTN(HPS):
         return [a[0] * z + a[1] * m(x) for a, m in zip(self.alpha, self.monitors)]
 
     def growl_weights(self) -> list[tuple[str, nn.Parameter]]:
-        return super().growl_weights() + [
-            (f"monitors.{i}.fc.weight", m.fc.weight) for i, m in enumerate(self.monitors)
-        ]
+        return super().growl_weights() + [(f"monitors.{i}.fc.weight", m.fc.weight) for i, m in enumerate(self.monitors)]
 
 
 class STL(HPS):
@@ -110,7 +109,6 @@ class STLSet(nn.Module):
         return [(f"nets.{t}.{n}", w) for t, net in enumerate(self.nets) for n, w in net.growl_weights()]
 
 
-
 class ModelContractError(ValueError):
     """A network passed as ``model=`` does not satisfy :class:`MultiTaskModel`; the message says what
     it returned and what is expected."""
@@ -125,21 +123,27 @@ def check_model_contract(model: nn.Module, xb: torch.Tensor, n_tasks: int, n_cla
     :class:`ModelContractError` naming what was returned."""
     for member in ("task_heads", "growl_weights"):
         if not hasattr(model, member):
-            raise ModelContractError(f"the model has no {member!r}; a multi-task model needs task_heads (a "
-                                     "ModuleList) and growl_weights() (see mdmtn.models.MultiTaskModel)")
+            raise ModelContractError(
+                f"the model has no {member!r}; a multi-task model needs task_heads (a "
+                "ModuleList) and growl_weights() (see mdmtn.models.MultiTaskModel)"
+            )
     was_training = model.training
     model.eval()
     try:
         outs = model(xb)
     except Exception as e:  # noqa: BLE001 - a user's forward: say which input it failed on
-        raise ModelContractError(f"the model's forward failed on a batch of shape {tuple(xb.shape)} "
-                                 f"(batch, channels, height, width): {type(e).__name__}: {e}") from e
+        raise ModelContractError(
+            f"the model's forward failed on a batch of shape {tuple(xb.shape)} "
+            f"(batch, channels, height, width): {type(e).__name__}: {e}"
+        ) from e
     finally:
         model.train(was_training)
     if isinstance(outs, torch.Tensor) or not isinstance(outs, (list, tuple)):
         got = f"one tensor of shape {tuple(outs.shape)}" if isinstance(outs, torch.Tensor) else type(outs).__name__
-        raise ModelContractError(f"the model returned {got}; expected a list of {n_tasks} tensors (one per task) "
-                                 f"of shape (batch, {n_classes}) with log-probabilities")
+        raise ModelContractError(
+            f"the model returned {got}; expected a list of {n_tasks} tensors (one per task) "
+            f"of shape (batch, {n_classes}) with log-probabilities"
+        )
     if len(outs) != n_tasks:
         raise ModelContractError(f"the model returned {len(outs)} outputs; expected {n_tasks}, one per task")
     for t, o in enumerate(outs):
@@ -148,6 +152,8 @@ def check_model_contract(model: nn.Module, xb: torch.Tensor, n_tasks: int, n_cla
             raise ModelContractError(f"output {t} has shape {shape}; expected ({xb.shape[0]}, {n_classes})")
         lse = torch.logsumexp(o.double(), dim=1)
         if not bool(torch.isfinite(lse).all()) or float((lse.abs()).max()) > 1e-3:
-            raise ModelContractError(f"output {t} is not log-probabilities (row logsumexp up to "
-                                     f"{float(lse.abs().max()):.3g}, expected 0): end each head with log_softmax, "
-                                     "as the losses are NLL")
+            raise ModelContractError(
+                f"output {t} is not log-probabilities (row logsumexp up to "
+                f"{float(lse.abs().max()):.3g}, expected 0): end each head with log_softmax, "
+                "as the losses are NLL"
+            )

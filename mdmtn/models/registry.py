@@ -1,4 +1,5 @@
 """Paper architectures by name: :func:`build_model` (the one place that knows every model class)."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -10,8 +11,7 @@ from mdmtn.models.mtan import MTAN
 from mdmtn.models.multitask import HPS, MDMTN, STL, STLSet
 
 
-def build_model(name: str, input_shape: tuple[int, int, int], n_tasks: int | None = None,
-                **options) -> nn.Module:
+def build_model(name: str, input_shape: tuple[int, int, int], n_tasks: int | None = None, **options) -> nn.Module:
     """Instantiate a paper architecture by name for an input shape (C, H, W).
 
     ``n_tasks`` defaults to 2. For ``"stl"`` it counts networks instead: ``None`` gives one

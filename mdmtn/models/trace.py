@@ -1,4 +1,5 @@
 """What a model computes, layer by layer, read from the model itself (for diagrams and tables)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ class TracedLayer:
     dropped); ``kernel``: conv kernel size or None; ``growl``: whether GrOWL acts on its weight;
     ``params``: its parameter count.
     """
+
     name: str
     branch: str
     kind: str
@@ -39,11 +41,22 @@ def trace_layers(model: nn.Module, input_shape: tuple[int, ...]) -> list[TracedL
         name = names[m]
         parts = name.split(".")
         branch = ".".join(parts[:2]) if parts[0] in ("monitors", "task_heads", "nets") else parts[0]
-        seen.append(TracedLayer(name=name, branch=branch, kind=type(m).__name__, in_shape=tuple(inp[0].shape[1:]),
-                                out_shape=tuple(out.shape[1:]), kernel=tuple(getattr(m, "kernel_size", ())) or None,
-                                growl=name in growl, params=sum(p.numel() for p in m.parameters(recurse=False))))
+        seen.append(
+            TracedLayer(
+                name=name,
+                branch=branch,
+                kind=type(m).__name__,
+                in_shape=tuple(inp[0].shape[1:]),
+                out_shape=tuple(out.shape[1:]),
+                kernel=tuple(getattr(m, "kernel_size", ())) or None,
+                growl=name in growl,
+                params=sum(p.numel() for p in m.parameters(recurse=False)),
+            )
+        )
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))]
+    handles = [
+        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))
+    ]
     was_training = model.training
     try:
         model.eval()

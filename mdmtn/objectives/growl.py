@@ -25,6 +25,7 @@ Compat switches
 
 Everything is vectorised (departure #30): no Python loops over rows.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -271,7 +272,7 @@ def owl_prox(z: Tensor | np.ndarray, theta: Tensor | np.ndarray, mode: ProxMode 
     n = z_np.size
     u = np.zeros(n, dtype=np.float64)
     if n == 0:
-        return (torch.as_tensor(u, dtype=z.dtype, device=z.device) if is_tensor else u)
+        return torch.as_tensor(u, dtype=z.dtype, device=z.device) if is_tensor else u
 
     order = np.argsort(-z_np, kind="stable")  # descending
     z_s = z_np[order]
@@ -327,8 +328,9 @@ def growl_prox_(
     keep = (z >= _F32_EPS) & (u > 0)
     scale = torch.where(keep, u / torch.where(keep, z, torch.ones_like(z)), torch.zeros_like(z))
     # torch.where (rather than multiplying by 0) writes +0.0, not -0.0, into removed rows.
-    new_rows = torch.where(keep[:, None], rows.double() * scale[:, None], torch.zeros((), dtype=torch.float64,
-                                                                                          device=w.device))
+    new_rows = torch.where(
+        keep[:, None], rows.double() * scale[:, None], torch.zeros((), dtype=torch.float64, device=w.device)
+    )
     w.copy_(rows_to_weight(new_rows.to(w.dtype), w.shape, conv_rows))
     return (weight_rows(w, conv_rows) == 0).all(dim=1)
 
@@ -453,8 +455,9 @@ def cluster_rows(rows: Tensor, preference: float, random_state: int | None = 0, 
     if n <= 1:
         return np.zeros(n, dtype=np.int64)
     s = similarity_matrix(rows)
-    ap = AffinityPropagation(affinity="precomputed", preference=preference, random_state=random_state,
-                             max_iter=max_iter)
+    ap = AffinityPropagation(
+        affinity="precomputed", preference=preference, random_state=random_state, max_iter=max_iter
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)  # re-issued below with context
         labels = ap.fit_predict(s)
@@ -647,11 +650,20 @@ def similarity_summary(model: torch.nn.Module, size: int = 256, conv_rows: ConvR
         u8 = np.round((np.clip(s, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
         part = "Monitor" if name.startswith("monitors") else "Shared Network"
         kind = "Convolutional" if w.dim() == 4 else "Linear"
-        out.append(dict(name=name, label=f"{part} | {kind} | {name}", rows=n, shown=len(order), zero_rows=zero,
-                        tied_groups=groups, SR=100.0 * zero / n,
-                        order="zero rows, then groups of tied rows (largest first), then the rest"
-                              + (f"; {len(order)} of {n} rows at even spacing" if n > size else ""),
-                        S_u8=base64.b64encode(u8.tobytes()).decode("ascii")))
+        out.append(
+            dict(
+                name=name,
+                label=f"{part} | {kind} | {name}",
+                rows=n,
+                shown=len(order),
+                zero_rows=zero,
+                tied_groups=groups,
+                SR=100.0 * zero / n,
+                order="zero rows, then groups of tied rows (largest first), then the rest"
+                + (f"; {len(order)} of {n} rows at even spacing" if n > size else ""),
+                S_u8=base64.b64encode(u8.tobytes()).decode("ascii"),
+            )
+        )
     return out
 
 

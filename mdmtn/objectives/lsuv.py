@@ -4,6 +4,7 @@ LSUV, the paper's initialisation: every Conv2d/Linear weight becomes an orthonor
 0; then, with the model in eval mode, each layer in registration order is rescaled until the
 std of its raw output on a training batch is within ``tol`` of 1 (at most ``max_attempts``).
 """
+
 from __future__ import annotations
 
 from typing import Iterator
@@ -24,8 +25,13 @@ def orthonormal_(weight: torch.Tensor, generator: torch.Generator | None = None)
 
 
 @torch.no_grad()
-def lsuv_(model: nn.Module, batches: Iterator[torch.Tensor], tol: float = 0.1, max_attempts: int = 11,
-          generator: torch.Generator | None = None) -> list[float]:
+def lsuv_(
+    model: nn.Module,
+    batches: Iterator[torch.Tensor],
+    tol: float = 0.1,
+    max_attempts: int = 11,
+    generator: torch.Generator | None = None,
+) -> list[float]:
     """Initialise ``model`` in place with LSUV; ``batches`` yields input tensors (B, C, H, W),
     a fresh one per layer. Returns the final output std of each layer (for logging/tests)."""
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]

@@ -19,6 +19,7 @@ are comparable with the paper; zero-row counts differ between the two semantics 
 Parameter-level sparsity (``params_*``, ``param_SR``) is *not* what the paper reports; it is provided
 additionally, over the same weight tensors.
 """
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -52,9 +53,11 @@ def _matrices(model: nn.Module, exclude: Iterable[str]) -> list[tuple[str, Tenso
     """Weights of the model's Linear and conv layers (the paper's "weight tensors"); other
     multi-dimensional parameters, such as MDMTN's fusion weights α (T, 2), are not layers."""
     excl = set(exclude)
-    return [(f"{name}.weight" if name else "weight", m.weight) for name, m in model.named_modules()
-            if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)) and m.weight.ndim > 1
-            and f"{name}.weight" not in excl]
+    return [
+        (f"{name}.weight" if name else "weight", m.weight)
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)) and m.weight.ndim > 1 and f"{name}.weight" not in excl
+    ]
 
 
 @torch.no_grad()

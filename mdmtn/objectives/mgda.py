@@ -20,6 +20,7 @@ normalisation. Its solver starts FW at (1/2, 1/2) and stops after 10 iterations 
 step is <= 1e-4. For its 2 tasks that gives the same exact solution as the closed form here.
 The MGDA-UB representation gradients and the normalisations below are Sener's options.
 """
+
 from __future__ import annotations
 
 from typing import Literal, Sequence
@@ -178,9 +179,7 @@ def _face_step(M: Tensor, a: Tensor) -> Tensor:
     return new if float(new @ M @ new) <= float(a @ M @ a) else a
 
 
-def normalize_gradients(
-    grads: Tensor, losses: Tensor, kind: Literal["none", "l2", "loss", "loss+"]
-) -> Tensor:
+def normalize_gradients(grads: Tensor, losses: Tensor, kind: Literal["none", "l2", "loss", "loss+"]) -> Tensor:
     """Sener & Koltun's gradient normalisation, applied before the min-norm solve.
 
     Row ``t`` is divided by ``n_t``:

@@ -4,6 +4,7 @@ Dominance and hypervolume are computed by moocore; this module only arranges the
 the paper does (book appendix): a run's objective vector is its last-epoch training losses
 (L0, L1, L2), each the sum over batches of the batch-mean loss divided by N_train.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence

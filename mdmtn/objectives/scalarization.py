@@ -9,6 +9,7 @@ and each mini-batch minimises L_A = t + Σ_i λ_i H_i + (μ/2)·Σ_i H_i².
 As in the paper and the authors' code the penalty acts on every H_i, signed (inequalities
 treated as equalities), and λ is updated without projection (the book's appendix on the authors' code).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -32,8 +33,14 @@ class ChebyshevAL(nn.Module):
     buffers updated by :meth:`update_multipliers`, never by gradient.
     """
 
-    def __init__(self, k: Sequence[float], mu0: float, eps: float = 1e-4,
-                 reference: Sequence[float] | None = None, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        k: Sequence[float],
+        mu0: float,
+        eps: float = 1e-4,
+        reference: Sequence[float] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         n = len(k)
         self.register_buffer("k", torch.tensor(k, dtype=torch.float32))

@@ -9,6 +9,7 @@ equalises k1·f1 = k2·f2, i.e. s* solves k2·s² + k1·s − k2 = 0.
 Both are solved here by gradient steps, the Chebyshev one through the same
 :class:`mdmtn.objectives.scalarization.ChebyshevAL` used for the networks (ε = 0, no sparsity objective).
 """
+
 from __future__ import annotations
 
 import math
@@ -37,7 +38,9 @@ def chebyshev_solution(k: tuple[float, float]) -> tuple[float, float]:
     return s, 1 - s * s
 
 
-def solve_weighted_sum(w: tuple[float, float], theta0: float = 0.3, steps: int = 400, lr: float = 0.1) -> tuple[float, float]:
+def solve_weighted_sum(
+    w: tuple[float, float], theta0: float = 0.3, steps: int = 400, lr: float = 0.1
+) -> tuple[float, float]:
     """Minimise w1·f1 + w2·f2 by Adam from θ0; returns the final (f1, f2)."""
     theta = torch.tensor(theta0, requires_grad=True)
     opt = torch.optim.Adam([theta], lr=lr)
@@ -50,8 +53,15 @@ def solve_weighted_sum(w: tuple[float, float], theta0: float = 0.3, steps: int =
     return tuple(objectives(theta).tolist())
 
 
-def solve_chebyshev(k: tuple[float, float], theta0: float = 0.3, outer: int = 15, inner: int = 60,
-                    lr: float = 0.05, mu0: float = 10.0, mu_factor: float = 1.0) -> tuple[float, float]:
+def solve_chebyshev(
+    k: tuple[float, float],
+    theta0: float = 0.3,
+    outer: int = 15,
+    inner: int = 60,
+    lr: float = 0.05,
+    mu0: float = 10.0,
+    mu_factor: float = 1.0,
+) -> tuple[float, float]:
     """Minimise t s.t. k_i f_i ≤ t by the augmented Lagrangian of :class:`ChebyshevAL`
     (Adam on θ and t for ``inner`` steps, then λ ← λ + μ·H); returns the final (f1, f2)."""
     theta = torch.tensor(theta0, requires_grad=True)

@@ -1,4 +1,5 @@
 """Checkpoints: a model's weights with its config (no pickled code), and where a copy came from."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,12 @@ class CheckpointError(RuntimeError):
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, cfg: RunConfig, extra: dict | None = None) -> Path:
     """Save the model's state_dict with its config (no pickled modules), atomically."""
     path = Path(path)
-    payload = {"format": "mdmtn-checkpoint-1", "config": cfg.to_dict(), "state_dict": model.state_dict(),
-               "extra": extra or {}}
+    payload = {
+        "format": "mdmtn-checkpoint-1",
+        "config": cfg.to_dict(),
+        "state_dict": model.state_dict(),
+        "extra": extra or {},
+    }
     atomic_write(path, lambda f: torch.save(payload, f))
     return path
 
@@ -62,6 +67,8 @@ def restored_note(extra: dict[str, Any]) -> str | None:
     if not r:
         return None
     gaps = ", ".join(f"{k} {v:.2f}" for k, v in r["gaps_points"].items())
-    return (f"a retrained copy of the run (on {r['machine'].get('cpu_model', '?')}, commit "
-            f"{r['machine'].get('mdmtn_commit', '?')}), accepted because it reproduces the record within "
-            f"{r['tolerance_points']['acc']} accuracy / {r['tolerance_points']['SR']} SR points (gaps: {gaps})")
+    return (
+        f"a retrained copy of the run (on {r['machine'].get('cpu_model', '?')}, commit "
+        f"{r['machine'].get('mdmtn_commit', '?')}), accepted because it reproduces the record within "
+        f"{r['tolerance_points']['acc']} accuracy / {r['tolerance_points']['SR']} SR points (gaps: {gaps})"
+    )

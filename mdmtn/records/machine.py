@@ -3,6 +3,7 @@
 Every record's ``machine`` block comes from :func:`machine_info`; :func:`resolve_device` turns a
 device option into a ``torch.device`` once, where a run or sweep starts.
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,10 +36,20 @@ def code_version() -> str | None:
 
     src = Path(__file__).resolve().parents[1]  # the mdmtn/ source tree
     try:
-        rev = subprocess.run(["git", "-C", str(src), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "."], capture_output=True,
-                               text=True, timeout=10, check=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return rev + ("+dirty" if dirty else "") if rev else None
@@ -107,10 +118,14 @@ def set_precision() -> None:
 def precision_info() -> dict[str, Any]:
     """The precision and determinism flags in force (for the record's machine block)."""
     cudnn = torch.backends.cudnn
-    return dict(tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=cudnn.allow_tf32,
-                float32_matmul_precision=torch.get_float32_matmul_precision(), cudnn_benchmark=cudnn.benchmark,
-                cudnn_deterministic=cudnn.deterministic,
-                deterministic_algorithms=torch.are_deterministic_algorithms_enabled())
+    return dict(
+        tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+        tf32_cudnn=cudnn.allow_tf32,
+        float32_matmul_precision=torch.get_float32_matmul_precision(),
+        cudnn_benchmark=cudnn.benchmark,
+        cudnn_deterministic=cudnn.deterministic,
+        deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
+    )
 
 
 def machine_info(device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -120,10 +135,17 @@ def machine_info(device: torch.device | str = "cpu") -> dict[str, Any]:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     on_gpu = device.type == "cuda"
     return dict(
-        host_platform=platform.platform(), processor=platform.processor() or platform.machine(),
+        host_platform=platform.platform(),
+        processor=platform.processor() or platform.machine(),
         cpu_model=_cpu_model(),
-        cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), python=platform.python_version(),
-        torch=torch.__version__, device=str(device), gpu=gpu, mdmtn=__version__, mdmtn_commit=code_version(),
+        cpu_count=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        device=str(device),
+        gpu=gpu,
+        mdmtn=__version__,
+        mdmtn_commit=code_version(),
         # other jobs sharing the CPU inflate wall times; the 1-minute load average says how much
         load_avg_1min=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         cuda=torch.version.cuda if on_gpu else None,

@@ -15,6 +15,7 @@ A checkpoint file carries its config, but nothing ties its weights to the run's 
 A checkpoint retrained by ``restore-checkpoint`` is not the recorded model; it is checked against
 the retrained model's own counts and probe, which it stores in ``extra["restored"]``.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,12 +54,16 @@ def model_probe(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any
     finally:
         model.train(was_training)
     outs = out if isinstance(out, (list, tuple)) else [out]
-    return dict(n=PROBE_N, seed=PROBE_SEED,
-                log_probs=[[[round(float(v), 6) for v in row] for row in o.detach().cpu().tolist()] for o in outs])
+    return dict(
+        n=PROBE_N,
+        seed=PROBE_SEED,
+        log_probs=[[[round(float(v), 6) for v in row] for row in o.detach().cpu().tolist()] for o in outs],
+    )
 
 
-def checkpoint_mismatch(model: nn.Module, input_shape: tuple[int, ...], rec: dict[str, Any],
-                        extra: dict[str, Any] | None = None) -> str | None:
+def checkpoint_mismatch(
+    model: nn.Module, input_shape: tuple[int, ...], rec: dict[str, Any], extra: dict[str, Any] | None = None
+) -> str | None:
     """Why ``model`` (loaded from a checkpoint with ``extra``) is not the model of record ``rec``,
     or None when it is. A restored checkpoint (``extra["restored"]``) is compared with the
     retrained model's own metrics and probe stored there, an original one with the record's."""
@@ -98,10 +103,14 @@ def load_verified_checkpoint(path, rec: dict[str, Any]) -> tuple[nn.Module, Any,
     model, cfg, extra = load_checkpoint(path)
     key, folder = rec.get("key"), Path(path).parent
     if cfg.key() != key:
-        raise CheckpointError(f"checkpoint {path} holds the model of config {cfg.key()}, not of record {key}; "
-                              f"recreate it: python -m mdmtn restore-checkpoint {folder} {key}")
+        raise CheckpointError(
+            f"checkpoint {path} holds the model of config {cfg.key()}, not of record {key}; "
+            f"recreate it: python -m mdmtn restore-checkpoint {folder} {key}"
+        )
     why = checkpoint_mismatch(model, INPUT_SHAPES[cfg.dataset], rec, extra)
     if why is not None:
-        raise CheckpointError(f"checkpoint {path} is not the model of record {key}: {why}; recreate it: "
-                              f"python -m mdmtn restore-checkpoint {folder} {key} --force")
+        raise CheckpointError(
+            f"checkpoint {path} is not the model of record {key}: {why}; recreate it: "
+            f"python -m mdmtn restore-checkpoint {folder} {key} --force"
+        )
     return model, cfg, extra

@@ -4,6 +4,7 @@ A record holds the config, its key, the metrics, the per-epoch history, the wall
 machine and the library version, so every number shown elsewhere says how it was made. Reading
 one imports neither torch nor the models.
 """
+
 from __future__ import annotations
 
 import errno
@@ -52,6 +53,7 @@ class RunRecord:
     failed run; ``details``: the method's own fields (phase-1 choice, compression, α, a baseline's
     facts, the joint solver's hypervolume curve, ...), stored at the top level of the JSON.
     """
+
     status: str
     key: str
     config: dict
@@ -87,8 +89,21 @@ class RunRecord:
         return cls(**{k: rec[k] for k in _CORE if k in rec}, details={k: v for k, v in rec.items() if k not in _CORE})
 
 
-_CORE = ("schema", "status", "key", "config", "kind", "metrics", "data", "history", "wall_time_s", "machine",
-         "error", "traceback", "checksum")
+_CORE = (
+    "schema",
+    "status",
+    "key",
+    "config",
+    "kind",
+    "metrics",
+    "data",
+    "history",
+    "wall_time_s",
+    "machine",
+    "error",
+    "traceback",
+    "checksum",
+)
 
 
 def migrate_record(rec: dict[str, Any]) -> dict[str, Any]:
@@ -99,8 +114,9 @@ def migrate_record(rec: dict[str, Any]) -> dict[str, Any]:
     out = dict(rec)
     version = out.get("schema", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise NewerSchemaError(f"record {out.get('key')} has schema {version!r}; this mdmtn reads up to "
-                               f"{SCHEMA_VERSION}: update mdmtn")
+        raise NewerSchemaError(
+            f"record {out.get('key')} has schema {version!r}; this mdmtn reads up to {SCHEMA_VERSION}: update mdmtn"
+        )
     if version < SCHEMA_VERSION:
         # 1 -> 2 added `schema`, 2 -> 3 `checksum`: nothing was renamed, so the key, the config and
         # every number stay as written; an unsealed older record simply has no checksum
@@ -186,8 +202,10 @@ def atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
-            raise WriteFailed(f"could not write {path}: {e.strerror or e} (nothing was replaced); free space or "
-                              "point --out elsewhere, then re-run the same command: finished runs are kept") from None
+            raise WriteFailed(
+                f"could not write {path}: {e.strerror or e} (nothing was replaced); free space or "
+                "point --out elsewhere, then re-run the same command: finished runs are kept"
+            ) from None
         raise
 
 
@@ -236,15 +254,19 @@ def read_record(path: str | os.PathLike, key_of: Callable[[dict], str] = run_key
     except Exception as e:  # noqa: BLE001 - a config this version cannot read is no record of it
         raise RecordError(f"{path} holds a config this version cannot read ({type(e).__name__}: {e})") from None
     if not (rec["key"] == key == path.stem):
-        raise RecordError(f"{path} is not the record its name says: its config hashes to {key} and it "
-                          f"claims key {rec['key']} (copied, renamed, or from another version)")
+        raise RecordError(
+            f"{path} is not the record its name says: its config hashes to {key} and it "
+            f"claims key {rec['key']} (copied, renamed, or from another version)"
+        )
     version = rec.get("schema", 1)
     out = migrate_record(rec)  # a newer layout: "update mdmtn"
     stored = rec.get("checksum")
     if stored is not None or version >= 3:
         if stored != content_checksum(rec):
-            raise RecordError(f"{path}: its content does not match its checksum (edited after it was written, or "
-                              "damaged); it is not used")
+            raise RecordError(
+                f"{path}: its content does not match its checksum (edited after it was written, or "
+                "damaged); it is not used"
+            )
     check_fields(out, path)
     return out
 
@@ -281,9 +303,15 @@ def _warn(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr)
 
 
-def load_records(dirs: str | os.PathLike | Iterable[str | os.PathLike], status: str | None = "ok", *,
-                 key_of: Callable[[dict], str] = run_key, on_problem: Callable[[str], None] | None = _warn,
-                 kind: str | None = None, strict: bool = False) -> list[dict[str, Any]]:
+def load_records(
+    dirs: str | os.PathLike | Iterable[str | os.PathLike],
+    status: str | None = "ok",
+    *,
+    key_of: Callable[[dict], str] = run_key,
+    on_problem: Callable[[str], None] | None = _warn,
+    kind: str | None = None,
+    strict: bool = False,
+) -> list[dict[str, Any]]:
     """The valid records of one or more folders (optionally only those with ``status``), sorted by
     key, each run once however often its folder is given. A file that is not a record of its name
     (:func:`read_record`) is reported to ``on_problem`` and skipped, or, with ``strict`` (a book page,
@@ -316,8 +344,9 @@ def load_records(dirs: str | os.PathLike | Iterable[str | os.PathLike], status: 
     return [out[k] for k in sorted(out)]
 
 
-def find_record(out_dir: str | os.PathLike, cfg: RunConfig, *, set_aside: bool = False,
-                log: Callable[[str], None] | None = _warn) -> dict[str, Any] | None:
+def find_record(
+    out_dir: str | os.PathLike, cfg: RunConfig, *, set_aside: bool = False, log: Callable[[str], None] | None = _warn
+) -> dict[str, Any] | None:
     """The finished record of ``cfg`` in ``out_dir``, or None (missing, failed or not a record of
     this config). With ``set_aside`` a file under the config's name that is not its record is
     renamed to ``<name>.rejected-<n>`` (kept, never used) and ``log`` says so."""

@@ -1,9 +1,16 @@
 """Layer 8, reporting: tables, fronts, verdicts, the compute ledger and plots, read from run records only."""
+
 from mdmtn.core.exports import lazy_exports
 
 _EXPORTS = {
-    "group_records": "aggregate", "load_all": "report", "table_rows": "report", "cell_rows": "cells",
-    "cell_tables": "cells", "judge": "verdicts", "answer": "verdicts", "ledger_rows": "ledger",
+    "group_records": "aggregate",
+    "load_all": "report",
+    "table_rows": "report",
+    "cell_rows": "cells",
+    "cell_tables": "cells",
+    "judge": "verdicts",
+    "answer": "verdicts",
+    "ledger_rows": "ledger",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

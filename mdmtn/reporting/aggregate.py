@@ -9,6 +9,7 @@ sample standard deviation (``ddof=1``; 0 for a single seed) over its seeds::
 Vector metrics (``test_acc`` = per-task accuracies) are aggregated per task and named
 ``test_acc[<task>]`` with the dataset's task names (left/right, cifar10/mnist).
 """
+
 from __future__ import annotations
 
 import math
@@ -22,6 +23,7 @@ from mdmtn.data import cifar10mnist, multimnist
 TASK_NAMES = {"multimnist": multimnist.TASK_NAMES, "cifar10mnist": cifar10mnist.TASK_NAMES}
 DEFAULT_METRICS = ("test_acc", "test_acc_mean", "SR", "CR", "PS", "wall_time_s")
 LABEL_FIELDS = ("dataset", "method", "model", "preset")
+
 
 def paper_result(dataset: str, method: str, model: str, k: Sequence[float] | None = None) -> dict[str, Any] | None:
     """The paper's row for a run, or None (MTAN / KDMTL are not in the seed text's tables)."""
@@ -52,13 +54,19 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         return None
     m = [r["metrics"] for r in runs]
     return dict(
-        n=len(runs), seeds=sorted(r["config"]["seed"] for r in runs),
-        acc1=mean_std([100 * x["test_acc"][0] for x in m]), acc2=mean_std([100 * x["test_acc"][-1] for x in m]),
-        avg=mean_std([100 * x["test_acc_mean"] for x in m]), SR=mean_std([x.get("SR", 0.0) for x in m]),
-        CR=mean_std([x.get("CR", 1.0) for x in m]), PS=mean_std([x.get("PS", 1.0) for x in m]),
+        n=len(runs),
+        seeds=sorted(r["config"]["seed"] for r in runs),
+        acc1=mean_std([100 * x["test_acc"][0] for x in m]),
+        acc2=mean_std([100 * x["test_acc"][-1] for x in m]),
+        avg=mean_std([100 * x["test_acc_mean"] for x in m]),
+        SR=mean_std([x.get("SR", 0.0) for x in m]),
+        CR=mean_std([x.get("CR", 1.0) for x in m]),
+        PS=mean_std([x.get("PS", 1.0) for x in m]),
         wall=mean_std([r["wall_time_s"] for r in runs]),
         cpus=sorted({r.get("machine", {}).get("cpu_model") or "?" for r in runs}),
-        preset=runs[0]["config"]["preset"], k=tuple(runs[0]["config"]["k"]), keys=[r["key"] for r in runs],
+        preset=runs[0]["config"]["preset"],
+        k=tuple(runs[0]["config"]["k"]),
+        keys=[r["key"] for r in runs],
     )
 
 
@@ -102,10 +110,17 @@ def aggregate(records: Iterable[dict[str, Any]], metrics: Sequence[str] = DEFAUL
                     stats[f"{name}[{label}]"] = mean_std([v[t] for v in vals])
             else:
                 stats[name] = mean_std(vals)
-        rows.append(dict(**{f: c.get(f) for f in LABEL_FIELDS}, k=c.get("k"),
-                         seeds=sorted(r["config"]["seed"] for r in g), n=len(g),
-                         differs={k: c.get(k) for k in varying}, stats=stats,
-                         paper=paper_result(c["dataset"], c["method"], c["model"], c.get("k"))))
+        rows.append(
+            dict(
+                **{f: c.get(f) for f in LABEL_FIELDS},
+                k=c.get("k"),
+                seeds=sorted(r["config"]["seed"] for r in g),
+                n=len(g),
+                differs={k: c.get(k) for k in varying},
+                stats=stats,
+                paper=paper_result(c["dataset"], c["method"], c["model"], c.get("k")),
+            )
+        )
     return rows
 
 
@@ -121,22 +136,46 @@ def _fmt(ms: tuple[float, float], scale: float, digits: int) -> str:
 def format_table(rows: Sequence[dict[str, Any]], paper: bool = True) -> str:
     """Markdown table: accuracies in % (mean ± std over seeds), SR %, CR, PS, wall time (s), and
     the paper's accuracies where it reports the configuration."""
-    head = ["dataset", "method", "model", "preset", "seeds", "task 1 acc %", "task 2 acc %", "mean acc %",
-            "SR %", "CR", "PS", "wall s / run"]
+    head = [
+        "dataset",
+        "method",
+        "model",
+        "preset",
+        "seeds",
+        "task 1 acc %",
+        "task 2 acc %",
+        "mean acc %",
+        "SR %",
+        "CR",
+        "PS",
+        "wall s / run",
+    ]
     if paper:
         head.append("paper (task 1 / task 2 / mean)")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         st = r["stats"]
         accs = [v for k, v in st.items() if k.startswith("test_acc[")]
-        label = r["method"] + ("" if not r["differs"] else " (" + ", ".join(f"{k}={v}" for k, v in r["differs"].items()) + ")")
+        label = r["method"] + (
+            "" if not r["differs"] else " (" + ", ".join(f"{k}={v}" for k, v in r["differs"].items()) + ")"
+        )
         if r["method"] == "wc_al":
             label += f" k={r['k']}"
         nan = (math.nan, math.nan)
-        cells = [r["dataset"], label, r["model"], r["preset"], ",".join(map(str, r["seeds"])),
-                 _fmt(accs[0] if accs else nan, 100, 2), _fmt(accs[1] if len(accs) > 1 else nan, 100, 2),
-                 _fmt(st.get("test_acc_mean", nan), 100, 3), _fmt(st.get("SR", nan), 1, 2),
-                 _fmt(st.get("CR", nan), 1, 3), _fmt(st.get("PS", nan), 1, 3), _fmt(st.get("wall_time_s", nan), 1, 1)]
+        cells = [
+            r["dataset"],
+            label,
+            r["model"],
+            r["preset"],
+            ",".join(map(str, r["seeds"])),
+            _fmt(accs[0] if accs else nan, 100, 2),
+            _fmt(accs[1] if len(accs) > 1 else nan, 100, 2),
+            _fmt(st.get("test_acc_mean", nan), 100, 3),
+            _fmt(st.get("SR", nan), 1, 2),
+            _fmt(st.get("CR", nan), 1, 3),
+            _fmt(st.get("PS", nan), 1, 3),
+            _fmt(st.get("wall_time_s", nan), 1, 1),
+        ]
         if paper:
             p = r["paper"]
             cells.append("–" if p is None else " / ".join(f"{a:.2f}" for a in p["acc"]))
@@ -156,22 +195,34 @@ def timing_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         c = g[0]["config"]
         names = sorted({p for r in g for p in r["timing"]["phases_s"]}, key=lambda p: (p == "other", p))
         after = sorted({p for r in g for p in r["timing"].get("after_wall_s", {})})
-        rows.append(dict(dataset=c["dataset"], method=c["method"], model=c["model"], k=c.get("k"), n=len(g),
-                         wall=float(np.mean([r["wall_time_s"] for r in g])),
-                         phases={p: float(np.mean([r["timing"]["phases_s"].get(p, 0.0) for r in g])) for p in names},
-                         after={p: float(np.mean([r["timing"]["after_wall_s"].get(p, 0.0) for r in g])) for p in after},
-                         outside_epochs=float(np.mean([non_epoch_share(r) for r in g]))))
+        rows.append(
+            dict(
+                dataset=c["dataset"],
+                method=c["method"],
+                model=c["model"],
+                k=c.get("k"),
+                n=len(g),
+                wall=float(np.mean([r["wall_time_s"] for r in g])),
+                phases={p: float(np.mean([r["timing"]["phases_s"].get(p, 0.0) for r in g])) for p in names},
+                after={p: float(np.mean([r["timing"]["after_wall_s"].get(p, 0.0) for r in g])) for p in after},
+                outside_epochs=float(np.mean([non_epoch_share(r) for r in g])),
+            )
+        )
     return rows
 
 
 def format_timing(rows: Sequence[dict[str, Any]]) -> str:
     """Markdown: per group, mean wall time, the share outside training epochs, and each phase's mean
     seconds (phases ordered by time spent)."""
-    lines = ["| dataset | method | model | k | runs | wall s | outside epochs | phases (mean s) | after the wall time (s) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | method | model | k | runs | wall s | outside epochs | phases (mean s) | after the wall time (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ph = ", ".join(f"{p} {v:.2f}" for p, v in sorted(r["phases"].items(), key=lambda kv: -kv[1]))
         af = ", ".join(f"{p} {v:.3f}" for p, v in r["after"].items()) or "–"
-        lines.append(f"| {r['dataset']} | {r['method']} | {r['model']} | {r['k']} | {r['n']} | {r['wall']:.1f} | "
-                     f"{100 * r['outside_epochs']:.1f}% | {ph} | {af} |")
+        lines.append(
+            f"| {r['dataset']} | {r['method']} | {r['model']} | {r['k']} | {r['n']} | {r['wall']:.1f} | "
+            f"{100 * r['outside_epochs']:.1f}% | {ph} | {af} |"
+        )
     return "\n".join(lines)

@@ -8,6 +8,7 @@ selected. :func:`cell_tables` prints, per metric, the paper's number, ours at th
 preset (mean ± std over seeds), ours at ``quick`` and both differences; :func:`switch_study` tabulates runs of one cell that differ in the
 authors'-code switches. The verdicts live in :mod:`mdmtn.reporting.verdicts`, from the claims registry.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,9 @@ def preset_records(results_dir: str | Path, preset: str, status: str | None = "o
     """Every record of ``preset`` under ``results_dir`` with ``status`` (None: any): ``<preset>/``,
     its ``baselines/`` and its ``seeds/`` (re-runs of selected configs), each run once."""
     base = Path(results_dir) / preset
-    return load_records([d for d in (base, base / "baselines", base / "seeds") if d.is_dir()], status=status,
-                        strict=True)
+    return load_records(
+        [d for d in (base, base / "baselines", base / "seeds") if d.is_dir()], status=status, strict=True
+    )
 
 
 def paper_cells(dataset: str) -> list[dict[str, Any]]:
@@ -42,24 +44,37 @@ def paper_cells(dataset: str) -> list[dict[str, Any]]:
     return out
 
 
-def cell_configs(preset: str, seeds: Sequence[int] = (0,), *, baselines: bool = False,
-                 datasets: Sequence[str] = ("multimnist", "cifar10mnist"), profile: str = "library",
-                 sparse_only: bool = False) -> list[RunConfig]:
+def cell_configs(
+    preset: str,
+    seeds: Sequence[int] = (0,),
+    *,
+    baselines: bool = False,
+    datasets: Sequence[str] = ("multimnist", "cifar10mnist"),
+    profile: str = "library",
+    sparse_only: bool = False,
+) -> list[RunConfig]:
     """The configs that train every cell of Tables 1-2 at ``preset``: the paper's method at the
     paper's k for each seed (seed-major, so every cell gets seed 0 before any gets seed 1), then,
     with ``baselines``, MGDA-UB (HPS, MDMTN) and STL for each seed. ``profile`` names a switch
     profile (:data:`mdmtn.core.config.SWITCH_PROFILES`); ``sparse_only`` keeps the k0 > 0 cells alone."""
-    ours = [c for d in datasets for c in paper_cells(d) if c["method"] == "wc_al" and (c["k"][0] > 0 or not sparse_only)]
-    cfgs = [make_config(c["dataset"], c["model"], c["k"], preset, s, **profile_overrides(profile, c["dataset"]))
-            for s in seeds for c in ours]
+    ours = [
+        c for d in datasets for c in paper_cells(d) if c["method"] == "wc_al" and (c["k"][0] > 0 or not sparse_only)
+    ]
+    cfgs = [
+        make_config(c["dataset"], c["model"], c["k"], preset, s, **profile_overrides(profile, c["dataset"]))
+        for s in seeds
+        for c in ours
+    ]
     if baselines and not sparse_only:
         k = (0.001, 0.2, 0.799)  # stored but unused by the baselines, as the CLI's default
         for s in seeds:
             for d in datasets:
                 o = {n: v for n, v in profile_overrides(profile, d).items() if n.startswith("mgda_")}
-                cfgs += [make_config(d, "hps", k, preset, s, method="mgda", **o),
-                         make_config(d, "mdmtn", k, preset, s, method="mgda", **o),
-                         make_config(d, "stl", k, preset, s, method="stl")]
+                cfgs += [
+                    make_config(d, "hps", k, preset, s, method="mgda", **o),
+                    make_config(d, "mdmtn", k, preset, s, method="mgda", **o),
+                    make_config(d, "stl", k, preset, s, method="stl"),
+                ]
     return cfgs
 
 
@@ -74,14 +89,21 @@ def cell_label(cell: dict[str, Any]) -> str:
 def cell_runs(records: Sequence[dict], cell: dict[str, Any], preset: str) -> list[dict]:
     """Default-config records of ``cell`` at ``preset`` (all seeds, each seed once, in seed order);
     baselines at any k (they ignore it). The selection of :func:`mdmtn.reporting.verdicts.side_runs`."""
-    return side_runs(records, dict(dataset=cell["dataset"], method=cell["method"], model=cell["model"], k=cell["k"]),
-                     preset)
+    return side_runs(
+        records, dict(dataset=cell["dataset"], method=cell["method"], model=cell["model"], k=cell["k"]), preset
+    )
 
 
 def cell_rows(dataset: str, paper_records: Sequence[dict], quick_records: Sequence[dict]) -> list[dict[str, Any]]:
     """One dict per cell: the cell, and :func:`summarize` of ours at ``paper`` and ``quick``."""
-    return [dict(cell=c, at_paper=summarize(cell_runs(paper_records, c, "paper")),
-                 at_quick=summarize(cell_runs(quick_records, c, "quick"))) for c in paper_cells(dataset)]
+    return [
+        dict(
+            cell=c,
+            at_paper=summarize(cell_runs(paper_records, c, "paper")),
+            at_quick=summarize(cell_runs(quick_records, c, "quick")),
+        )
+        for c in paper_cells(dataset)
+    ]
 
 
 def _fmt(ms: tuple[float, float] | None, n: int, digits: int) -> str:
@@ -98,6 +120,7 @@ def cell_tables(rows: Sequence[dict], planned_seeds: int = 3) -> dict[str, str]:
     """Markdown tables, one per metric (``"avg"``, ``"tasks"``, ``"sparsity"``, ``"runs"``), each
     narrow enough for a page: paper | ours@paper (mean ± std, n) | Δ | ours@quick | Δ. A cell
     with fewer seeds than ``planned_seeds`` says so."""
+
     def n_of(s):
         if s is None:
             return "not run"
@@ -105,28 +128,38 @@ def cell_tables(rows: Sequence[dict], planned_seeds: int = 3) -> dict[str, str]:
 
     avg = ["| cell | paper | ours @ paper | n | Δ | ours @ quick | n | Δ |", "|---|---|---|---|---|---|---|---|"]
     tasks = ["| cell | task | paper | ours @ paper | Δ | ours @ quick | Δ |", "|---|---|---|---|---|---|---|"]
-    sparsity = ["| cell | SR % paper / @paper / @quick | CR paper / @paper / @quick | PS paper / @paper / @quick |",
-                "|---|---|---|---|"]
+    sparsity = [
+        "| cell | SR % paper / @paper / @quick | CR paper / @paper / @quick | PS paper / @paper / @quick |",
+        "|---|---|---|---|",
+    ]
     runs = ["| cell | preset | seeds | wall per run (s) | CPU |", "|---|---|---|---|---|"]
     for row in rows:
         c, p, q = row["cell"], row["at_paper"], row["at_quick"]
         pp, lab = c["paper"], cell_label(c)
         pn, qn = (p or {}).get("n", 0), (q or {}).get("n", 0)
-        avg.append(f"| {lab} | {pp['acc'][2]:.3f} | {_fmt(p and p['avg'], pn, 3)} | {n_of(p)} | "
-                   f"{_delta(p and p['avg'], pp['acc'][2], 2)} | {_fmt(q and q['avg'], qn, 3)} | {n_of(q)} | "
-                   f"{_delta(q and q['avg'], pp['acc'][2], 2)} |")
+        avg.append(
+            f"| {lab} | {pp['acc'][2]:.3f} | {_fmt(p and p['avg'], pn, 3)} | {n_of(p)} | "
+            f"{_delta(p and p['avg'], pp['acc'][2], 2)} | {_fmt(q and q['avg'], qn, 3)} | {n_of(q)} | "
+            f"{_delta(q and q['avg'], pp['acc'][2], 2)} |"
+        )
         for t, name in enumerate(TASK_LABELS[c["dataset"]]):
             key = "acc1" if t == 0 else "acc2"
-            tasks.append(f"| {lab} | {name} | {pp['acc'][t]:.2f} | {_fmt(p and p[key], pn, 2)} | "
-                         f"{_delta(p and p[key], pp['acc'][t], 2)} | {_fmt(q and q[key], qn, 2)} | "
-                         f"{_delta(q and q[key], pp['acc'][t], 2)} |")
+            tasks.append(
+                f"| {lab} | {name} | {pp['acc'][t]:.2f} | {_fmt(p and p[key], pn, 2)} | "
+                f"{_delta(p and p[key], pp['acc'][t], 2)} | {_fmt(q and q[key], qn, 2)} | "
+                f"{_delta(q and q[key], pp['acc'][t], 2)} |"
+            )
         if c["k"] is not None and c["k"][0] > 0:
-            sparsity.append(f"| {lab} | {pp['SR']:.2f} / {_fmt(p and p['SR'], pn, 1)} / {_fmt(q and q['SR'], qn, 1)} | "
-                            f"{pp['CR']:g} / {_fmt(p and p['CR'], pn, 2)} / {_fmt(q and q['CR'], qn, 2)} | "
-                            f"{pp['PS']:g} / {_fmt(p and p['PS'], pn, 2)} / {_fmt(q and q['PS'], qn, 2)} |")
+            sparsity.append(
+                f"| {lab} | {pp['SR']:.2f} / {_fmt(p and p['SR'], pn, 1)} / {_fmt(q and q['SR'], qn, 1)} | "
+                f"{pp['CR']:g} / {_fmt(p and p['CR'], pn, 2)} / {_fmt(q and q['CR'], qn, 2)} | "
+                f"{pp['PS']:g} / {_fmt(p and p['PS'], pn, 2)} / {_fmt(q and q['PS'], qn, 2)} |"
+            )
         for preset, s in (("paper", p), ("quick", q)):
             if s is not None:
-                runs.append(f"| {lab} | {preset} | {s['seeds']} | {_fmt(s['wall'], s['n'], 0)} | {', '.join(s['cpus'])} |")
+                runs.append(
+                    f"| {lab} | {preset} | {s['seeds']} | {_fmt(s['wall'], s['n'], 0)} | {', '.join(s['cpus'])} |"
+                )
     return {name: "\n".join(t) for name, t in (("avg", avg), ("tasks", tasks), ("sparsity", sparsity), ("runs", runs))}
 
 
@@ -154,16 +187,24 @@ def switch_study(records: Sequence[dict], dataset: str, model: str, k: Sequence[
         h, e = r.get("history", []), r.get("phase1_epoch")
         if e is None and r.get("phase1_model") in ("sparse", "draft"):  # older records: the rule applied to the history
             e = phase1_best_epoch(h, cfg.growl.eta1)
-        kept = f"{e + 1} ({h[e]['SR']:.1f}%, val {100 * sum(h[e]['val_acc']) / len(h[e]['val_acc']):.2f}%)" if (
-            e is not None and e < len(h)) else "–"
+        kept = (
+            f"{e + 1} ({h[e]['SR']:.1f}%, val {100 * sum(h[e]['val_acc']) / len(h[e]['val_acc']):.2f}%)"
+            if (e is not None and e < len(h))
+            else "–"
+        )
         p1 = [(x["SR"], 100 * sum(x["val_acc"]) / len(x["val_acc"])) for x in h if x.get("phase") == "phase1"]
         m = r["metrics"]
         rows.append((label != "defaults", label, cfg.seed, m, kept, p1))
-    lines = ["| switches | seed | test acc avg % | SR % | CR | PS | phase-1 epoch kept (its SR, val acc) | "
-             "phase-1 SR % / val acc % by epoch |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| switches | seed | test acc avg % | SR % | CR | PS | phase-1 epoch kept (its SR, val acc) | "
+        "phase-1 SR % / val acc % by epoch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for _, label, seed, m, kept, p1 in sorted(rows, key=lambda t: (t[0], t[1], t[2])):
-        lines.append(f"| {label} | {seed} | {100 * m['test_acc_mean']:.2f} | {m['SR']:.1f} | {m['CR']:.2f} | "
-                     f"{m['PS']:.2f} | {kept} | {', '.join(f'{a:.0f}/{b:.1f}' for a, b in p1)} |")
+        lines.append(
+            f"| {label} | {seed} | {100 * m['test_acc_mean']:.2f} | {m['SR']:.1f} | {m['CR']:.2f} | "
+            f"{m['PS']:.2f} | {kept} | {', '.join(f'{a:.0f}/{b:.1f}' for a, b in p1)} |"
+        )
     return "\n".join(lines)
 
 
@@ -173,8 +214,10 @@ def mgda_variants(records: Sequence[dict], preset: str = "paper") -> str:
     task gradients of their loop), per dataset and architecture, at ``preset``, against the paper's
     MGDA-UB row. Mean test accuracy in %, mean ± std over seeds where there are several."""
     names = {"multimnist": "MultiMNIST", "cifar10mnist": "Cifar10Mnist"}
-    lines = ["| dataset | arch | paper | MGDA-UB as described (n) | Δ | authors' variant (n) | Δ |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | arch | paper | MGDA-UB as described (n) | Δ | authors' variant (n) | Δ |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for ds in ("multimnist", "cifar10mnist"):
         for model in ("hps", "mdmtn"):
             paper = PAPER_RESULTS[(ds, "mgda", model)]["acc"][2]
@@ -184,14 +227,19 @@ def mgda_variants(records: Sequence[dict], preset: str = "paper") -> str:
                 for r in records:
                     c = r["config"]
                     if (c["dataset"], c.get("method"), c["model"], c["preset"]) != (ds, "mgda", model, preset) or (
-                            r.get("status") != "ok"):
+                        r.get("status") != "ok"
+                    ):
                         continue
                     if variant == "ub" and is_default(r):
                         seen.setdefault(c["seed"], r)
-                    elif variant == "authors" and c.get("mgda_variant") == "params" and c.get("mgda_grad_bug") != "none":
+                    elif (
+                        variant == "authors" and c.get("mgda_variant") == "params" and c.get("mgda_grad_bug") != "none"
+                    ):
                         seen.setdefault(c["seed"], r)
                 s = summarize([seen[k] for k in sorted(seen)])
-                cols += [f"{_fmt(s['avg'], s['n'], 2)} ({s['n']})" if s else "not run",
-                         _delta(s["avg"] if s else None, paper, 2)]
+                cols += [
+                    f"{_fmt(s['avg'], s['n'], 2)} ({s['n']})" if s else "not run",
+                    _delta(s["avg"] if s else None, paper, 2),
+                ]
             lines.append(f"| {names[ds]} | {model.upper()} | {paper:.2f} | " + " | ".join(cols) + " |")
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 Each measure is computed on one sweep seed's records (as the figures draw them) and returned per
 seed, so a claim can say how many independent sweeps back it.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -28,8 +29,13 @@ def front_measure(records: Sequence[dict], claim: dict[str, Any]) -> tuple[dict[
             return {}, "no front-study runs"
         best = max(panel["study"], key=lambda r: r["metrics"]["test_acc_mean"])
         seed = panel["source"]["config"]["seed"]
-        return ({seed: f"{100 * best['metrics']['test_acc_mean']:.2f}% at k = {tuple(best['config']['k'])} "
-                 f"({len(panel['study'])} of {panel['planned']} study runs)"}, "")
+        return (
+            {
+                seed: f"{100 * best['metrics']['test_acc_mean']:.2f}% at k = {tuple(best['config']['k'])} "
+                f"({len(panel['study'])} of {panel['planned']} study runs)"
+            },
+            "",
+        )
     p = front_panel(records, ds, arch)
     covered = len({tuple(r["config"]["k"]) for r in p["runs"]} & set(paper_preference_vectors()))
     if covered < len(paper_preference_vectors()):
@@ -42,8 +48,10 @@ def front_measure(records: Sequence[dict], claim: dict[str, Any]) -> tuple[dict[
         groups = cluster_members(front)
         near = min(groups, key=lambda g: abs(np.mean([r["metrics"]["SR"] for r in g]) - 53.0))
         gain = np.mean(_acc(near)) - np.mean(_acc(p["dense"]))
-        value = (f"cluster at SR {np.mean([r['metrics']['SR'] for r in near]):.1f}% ({len(near)} points) "
-                 f"{np.mean(_acc(near)):.2f}% vs k0 = 0 runs {np.mean(_acc(p['dense'])):.2f}%: {gain:+.2f} points")
+        value = (
+            f"cluster at SR {np.mean([r['metrics']['SR'] for r in near]):.1f}% ({len(near)} points) "
+            f"{np.mean(_acc(near)):.2f}% vs k0 = 0 runs {np.mean(_acc(p['dense'])):.2f}%: {gain:+.2f} points"
+        )
     elif measure == "share_sr29":
         near = sum(abs(r["metrics"]["SR"] - 29.0) <= 5 for r in front)
         value = f"{near} of {len(front)} within 5 points of 29%"

@@ -1,5 +1,6 @@
 """MT2O-v against independent solves: time to a share of the final hypervolume, per seed, the
 verdict rule, and the book's tables."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ def time_to_fraction(curve: Sequence[dict[str, Any]], target: float, clock: str 
     return math.inf
 
 
-def speed_ratio(mt2o_rec: dict[str, Any], indep_rec: dict[str, Any], fraction: float = 0.95,
-                clock: str = "train_seconds") -> dict[str, float]:
+def speed_ratio(
+    mt2o_rec: dict[str, Any], indep_rec: dict[str, Any], fraction: float = 0.95, clock: str = "train_seconds"
+) -> dict[str, float]:
     """Time for each strategy to reach ``fraction`` of the *independent* run's final hypervolume,
     and the ratio MT2O-v / independent (< 1: MT2O-v is faster)."""
     target = fraction * indep_rec["final_hv"]
@@ -37,8 +39,11 @@ def compare(records: Sequence[dict[str, Any]], fraction: float = 0.95) -> dict[s
     by = {}
     for r in records:
         cfg = r["config"]
-        group = json.dumps({k: v for k, v in cfg.items() if k not in ("transfer",)} | {"run": {
-            k: v for k, v in cfg["run"].items() if k != "seed"}}, sort_keys=True)
+        group = json.dumps(
+            {k: v for k, v in cfg.items() if k not in ("transfer",)}
+            | {"run": {k: v for k, v in cfg["run"].items() if k != "seed"}},
+            sort_keys=True,
+        )
         by.setdefault((group, cfg["run"]["seed"]), {})[r["strategy"]] = r
     rows = []
     for (_, seed), pair in sorted(by.items(), key=lambda x: x[0][1]):
@@ -46,16 +51,28 @@ def compare(records: Sequence[dict[str, Any]], fraction: float = 0.95) -> dict[s
             continue
         m, i = pair["mt2o"], pair["none"]
         sr = speed_ratio(m, i, fraction)
-        rows.append(dict(seed=seed, hv_mt2o=m["final_hv"], hv_independent=i["final_hv"],
-                         train_s_mt2o=m["train_seconds"], train_s_independent=i["train_seconds"],
-                         t_mt2o=sr["mt2o"], t_independent=sr["independent"], ratio=sr["ratio"],
-                         steps_ratio=speed_ratio(m, i, fraction, clock="steps")["ratio"],
-                         passes_ratio=speed_ratio(m, i, fraction, clock="forward_passes")["ratio"],
-                         cpu_ratio=(speed_ratio(m, i, fraction, clock="train_cpu_seconds")["ratio"]
-                                    if "train_cpu_seconds" in m["hv_curve"][-1] and "train_cpu_seconds" in i["hv_curve"][-1]
-                                    else math.nan),
-                         accepted=m["transfers"]["accepted"], tried=m["transfers"]["tried"],
-                         machine_load=(m["machine"].get("load_avg_1min"), i["machine"].get("load_avg_1min"))))
+        rows.append(
+            dict(
+                seed=seed,
+                hv_mt2o=m["final_hv"],
+                hv_independent=i["final_hv"],
+                train_s_mt2o=m["train_seconds"],
+                train_s_independent=i["train_seconds"],
+                t_mt2o=sr["mt2o"],
+                t_independent=sr["independent"],
+                ratio=sr["ratio"],
+                steps_ratio=speed_ratio(m, i, fraction, clock="steps")["ratio"],
+                passes_ratio=speed_ratio(m, i, fraction, clock="forward_passes")["ratio"],
+                cpu_ratio=(
+                    speed_ratio(m, i, fraction, clock="train_cpu_seconds")["ratio"]
+                    if "train_cpu_seconds" in m["hv_curve"][-1] and "train_cpu_seconds" in i["hv_curve"][-1]
+                    else math.nan
+                ),
+                accepted=m["transfers"]["accepted"],
+                tried=m["transfers"]["tried"],
+                machine_load=(m["machine"].get("load_avg_1min"), i["machine"].get("load_avg_1min")),
+            )
+        )
     out = dict(rows=rows, fraction=fraction)
     for name in ("ratio", "cpu_ratio", "steps_ratio", "passes_ratio"):
         ok = [r[name] for r in rows if math.isfinite(r[name])]
@@ -70,22 +87,40 @@ def comparison_markdown(summary: dict[str, Any]) -> str:
     """A markdown table of :func:`compare`'s rows and the mean ratio."""
     f = int(round(100 * summary["fraction"]))
     # two tables (times, then ratios) so that each fits a book page's content column
-    lines = [f"| seed | final HV: MT2O-v / independent | train s: MT2O-v / independent | "
-             f"time to {f}% (s): MT2O-v / independent |", "|---|---|---|---|"]
+    lines = [
+        f"| seed | final HV: MT2O-v / independent | train s: MT2O-v / independent | "
+        f"time to {f}% (s): MT2O-v / independent |",
+        "|---|---|---|---|",
+    ]
     for r in summary["rows"]:
-        lines.append(f"| {r['seed']} | {r['hv_mt2o']:.4f} / {r['hv_independent']:.4f} | {r['train_s_mt2o']:.0f} / "
-                     f"{r['train_s_independent']:.0f} | {r['t_mt2o']:.0f} / {r['t_independent']:.0f} |")
-    lines += ["", "| seed | ratio: wall-clock | ratio: CPU time | ratio: steps | ratio: forward passes | "
-              "transfers accepted |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['seed']} | {r['hv_mt2o']:.4f} / {r['hv_independent']:.4f} | {r['train_s_mt2o']:.0f} / "
+            f"{r['train_s_independent']:.0f} | {r['t_mt2o']:.0f} / {r['t_independent']:.0f} |"
+        )
+    lines += [
+        "",
+        "| seed | ratio: wall-clock | ratio: CPU time | ratio: steps | ratio: forward passes | transfers accepted |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in summary["rows"]:
-        lines.append(f"| {r['seed']} | {r['ratio']:.2f} | {_fmt(r['cpu_ratio'])} | {r['steps_ratio']:.2f} | "
-                     f"{r['passes_ratio']:.2f} | {r['accepted']}/{r['tried']} |")
+        lines.append(
+            f"| {r['seed']} | {r['ratio']:.2f} | {_fmt(r['cpu_ratio'])} | {r['steps_ratio']:.2f} | "
+            f"{r['passes_ratio']:.2f} | {r['accepted']}/{r['tried']} |"
+        )
     lines.append("")
-    lines.append(" ".join(f"Mean {label}: {_fmt(summary[f'{name}_mean'])}"
-                          + (f" ± {summary[f'{name}_std']:.2f}" if summary[f"{name}_n"] > 1 else "")
-                          + f" ({summary[f'{name}_n']} seed(s))."
-                          for label, name in (("wall-clock ratio", "ratio"), ("CPU-time ratio", "cpu_ratio"),
-                                              ("step ratio", "steps_ratio"), ("forward-pass ratio", "passes_ratio"))))
+    lines.append(
+        " ".join(
+            f"Mean {label}: {_fmt(summary[f'{name}_mean'])}"
+            + (f" ± {summary[f'{name}_std']:.2f}" if summary[f"{name}_n"] > 1 else "")
+            + f" ({summary[f'{name}_n']} seed(s))."
+            for label, name in (
+                ("wall-clock ratio", "ratio"),
+                ("CPU-time ratio", "cpu_ratio"),
+                ("step ratio", "steps_ratio"),
+                ("forward-pass ratio", "passes_ratio"),
+            )
+        )
+    )
     return "\n".join(lines)
 
 
@@ -99,9 +134,11 @@ def subproblems_markdown(records: Sequence[dict[str, Any]]) -> str:
     for r in records:
         name = "MT2O-v" if r["strategy"] == "mt2o" else "independent" if r["strategy"] == "none" else r["strategy"]
         for s in r["subproblems"]:
-            lines.append(f"| {name} | {r['config']['run']['seed']} | ({', '.join(f'{v:g}' for v in s['k'])}) | "
-                         f"{' / '.join(f'{100 * a:.1f}' for a in s['test_acc'])} | "
-                         f"{' / '.join(f'{v:.3f}' for v in s['val_loss'])} | {s['SR']:.1f} |")
+            lines.append(
+                f"| {name} | {r['config']['run']['seed']} | ({', '.join(f'{v:g}' for v in s['k'])}) | "
+                f"{' / '.join(f'{100 * a:.1f}' for a in s['test_acc'])} | "
+                f"{' / '.join(f'{v:.3f}' for v in s['val_loss'])} | {s['SR']:.1f} |"
+            )
     return "\n".join(lines)
 
 
@@ -119,8 +156,10 @@ def verdict(summary: dict[str, Any]) -> str:
     hv_ok = all(r["hv_mt2o"] >= r["hv_independent"] - 0.01 * abs(r["hv_independent"]) for r in rows)
     if faster_wall and faster_steps and (faster_cpu or not cpu) and hv_ok:
         return f"Transfer helped: MT2O-v reached the target sooner with all {len(rows)} seed(s), by every clock."
-    parts = [f"wall-clock faster with {sum(r['ratio'] < 1 for r in rows)}/{len(rows)} seeds",
-             f"fewer steps with {sum(r['steps_ratio'] < 1 for r in rows)}/{len(rows)}"]
+    parts = [
+        f"wall-clock faster with {sum(r['ratio'] < 1 for r in rows)}/{len(rows)} seeds",
+        f"fewer steps with {sum(r['steps_ratio'] < 1 for r in rows)}/{len(rows)}",
+    ]
     if cpu:
         parts.append(f"less CPU time with {sum(c < 1 for c in cpu)}/{len(cpu)}")
     parts.append("final HV not lower with all seeds" if hv_ok else "final HV lower with some seed")

@@ -5,6 +5,7 @@ sync by ``python -m mdmtn measured --write README.md`` and checked by a test) an
 reproducibility checklist (:func:`checklist_sections`) read every record under ``results/``,
 failed and diverged runs and files rejected by the record check included.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -62,7 +63,9 @@ def group_label(rec: dict[str, Any], coarse: bool = False) -> str:
         else:
             what = f"{c['model'].upper()}, ours k = ({', '.join(f'{x:g}' for x in c['k'])})"
     elif method == "mgda":
-        what = f"MGDA-UB on {c['model'].upper()}" + (f" ({c.get('mgda_variant')})" if c.get("mgda_variant") != "ub" else "")
+        what = f"MGDA-UB on {c['model'].upper()}" + (
+            f" ({c.get('mgda_variant')})" if c.get("mgda_variant") != "ub" else ""
+        )
     else:
         what = method.upper()
     try:
@@ -82,10 +85,16 @@ def ledger_rows(records: Sequence[dict], coarse: bool = False) -> list[dict[str,
     rows = []
     for label in sorted(groups):
         rs = groups[label]
-        rows.append(dict(label=label, n=len(rs), ok=sum(r.get("status") == "ok" for r in rs),
-                         seeds=sorted({r["config"]["seed"] for r in rs}),
-                         wall=[r.get("wall_time_s", 0.0) for r in rs],
-                         cpus=Counter(cpu(r) for r in rs)))
+        rows.append(
+            dict(
+                label=label,
+                n=len(rs),
+                ok=sum(r.get("status") == "ok" for r in rs),
+                seeds=sorted({r["config"]["seed"] for r in rs}),
+                wall=[r.get("wall_time_s", 0.0) for r in rs],
+                cpus=Counter(cpu(r) for r in rs),
+            )
+        )
     return rows
 
 
@@ -94,8 +103,10 @@ def ledger_markdown(records: Sequence[dict], coarse: bool = False) -> str:
     lines = ["| runs of | ok / all | seeds | wall time per run | total | CPU (runs) |", "|---|---|---|---|---|---|"]
     for row in ledger_rows(records, coarse):
         cpus = "; ".join(f"{m} ({n})" for m, n in sorted(row["cpus"].items()))
-        lines.append(f"| {row['label']} | {row['ok']} / {row['n']} | {', '.join(map(str, row['seeds']))} | "
-                     f"{_minutes(row['wall'])} | {sum(row['wall']) / 3600:.2f} h | {cpus} |")
+        lines.append(
+            f"| {row['label']} | {row['ok']} / {row['n']} | {', '.join(map(str, row['seeds']))} | "
+            f"{_minutes(row['wall'])} | {sum(row['wall']) / 3600:.2f} h | {cpus} |"
+        )
     return "\n".join(lines)
 
 
@@ -104,9 +115,12 @@ def compute_summary(results: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for preset in ("paper", "quick"):
         recs = all_records(results, preset)
-        out[preset] = dict(runs=len(recs), status=Counter(r.get("status", "?") for r in recs),
-                           hours=sum(r.get("wall_time_s", 0.0) for r in recs) / 3600,
-                           cpus=Counter(cpu(r) for r in recs))
+        out[preset] = dict(
+            runs=len(recs),
+            status=Counter(r.get("status", "?") for r in recs),
+            hours=sum(r.get("wall_time_s", 0.0) for r in recs) / 3600,
+            cpus=Counter(cpu(r) for r in recs),
+        )
     out["rejected"] = [str(p.relative_to(results)) for p in rejected_files(results)]
     return out
 
@@ -118,8 +132,10 @@ def compute_markdown(results: str | Path) -> str:
         p = s[preset]
         status = ", ".join(f"{n} {k}" for k, n in sorted(p["status"].items()))
         cpus = "; ".join(f"{m} ({n})" for m, n in sorted(p["cpus"].items()))
-        lines.append(f"- `{preset}` preset: {p['runs']} run records ({status}), {p['hours']:.1f} worker-hours of "
-                     f"training wall time; CPUs: {cpus}.")
+        lines.append(
+            f"- `{preset}` preset: {p['runs']} run records ({status}), {p['hours']:.1f} worker-hours of "
+            f"training wall time; CPUs: {cpus}."
+        )
     rej = s["rejected"]
     lines.append(f"- Files set aside by the record check: {len(rej)}" + (f" ({', '.join(rej)})." if rej else "."))
     return "\n".join(lines)
@@ -135,17 +151,22 @@ def _cell_line(recs: Sequence[dict], ds: str, model: str, k: tuple) -> str | Non
     accs = [100 * r["metrics"]["test_acc_mean"] for r in runs]
     srs = [r["metrics"].get("SR") for r in runs]
     sr = "" if k[0] == 0 else f", SR {_span(srs)} (the paper {p['SR']:g}%)"
-    return (f"{DATASET_NAMES[ds]} {model.upper()} at k = ({', '.join(f'{x:g}' for x in k)}), seeds "
-            f"{', '.join(str(r['config']['seed']) for r in runs)}: mean accuracy {_span(accs)} "
-            f"(the paper {p['acc'][2]:g}%){sr}; {_minutes([r['wall_time_s'] for r in runs])} per run")
+    return (
+        f"{DATASET_NAMES[ds]} {model.upper()} at k = ({', '.join(f'{x:g}' for x in k)}), seeds "
+        f"{', '.join(str(r['config']['seed']) for r in runs)}: mean accuracy {_span(accs)} "
+        f"(the paper {p['acc'][2]:g}%){sr}; {_minutes([r['wall_time_s'] for r in runs])} per run"
+    )
 
 
 def measured_markdown(results: str | Path) -> str:
     """README's *Measured* section body, from the records under ``results`` (paper and quick)."""
     results = Path(results)
     paper = all_records(results, "paper", status="ok")
-    lines = ["At the paper's full schedule (`--preset paper`, records in `results/paper/`, 2-core CPUs, two "
-             "1-thread worker processes; chapter 11 of the book judges every claim):", ""]
+    lines = [
+        "At the paper's full schedule (`--preset paper`, records in `results/paper/`, 2-core CPUs, two "
+        "1-thread worker processes; chapter 11 of the book judges every claim):",
+        "",
+    ]
     for key in PAPER_RESULTS:
         if key[1] == "wc_al":
             line = _cell_line(paper, key[0], key[2], key[3])
@@ -154,9 +175,11 @@ def measured_markdown(results: str | Path) -> str:
     from mdmtn.core.config import BASE_PROFILE, BOOK_PROFILE
 
     if BOOK_PROFILE != BASE_PROFILE:
-        lines.append(f"- These are the library's defaults. The book judges the four sparse cells on their "
-                     f"`{BOOK_PROFILE}` switch-profile runs instead, as the root-cause study's rule, registered "
-                     "before its runs, decided (chapter 11).")
+        lines.append(
+            f"- These are the library's defaults. The book judges the four sparse cells on their "
+            f"`{BOOK_PROFILE}` switch-profile runs instead, as the root-cause study's rule, registered "
+            "before its runs, decided (chapter 11)."
+        )
     base = defaultdict(list)
     for r in paper:
         c = r["config"]
@@ -165,19 +188,30 @@ def measured_markdown(results: str | Path) -> str:
     for label in sorted(base):
         rs = sorted(base[label], key=lambda r: r["config"]["seed"])
         accs = [100 * r["metrics"]["test_acc_mean"] for r in rs]
-        lines.append(f"- {label}, seeds {', '.join(str(r['config']['seed']) for r in rs)}: mean accuracy "
-                     f"{_span(accs)}; {_minutes([r['wall_time_s'] for r in rs])} per run.")
+        lines.append(
+            f"- {label}, seeds {', '.join(str(r['config']['seed']) for r in rs)}: mean accuracy "
+            f"{_span(accs)}; {_minutes([r['wall_time_s'] for r in rs])} per run."
+        )
     lines += ["", "Compute spent, all records (failed and diverged runs included):", "", compute_markdown(results), ""]
     quick = all_records(results, "quick", status="ok")
-    one = [r for r in quick if r["config"]["dataset"] == "multimnist" and r["config"]["model"] == "mdmtn"
-           and r["config"]["k"] == [0.001, 0.2, 0.799] and r["config"]["seed"] == 0 and group_label(r).startswith(
-               "MultiMNIST MDMTN, ours k = (0.001, 0.2, 0.799)") and "[" not in group_label(r)]
+    one = [
+        r
+        for r in quick
+        if r["config"]["dataset"] == "multimnist"
+        and r["config"]["model"] == "mdmtn"
+        and r["config"]["k"] == [0.001, 0.2, 0.799]
+        and r["config"]["seed"] == 0
+        and group_label(r).startswith("MultiMNIST MDMTN, ours k = (0.001, 0.2, 0.799)")
+        and "[" not in group_label(r)
+    ]
     if one:
         r, m = one[0], one[0]["metrics"]
-        lines.append(f"The one-command run above (`--preset quick`, seed 0, {cpu(r)}): {r['wall_time_s']:.0f} s; test "
-                     f"accuracy {100 * m['test_acc'][0]:.2f} / {100 * m['test_acc'][1]:.2f} (avg "
-                     f"{100 * m['test_acc_mean']:.2f}%), SR {m['SR']:.1f}%, CR {m['CR']:.2f}, PS {m['PS']:.2f}. "
-                     "CPU-scale: 20,000 training images and 12 epochs against the paper's full schedule.")
+        lines.append(
+            f"The one-command run above (`--preset quick`, seed 0, {cpu(r)}): {r['wall_time_s']:.0f} s; test "
+            f"accuracy {100 * m['test_acc'][0]:.2f} / {100 * m['test_acc'][1]:.2f} (avg "
+            f"{100 * m['test_acc_mean']:.2f}%), SR {m['SR']:.1f}%, CR {m['CR']:.2f}, PS {m['PS']:.2f}. "
+            "CPU-scale: 20,000 training images and 12 epochs against the paper's full schedule."
+        )
     return "\n".join(lines)
 
 
@@ -203,7 +237,10 @@ def checklist_sections(results: str | Path) -> dict[str, str]:
     from mdmtn.reporting.aggregate import format_timing, timing_rows
 
     timed = timing_rows(r for preset in ("paper", "quick") for r in all_records(results, preset))
-    out["timing"] = (format_timing(timed) if timed else
-                     "No committed record has a per-phase `timing` block yet: it exists for records written since "
-                     "per-phase timing was added; `python -m mdmtn aggregate DIR --timing` shows it for those.")
+    out["timing"] = (
+        format_timing(timed)
+        if timed
+        else "No committed record has a per-phase `timing` block yet: it exists for records written since "
+        "per-phase timing was added; `python -m mdmtn aggregate DIR --timing` shows it for those."
+    )
     return out

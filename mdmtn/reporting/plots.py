@@ -1,5 +1,6 @@
 """Figures of the book (matplotlib). Each function takes library objects or run records and
 returns a Figure; nothing here trains or selects runs."""
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -15,8 +16,9 @@ from mdmtn.objectives.pareto import objective_vectors, sparsity_clusters
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-def _label_2d(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, title: str = "", legend: int = 8,
-              suptitle: bool = False) -> plt.Figure:
+def _label_2d(
+    fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, title: str = "", legend: int = 8, suptitle: bool = False
+) -> plt.Figure:
     """Axis labels, legend, title and layout shared by the 2-D loss-space figures."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -71,8 +73,9 @@ def sample_grid(splits: Any, n: int = 10) -> plt.Figure:
     return fig
 
 
-def pareto_figure(sparse: Sequence[dict], sparse_front: Sequence[dict], dense_front: Sequence[dict],
-                  d: float = 0.1, title: str = "") -> plt.Figure:
+def pareto_figure(
+    sparse: Sequence[dict], sparse_front: Sequence[dict], dense_front: Sequence[dict], d: float = 0.1, title: str = ""
+) -> plt.Figure:
     """Paper Figs. 2-3: 3-D Pareto front (L1, L2, L0) of the k0 > 0 runs coloured by sparsity
     cluster, and its 2-D projection (L1, L2) with the k0 = 0 front in black."""
     fig = plt.figure(figsize=(11, 4.5))
@@ -156,8 +159,12 @@ def hv_curves_figure(records: Sequence[dict], title: str = "") -> plt.Figure:
         style = dict(color=f"C{seed % 10}", ls="-" if r["strategy"] == "mt2o" else "--")
         name = {"mt2o": "MT2O-v", "none": "independent"}.get(r["strategy"], r["strategy"])
         for ax, clock in zip(axes, ("train_seconds", "steps")):
-            ax.plot([p[clock] for p in r["hv_curve"]], [p["hv"] for p in r["hv_curve"]],
-                    label=f"{name}, seed {seed}", **style)
+            ax.plot(
+                [p[clock] for p in r["hv_curve"]],
+                [p["hv"] for p in r["hv_curve"]],
+                label=f"{name}, seed {seed}",
+                **style,
+            )
     for seed, pair in sorted(by_seed.items()):
         if "mt2o" in pair and "none" in pair:
             a = {p["steps"]: p["hv"] for p in pair["mt2o"]["hv_curve"]}
@@ -188,10 +195,15 @@ def joint_fronts_figure(records: Sequence[dict], title: str = "") -> plt.Figure:
         mt = r["strategy"] == "mt2o"
         pts = np.asarray(r["hv_curve"][-1]["points"])
         size = 20 + 2 * np.asarray([s["SR"] for s in r["subproblems"]])
-        ax.scatter(pts[:, 0], pts[:, 1], s=size, marker="o" if mt else "s",
-                   facecolors=f"C{r['config']['run']['seed'] % 10}" if mt else "none",
-                   edgecolors=f"C{r['config']['run']['seed'] % 10}",
-                   label=f"{'MT2O-v' if mt else 'independent'}, seed {r['config']['run']['seed']}")
+        ax.scatter(
+            pts[:, 0],
+            pts[:, 1],
+            s=size,
+            marker="o" if mt else "s",
+            facecolors=f"C{r['config']['run']['seed'] % 10}" if mt else "none",
+            edgecolors=f"C{r['config']['run']['seed'] % 10}",
+            label=f"{'MT2O-v' if mt else 'independent'}, seed {r['config']['run']['seed']}",
+        )
     return _label_2d(fig, ax, "validation loss, task 1", "validation loss, task 2", title, legend=7)
 
 
@@ -225,8 +237,9 @@ def architecture_figure(model: torch.nn.Module, input_shape: tuple[int, int, int
         return "×".join(str(s) for s in shape)
 
     def box(x: float, y: float, text: str, colour: str) -> None:
-        ax.add_patch(FancyBboxPatch((x - bw / 2, y - bh / 2), bw, bh, boxstyle="round,pad=0.02", fc=colour,
-                                    ec="0.3", lw=0.8))
+        ax.add_patch(
+            FancyBboxPatch((x - bw / 2, y - bh / 2), bw, bh, boxstyle="round,pad=0.02", fc=colour, ec="0.3", lw=0.8)
+        )
         ax.text(x, y, text, ha="center", va="center", fontsize=7)
 
     def arrow(x0: float, y0: float, x1: float, y1: float, text: str = "") -> None:
@@ -241,7 +254,11 @@ def architecture_figure(model: torch.nn.Module, input_shape: tuple[int, int, int
             core = f"Linear {lay.in_shape[-1]}→{lay.out_shape[-1]}"
         else:
             core = f"BatchNorm {lay.out_shape[0]}"
-        rows = f"\nrows: {lay.in_shape[0] if lay.kind == 'Conv2d' else lay.in_shape[-1]}" if lay.kind != "BatchNorm2d" else ""
+        rows = (
+            f"\nrows: {lay.in_shape[0] if lay.kind == 'Conv2d' else lay.in_shape[-1]}"
+            if lay.kind != "BatchNorm2d"
+            else ""
+        )
         return f"{lay.name}\n{core}{rows}"
 
     top = height - 1
@@ -278,7 +295,9 @@ def architecture_figure(model: torch.nn.Module, input_shape: tuple[int, int, int
     total = sum(p.numel() for p in model.parameters())
     note = f"{total:,} parameters" + (f"; α ({tuple(alpha.shape)[0]}×2) learned" if alpha is not None else "")
     ax.text(-1.45, top, note, fontsize=7, va="center")
-    ax.add_patch(FancyBboxPatch((0.98, top - 0.18), 0.12, 0.28, boxstyle="round,pad=0.01", fc="#f6b26b", ec="0.3", lw=0.6))
+    ax.add_patch(
+        FancyBboxPatch((0.98, top - 0.18), 0.12, 0.28, boxstyle="round,pad=0.01", fc="#f6b26b", ec="0.3", lw=0.6)
+    )
     ax.text(1.14, top - 0.04, "GrOWL", fontsize=7, va="center")
     ax.set_xlim(-1.5, 1.5)
     ax.set_ylim(y_head - 0.6, top + 0.6)

@@ -1,6 +1,7 @@
 """The one decision of which runs a table, front or verdict uses: is a record its configuration's
 default run (the library's config for its dataset, model, method, k, preset and seed, under a
 switch profile), rather than a variant with some setting overridden?"""
+
 from __future__ import annotations
 
 import functools
@@ -14,8 +15,15 @@ from mdmtn.core.config import RunConfig, make_config, profile_overrides
 def _is_default(config_json: str, profile: str) -> bool:
     c = json.loads(config_json)
     try:
-        want = make_config(c["dataset"], c["model"], c["k"], c["preset"], c["seed"], method=c.get("method", "wc_al"),
-                           **profile_overrides(profile, c["dataset"]))
+        want = make_config(
+            c["dataset"],
+            c["model"],
+            c["k"],
+            c["preset"],
+            c["seed"],
+            method=c.get("method", "wc_al"),
+            **profile_overrides(profile, c["dataset"]),
+        )
         return RunConfig.from_dict(c) == want
     except Exception:  # noqa: BLE001 - a config today's library cannot rebuild is no default run
         return False

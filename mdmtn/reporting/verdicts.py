@@ -15,6 +15,7 @@ sides hold the same seeds, Welch otherwise). With n = 3 a percentile bootstrap h
 distinct resamples and its nominal 95% is not reachable, so t is used throughout; its normality
 assumption is the price, and the per-seed values are always printed beside it.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,9 +46,17 @@ def load_registry(path: str | Path = REGISTRY) -> list[dict[str, Any]]:
         raise RegistryError(f"{path}: schema {data.get('schema')!r} is not 1; update mdmtn")
     claims = data.get("claim", [])
     seen: set[str] = set()
-    need = {"match": ("target", "tolerance"), "order": ("a", "b", "expect"), "noninferior": ("a", "b", "tolerance"),
-            "gap_larger": ("a", "b"), "trade": ("a", "b"), "sr_spread": ("tolerance",), "front": ("front", "measure"),
-            "qualitative": (), "decision": ("decision",)}
+    need = {
+        "match": ("target", "tolerance"),
+        "order": ("a", "b", "expect"),
+        "noninferior": ("a", "b", "tolerance"),
+        "gap_larger": ("a", "b"),
+        "trade": ("a", "b"),
+        "sr_spread": ("tolerance",),
+        "front": ("front", "measure"),
+        "qualitative": (),
+        "decision": ("decision",),
+    }
     for c in claims:
         cid = c.get("id", "?")
         for k in ("id", "source", "quote", "statistic", "rule", "preset", "post_hoc", "registered"):
@@ -69,6 +78,7 @@ def load_registry(path: str | Path = REGISTRY) -> list[dict[str, Any]]:
 
 
 # --- statistics --------------------------------------------------------------------------------------
+
 
 def _betacf(a: float, b: float, x: float) -> float:
     """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
@@ -175,7 +185,7 @@ def difference_interval(a: dict[int, float], b: dict[int, float], level: float =
     se = math.sqrt(sa + sb)
     if se == 0:
         return Interval(d, d, d, min(len(va), len(vb)), "Welch t, no spread")
-    df = (sa + sb) ** 2 / (sa ** 2 / (len(va) - 1) + sb ** 2 / (len(vb) - 1))
+    df = (sa + sb) ** 2 / (sa**2 / (len(va) - 1) + sb**2 / (len(vb) - 1))
     h = t_quantile(0.5 + level / 2, df) * se
     return Interval(d, d - h, d + h, min(len(va), len(vb)), f"Welch t, df = {df:.1f}")
 
@@ -195,6 +205,7 @@ def decide(iv: Interval, lo: float, hi: float, n_min: int, n: int) -> str:
 
 
 # --- which runs a claim is judged on ------------------------------------------------------------------
+
 
 def metric_value(rec: dict[str, Any], metric: str) -> float:
     """One metric of a record in the paper's units (accuracies in %); KeyError if it is missing."""
@@ -218,8 +229,11 @@ def side_runs(records: Sequence[dict], side: dict[str, Any], preset: str, profil
     method = side.get("method", "wc_al")
     k = side.get("k")
     if method == "wc_al" and k is None:
-        ks = [key[3] for key in PAPER_RESULTS if key[:3] == (side["dataset"], "wc_al", side["model"])
-              and (key[3][0] > 0) == bool(side["sparse"])]
+        ks = [
+            key[3]
+            for key in PAPER_RESULTS
+            if key[:3] == (side["dataset"], "wc_al", side["model"]) and (key[3][0] > 0) == bool(side["sparse"])
+        ]
         k = ks[0]
     # the study's decision concerns the sparse cells of the paper's method; everything else: the library
     profile = profile or (BOOK_PROFILE if method == "wc_al" and k[0] > 0 else BASE_PROFILE)
@@ -248,6 +262,7 @@ def _values(runs: Sequence[dict], metric: str) -> tuple[dict[int, float], list[s
 
 
 # --- the verdicts --------------------------------------------------------------------------------------
+
 
 @dataclass
 class Verdict:
@@ -291,23 +306,35 @@ def judge_match(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     lo, hi = _band(c)
     n_min = int(c.get("min_n", 3))
     if not vals:
-        return Verdict(c, "not yet", "no runs" + (f" (left out, metric missing: {', '.join(missing)})" if missing else ""),
-                       n="0")
+        return Verdict(
+            c, "not yet", "no runs" + (f" (left out, metric missing: {', '.join(missing)})" if missing else ""), n="0"
+        )
     iv = mean_interval(list(vals.values()))
     v = decide(iv, lo, hi, n_min, iv.n)
     digits = 1 if c["metric"] == "SR" else 2
-    summary = (f"mean {iv.mean:.{digits + 1}f}, 95% CI [{iv.lo:.{digits + 1}f}, {iv.hi:.{digits + 1}f}] ({iv.method}); "
-               f"region [{lo:.{digits + 1}f}, {hi:.{digits + 1}f}]")
+    summary = (
+        f"mean {iv.mean:.{digits + 1}f}, 95% CI [{iv.lo:.{digits + 1}f}, {iv.hi:.{digits + 1}f}] ({iv.method}); "
+        f"region [{lo:.{digits + 1}f}, {hi:.{digits + 1}f}]"
+    )
     if iv.n < n_min:
         summary += f"; needs n >= {n_min}"
     if missing:
         summary += f"; left out (metric missing): {', '.join(missing)}"
-    return Verdict(c, v, summary, n=str(iv.n), interval=iv, per_seed=_fmt_seeds(vals, digits),
-                   keys=[r["key"] for r in runs], reason=_reason(v, iv.n < n_min))
+    return Verdict(
+        c,
+        v,
+        summary,
+        n=str(iv.n),
+        interval=iv,
+        per_seed=_fmt_seeds(vals, digits),
+        keys=[r["key"] for r in runs],
+        reason=_reason(v, iv.n < n_min),
+    )
 
 
-def _two_sides(c: dict[str, Any], records: Sequence[dict], metric: str = "avg"
-               ) -> tuple[dict[int, float], dict[int, float], list[str]]:
+def _two_sides(
+    c: dict[str, Any], records: Sequence[dict], metric: str = "avg"
+) -> tuple[dict[int, float], dict[int, float], list[str]]:
     ra = side_runs(records, c["a"], c["preset"])
     rb = side_runs(records, c["b"], c["preset"])
     va, _ = _values(ra, metric)
@@ -315,11 +342,11 @@ def _two_sides(c: dict[str, Any], records: Sequence[dict], metric: str = "avg"
     return va, vb, [r["key"] for r in ra + rb]
 
 
-def _judge_difference(c: dict[str, Any], va: dict[int, float], vb: dict[int, float], lo: float, hi: float,
-                      keys: list[str], what: str) -> Verdict:
+def _judge_difference(
+    c: dict[str, Any], va: dict[int, float], vb: dict[int, float], lo: float, hi: float, keys: list[str], what: str
+) -> Verdict:
     if not va or not vb:
-        return Verdict(c, "not yet", f"no runs on side {'a' if not va else 'b'}", n=f"{len(va)} / {len(vb)}",
-                       keys=keys)
+        return Verdict(c, "not yet", f"no runs on side {'a' if not va else 'b'}", n=f"{len(va)} / {len(vb)}", keys=keys)
     iv = difference_interval(va, vb)
     v = decide(iv, lo, hi, 3, min(len(va), len(vb)))
     core = f"{what} {iv.mean:+.2f} points, 95% CI [{iv.lo:+.2f}, {iv.hi:+.2f}] ({iv.method})"
@@ -327,8 +354,17 @@ def _judge_difference(c: dict[str, Any], va: dict[int, float], vb: dict[int, flo
     few = min(len(va), len(vb)) < 3
     if few:
         summary += "; needs n >= 3 on both sides"
-    return Verdict(c, v, summary, n=f"{len(va)} / {len(vb)}", interval=iv,
-                   per_seed=f"a: {_fmt_seeds(va)}; b: {_fmt_seeds(vb)}", keys=keys, reason=_reason(v, few), core=core)
+    return Verdict(
+        c,
+        v,
+        summary,
+        n=f"{len(va)} / {len(vb)}",
+        interval=iv,
+        per_seed=f"a: {_fmt_seeds(va)}; b: {_fmt_seeds(vb)}",
+        keys=keys,
+        reason=_reason(v, few),
+        core=core,
+    )
 
 
 def judge_order(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
@@ -350,23 +386,48 @@ def judge_trade(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     mnist = _judge_difference(c, a2, b2, 0.0, math.inf, keys, "MNIST a - b")
     cifar = _judge_difference(c, a1, b1, -math.inf, 0.0, keys, "CIFAR-10 a - b")
     both = {mnist.verdict, cifar.verdict}
-    v = ("not yet" if "not yet" in both else "does not hold" if "does not hold" in both
-         else "holds" if both == {"holds"} else "inconclusive")
+    v = (
+        "not yet"
+        if "not yet" in both
+        else "does not hold"
+        if "does not hold" in both
+        else "holds"
+        if both == {"holds"}
+        else "inconclusive"
+    )
     reason = "few" if "few" in (mnist.reason, cifar.reason) else "wide" if v == "inconclusive" else ""
-    return Verdict(c, v, f"{mnist.core or mnist.summary}; {cifar.core or cifar.summary}", n=mnist.n,
-                   per_seed=f"MNIST {mnist.per_seed}; CIFAR-10 {cifar.per_seed}", keys=keys, reason=reason)
+    return Verdict(
+        c,
+        v,
+        f"{mnist.core or mnist.summary}; {cifar.core or cifar.summary}",
+        n=mnist.n,
+        per_seed=f"MNIST {mnist.per_seed}; CIFAR-10 {cifar.per_seed}",
+        keys=keys,
+        reason=reason,
+    )
 
 
 def judge_gap_larger(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     gaps, keys = [], []
     for ds in (c["a"]["dataset"], c["b"]["dataset"]):
-        va, vb, k = _two_sides(dict(c, a=dict(dataset=ds, method="wc_al", model="mdmtn", sparse=True),
-                                    b=dict(dataset=ds, method="wc_al", model="hps", sparse=True)), records)
+        va, vb, k = _two_sides(
+            dict(
+                c,
+                a=dict(dataset=ds, method="wc_al", model="mdmtn", sparse=True),
+                b=dict(dataset=ds, method="wc_al", model="hps", sparse=True),
+            ),
+            records,
+        )
         keys += k
         if len(va) < 2 or len(vb) < 2:
-            return Verdict(c, "not yet" if not va or not vb else "inconclusive",
-                           f"{ds}: {len(va)} / {len(vb)} runs", n=f"{len(va)} / {len(vb)}", keys=keys,
-                           reason="few" if va and vb else "")
+            return Verdict(
+                c,
+                "not yet" if not va or not vb else "inconclusive",
+                f"{ds}: {len(va)} / {len(vb)} runs",
+                n=f"{len(va)} / {len(vb)}",
+                keys=keys,
+                reason="few" if va and vb else "",
+            )
         gaps.append(difference_interval(va, vb))
     ga, gb = gaps
     # each gap's standard error from its own interval; df: the smaller of the two (conservative)
@@ -375,9 +436,16 @@ def judge_gap_larger(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     h = t_quantile(0.5 + LEVEL / 2, max(min(ga.n, gb.n) - 1, 1)) * math.sqrt(se[0] ** 2 + se[1] ** 2)
     iv = Interval(d, d - h, d + h, min(ga.n, gb.n), "t on the two gaps' standard errors, df = min n - 1")
     v = decide(iv, 0.0, math.inf, 3, iv.n)
-    return Verdict(c, v, f"gap {c['a']['dataset']} {ga.mean:+.2f} vs {c['b']['dataset']} {gb.mean:+.2f} points; "
-                   f"difference {d:+.2f}, 95% CI [{iv.lo:+.2f}, {iv.hi:+.2f}]", n=str(iv.n), interval=iv, keys=keys,
-                   reason=_reason(v, iv.n < 3))
+    return Verdict(
+        c,
+        v,
+        f"gap {c['a']['dataset']} {ga.mean:+.2f} vs {c['b']['dataset']} {gb.mean:+.2f} points; "
+        f"difference {d:+.2f}, 95% CI [{iv.lo:+.2f}, {iv.hi:+.2f}]",
+        n=str(iv.n),
+        interval=iv,
+        keys=keys,
+        reason=_reason(v, iv.n < 3),
+    )
 
 
 def judge_sr_spread(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
@@ -400,8 +468,15 @@ def judge_sr_spread(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     cm = min(s for (ds, _), (s, _) in spreads.items() if ds == "cifar10mnist")
     tol = float(c["tolerance"])
     v = "inconclusive" if n < 3 else "holds" if mm >= tol and cm < mm else "does not hold"
-    return Verdict(c, v, f"widest SR range over seeds: MultiMNIST {mm:.1f} points, narrowest Cifar10Mnist {cm:.1f}",
-                   n=str(n), per_seed="; ".join(per), keys=keys, reason=_reason(v, n < 3))
+    return Verdict(
+        c,
+        v,
+        f"widest SR range over seeds: MultiMNIST {mm:.1f} points, narrowest Cifar10Mnist {cm:.1f}",
+        n=str(n),
+        per_seed="; ".join(per),
+        keys=keys,
+        reason=_reason(v, n < 3),
+    )
 
 
 def judge_front(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
@@ -412,9 +487,14 @@ def judge_front(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
         return Verdict(c, "not yet", note or "no complete sweep at this preset")
     n = len(vals)
     shown = "; ".join(f"seed {s}: {v}" for s, v in sorted(vals.items()))
-    return Verdict(c, "inconclusive" if n < 3 else "not yet",
-                   f"{shown}{'; ' + note if note else ''}; one value per sweep seed, needs 3 sweep seeds",
-                   n=str(n), per_seed=shown, reason="few" if n < 3 else "")
+    return Verdict(
+        c,
+        "inconclusive" if n < 3 else "not yet",
+        f"{shown}{'; ' + note if note else ''}; one value per sweep seed, needs 3 sweep seeds",
+        n=str(n),
+        per_seed=shown,
+        reason="few" if n < 3 else "",
+    )
 
 
 def judge_decision(c: dict[str, Any], records: Sequence[dict], done: Sequence[Verdict]) -> Verdict:
@@ -447,9 +527,11 @@ def judge_decision(c: dict[str, Any], records: Sequence[dict], done: Sequence[Ve
     if len(top) > 1 and "library" not in top:
         # the registered text settles a tie with the library, not one between the authors' two profiles;
         # read (post hoc) in its spirit: the default changes only for a profile that scores best alone
-        note = (f" {' and '.join(top)} tie: the registered rule names no winner for a tie without the library's "
-                "defaults; read post hoc in its spirit (a default changes only for a profile that scores best "
-                "alone), the library's defaults stay.")
+        note = (
+            f" {' and '.join(top)} tie: the registered rule names no winner for a tie without the library's "
+            "defaults; read post hoc in its spirit (a default changes only for a profile that scores best "
+            "alone), the library's defaults stay."
+        )
         best = "library"
     if scores[best][0] == 0 or scores[best] == scores["library"]:
         best = "library"
@@ -460,14 +542,18 @@ def _profile_accuracy(records: Sequence[dict], ds: str, model: str, profile: str
     from mdmtn.core.paper import PAPER_RESULTS
 
     cell = sr_claim["cell"]
-    target = next(v for key, v in PAPER_RESULTS.items() if key[:3] == (cell["dataset"], "wc_al", model)
-                  and len(key) > 3 and key[3][0] > 0)["acc"][2]
+    target = next(
+        v
+        for key, v in PAPER_RESULTS.items()
+        if key[:3] == (cell["dataset"], "wc_al", model) and len(key) > 3 and key[3][0] > 0
+    )["acc"][2]
     entry = dict(sr_claim, metric="avg", target=target, tolerance=0.3, tolerance_kind="abs", min_n=3, profile=profile)
     return judge_match(entry, records).verdict
 
 
-def judge(records: Sequence[dict], quick_records: Sequence[dict] = (), claims: Sequence[dict] | None = None
-          ) -> list[Verdict]:
+def judge(
+    records: Sequence[dict], quick_records: Sequence[dict] = (), claims: Sequence[dict] | None = None
+) -> list[Verdict]:
     """Every registry claim judged: paper-preset claims on ``records``, quick-preset ones on
     ``quick_records``; the decision entry last, from the others."""
     claims = load_registry() if claims is None else claims
@@ -482,8 +568,15 @@ def judge(records: Sequence[dict], quick_records: Sequence[dict] = (), claims: S
         if rule == "qualitative":
             out.append(Verdict(c, "not yet", "no statistic registered yet"))
             continue
-        fn = {"match": judge_match, "order": judge_order, "noninferior": judge_noninferior, "trade": judge_trade,
-              "gap_larger": judge_gap_larger, "sr_spread": judge_sr_spread, "front": judge_front}[rule]
+        fn = {
+            "match": judge_match,
+            "order": judge_order,
+            "noninferior": judge_noninferior,
+            "trade": judge_trade,
+            "gap_larger": judge_gap_larger,
+            "sr_spread": judge_sr_spread,
+            "front": judge_front,
+        }[rule]
         out.append(fn(c, recs))
     for c in deferred:
         out.append(judge_decision(c, records, out))
@@ -506,15 +599,21 @@ def verdict_markdown(vs: Sequence[Verdict], family: str | None = None) -> str:
         quote = v.claim["quote"].replace("|", "\\|")
         # the id may break after its dots and hyphens (a zero-width space), so a narrow column still fits
         cid = v.claim["id"].replace(".", ".\u200b").replace("-", "-\u200b")
-        lines.append(f"| {quote} <br><small>{cid}</small> | {v.claim['source']} | **{v.verdict}**{mark} | {v.n or '–'} | "
-                     f"{v.per_seed or '–'} | {v.summary.replace('|', '/')} |")
+        lines.append(
+            f"| {quote} <br><small>{cid}</small> | {v.claim['source']} | **{v.verdict}**{mark} | {v.n or '–'} | "
+            f"{v.per_seed or '–'} | {v.summary.replace('|', '/')} |"
+        )
     return "\n".join(lines)
 
 
 # --- the root-cause study and the page's opening answer -------------------------------------------------
 
-STUDY_CELLS = (("multimnist", "mdmtn", (0.001, 0.2, 0.799)), ("multimnist", "hps", (0.0001, 0.5, 0.4999)),
-               ("cifar10mnist", "mdmtn", (0.01, 0.8, 0.19)), ("cifar10mnist", "hps", (0.1, 0.6, 0.3)))
+STUDY_CELLS = (
+    ("multimnist", "mdmtn", (0.001, 0.2, 0.799)),
+    ("multimnist", "hps", (0.0001, 0.5, 0.4999)),
+    ("cifar10mnist", "mdmtn", (0.01, 0.8, 0.19)),
+    ("cifar10mnist", "hps", (0.1, 0.6, 0.3)),
+)
 
 
 def phase1_best_epoch(history: Sequence[dict], eta1: float) -> int | None:
@@ -551,10 +650,17 @@ def root_cause_rows(records: Sequence[dict], preset: str = "paper") -> list[dict
         for ds, model, k in STUDY_CELLS:
             runs = side_runs(records, dict(dataset=ds, method="wc_al", model=model, k=list(k)), preset, profile)
             runs = [r for r in runs if "SR" in r.get("metrics", {})]
-            rows.append(dict(profile=profile, dataset=ds, model=model, runs=runs,
-                             kept=[kept_epoch_sr(r) for r in runs],
-                             SR=mean_std([r["metrics"]["SR"] for r in runs]),
-                             acc=mean_std([100 * r["metrics"]["test_acc_mean"] for r in runs])))
+            rows.append(
+                dict(
+                    profile=profile,
+                    dataset=ds,
+                    model=model,
+                    runs=runs,
+                    kept=[kept_epoch_sr(r) for r in runs],
+                    SR=mean_std([r["metrics"]["SR"] for r in runs]),
+                    acc=mean_std([100 * r["metrics"]["test_acc_mean"] for r in runs]),
+                )
+            )
     return rows
 
 
@@ -564,24 +670,33 @@ def decision_markdown(vs: Sequence[Verdict], records: Sequence[dict], preset: st
     it does not, and what the chosen profile's sparse cells show."""
     d = next((v for v in vs if v.claim["id"] == "study.decision"), None)
     if d is None or d.verdict == "not yet":
-        return ("**The decision.** Not yet: the registered rule (`study.decision`) needs every study cell's runs "
-                f"({d.summary if d else 'no decision entry'}).")
+        return (
+            "**The decision.** Not yet: the registered rule (`study.decision`) needs every study cell's runs "
+            f"({d.summary if d else 'no decision entry'})."
+        )
     choice = d.summary.split(".", 1)[0].removeprefix("choice: ")
     scores = d.summary.split(".", 1)[1].strip()
     rows = [r for r in root_cause_rows(records, preset) if r["profile"] == choice]
-    cells = "; ".join(f"{'MultiMNIST' if r['dataset'] == 'multimnist' else 'Cifar10Mnist'} {r['model'].upper()} "
-                      f"SR {r['SR'][0]:.1f} ± {r['SR'][1]:.1f}% over {len(r['runs'])} seeds" for r in rows)
+    cells = "; ".join(
+        f"{'MultiMNIST' if r['dataset'] == 'multimnist' else 'Cifar10Mnist'} {r['model'].upper()} "
+        f"SR {r['SR'][0]:.1f} ± {r['SR'][1]:.1f}% over {len(r['runs'])} seeds"
+        for r in rows
+    )
     if choice == BASE_PROFILE:
-        change = ("so the book keeps the library's defaults for every cell.")
+        change = "so the book keeps the library's defaults for every cell."
     else:
-        change = (f"so the book's paper-preset tables and verdicts judge the four sparse cells on their "
-                  f"**{choice}** runs, trained for this study at the paper preset ({cells}): that is the "
-                  "re-training the rule asks for, with 5 seeds where it asks for 3. The rule names the sparse cells "
-                  "only, so the dense cells, the baselines and the CPU-scale fronts keep the library's defaults, "
-                  "and the library's own sparse runs stay on this page in the study table.")
-    return (f"**The decision.** The rule registered before the study's runs (`study.decision`) scores each profile "
-            f"by the number of sparse cells whose SR lies within tolerance, ties broken by the number whose mean "
-            f"accuracy is not refuted. Scores: {scores} The rule's choice is **{choice}**, {change}")
+        change = (
+            f"so the book's paper-preset tables and verdicts judge the four sparse cells on their "
+            f"**{choice}** runs, trained for this study at the paper preset ({cells}): that is the "
+            "re-training the rule asks for, with 5 seeds where it asks for 3. The rule names the sparse cells "
+            "only, so the dense cells, the baselines and the CPU-scale fronts keep the library's defaults, "
+            "and the library's own sparse runs stay on this page in the study table."
+        )
+    return (
+        f"**The decision.** The rule registered before the study's runs (`study.decision`) scores each profile "
+        f"by the number of sparse cells whose SR lies within tolerance, ties broken by the number whose mean "
+        f"accuracy is not refuted. Scores: {scores} The rule's choice is **{choice}**, {change}"
+    )
 
 
 def root_cause_markdown(records: Sequence[dict], preset: str = "paper") -> str:
@@ -589,22 +704,34 @@ def root_cause_markdown(records: Sequence[dict], preset: str = "paper") -> str:
     end (with CR / PS), and the accuracy; the paper's value in the cell column."""
     from mdmtn.core.paper import PAPER_RESULTS
 
-    lines = ["| profile | cell (paper SR, avg acc) | n | seeds: kept-epoch SR → final SR / CR / PS | final SR mean ± std | "
-             "avg acc mean ± std (%) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| profile | cell (paper SR, avg acc) | n | seeds: kept-epoch SR → final SR / CR / PS | final SR mean ± std | "
+        "avg acc mean ± std (%) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in root_cause_rows(records, preset):
-        key = next(key for key in PAPER_RESULTS if key[:3] == (r["dataset"], "wc_al", r["model"]) and len(key) > 3
-                   and key[3][0] > 0)
+        key = next(
+            key
+            for key in PAPER_RESULTS
+            if key[:3] == (r["dataset"], "wc_al", r["model"]) and len(key) > 3 and key[3][0] > 0
+        )
         p = PAPER_RESULTS[key]
         name = {"multimnist": "MultiMNIST", "cifar10mnist": "Cifar10Mnist"}[r["dataset"]]
-        per = "<br>".join(
-            f"s{x['config']['seed']}: {'–' if kept is None else f'{kept:.1f}'} → {x['metrics']['SR']:.1f} / "
-            f"{x['metrics'].get('CR', float('nan')):.2f} / {x['metrics'].get('PS', float('nan')):.2f}"
-            for x, kept in zip(r["runs"], r["kept"])) or "not yet run"
+        per = (
+            "<br>".join(
+                f"s{x['config']['seed']}: {'–' if kept is None else f'{kept:.1f}'} → {x['metrics']['SR']:.1f} / "
+                f"{x['metrics'].get('CR', float('nan')):.2f} / {x['metrics'].get('PS', float('nan')):.2f}"
+                for x, kept in zip(r["runs"], r["kept"])
+            )
+            or "not yet run"
+        )
         n = len(r["runs"])
         sr = f"{r['SR'][0]:.1f} ± {r['SR'][1]:.1f}" if n else "–"
         acc = f"{r['acc'][0]:.2f} ± {r['acc'][1]:.2f}" if n else "–"
-        lines.append(f"| {r['profile']} | {name} {r['model'].upper()} ({p['SR']:g}%, {p['acc'][2]:g}%) | {n} | {per} | "
-                     f"{sr} | {acc} |")
+        lines.append(
+            f"| {r['profile']} | {name} {r['model'].upper()} ({p['SR']:g}%, {p['acc'][2]:g}%) | {n} | {per} | "
+            f"{sr} | {acc} |"
+        )
     return "\n".join(lines)
 
 
@@ -623,20 +750,29 @@ def answer(vs: Sequence[Verdict]) -> str:
         names = [f"`{x.claim['id']}`" for x in xs]
         return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
-    text = (f"**The answer so far.** Of the paper's {len(vs)} registered claims, {c['holds']} hold, "
-            f"{c['does not hold']} do not hold, {c['inconclusive']} are inconclusive and {c['not yet']} are not yet "
-            f"judged ({post} of the {len(vs)} rules were written after their data were seen and are marked † post hoc). ")
+    text = (
+        f"**The answer so far.** Of the paper's {len(vs)} registered claims, {c['holds']} hold, "
+        f"{c['does not hold']} do not hold, {c['inconclusive']} are inconclusive and {c['not yet']} are not yet "
+        f"judged ({post} of the {len(vs)} rules were written after their data were seen and are marked † post hoc). "
+    )
     if holds:
         text += f"Holding: {ids(holds)}. "
     if fails:
-        text += (f"Not holding: {ids(fails)}: the 95% interval lies wholly outside the claim's tolerance. ")
-    text += (f"Inconclusive for lack of runs (fewer than 3 seeds on a side, or one sweep per front): {len(few)}; "
-             f"inconclusive because the interval crosses the boundary (seed-to-seed noise larger than the "
-             f"tolerance at n = 3): {len(wide)}. ")
+        text += f"Not holding: {ids(fails)}: the 95% interval lies wholly outside the claim's tolerance. "
+    text += (
+        f"Inconclusive for lack of runs (fewer than 3 seeds on a side, or one sweep per front): {len(few)}; "
+        f"inconclusive because the interval crosses the boundary (seed-to-seed noise larger than the "
+        f"tolerance at n = 3): {len(wide)}. "
+    )
     if decision is not None:
-        text += ("The default switch profile is still to be decided by the registered root-cause study "
-                 f"({decision.summary.split('. So far')[0]}). " if decision.verdict == "not yet" else
-                 f"Root-cause study: {decision.summary.rstrip('.')}. ")
-    text += ("Where a Cifar10Mnist accuracy misses, the schedule is the paper's but the hardware is a 2-core CPU "
-             "and every run is seeded; the fronts are judged at the CPU `quick` preset only.")
+        text += (
+            "The default switch profile is still to be decided by the registered root-cause study "
+            f"({decision.summary.split('. So far')[0]}). "
+            if decision.verdict == "not yet"
+            else f"Root-cause study: {decision.summary.rstrip('.')}. "
+        )
+    text += (
+        "Where a Cifar10Mnist accuracy misses, the schedule is the paper's but the hardware is a 2-core CPU "
+        "and every run is seeded; the fronts are judged at the CPU `quick` preset only."
+    )
     return text

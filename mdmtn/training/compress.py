@@ -44,6 +44,7 @@ The report (``compressed.report``) gives the parameter counts of both models, pe
 sizes before/after and the paper's row metrics (SR, CR, PS) of the input model, so that the
 measured ratio ``params_compressed / params_dense`` can be set against ``1 − SR``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -161,9 +162,16 @@ class CompressedMultiTask(nn.Module):
     For HPS/STL there is no α and no monitor. ``report`` holds what :func:`compress` measured.
     """
 
-    def __init__(self, shared: _Branch | None, monitors: dict[int, _Branch], alpha: Tensor | None,
-                 heads: list[_FeatureLinear], shared_pos: list[Tensor | None], use_shared: list[bool],
-                 head_width: list[int]):
+    def __init__(
+        self,
+        shared: _Branch | None,
+        monitors: dict[int, _Branch],
+        alpha: Tensor | None,
+        heads: list[_FeatureLinear],
+        shared_pos: list[Tensor | None],
+        use_shared: list[bool],
+        head_width: list[int],
+    ):
         super().__init__()
         self.shared = shared
         self.monitors = nn.ModuleDict({str(i): m for i, m in monitors.items()})
@@ -250,20 +258,25 @@ def _branch_stages(branch: nn.Module) -> tuple[list[tuple[nn.Conv2d, nn.BatchNor
 
 
 @torch.no_grad()
-def _compress_branch(name: str, branch: nn.Module, out_keep: Tensor, fold_bn: bool, merge_tied: bool | str,
-                     layers: dict[str, dict]) -> _Branch:
+def _compress_branch(
+    name: str, branch: nn.Module, out_keep: Tensor, fold_bn: bool, merge_tied: bool | str, layers: dict[str, dict]
+) -> _Branch:
     """Compressed copy of a SharedNet/Monitor that computes only the fc outputs ``out_keep``."""
     convs, fc = _branch_stages(branch)
     dtype, device = fc.weight.dtype, fc.weight.device
     elem = fc.weight.element_size()  # bytes per stored weight (the working copies are float64)
     st = []
     for conv, bn in convs:
-        if conv.stride != (1, 1) or conv.padding not in ((0, 0), "valid") or conv.dilation != (1, 1) \
-                or conv.groups != 1 or conv.bias is None:
+        if (
+            conv.stride != (1, 1)
+            or conv.padding not in ((0, 0), "valid")
+            or conv.dilation != (1, 1)
+            or conv.groups != 1
+            or conv.bias is None
+        ):
             raise NotImplementedError("compress() expects stride-1, unpadded, ungrouped convs with bias")
         scale, shift = _bn_affine(bn)
-        st.append(_StageW(conv.weight.detach().double().clone(), conv.bias.detach().double().clone(),
-                          scale, shift))
+        st.append(_StageW(conv.weight.detach().double().clone(), conv.bias.detach().double().clone(), scale, shift))
     wf = fc.weight.detach().double()[out_keep].clone()  # (O', F)
     bf = fc.bias.detach().double()[out_keep].clone()
     n_feat = wf.shape[1]
@@ -342,9 +355,14 @@ def _compress_branch(name: str, branch: nn.Module, out_keep: Tensor, fold_bn: bo
         conv.weight.copy_(w.to(dtype))
         conv.bias.copy_(b.to(dtype))
         stages.append(_ConvStage(conv, in_groups, scale, shift))
-        info[_layer_name(name, branch, k)] = _sizes(s.w.shape[1], w.shape[1], s.w.shape[0], w.shape[0],
-                                                    merged=in_groups is not None, bn_folded=(
-                                                        s.scale is not None and scale is None))
+        info[_layer_name(name, branch, k)] = _sizes(
+            s.w.shape[1],
+            w.shape[1],
+            s.w.shape[0],
+            w.shape[0],
+            merged=in_groups is not None,
+            bn_folded=(s.scale is not None and scale is None),
+        )
 
     # fc: the compressed branch flattens its last activation in memory order (H, W, C') -- a free
     # view of a channels-last tensor, and it keeps the backward/ReLU in one layout -- so every live
@@ -368,8 +386,14 @@ def _compress_branch(name: str, branch: nn.Module, out_keep: Tensor, fold_bn: bo
     lin = nn.Linear(w.shape[1], w.shape[0]).to(device=device, dtype=dtype)
     lin.weight.copy_(w.to(dtype))
     lin.bias.copy_(bf.to(dtype))
-    info[f"{name}.fc"] = _sizes(fc.in_features, w.shape[1], fc.out_features, w.shape[0],
-                                kept_features=int(feat_alive.sum()), merged=groups is not None)
+    info[f"{name}.fc"] = _sizes(
+        fc.in_features,
+        w.shape[1],
+        fc.out_features,
+        w.shape[0],
+        kept_features=int(feat_alive.sum()),
+        merged=groups is not None,
+    )
     layers.update(info)
     return _Branch(stages, _FeatureLinear(lin, keep, groups, relu=True))
 
@@ -419,7 +443,8 @@ def compress(model: nn.Module, *, fold_bn: bool = True, merge_tied: bool | str =
         raise NotImplementedError(
             f"compress() supports the paper architectures {[c.__name__ for c in _SUPPORTED]}, not "
             f"{type(model).__name__}: it relies on their exact layer order (conv -> pool -> BN -> ReLU, "
-            "flatten, Linear -> ReLU, fusion, heads). Compress a custom model by hand.")
+            "flatten, Linear -> ReLU, fusion, heads). Compress a custom model by hand."
+        )
     n_tasks = len(model.task_heads)
     is_md = type(model) is MDMTN
     alpha = model.alpha.detach().clone() if is_md else None
@@ -460,11 +485,11 @@ def compress(model: nn.Module, *, fold_bn: bool = True, merge_tied: bool | str =
         lin.weight.copy_(w)
         lin.bias.copy_(h.bias.detach())
         heads.append(_FeatureLinear(lin, None, groups, relu=False))
-        layers[f"task_heads.{i}"] = _sizes(h.in_features, w.shape[1], h.out_features, h.out_features,
-                                           merged=groups is not None)
+        layers[f"task_heads.{i}"] = _sizes(
+            h.in_features, w.shape[1], h.out_features, h.out_features, merged=groups is not None
+        )
 
-    out = CompressedMultiTask(shared, monitors, alpha, heads, shared_pos, use_shared,
-                              [int(u.numel()) for u in used])
+    out = CompressedMultiTask(shared, monitors, alpha, heads, shared_pos, use_shared, [int(u.numel()) for u in used])
     # channels-last conv weights make the conv outputs channels-last whatever the input layout
     # (faster mkldnn convs and pooling on CPU, and the (H, W, C) flatten becomes a free view)
     out.to(memory_format=torch.channels_last)
@@ -496,8 +521,14 @@ def compression_summary(model: nn.Module) -> dict[str, Any] | None:
         r = compress(model).report
     except NotImplementedError:
         return None
-    keys = ("params_dense", "params_compressed", "param_ratio", "one_minus_SR", "stored_bytes_dense",
-            "stored_bytes_compressed")
+    keys = (
+        "params_dense",
+        "params_compressed",
+        "param_ratio",
+        "one_minus_SR",
+        "stored_bytes_dense",
+        "stored_bytes_compressed",
+    )
     out = {k: r[k] for k in keys}
     out["removed_layers"] = sorted(k for k, v in r["layers"].items() if v.get("removed"))
     return out

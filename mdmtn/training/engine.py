@@ -10,6 +10,7 @@ selection), which the baselines use. Methods compose these: Algorithm 1 in
 :mod:`mdmtn.training.trainer`, the baselines in :mod:`mdmtn.training.baselines`, the joint solver in
 :mod:`mdmtn.training.mt2o`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -54,8 +55,9 @@ CPU_EVAL_CHUNK = 256
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, data: TaskTensors, batch_size: int = 1000, *,
-             cpu_chunk: int | None = CPU_EVAL_CHUNK) -> dict[str, list[float]]:
+def evaluate(
+    model: nn.Module, data: TaskTensors, batch_size: int = 1000, *, cpu_chunk: int | None = CPU_EVAL_CHUNK
+) -> dict[str, list[float]]:
     """Per-task accuracy (fraction) and mean NLL loss of ``model`` on ``data``. ``batch_size`` is the
     evaluation batch (the config's ``eval_batch_size``); on a CPU it is split into chunks of at most
     ``cpu_chunk`` samples (None: not split), which changes speed, not predictions."""
@@ -102,8 +104,9 @@ class Run:
         self.g_cap = torch.Generator().manual_seed(cfg.seed + 1)
         # generators stay on the CPU (batch order, cap draws, t's start): the same seed gives the same
         # draws on every device; only a (N,) index per epoch crosses to the data's device
-        self.al = ChebyshevAL(cfg.k, cfg.objective.mu0, cfg.objective.eps_aug,
-                              generator=torch.Generator().manual_seed(cfg.seed + 2)).to(self.device)
+        self.al = ChebyshevAL(
+            cfg.k, cfg.objective.mu0, cfg.objective.eps_aug, generator=torch.Generator().manual_seed(cfg.seed + 2)
+        ).to(self.device)
         self.growl = list(model.growl_weights()) if cfg.sparse else []
         self.timer = PhaseTimer(self.device)
         self._reset_divergence()
@@ -112,10 +115,17 @@ class Run:
         self.best_epoch: dict[str, int] = {}  # slot -> index into history of that snapshot
         self.last_train_objectives: list[float] = []
         n_epochs = cfg.schedule.epochs_per_iteration * (
-            cfg.schedule.phase1_iterations + cfg.schedule.phase2_iterations if cfg.sparse
-            else cfg.schedule.single_stage_iterations)
-        self.bar = tqdm(total=n_epochs, desc=f"{cfg.model}/{cfg.dataset} k={list(cfg.k)}", unit="epoch",
-                        disable=not progress, leave=False)
+            cfg.schedule.phase1_iterations + cfg.schedule.phase2_iterations
+            if cfg.sparse
+            else cfg.schedule.single_stage_iterations
+        )
+        self.bar = tqdm(
+            total=n_epochs,
+            desc=f"{cfg.model}/{cfg.dataset} k={list(cfg.k)}",
+            unit="epoch",
+            disable=not progress,
+            leave=False,
+        )
 
     # -- one epoch of augmented-Lagrangian steps -------------------------------------------------
     def l0(self, model: nn.Module | None = None) -> torch.Tensor:
@@ -126,10 +136,17 @@ class Run:
 
     def l0_of(self, ws: list[torch.Tensor]) -> torch.Tensor:
         """GrOWL value L0 of the regularised layers' weights ``ws`` (in ``model.growl_weights()`` order)."""
-        if not self.cfg.switches.growl_grad:  # the authors read weights through state_dict(): no gradient (book appendix)
+        if (
+            not self.cfg.switches.growl_grad
+        ):  # the authors read weights through state_dict(): no gradient (book appendix)
             ws = [w.detach() for w in ws]
-        return growl_penalty(ws, self.cfg.growl.beta1, self.cfg.growl.beta2, conv_rows=self.cfg.switches.conv_rows,
-                             order=self.cfg.switches.penalty_order)
+        return growl_penalty(
+            ws,
+            self.cfg.growl.beta1,
+            self.cfg.growl.beta2,
+            conv_rows=self.cfg.switches.conv_rows,
+            order=self.cfg.switches.penalty_order,
+        )
 
     def objectives(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         """(L0, L1, ..., Lm) of ``model`` on one batch (L0 from the model's GrOWL layers)."""
@@ -177,8 +194,10 @@ class Run:
         if not bool(self._finite):
             la, losses = self._bad_la.item(), self._bad_losses.tolist()
             self._reset_divergence()
-            raise TrainingDiverged(f"non-finite augmented Lagrangian {la} (losses {losses}) at epoch "
-                                   f"{len(self.history) + 1}; try a smaller lr or mu0")
+            raise TrainingDiverged(
+                f"non-finite augmented Lagrangian {la} (losses {losses}) at epoch "
+                f"{len(self.history) + 1}; try a smaller lr or mu0"
+            )
 
     def zero_grads(self, opt: torch.optim.Optimizer) -> None:
         """Clear the gradients before a step: all of them, or, with ``accumulate_aux_grads``, all but
@@ -216,13 +235,16 @@ class Run:
         cfg = self.cfg
         for _, w in self.growl:
             before = w.detach().clone()
-            growl_prox_(w.data, cfg.growl.beta1, cfg.growl.beta2, conv_rows=cfg.switches.conv_rows,
-                        mode=cfg.switches.prox_mode)
+            growl_prox_(
+                w.data, cfg.growl.beta1, cfg.growl.beta2, conv_rows=cfg.switches.conv_rows, mode=cfg.switches.prox_mode
+            )
             n_rows = weight_rows(w.data, cfg.switches.conv_rows).shape[0]
-            max_zero = cap_count(cfg.growl.eta2, iteration, cfg.schedule.phase1_iterations, n_rows,
-                                 ramp=cfg.switches.cap_ramp)
-            apply_row_cap_(w.data, before, max_zero, self.g_cap, conv_rows=cfg.switches.conv_rows,
-                           rule=cfg.switches.cap_rule)
+            max_zero = cap_count(
+                cfg.growl.eta2, iteration, cfg.schedule.phase1_iterations, n_rows, ramp=cfg.switches.cap_ramp
+            )
+            apply_row_cap_(
+                w.data, before, max_zero, self.g_cap, conv_rows=cfg.switches.conv_rows, rule=cfg.switches.cap_rule
+            )
 
     # -- a training stage (Algorithm 1, lines 2-9) -------------------------------------------------
     def begin_stage(self) -> "Stage":
@@ -231,11 +253,24 @@ class Run:
         al.reset_multipliers(cfg.objective.mu0)
         params = [p for n, p in self.model.named_parameters()] + ([al.t] if cfg.switches.optimise_t else [])
         opt = torch.optim.Adam(params, lr=cfg.schedule.lr)
-        return Stage(opt, torch.optim.lr_scheduler.ExponentialLR(opt, cfg.schedule.lr_decay),
-                      h_best=torch.zeros(cfg.n_tasks + 1, dtype=torch.float64, device=self.device))
+        return Stage(
+            opt,
+            torch.optim.lr_scheduler.ExponentialLR(opt, cfg.schedule.lr_decay),
+            h_best=torch.zeros(cfg.n_tasks + 1, dtype=torch.float64, device=self.device),
+        )
 
-    def end_epoch(self, st: "Stage", phase: str, it: int, ep: int, loss_sum: torch.Tensor, h_sum: torch.Tensor,
-                  project: Callable[[int], None], keep: Callable[[float, float], None], seconds: float | None) -> None:
+    def end_epoch(
+        self,
+        st: "Stage",
+        phase: str,
+        it: int,
+        ep: int,
+        loss_sum: torch.Tensor,
+        h_sum: torch.Tensor,
+        project: Callable[[int], None],
+        keep: Callable[[float, float], None],
+        seconds: float | None,
+    ) -> None:
         """After an epoch: projection, validation, the H of the best epoch so far, history.
         ``seconds`` is the epoch's training time (None where it is not this run's alone)."""
         cfg, model, al, timer = self.cfg, self.model, self.al, self.timer
@@ -254,10 +289,23 @@ class Run:
         n = len(self.splits.train)
         # the authors' objective vector: Σ over batches of batch-mean losses / N (book appendix)
         self.last_train_objectives = (loss_sum / n).tolist()
-        self.history.append(dict(
-            phase=phase, iteration=it, epoch=ep, train_objectives=self.last_train_objectives,
-            val_acc=val["acc"], val_loss=val["loss"], SR=sr, t=al.t.item(), lam=al.lam.tolist(),
-            mu=al.mu.item(), lr=st.opt.param_groups[0]["lr"], seconds=seconds, val_seconds=val_seconds))
+        self.history.append(
+            dict(
+                phase=phase,
+                iteration=it,
+                epoch=ep,
+                train_objectives=self.last_train_objectives,
+                val_acc=val["acc"],
+                val_loss=val["loss"],
+                SR=sr,
+                t=al.t.item(),
+                lam=al.lam.tolist(),
+                mu=al.mu.item(),
+                lr=st.opt.param_groups[0]["lr"],
+                seconds=seconds,
+                val_seconds=val_seconds,
+            )
+        )
         self.bar.update(1)
         self.bar.set_postfix(phase=phase, val=f"{val_acc:.4f}", SR=f"{sr:.1f}%")
 
@@ -265,8 +313,9 @@ class Run:
         st.sched.step()
         self.al.update_multipliers(st.h_best, self.cfg.objective.mu_factor)
 
-    def stage(self, phase: str, n_iterations: int, project: Callable[[int], None],
-              keep: Callable[[float, float], None]) -> None:
+    def stage(
+        self, phase: str, n_iterations: int, project: Callable[[int], None], keep: Callable[[float, float], None]
+    ) -> None:
         st = self.begin_stage()
         for it in range(n_iterations):
             for ep in range(self.cfg.schedule.epochs_per_iteration):
@@ -278,10 +327,12 @@ class Run:
 
     def keep_best(self, slot: str) -> Callable[[float, float], None]:
         """A callback that snapshots the model when its validation accuracy beats ``slot``'s best."""
+
         def keep(val_acc: float, sr: float) -> None:
             if val_acc > self.best.get(slot, (-math.inf,))[0]:
                 self.best[slot] = (val_acc, copy.deepcopy(self.model.state_dict()))
                 self.best_epoch[slot] = len(self.history)  # end_epoch appends this epoch after keep()
+
         return keep
 
 
@@ -301,8 +352,10 @@ def _forever(data: TaskTensors, batch_size: int, g: torch.Generator):
 
 # -- the plain epoch loop of the baselines (MGDA-UB, STL, MTAN, KDMTL) ---------------------------
 
-def training_batches(data: TaskTensors, batch_size: int, generator: torch.Generator,
-                     drop_last: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+
+def training_batches(
+    data: TaskTensors, batch_size: int, generator: torch.Generator, drop_last: bool
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Shuffled (x channels-last (B, C, H, W), y (B, T)) batches.
 
     ``drop_last`` drops an incomplete final batch, as MGDA's fixed-batch-size models did, but
@@ -379,14 +432,23 @@ def run_epochs(loop: EpochLoop, bar: tqdm | None = None) -> EpochLoop:
                 finite = finite & ok
             loss_sum = losses.double() if loss_sum is None else loss_sum + losses.double()
         if finite is not None and not bool(finite):
-            raise TrainingDiverged(f"non-finite loss {bad.tolist()} in {loop.phase} epoch {epoch + 1}; try a smaller lr")
+            raise TrainingDiverged(
+                f"non-finite loss {bad.tolist()} in {loop.phase} epoch {epoch + 1}; try a smaller lr"
+            )
         train_seconds = time.perf_counter() - t0
         objectives = [math.nan] + (loss_sum / len(loop.train)).tolist()
         t1 = time.perf_counter()
         val = loop.evaluate(model)
-        entry = dict(phase=loop.phase, epoch=epoch, train_objectives=objectives, val_acc=val,
-                     lr=loop.optimizers[0].param_groups[0]["lr"], train_seconds=train_seconds,
-                     val_seconds=time.perf_counter() - t1, **loop.extra())
+        entry = dict(
+            phase=loop.phase,
+            epoch=epoch,
+            train_objectives=objectives,
+            val_acc=val,
+            lr=loop.optimizers[0].param_groups[0]["lr"],
+            train_seconds=train_seconds,
+            val_seconds=time.perf_counter() - t1,
+            **loop.extra(),
+        )
         if val is not None and loop.select_best:
             s = loop.score(val)
             if s > loop.best_score:

@@ -1,5 +1,6 @@
 """The one builder of a finished run's record, for the paper's method and every baseline: test and
 validation evaluation, sparsity, the optional compressed-export summary, provenance and timing."""
+
 from __future__ import annotations
 
 import time
@@ -19,10 +20,20 @@ from mdmtn.training.compress import compression_summary
 from mdmtn.training.engine import evaluate
 
 
-def finished_record(cfg: RunConfig, model: nn.Module, splits: Splits, *, history: list[dict[str, Any]],
-                    t_start: float, timer: PhaseTimer, device: torch.device | str,
-                    train_objectives: Sequence[float], compression: bool | None = None,
-                    data_extra: dict[str, Any] | None = None, **details: Any) -> dict[str, Any]:
+def finished_record(
+    cfg: RunConfig,
+    model: nn.Module,
+    splits: Splits,
+    *,
+    history: list[dict[str, Any]],
+    t_start: float,
+    timer: PhaseTimer,
+    device: torch.device | str,
+    train_objectives: Sequence[float],
+    compression: bool | None = None,
+    data_extra: dict[str, Any] | None = None,
+    **details: Any,
+) -> dict[str, Any]:
     """The ``status: ok`` record of a trained ``model``: per-task test and validation accuracy
     (fractions; val_* are None without a validation split) and NLL, ``train_objectives`` (the last
     epoch's ``[L0, L1, ..., LT]``), SR / CR / PS; ``compression``: the compressed export's size if
@@ -46,11 +57,25 @@ def finished_record(cfg: RunConfig, model: nn.Module, splits: Splits, *, history
     head = {k: details.pop(k) for k in ("phase1_model", "phase1_epoch") if k in details}
     tail = {} if compression is None else dict(compression=summary)
     return new_record(
-        status="ok", key=cfg.key(), config=cfg.to_dict(),
-        metrics=dict(test_acc=test["acc"], test_acc_mean=float(np.mean(test["acc"])), test_loss=test["loss"],
-                     val_acc=None if val is None else val["acc"],
-                     val_acc_mean=None if val is None else float(np.mean(val["acc"])),
-                     train_objectives=list(train_objectives), **sm),
-        **head, **tail, alpha=alpha, data=dict(splits.provenance(), **(data_extra or {})),
-        history=history, wall_time_s=wall, machine=machine_info(device), timing=timer.block(wall), **details,
+        status="ok",
+        key=cfg.key(),
+        config=cfg.to_dict(),
+        metrics=dict(
+            test_acc=test["acc"],
+            test_acc_mean=float(np.mean(test["acc"])),
+            test_loss=test["loss"],
+            val_acc=None if val is None else val["acc"],
+            val_acc_mean=None if val is None else float(np.mean(val["acc"])),
+            train_objectives=list(train_objectives),
+            **sm,
+        ),
+        **head,
+        **tail,
+        alpha=alpha,
+        data=dict(splits.provenance(), **(data_extra or {})),
+        history=history,
+        wall_time_s=wall,
+        machine=machine_info(device),
+        timing=timer.block(wall),
+        **details,
     )

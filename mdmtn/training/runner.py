@@ -5,6 +5,7 @@
 baselines (:func:`mdmtn.training.baselines.train_baseline`). Every method writes the same record layout, so a
 sweep, the CLI and the book treat them alike.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,9 +21,17 @@ from mdmtn.training.trainer import train_algorithm1
 __all__ = ["train"]
 
 
-def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None = None,
-          allow_unverified_cifar: bool = False, download: bool = False, progress: bool = True,
-          model: nn.Module | None = None, device: str | torch.device | None = "cpu") -> TrainResult:
+def train(
+    cfg: RunConfig,
+    splits: Splits | None = None,
+    *,
+    data_dir: str | None = None,
+    allow_unverified_cifar: bool = False,
+    download: bool = False,
+    progress: bool = True,
+    model: nn.Module | None = None,
+    device: str | torch.device | None = "cpu",
+) -> TrainResult:
     """Train one run of ``cfg`` with its method; returns the model and its record.
 
     ``splits`` (already loaded data) takes precedence over ``data_dir`` and is subset to the
@@ -40,8 +49,14 @@ def train(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None 
     code_version()  # pin the commit now: the record is written at the end, when HEAD may have moved
     set_precision()  # TF32 off unless MDMTN_ALLOW_TF32=1; the record's machine block says which
     dev = resolve_device(device)
-    kw = dict(data_dir=data_dir, allow_unverified_cifar=allow_unverified_cifar, download=download,
-              progress=progress, model=model, device=dev)
+    kw = dict(
+        data_dir=data_dir,
+        allow_unverified_cifar=allow_unverified_cifar,
+        download=download,
+        progress=progress,
+        model=model,
+        device=dev,
+    )
     if cfg.method == "wc_al":
         return train_algorithm1(cfg, splits, **kw)
     return train_baseline(cfg, splits, **kw)

@@ -17,6 +17,7 @@ so the sweep stacks on a GPU only (``--stack``).
 How: each run's Algorithm 1 runs in its own thread; when it needs an epoch of training it hands
 its optimiser to a rendezvous, and whichever run completes the set trains that epoch for all.
 """
+
 from __future__ import annotations
 
 import copy
@@ -59,8 +60,9 @@ def check_stackable(cfgs: Sequence[RunConfig]) -> None:
 class _Member(Algorithm1):
     """One run of the stack: Algorithm 1, with its training epochs done by the rendezvous."""
 
-    def __init__(self, cfg: RunConfig, model: torch.nn.Module, splits: Splits, progress: bool,
-                 rendezvous: "_Rendezvous") -> None:
+    def __init__(
+        self, cfg: RunConfig, model: torch.nn.Module, splits: Splits, progress: bool, rendezvous: "_Rendezvous"
+    ) -> None:
         super().__init__(cfg, model, splits, progress)
         self.rendezvous = rendezvous
 
@@ -125,13 +127,17 @@ class _StackState:
         self.growl_names = [by_id[id(w)] for _, w in lead.growl]
         self.optimise_t = lead.cfg.switches.optimise_t
         with torch.no_grad():
-            self.P = {n: torch.stack([dict(m.model.named_parameters())[n].detach() for m in members]).requires_grad_()
-                      for n in self.names}
-            self.B = {n: torch.stack([dict(m.model.named_buffers())[n].detach() for m in members])
-                      for n in self.buffer_names}
+            self.P = {
+                n: torch.stack([dict(m.model.named_parameters())[n].detach() for m in members]).requires_grad_()
+                for n in self.names
+            }
+            self.B = {
+                n: torch.stack([dict(m.model.named_buffers())[n].detach() for m in members]) for n in self.buffer_names
+            }
             self.T = torch.stack([m.al.t.detach() for m in members]).requires_grad_(self.optimise_t)
-        self.opt = torch.optim.Adam(list(self.P.values()) + ([self.T] if self.optimise_t else []),
-                                    lr=opts[lead].param_groups[0]["lr"])
+        self.opt = torch.optim.Adam(
+            list(self.P.values()) + ([self.T] if self.optimise_t else []), lr=opts[lead].param_groups[0]["lr"]
+        )
 
     def fits(self, batch: Sequence[tuple["_Member", torch.optim.Optimizer]]) -> bool:
         return all(self.opts.get(m) is o for m, o in batch)
@@ -184,8 +190,13 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
         return tuple(functional_call(base, (params, buffers), (x,)))
 
     batched = vmap(forward, in_dims=(0, 0, None))
-    sums = {m: (torch.zeros(cfg.n_tasks + 1, dtype=torch.float64, device=lead.device),
-                torch.zeros(cfg.n_tasks + 1, dtype=torch.float64, device=lead.device)) for m in members}
+    sums = {
+        m: (
+            torch.zeros(cfg.n_tasks + 1, dtype=torch.float64, device=lead.device),
+            torch.zeros(cfg.n_tasks + 1, dtype=torch.float64, device=lead.device),
+        )
+        for m in members
+    }
     out: dict[_Member, Any] = {}
     for m in members:
         m.model.train()
@@ -226,7 +237,9 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
     return out
 
 
-def prepare_stack(cfgs: Sequence[RunConfig], splits: Splits, dev: torch.device, progress: bool = False) -> list[Algorithm1]:
+def prepare_stack(
+    cfgs: Sequence[RunConfig], splits: Splits, dev: torch.device, progress: bool = False
+) -> list[Algorithm1]:
     """The runs of a stack, set up as :func:`mdmtn.training.trainer.train_algorithm1` sets up one (``splits`` already
     subset and on ``dev``), sharing one rendezvous; :func:`stacked_epoch` trains an epoch of them."""
     rv = _Rendezvous()
@@ -236,8 +249,9 @@ def prepare_stack(cfgs: Sequence[RunConfig], splits: Splits, dev: torch.device, 
     return members
 
 
-def train_stacked(cfgs: Sequence[RunConfig], splits: Splits, *, device: str | torch.device | None = "cpu",
-                  progress: bool = False) -> list[TrainResult | BaseException]:
+def train_stacked(
+    cfgs: Sequence[RunConfig], splits: Splits, *, device: str | torch.device | None = "cpu", progress: bool = False
+) -> list[TrainResult | BaseException]:
     """Train ``cfgs`` (runs of Algorithm 1 that differ only in k, :func:`check_stackable`) as one
     stack on ``device``; returns, per config in order, its :class:`TrainResult` (the same record
     :func:`mdmtn.training.trainer.train_algorithm1` writes, plus ``stacked``: the stack's size) or the exception that

@@ -9,6 +9,7 @@ GrOWL. Deviations of the authors' code are switches of :class:`mdmtn.core.config
 
 Works with any model satisfying :class:`mdmtn.models.MultiTaskModel`.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,8 +25,15 @@ from mdmtn.records.machine import code_version, resolve_device
 from mdmtn.training.engine import Run, TrainingDiverged, TrainResult, evaluate, lsuv_start_, seed_everything
 from mdmtn.training.finish import finished_record
 
-__all__ = ["train_algorithm1", "Algorithm1", "TrainingDiverged", "TrainResult", "evaluate", "seed_everything",
-           "lsuv_start_"]
+__all__ = [
+    "train_algorithm1",
+    "Algorithm1",
+    "TrainingDiverged",
+    "TrainResult",
+    "evaluate",
+    "seed_everything",
+    "lsuv_start_",
+]
 
 
 class Algorithm1(Run):
@@ -73,10 +81,16 @@ class Algorithm1(Run):
             model.load_state_dict(best[self.phase1_choice][1])
             self.phase1_epoch = self.best_epoch[self.phase1_choice]
         with self.timer("cluster_tie"):
-            plans = plan_tying([(n, w.detach()) for n, w in self.growl], cfg.growl.ap_preference,
-                               conv_rows=cfg.switches.conv_rows, random_state=0, ap_rows=cfg.growl.ap_rows,
-                               max_iter=cfg.growl.ap_max_iter)
+            plans = plan_tying(
+                [(n, w.detach()) for n, w in self.growl],
+                cfg.growl.ap_preference,
+                conv_rows=cfg.switches.conv_rows,
+                random_state=0,
+                ap_rows=cfg.growl.ap_rows,
+                max_iter=cfg.growl.ap_max_iter,
+            )
         if cfg.schedule.phase2_iterations > 0:
+
             def project(it: int) -> None:
                 with self.timer("projection"):
                     enforce_plan_([(n, w.data) for n, w in self.growl], plans, conv_rows=cfg.switches.conv_rows)
@@ -85,7 +99,6 @@ class Algorithm1(Run):
             self.stage("phase2", cfg.schedule.phase2_iterations, project, keep_best("final"))
             model.load_state_dict(best["final"][1])
         return plans
-
 
 
 def _zero_row_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -100,9 +113,17 @@ def _zero_row_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]
     return out
 
 
-def train_algorithm1(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None = None,
-                     allow_unverified_cifar: bool = False, download: bool = False, progress: bool = True,
-                     model: nn.Module | None = None, device: str | torch.device | None = "cpu") -> TrainResult:
+def train_algorithm1(
+    cfg: RunConfig,
+    splits: Splits | None = None,
+    *,
+    data_dir: str | None = None,
+    allow_unverified_cifar: bool = False,
+    download: bool = False,
+    progress: bool = True,
+    model: nn.Module | None = None,
+    device: str | torch.device | None = "cpu",
+) -> TrainResult:
     """Train one run of the paper's method and return the model and its record.
 
     ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``) holds the data, the model and the
@@ -121,8 +142,14 @@ def train_algorithm1(cfg: RunConfig, splits: Splits | None = None, *, data_dir: 
     dev = resolve_device(device)
     t_start = time.perf_counter()
     if splits is None:
-        splits = load_splits(cfg.dataset, data_dir, allow_unverified_cifar=allow_unverified_cifar,
-                             download=download, split_seed=cfg.data.split_seed, build_seed=cfg.data.build_seed)
+        splits = load_splits(
+            cfg.dataset,
+            data_dir,
+            allow_unverified_cifar=allow_unverified_cifar,
+            download=download,
+            split_seed=cfg.data.split_seed,
+            build_seed=cfg.data.build_seed,
+        )
     splits = splits.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test).to(dev)
     data_s = time.perf_counter() - t_start
     run = algorithm1_run(cfg, splits, dev, progress, model)
@@ -134,15 +161,22 @@ def train_algorithm1(cfg: RunConfig, splits: Splits | None = None, *, data_dir: 
     return finish_run(run, plans, dev, t_start)
 
 
-def algorithm1_run(cfg: RunConfig, splits: Splits, dev: torch.device, progress: bool,
-                   model: nn.Module | None = None, run_class: type[Algorithm1] | None = None, **kw) -> Algorithm1:
+def algorithm1_run(
+    cfg: RunConfig,
+    splits: Splits,
+    dev: torch.device,
+    progress: bool,
+    model: nn.Module | None = None,
+    run_class: type[Algorithm1] | None = None,
+    **kw,
+) -> Algorithm1:
     """Seed, build (or take) the model on ``dev`` and set up Algorithm 1 for ``cfg`` on ``splits``
     (already subset and on ``dev``): everything :func:`train_algorithm1` does before training."""
     seed_everything(cfg.seed)
     if model is None:
         model = build_model(cfg.model, splits.input_shape, n_tasks=cfg.n_tasks)
     else:  # a user's network: its outputs are checked on one batch before anything trains
-        check_model_contract(model.to(dev), splits.train.x[:cfg.data.batch_size], cfg.n_tasks)
+        check_model_contract(model.to(dev), splits.train.x[: cfg.data.batch_size], cfg.n_tasks)
     # channels-last makes mkldnn convolutions and max-pooling ~1.8x faster on CPU (benchmarks/)
     model.to(device=dev, memory_format=torch.channels_last)
     return (run_class or Algorithm1)(cfg, model, splits, progress, **kw)
@@ -151,8 +185,15 @@ def algorithm1_run(cfg: RunConfig, splits: Splits, dev: torch.device, progress: 
 def finish_run(run: Algorithm1, plans: list, dev: torch.device, t_start: float, **details) -> TrainResult:
     """Evaluate a trained run and write its record (``details``: extra record fields)."""
     record = finished_record(
-        run.cfg, run.model, run.splits, history=run.history, t_start=t_start, timer=run.timer, device=dev,
-        train_objectives=run.last_train_objectives, compression=run.cfg.sparse,
+        run.cfg,
+        run.model,
+        run.splits,
+        history=run.history,
+        t_start=t_start,
+        timer=run.timer,
+        device=dev,
+        train_objectives=run.last_train_objectives,
+        compression=run.cfg.sparse,
         phase1_model=getattr(run, "phase1_choice", None),
         phase1_epoch=getattr(run, "phase1_epoch", None),  # index into history of the model phase 2 started from
         **details,

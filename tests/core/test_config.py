@@ -5,17 +5,20 @@ import pytest
 from mdmtn.core.config import ConfigError, RunConfig, make_config, validate_k
 
 
-@pytest.mark.parametrize("k,msg", [
-    ([0.5, 0.5], "3 entries"),
-    ([0.1, 0.2, 0.3, 0.4], "3 entries"),
-    ([-0.1, 0.6, 0.5], "non-negative"),
-    ([math.nan, 0.5, 0.5], "finite"),
-    ([math.inf, 0.5, 0.5], "finite"),
-    ([0.1, 0.2, 0.3], "sum to 1"),
-    ([0.001, 0.2, 0.799 + 2e-6], "sum to 1"),
-    ([1.0, 0.0, 0.0], "task weight"),
-    (["a", 0.5, 0.5], "numbers"),
-])
+@pytest.mark.parametrize(
+    "k,msg",
+    [
+        ([0.5, 0.5], "3 entries"),
+        ([0.1, 0.2, 0.3, 0.4], "3 entries"),
+        ([-0.1, 0.6, 0.5], "non-negative"),
+        ([math.nan, 0.5, 0.5], "finite"),
+        ([math.inf, 0.5, 0.5], "finite"),
+        ([0.1, 0.2, 0.3], "sum to 1"),
+        ([0.001, 0.2, 0.799 + 2e-6], "sum to 1"),
+        ([1.0, 0.0, 0.0], "task weight"),
+        (["a", 0.5, 0.5], "numbers"),
+    ],
+)
 def test_bad_k_is_rejected(k, msg):
     with pytest.raises(ConfigError, match=msg):
         validate_k(k)
@@ -38,8 +41,21 @@ def test_key_is_stable_and_sensitive():
 
 def test_dataset_and_model_defaults_from_paper():
     c = make_config("cifar10mnist", "hps", (0.1, 0.6, 0.3), "paper")
-    assert (c.schedule.lr, c.schedule.lr_decay, c.objective.mu0, c.objective.mu_factor, c.growl.eta1, c.growl.eta2, c.growl.ap_preference) == (1e-4, 0.98, 1e-4, 0.5, 5.0, 0.15, 0.8)
-    assert (c.schedule.epochs_per_iteration, c.schedule.phase1_iterations, c.schedule.phase2_iterations, c.schedule.single_stage_iterations) == (3, 3, 10, 12)
+    assert (
+        c.schedule.lr,
+        c.schedule.lr_decay,
+        c.objective.mu0,
+        c.objective.mu_factor,
+        c.growl.eta1,
+        c.growl.eta2,
+        c.growl.ap_preference,
+    ) == (1e-4, 0.98, 1e-4, 0.5, 5.0, 0.15, 0.8)
+    assert (
+        c.schedule.epochs_per_iteration,
+        c.schedule.phase1_iterations,
+        c.schedule.phase2_iterations,
+        c.schedule.single_stage_iterations,
+    ) == (3, 3, 10, 12)
     h = make_config("multimnist", "mdmtn", (0.1, 0.6, 0.3), "paper", mu_schedule="head")
     assert (h.objective.mu0, h.objective.mu_factor) == (2.5e-8, 2.0)
 
@@ -61,17 +77,32 @@ FLAT_NAMES_BEFORE_GROUPING = (
     "prox_mode cap_rule cap_ramp optimise_t accumulate_aux_grads lsuv_when_k0_zero phase1_keep scalarization "
     "init_from full_train normalize_inputs drop_last epochs lr_step lr_first_decay momentum mgda_variant "
     "mgda_normalization mgda_grad_bug search_epochs search_fraction mtan_lambdas mtan_lrs mtan_attention kd_lambdas "
-    "kd_adaptor_lr kd_adaptor_weight_decay kd_detach kd_teacher_epochs kd_teacher_lr kd_teacher_lr_decay").split()
+    "kd_adaptor_lr kd_adaptor_weight_decay kd_detach kd_teacher_epochs kd_teacher_lr kd_teacher_lr_decay"
+).split()
 
 
 def test_grouped_config_keeps_the_flat_record_form():
     from mdmtn.core.config import config_fields
 
     assert sorted(f.name for f in config_fields()) == sorted(FLAT_NAMES_BEFORE_GROUPING)
-    cfg = make_config("multimnist", "hps", (0.01, 0.5, 0.49), "quick", 3, method="mgda", mgda_variant="params",
-                      kd_lambdas="[[0.1, 0.2]]", lr="0.05", prox_mode="head")
+    cfg = make_config(
+        "multimnist",
+        "hps",
+        (0.01, 0.5, 0.49),
+        "quick",
+        3,
+        method="mgda",
+        mgda_variant="params",
+        kd_lambdas="[[0.1, 0.2]]",
+        lr="0.05",
+        prox_mode="head",
+    )
     assert (cfg.mgda.variant, cfg.kdmtl.lambdas, cfg.schedule.lr, cfg.switches.prox_mode) == (
-        "params", ((0.1, 0.2),), 0.05, "head")
+        "params",
+        ((0.1, 0.2),),
+        0.05,
+        "head",
+    )
     flat = cfg.to_dict()
     assert list(flat) == [f.name for f in config_fields()] and flat["kd_lambdas"] == [[0.1, 0.2]]
     assert all(cfg.value(n) == RunConfig.from_dict(flat).value(n) for n in flat)
@@ -88,11 +119,17 @@ def test_key_is_the_hash_of_the_flat_settings():
     from mdmtn.core.config import config_fields
 
     omit = {f.name for f in config_fields() if f.key_omit_default}
-    for cfg in (make_config(), make_config("cifar10mnist", "hps", (0, 0.5, 0.5), "paper", 2),
-                make_config("multimnist", "hps", preset="smoke", method="mgda", mgda_grad_bug="head")):
+    for cfg in (
+        make_config(),
+        make_config("cifar10mnist", "hps", (0, 0.5, 0.5), "paper", 2),
+        make_config("multimnist", "hps", preset="smoke", method="mgda", mgda_grad_bug="head"),
+    ):
         defaults = {f.name: f.default for f in config_fields()}
-        flat = {n: v for n, v in cfg.to_dict().items()
-                if n not in omit or RunConfig.from_dict({n: v}).value(n) != defaults[n]}
+        flat = {
+            n: v
+            for n, v in cfg.to_dict().items()
+            if n not in omit or RunConfig.from_dict({n: v}).value(n) != defaults[n]
+        }
         blob = json.dumps(flat, sort_keys=True, separators=(",", ":"))
         assert cfg.key() == hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -125,7 +162,9 @@ def test_the_appendix_lists_every_authors_code_switch_with_its_real_default():
     fields = {f.name: f for f in config_fields()}
     switches = {f.name for f in config_fields() if f.group == "switches"}
     assert switches == {f.name for f in __import__("dataclasses").fields(AuthorsCodeSwitches)}
-    assert switches | {"phase1_keep", "mgda_grad_bug", "mgda_variant", "kd_detach", "mtan_attention", "ap_rows"} <= set(rows)
+    assert switches | {"phase1_keep", "mgda_grad_bug", "mgda_variant", "kd_detach", "mtan_attention", "ap_rows"} <= set(
+        rows
+    )
     for name, (default, others) in rows.items():
         if name.startswith("--"):
             continue

@@ -1,4 +1,5 @@
 """mdmtn.data on tiny synthetic raw files (tests/synthetic.py); no real data needed."""
+
 import pickle
 
 import numpy as np
@@ -12,18 +13,22 @@ from torchvision import datasets, transforms
 from mdmtn.data import DATASETS, DatasetError, TaskTensors, iterate_batches, load_splits, multimnist
 from mdmtn.data import cache as cache_mod
 
-CIFAR_NORM = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))])
+CIFAR_NORM = transforms.Compose(
+    [transforms.ToTensor(), transforms.Normalize((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))]
+)
 MM_NORM = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
 
 
 @pytest.fixture
 def load(synthetic_data_root, tmp_path):
     """load_splits on the synthetic root with a fresh cache folder per test."""
+
     def _load(name, **kw):
         kw.setdefault("cache_dir", tmp_path / "cache")
         if name == "cifar10mnist":
             kw.setdefault("allow_unverified_cifar", True)  # synthetic pickles cannot match torchvision's md5s
         return load_splits(name, synthetic_data_root, **kw)
+
     return _load
 
 
@@ -46,7 +51,9 @@ def _cifar(root, train):
 
 def _train_order(n, frac, seed=42):
     """Index order of torch's own random_split, the behaviour we must reproduce."""
-    tr, va = torch.utils.data.random_split(range(n), [int(frac * n), n - int(frac * n)], generator=torch.Generator().manual_seed(seed))
+    tr, va = torch.utils.data.random_split(
+        range(n), [int(frac * n), n - int(frac * n)], generator=torch.Generator().manual_seed(seed)
+    )
     return list(tr.indices), list(va.indices)
 
 
@@ -146,7 +153,10 @@ def test_subset_and_batches():
     assert torch.equal(t.subset(3).x.flatten(), torch.tensor([0.0, 1, 2])) and len(t.subset(None)) == 10
     sizes = [len(x) for x, _ in iterate_batches(t, 4, shuffle=False)]
     assert sizes == [4, 4, 2]
-    runs = [torch.cat([x.flatten() for x, _ in iterate_batches(t, 4, True, torch.Generator().manual_seed(5))]) for _ in range(2)]
+    runs = [
+        torch.cat([x.flatten() for x, _ in iterate_batches(t, 4, True, torch.Generator().manual_seed(5))])
+        for _ in range(2)
+    ]
     assert torch.equal(runs[0], runs[1]) and sorted(runs[0].tolist()) == list(range(10))
     for x, y in iterate_batches(t, 3, True, torch.Generator().manual_seed(1)):
         assert torch.equal(y[:, 0], 2 * x.flatten().long())  # x and y stay paired
@@ -187,6 +197,7 @@ def test_cache_hit_and_corruption(load, tmp_path, monkeypatch):
 
     def no_build(*a, **k):
         raise AssertionError("rebuilt although the cache is valid")
+
     monkeypatch.setattr(multimnist, "build", no_build)
     second = load("multimnist")
     assert second.info["cache_hit"] and torch.equal(first.train.x, second.train.x)

@@ -1,4 +1,5 @@
 """Sweeps on a real local Dask cluster: a scheduler and two worker processes, started here."""
+
 import json
 import os
 import signal
@@ -23,16 +24,28 @@ DASK = Path(sys.executable).with_name("dask")
 def cluster(tmp_path, synthetic_data_root):
     env = dict(os.environ, MDMTN_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
     sched_file = tmp_path / "scheduler.json"
-    procs = [subprocess.Popen([str(DASK), "scheduler", "--scheduler-file", str(sched_file), "--port", "0",
-                               "--no-dashboard"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [str(DASK), "scheduler", "--scheduler-file", str(sched_file), "--port", "0", "--no-dashboard"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     t0 = time.time()
     while not sched_file.exists() and time.time() - t0 < 60:
         time.sleep(0.2)
     for _ in range(2):
-        procs.append(subprocess.Popen([str(DASK), "worker", "--scheduler-file", str(sched_file), "--nthreads", "1",
-                                       "--no-dashboard"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [str(DASK), "worker", "--scheduler-file", str(sched_file), "--nthreads", "1", "--no-dashboard"],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     from distributed import Client
 
     with Client(scheduler_file=str(sched_file), timeout=60) as c:
@@ -48,8 +61,10 @@ def cluster(tmp_path, synthetic_data_root):
 
 
 def _cfgs(iterations):
-    return [make_config("multimnist", "hps", k, "smoke", 0, single_stage_iterations=iterations)
-            for k in ((0.0, 0.5, 0.5), (0.0, 0.2, 0.8), (0.0, 0.8, 0.2))]
+    return [
+        make_config("multimnist", "hps", k, "smoke", 0, single_stage_iterations=iterations)
+        for k in ((0.0, 0.5, 0.5), (0.0, 0.2, 0.8), (0.0, 0.8, 0.2))
+    ]
 
 
 def test_cluster_sweep_equals_a_sequential_one(cluster, synthetic_data_root, tmp_path, monkeypatch):
@@ -82,10 +97,38 @@ def test_a_worker_killed_mid_run_loses_only_that_run(cluster, synthetic_data_roo
     out = tmp_path / "out"
     env = dict(os.environ, MDMTN_CACHE=str(tmp_path / "cache"), MDMTN_DATA=str(synthetic_data_root))
     sweep = subprocess.Popen(
-        [sys.executable, "-m", "mdmtn", "train", "--preset", "smoke", "--model", "hps", "--k", "0", "0.5", "0.5",
-         "--seeds", "0", "1", "2", "--set", "single_stage_iterations=300", "--no-progress", "--no-checkpoint",
-         "--out", str(out), "--dask-scheduler", str(cluster)], cwd=REPO, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "mdmtn",
+            "train",
+            "--preset",
+            "smoke",
+            "--model",
+            "hps",
+            "--k",
+            "0",
+            "0.5",
+            "0.5",
+            "--seeds",
+            "0",
+            "1",
+            "2",
+            "--set",
+            "single_stage_iterations=300",
+            "--no-progress",
+            "--no-checkpoint",
+            "--out",
+            str(out),
+            "--dask-scheduler",
+            str(cluster),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     t0 = time.time()
     while not list(out.glob("*.claim")) and time.time() - t0 < 120:
         time.sleep(0.2)

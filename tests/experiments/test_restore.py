@@ -1,4 +1,5 @@
 """Restoring a lost checkpoint: the retrained model is kept only if it reproduces its record."""
+
 import json
 
 import pytest
@@ -31,7 +32,9 @@ def test_restored_checkpoint_is_the_model_a_checkpointed_run_saves(synthetic_dat
     record_text = (tmp_path / "a" / f"{key}.json").read_text()
 
     out = restore_checkpoint(tmp_path / "a", key, SplitsLoader(synthetic_data_root), log=lambda s: None)
-    assert out["status"] == "restored" and max(out["gaps_points"].values()) == 0.0  # same machine, the record's thread count
+    assert (
+        out["status"] == "restored" and max(out["gaps_points"].values()) == 0.0
+    )  # same machine, the record's thread count
     model, cfg, extra = load_checkpoint(tmp_path / "a" / f"{key}.pt")
     reference, _, _ = load_checkpoint(tmp_path / "b" / f"{key}.pt")
     assert cfg.key() == key
@@ -46,7 +49,9 @@ def test_restored_checkpoint_is_the_model_a_checkpointed_run_saves(synthetic_dat
     recs = [json.loads((tmp_path / d / f"{key}.json").read_text()) for d in ("a", "b")]
     copy = write_similarity_maps(tmp_path / "m1.json", tmp_path / "a" / f"{key}.pt", recs[0])["source"]
     own = write_similarity_maps(tmp_path / "m2.json", tmp_path / "b" / f"{key}.pt", recs[1])["source"]
-    assert copy.startswith(f"a checkpoint of run {key}: a retrained copy") and own == f"the run's own checkpoint ({key})"
+    assert (
+        copy.startswith(f"a checkpoint of run {key}: a retrained copy") and own == f"the run's own checkpoint ({key})"
+    )
 
     calls = []
     real = runner.train
@@ -66,8 +71,9 @@ def test_restored_checkpoint_is_the_model_a_checkpointed_run_saves(synthetic_dat
     direct = run_sweep(pf_study_configs(cfg, key)[:1], tmp_path / "b", SplitsLoader(synthetic_data_root), **QUIET)
     assert "source_checkpoint" not in direct[0]  # started from the run's own checkpoint: nothing to say
     panel = pf_study_panel([rec, *study], "multimnist", "hps")
-    assert panel["source"]["key"] == key and "1 of these runs started from a retrained copy" in \
-        pf_study_caption(panel, "multimnist", "hps", "a")
+    assert panel["source"]["key"] == key and "1 of these runs started from a retrained copy" in pf_study_caption(
+        panel, "multimnist", "hps", "a"
+    )
 
 
 def test_a_retrain_that_misses_the_record_is_kept_aside_not_used(synthetic_data_root, tmp_path, monkeypatch):
@@ -104,8 +110,21 @@ def test_other_data_are_refused_before_any_training(synthetic_data_root, tmp_pat
 
 def test_cli_restore_checkpoint_and_front_study_source_check(synthetic_data_root, tmp_path, capsys):
     out = tmp_path / "o"
-    base = ["--dataset", "multimnist", "--model", "hps", "--preset", "smoke", "--out", str(out),
-            "--data-dir", str(synthetic_data_root), "--no-progress", "--threads", "1"]
+    base = [
+        "--dataset",
+        "multimnist",
+        "--model",
+        "hps",
+        "--preset",
+        "smoke",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(synthetic_data_root),
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
     assert cli_main(["train", "--k", "0.01", "0.5", "0.49", "--no-checkpoint", *base]) == 0
     key = make_config("multimnist", "hps", (0.01, 0.5, 0.49), "smoke").key()
     before = sorted(p.name for p in out.iterdir())
@@ -123,8 +142,7 @@ def test_cli_restore_checkpoint_and_front_study_source_check(synthetic_data_root
     assert cli_main(["restore-checkpoint", str(tmp_path / "nowhere"), key]) == 2
     assert cli_main(["restore-checkpoint", str(out), key, "--tol-acc", "-1"]) == 2
     assert not (out / f"{key}.pt").exists()
-    assert cli_main(["restore-checkpoint", str(out), key, "--data-dir", str(synthetic_data_root),
-                     "--no-progress"]) == 0
+    assert cli_main(["restore-checkpoint", str(out), key, "--data-dir", str(synthetic_data_root), "--no-progress"]) == 0
     assert load_checkpoint(out / f"{key}.pt")[1].key() == key
 
 
@@ -137,8 +155,9 @@ def test_cli_help_states_the_library_tolerances():
     assert f"(default {TOL_ACC_POINTS})" in text and f"(default {TOL_SR_POINTS})" in text
 
 
-def test_a_sweep_refuses_a_study_whose_source_checkpoint_is_missing_before_training(synthetic_data_root, tmp_path,
-                                                                                    monkeypatch):
+def test_a_sweep_refuses_a_study_whose_source_checkpoint_is_missing_before_training(
+    synthetic_data_root, tmp_path, monkeypatch
+):
     from mdmtn.experiments.sweep import pf_study_configs
     from mdmtn.records.checkpoint import CheckpointError
 

@@ -91,8 +91,9 @@ def test_parallel_sweep_equals_sequential_and_orders_pf_study_after_its_source(s
     cfgs += pf_study_configs(cfgs[1], cfgs[1].key())[:2]
     loader = SplitsLoader(synthetic_data_root)
     lines: list[str] = []
-    par = run_sweep(cfgs, tmp_path / "par", loader, checkpoints=True, progress=False, log=lines.append,
-                    workers=2, threads=1)
+    par = run_sweep(
+        cfgs, tmp_path / "par", loader, checkpoints=True, progress=False, log=lines.append, workers=2, threads=1
+    )
     assert sum(s.startswith("[done]") for s in lines) == len(cfgs)
     n = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -6,6 +6,7 @@ tests' synthetic data, reduced to the numbers a refactoring must not change.
 ``tests/system/test_golden.py`` recomputes them with the current code and compares. One torch thread,
 so float summation order is the same on every run.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,10 +27,18 @@ CASES = {
 
 def _digest(rec: dict) -> dict:
     m = rec["metrics"]
-    return dict(key=rec["key"], test_acc=m["test_acc"], test_loss=m["test_loss"], val_acc=m["val_acc"],
-                SR=m.get("SR"), CR=m.get("CR"), PS=m.get("PS"),
-                epochs=[dict(train_objectives=h.get("train_objectives"), val_loss=h.get("val_loss"))
-                        for h in rec.get("history", [])])
+    return dict(
+        key=rec["key"],
+        test_acc=m["test_acc"],
+        test_loss=m["test_loss"],
+        val_acc=m["val_acc"],
+        SR=m.get("SR"),
+        CR=m.get("CR"),
+        PS=m.get("PS"),
+        epochs=[
+            dict(train_objectives=h.get("train_objectives"), val_loss=h.get("val_loss")) for h in rec.get("history", [])
+        ],
+    )
 
 
 def compute(data_root: str | Path) -> dict:
@@ -46,12 +55,14 @@ def compute(data_root: str | Path) -> dict:
     for name, (dataset, model, k, method) in CASES.items():
         cfg = make_config(dataset, model, k, "smoke", 0, method=method)
         out[name] = _digest(train(cfg, load(cfg), progress=False).record)
-    jc = joint_config("multimnist", "hps", [(0.0, 0.3, 0.7), (0.0, 0.7, 0.3)], "smoke", 0, strategy="mt2o",
-                      period=2)
+    jc = joint_config("multimnist", "hps", [(0.0, 0.3, 0.7), (0.0, 0.7, 0.3)], "smoke", 0, strategy="mt2o", period=2)
     rec = solve(jc, load(jc.runs[0]), progress=False).record
-    out["joint_mt2o"] = dict(key=jc.key(), hv=[p["hv"] for p in rec["hv_curve"]],
-                             final=[dict(test_acc=r["test_acc"], test_loss=r["test_loss"], SR=r["SR"]) for r in rec["subproblems"]],
-                             transfers_accepted=rec["transfers"]["accepted"])
+    out["joint_mt2o"] = dict(
+        key=jc.key(),
+        hv=[p["hv"] for p in rec["hv_curve"]],
+        final=[dict(test_acc=r["test_acc"], test_loss=r["test_loss"], SR=r["SR"]) for r in rec["subproblems"]],
+        transfers_accepted=rec["transfers"]["accepted"],
+    )
     return out
 
 

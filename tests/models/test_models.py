@@ -5,8 +5,12 @@ from mdmtn.models import CIFAR10MNIST_SPEC, HPS, MDMTN, MULTIMNIST_SPEC, STL, bu
 
 # Parameter counts computed by hand from the layer shapes of the authors' code: weights + biases + BN affine.
 COUNTS = {
-    ((1, 28, 28), "hps"): 22_350, ((1, 28, 28), "mdmtn"): 311_490, ((1, 28, 28), "stl"): 21_840,
-    ((3, 32, 32), "hps"): 42_740, ((3, 32, 32), "mdmtn"): 505_524, ((3, 32, 32), "stl"): 42_410,
+    ((1, 28, 28), "hps"): 22_350,
+    ((1, 28, 28), "mdmtn"): 311_490,
+    ((1, 28, 28), "stl"): 21_840,
+    ((3, 32, 32), "hps"): 42_740,
+    ((3, 32, 32), "mdmtn"): 505_524,
+    ((3, 32, 32), "stl"): 42_410,
 }
 
 
@@ -63,8 +67,14 @@ def test_unknown_input_shape_is_a_clear_error():
 
 
 # Row totals of the paper's metrics (book appendix): every Linear/conv weight, α excluded.
-ROWS = {((1, 28, 28), "hps"): 431, ((1, 28, 28), "mdmtn"): 6193, ((1, 28, 28), "stl"): 381,
-        ((3, 32, 32), "hps"): 1235, ((3, 32, 32), "mdmtn"): 15641, ((3, 32, 32), "stl"): 1203}
+ROWS = {
+    ((1, 28, 28), "hps"): 431,
+    ((1, 28, 28), "mdmtn"): 6193,
+    ((1, 28, 28), "stl"): 381,
+    ((3, 32, 32), "hps"): 1235,
+    ((3, 32, 32), "mdmtn"): 15641,
+    ((3, 32, 32), "stl"): 1203,
+}
 
 
 @pytest.mark.parametrize("shape,name", list(ROWS))

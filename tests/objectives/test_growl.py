@@ -1,4 +1,5 @@
 """Tests for mdmtn.objectives.growl against independent truth (generic solvers, brute-force loops, spec values)."""
+
 from __future__ import annotations
 
 import itertools
@@ -45,7 +46,7 @@ def _owl_prox_qp_topk(z: np.ndarray, theta: np.ndarray) -> np.ndarray:
     nu, nt, ns = n, n, n * n
 
     def unpack(x):
-        return x[:nu], x[nu:nu + nt], x[nu + nt:].reshape(n, n)
+        return x[:nu], x[nu : nu + nt], x[nu + nt :].reshape(n, n)
 
     kk = np.arange(1, n + 1, dtype=float)
 
@@ -57,8 +58,8 @@ def _owl_prox_qp_topk(z: np.ndarray, theta: np.ndarray) -> np.ndarray:
         u, t, s = unpack(x)
         g = np.empty_like(x)
         g[:nu] = u - z
-        g[nu:nu + nt] = c * kk
-        g[nu + nt:] = np.repeat(c, n)
+        g[nu : nu + nt] = c * kk
+        g[nu + nt :] = np.repeat(c, n)
         return g
 
     # s_ki - u_i + t_k >= 0 (linear)
@@ -72,8 +73,9 @@ def _owl_prox_qp_topk(z: np.ndarray, theta: np.ndarray) -> np.ndarray:
     cons = [{"type": "ineq", "fun": lambda x: a @ x, "jac": lambda x: a}]
     bounds = [(0, None)] * nu + [(None, None)] * nt + [(0, None)] * ns
     x0 = np.concatenate([z, np.zeros(nt), np.tile(z, n)])
-    res = minimize(fun, x0, jac=jac, constraints=cons, bounds=bounds, method="SLSQP",
-                   options={"ftol": 1e-13, "maxiter": 2000})
+    res = minimize(
+        fun, x0, jac=jac, constraints=cons, bounds=bounds, method="SLSQP", options={"ftol": 1e-13, "maxiter": 2000}
+    )
     # status 8 ("positive directional derivative") = stalled at machine precision; accuracy is asserted
     # by the callers (value and objective comparison).
     assert res.status in (0, 8), res.message
@@ -93,8 +95,15 @@ def _owl_prox_qp_perm(z: np.ndarray, theta: np.ndarray) -> np.ndarray:
     fun = lambda x: 0.5 * np.sum((x[:n] - z) ** 2) + x[n]
     jac = lambda x: np.append(x[:n] - z, 1.0)
     x0 = np.append(z, coef.dot(z).max())
-    res = minimize(fun, x0, jac=jac, constraints=cons, bounds=[(0, None)] * n + [(None, None)],
-                   method="SLSQP", options={"ftol": 1e-13, "maxiter": 2000})
+    res = minimize(
+        fun,
+        x0,
+        jac=jac,
+        constraints=cons,
+        bounds=[(0, None)] * n + [(None, None)],
+        method="SLSQP",
+        options={"ftol": 1e-13, "maxiter": 2000},
+    )
     assert res.status in (0, 8), res.message
     return res.x[:n]
 
@@ -136,8 +145,8 @@ def _head_loop_reference(z: np.ndarray, mu_sorted_positions: np.ndarray) -> np.n
         if not segs:
             break
         for s, e in segs:
-            A[s:e + 1] = A[s:e + 1].mean()
-            B[s:e + 1] = B[s:e + 1].mean()
+            A[s : e + 1] = A[s : e + 1].mean()
+            B[s : e + 1] = B[s : e + 1].mean()
     x = np.maximum(A - B, 0.0)
     out[order[: last + 1]] = x
     return out
@@ -241,15 +250,17 @@ def test_owl_prox_tensor_io_and_edge_cases():
 # ---------------------------------------------------------------------------------------------------
 # growl_prox_
 # ---------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("shape,conv_rows", [((40, 25), "paper"), ((20, 10, 5, 5), "paper"),
-                                             ((20, 10, 5, 5), "code"), ((32, 16, 3, 3), "paper")])
+@pytest.mark.parametrize(
+    "shape,conv_rows",
+    [((40, 25), "paper"), ((20, 10, 5, 5), "paper"), ((20, 10, 5, 5), "code"), ((32, 16, 3, 3), "paper")],
+)
 @pytest.mark.parametrize("mode", ["exact", "head", "2023"])
 def test_growl_prox_matches_norm_level_prox(shape, conv_rows, mode):
     g = torch.Generator().manual_seed(0)
     w = torch.randn(shape, generator=g)
     rows0 = weight_rows(w, conv_rows).clone()
     # spread the row norms around the thresholds
-    rows0 *= (torch.rand(rows0.shape[0], 1, generator=g) * 0.6 / rows0.norm(dim=1, keepdim=True).mean())
+    rows0 *= torch.rand(rows0.shape[0], 1, generator=g) * 0.6 / rows0.norm(dim=1, keepdim=True).mean()
     rows0[3] *= 10.0  # one row above θ_1
     rows0[5] = 0.0  # an exactly zero row
     w = rows_to_weight(rows0, shape, conv_rows).contiguous().clone()  # no storage shared with rows0
@@ -403,11 +414,19 @@ def test_apply_row_cap_conv_paper_rows():
     assert sum(bool(torch.all(w[:, i] == 0)) for i in range(10)) == 3
 
 
-@pytest.mark.parametrize("n_rows,eta2,expected", [
-    (2880, 0.8, [768, 1536, 2304]), (10, 0.8, [2, 5, 8]), (320, 0.8, [85, 170, 256]),
-    (16, 0.15, [0, 1, 2]), (1152, 0.15, [57, 115, 172]),
-    (16, 0.3, [1, 3, 4]), (1152, 0.3, [115, 230, 345]), (7200, 0.3, [719, 1439, 2160]),
-])
+@pytest.mark.parametrize(
+    "n_rows,eta2,expected",
+    [
+        (2880, 0.8, [768, 1536, 2304]),
+        (10, 0.8, [2, 5, 8]),
+        (320, 0.8, [85, 170, 256]),
+        (16, 0.15, [0, 1, 2]),
+        (1152, 0.15, [57, 115, 172]),
+        (16, 0.3, [1, 3, 4]),
+        (1152, 0.3, [115, 230, 345]),
+        (7200, 0.3, [719, 1439, 2160]),
+    ],
+)
 def test_cap_count_spec_table(n_rows, eta2, expected):
     assert [cap_count(eta2, k, 3, n_rows) for k in range(3)] == expected
     assert cap_count(eta2, 0, 3, n_rows, ramp=False) == int(eta2 * n_rows)
@@ -449,8 +468,8 @@ def test_similarity_summary_samples_the_ordered_rows_without_averaging():
     net = Net()
     with torch.no_grad():
         w = net.fc.weight
-        w[:, :10] = 0.0                                     # 10 zero rows
-        w[:, 10:25] = w[:, 10:11].clone()                   # 15 tied rows
+        w[:, :10] = 0.0  # 10 zero rows
+        w[:, 10:25] = w[:, 10:11].clone()  # 15 tied rows
     (m,) = similarity_summary(net, size=16)
     rows = weight_rows(net.fc.weight.detach())
     order, _, _ = row_order(rows)
@@ -535,8 +554,7 @@ def _tie_reference(rows: np.ndarray, zero_rows: np.ndarray, labels: np.ndarray) 
     return out
 
 
-@pytest.mark.parametrize("shape,conv_rows", [((9, 15), "paper"), ((20, 10, 5, 5), "paper"),
-                                             ((20, 10, 5, 5), "code")])
+@pytest.mark.parametrize("shape,conv_rows", [((9, 15), "paper"), ((20, 10, 5, 5), "paper"), ((20, 10, 5, 5), "code")])
 def test_tie_rows_matches_loop(shape, conv_rows):
     g = torch.Generator().manual_seed(0)
     w = torch.randn(shape, generator=g)

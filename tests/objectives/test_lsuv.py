@@ -24,8 +24,11 @@ def test_orthonormal_rows_or_columns():
 
 def _output_stds(model, x):
     stds = []
-    hooks = [m.register_forward_hook(lambda _m, _i, o: stds.append(o.std().item()))
-             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, o: stds.append(o.std().item()))
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
     model.eval()
     with torch.no_grad():
         model(x)

@@ -1,4 +1,5 @@
 """Tests for mdmtn.objectives.metrics against brute-force Python counting (no use of weight_rows)."""
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,7 @@ def _brute_rows(w: torch.Tensor, conv_rows: str) -> list[tuple[float, ...]]:
         return [tuple(float(x) for o in range(out) for x in a[o, i].flatten()) for i in range(n_in)]
     flat = [float(x) for x in a.flatten()]  # memory order, chunked into n_in rows
     L = len(flat) // n_in
-    return [tuple(flat[r * L:(r + 1) * L]) for r in range(n_in)]
+    return [tuple(flat[r * L : (r + 1) * L]) for r in range(n_in)]
 
 
 def _brute_metrics(model: nn.Module, conv_rows: str, exclude=()) -> dict:

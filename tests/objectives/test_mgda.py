@@ -1,5 +1,6 @@
 """Tests for mdmtn.objectives.mgda. Ground truth is independent of the solver under test: scipy NNLS on
 an augmented system and multi-start SLSQP, plus closed-form degenerate cases."""
+
 import numpy as np
 import pytest
 import torch
@@ -28,10 +29,15 @@ def _reference_min_norm(G: np.ndarray, seed: int) -> float:
     rng = np.random.default_rng(seed)
     starts = [np.full(T, 1.0 / T)] + list(rng.dirichlet(np.ones(T), size=4))
     for x0 in starts:
-        r = minimize(lambda x: x @ M @ x, x0, jac=lambda x: 2 * M @ x, method="SLSQP",
-                     bounds=[(0, 1)] * T,
-                     constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1}],
-                     options={"ftol": 1e-16, "maxiter": 2000})
+        r = minimize(
+            lambda x: x @ M @ x,
+            x0,
+            jac=lambda x: 2 * M @ x,
+            method="SLSQP",
+            bounds=[(0, 1)] * T,
+            constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1}],
+            options={"ftol": 1e-16, "maxiter": 2000},
+        )
         x = np.clip(r.x, 0, None)
         cands.append(_obj(G, x / x.sum()))
     return min(cands)
@@ -66,7 +72,7 @@ def test_matches_independent_solver(kind, T, D):
     _check_simplex(a, T)
     Gn, an = G.numpy(), a.numpy()
     ours, ref = _obj(Gn, an), _reference_min_norm(Gn, seed)
-    scale = float((Gn ** 2).sum(1).max())
+    scale = float((Gn**2).sum(1).max())
     atol = 1e-10 * scale  # for f* = 0 (D < T: the origin can lie in the hull)
     assert abs(ours - ref) <= 1e-6 * ref + atol, (ours, ref)
     # KKT certificate: no vertex e_i is a descent direction, i.e. (M a)_i >= a^T M a.

@@ -12,7 +12,7 @@ def test_constraints_and_lagrangian_closed_form():
     h_expected = torch.tensor([k[i] * (f[i] + 1e-2 * s) - t for i in range(3)])
     la, h = al(f)
     torch.testing.assert_close(h, h_expected)
-    torch.testing.assert_close(la, t + (h_expected / 3).sum() + 0.25 * (h_expected ** 2).sum())
+    torch.testing.assert_close(la, t + (h_expected / 3).sum() + 0.25 * (h_expected**2).sum())
 
 
 def test_gradient_wrt_t_and_losses():

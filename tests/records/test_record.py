@@ -1,5 +1,6 @@
 """mdmtn.records.record: a record round-trips, any edit is caught by its checksum, a newer layout is
 refused, and reading records imports neither torch nor the models (checked in a fresh process)."""
+
 import json
 import subprocess
 import sys
@@ -22,9 +23,15 @@ from mdmtn.records.record import (
 
 def _record(tmp_path, seed=0):
     cfg = make_config("multimnist", "hps", (0.01, 0.5, 0.49), "smoke", seed)
-    rec = new_record(status="ok", key=cfg.key(), config=cfg.to_dict(), wall_time_s=1.5, history=[],
-                     metrics=dict(test_acc=[0.5, 0.6], test_acc_mean=0.55, val_acc_mean=0.5, SR=10.0, CR=1.0, PS=2.0),
-                     data=dict(input_sha256="0" * 64))
+    rec = new_record(
+        status="ok",
+        key=cfg.key(),
+        config=cfg.to_dict(),
+        wall_time_s=1.5,
+        history=[],
+        metrics=dict(test_acc=[0.5, 0.6], test_acc_mean=0.55, val_acc_mean=0.5, SR=10.0, CR=1.0, PS=2.0),
+        data=dict(input_sha256="0" * 64),
+    )
     return write_record(record_path(tmp_path, cfg), rec), rec
 
 
@@ -57,8 +64,10 @@ def test_a_newer_layout_is_refused_and_not_guessed(tmp_path):
 def test_reading_records_imports_neither_torch_nor_the_models(tmp_path):
     _record(tmp_path, 0)
     _record(tmp_path, 1)
-    code = ("import sys\nfrom mdmtn.records.record import load_records\n"
-            f"recs = load_records({str(tmp_path)!r})\n"
-            "print(len(recs), 'torch' in sys.modules, 'mdmtn.models' in sys.modules)")
+    code = (
+        "import sys\nfrom mdmtn.records.record import load_records\n"
+        f"recs = load_records({str(tmp_path)!r})\n"
+        "print(len(recs), 'torch' in sys.modules, 'mdmtn.models' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["2", "False", "False"]

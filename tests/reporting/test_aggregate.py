@@ -1,4 +1,5 @@
 """mean ± std over seeds (mdmtn.reporting.aggregate), checked against numpy on hand-made records."""
+
 import math
 
 import numpy as np
@@ -9,8 +10,13 @@ from mdmtn.reporting.aggregate import aggregate, format_table, group_records, me
 
 
 def _rec(cfg, acc, wall, sr=0.0, status="ok"):
-    return dict(status=status, key=cfg.key(), config=cfg.to_dict(), wall_time_s=wall,
-                metrics=dict(test_acc=list(acc), test_acc_mean=float(np.mean(acc)), SR=sr, CR=1.0, PS=1.0))
+    return dict(
+        status=status,
+        key=cfg.key(),
+        config=cfg.to_dict(),
+        wall_time_s=wall,
+        metrics=dict(test_acc=list(acc), test_acc_mean=float(np.mean(acc)), SR=sr, CR=1.0, PS=1.0),
+    )
 
 
 @pytest.fixture
@@ -25,8 +31,9 @@ def records():
     for seed in (0, 1):
         cfg = make_config("multimnist", "hps", preset="quick", method="mgda", seed=seed, mgda_normalization="loss+")
         recs.append(_rec(cfg, rng.uniform(0.9, 1.0, 2), 60.0))
-    recs.append(_rec(make_config("multimnist", "hps", preset="quick", method="mgda", seed=5), (0.1, 0.1), 1.0,
-                     status="error"))
+    recs.append(
+        _rec(make_config("multimnist", "hps", preset="quick", method="mgda", seed=5), (0.1, 0.1), 1.0, status="error")
+    )
     return recs
 
 
@@ -42,7 +49,9 @@ def test_mean_std_against_numpy(records):
         assert row["stats"]["wall_time_s"] == pytest.approx((wall.mean(), wall.std(ddof=1)))
         assert row["stats"]["test_acc_mean"][0] == pytest.approx(acc.mean())
     assert rows[0]["seeds"] == [0, 1, 2]  # the failed seed-5 record is skipped
-    assert rows[0]["differs"] == {"mgda_normalization": "none"} and rows[2]["differs"] == {"mgda_normalization": "loss+"}
+    assert rows[0]["differs"] == {"mgda_normalization": "none"} and rows[2]["differs"] == {
+        "mgda_normalization": "loss+"
+    }
     assert rows[1]["differs"] == {}
 
 

@@ -1,5 +1,6 @@
 """README's Measured block and the compute ledger are generated from the records: the committed
 README must equal what the committed records give, and the ledger must count every record."""
+
 import json
 from pathlib import Path
 
@@ -13,15 +14,22 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_readme_measured_block_matches_the_committed_records():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     block = text.split(MEASURED_START, 1)[1].split(MEASURED_END, 1)[0].strip("\n")
-    assert block == measured_markdown(ROOT / "results"), \
+    assert block == measured_markdown(ROOT / "results"), (
         "README's Measured block is stale: run `python -m mdmtn measured --write README.md`"
+    )
 
 
 def _write(d: Path, cfg, status="ok", wall=60.0, acc=0.9):
     d.mkdir(parents=True, exist_ok=True)
-    rec = dict(schema=1, status=status, key=cfg.key(), config=cfg.to_dict(), wall_time_s=wall,
-               machine=dict(cpu_model="Test CPU"),
-               metrics=dict(test_acc=[acc, acc], test_acc_mean=acc, SR=0.0, CR=1.0, PS=1.0))
+    rec = dict(
+        schema=1,
+        status=status,
+        key=cfg.key(),
+        config=cfg.to_dict(),
+        wall_time_s=wall,
+        machine=dict(cpu_model="Test CPU"),
+        metrics=dict(test_acc=[acc, acc], test_acc_mean=acc, SR=0.0, CR=1.0, PS=1.0),
+    )
     (d / f"{cfg.key()}.json").write_text(json.dumps(rec))
 
 

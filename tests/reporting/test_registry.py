@@ -1,6 +1,7 @@
 """The claims registry: well-formed, every claim of the list the book promises is there, and every
 verdict drawn on a rule registered in advance rests only on records made after that rule
 (a record's commit descends from the commit that fixed the rule, which must hold the rule as it is)."""
+
 import json
 import subprocess
 import tomllib
@@ -21,11 +22,17 @@ def _git(*args):
 
 def test_registry_loads_and_covers_every_table_cell():
     from mdmtn.core.paper import PAPER_RESULTS
+
     ids = {c["id"] for c in CLAIMS}
     for key in PAPER_RESULTS:
         ds = {"multimnist": "mm", "cifar10mnist": "cm"}[key[0]]
-        cell = "stl" if key[1] == "stl" else f"{key[2]}.mgda" if key[1] == "mgda" else \
-            f"{key[2]}.{'sparse' if key[3][0] > 0 else 'dense'}"
+        cell = (
+            "stl"
+            if key[1] == "stl"
+            else f"{key[2]}.mgda"
+            if key[1] == "mgda"
+            else f"{key[2]}.{'sparse' if key[3][0] > 0 else 'dense'}"
+        )
         metrics = ["acc1", "acc2", "avg"] + (["SR", "CR", "PS"] if key[1] == "wc_al" and key[3][0] > 0 else [])
         for m in metrics:
             assert f"{ds}.{cell}.{m}" in ids
@@ -33,10 +40,23 @@ def test_registry_loads_and_covers_every_table_cell():
 
 def test_registry_names_the_claims_the_issue_lists():
     ids = {c["id"] for c in CLAIMS}
-    for want in ("mm.sparse-vs-dense.hps", "cm.sparse-vs-dense.hps", "cm.sparse-vs-dense.mdmtn",
-                 "cm.mgda-trades-cifar-for-mnist", "cm.mdmtn-vs-hps.more-significant", "fig2.convex",
-                 "fig3.accuracy-range", "appB.mm.best", "appB.cm.best", "fig6.mdmtn-excels", "fig7.sharing-evident",
-                 "conclusion.sparsity-varies", "cm.cap-reason", "fig2.sr53-increases-performance", "study.decision"):
+    for want in (
+        "mm.sparse-vs-dense.hps",
+        "cm.sparse-vs-dense.hps",
+        "cm.sparse-vs-dense.mdmtn",
+        "cm.mgda-trades-cifar-for-mnist",
+        "cm.mdmtn-vs-hps.more-significant",
+        "fig2.convex",
+        "fig3.accuracy-range",
+        "appB.mm.best",
+        "appB.cm.best",
+        "fig6.mdmtn-excels",
+        "fig7.sharing-evident",
+        "conclusion.sparsity-varies",
+        "cm.cap-reason",
+        "fig2.sr53-increases-performance",
+        "study.decision",
+    ):
         assert want in ids
 
 
@@ -54,8 +74,9 @@ def test_registered_commit_holds_the_rule_as_it_is(claim):
     then = {c["id"]: c for c in tomllib.loads(old.stdout).get("claim", [])}
     assert claim["id"] in then, f"{claim['id']}: not in the registry at {claim['registered']}"
     skip = {"registered"}
-    assert {k: v for k, v in then[claim["id"]].items() if k not in skip} == \
-        {k: v for k, v in claim.items() if k not in skip}, f"{claim['id']}: rule changed after registration"
+    assert {k: v for k, v in then[claim["id"]].items() if k not in skip} == {
+        k: v for k, v in claim.items() if k not in skip
+    }, f"{claim['id']}: rule changed after registration"
 
 
 def test_pre_registered_verdicts_rest_only_on_later_records():
@@ -71,8 +92,10 @@ def test_pre_registered_verdicts_rest_only_on_later_records():
             commit = (by_key[key].get("machine", {}).get("mdmtn_commit") or "").split("+")[0]
             assert commit, f"{v.claim['id']}: record {key} names no commit"
             r = _git("merge-base", "--is-ancestor", v.claim["registered"], commit)
-            assert r.returncode == 0, (f"{v.claim['id']}: record {key} (commit {commit}) does not descend from the "
-                                       f"rule's commit {v.claim['registered']}; mark the entry post hoc or re-run")
+            assert r.returncode == 0, (
+                f"{v.claim['id']}: record {key} (commit {commit}) does not descend from the "
+                f"rule's commit {v.claim['registered']}; mark the entry post hoc or re-run"
+            )
 
 
 def test_the_ancestry_check_catches_an_older_record(tmp_path):
@@ -93,6 +116,7 @@ def test_registry_file_is_package_data():
 def test_no_page_says_a_tuned_setting_reproduces_the_paper():
     """η1 = 50% is in neither the paper nor the authors' code: it may appear only as an exploration."""
     import re
+
     texts = [(ROOT / "README.md").read_text(encoding="utf-8")]
     texts += [p.read_text(encoding="utf-8") for p in (ROOT / "book").iterdir() if p.suffix in (".md", ".ipynb")]
     pattern = re.compile(r"(eta1\s*=\s*50|η1\s*(=|to)\s*50)[^.\n]{0,200}reproduc", re.I)

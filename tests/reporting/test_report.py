@@ -13,14 +13,29 @@ from mdmtn.reporting.report import (
 
 
 def rec(model, k, objectives, accs, method="wc_al", seed=0, sr=10.0, **overrides):
-    cfg = (make_config("multimnist", model, k, "quick", seed, **overrides).to_dict() if method == "wc_al" else
-           dict(dataset="multimnist", model=model, method=method, k=list(k), seed=seed, preset="quick"))
-    return dict(status="ok", key=f"{model}{k}{seed}{method}{overrides}",
-                config=cfg,
-                metrics=dict(train_objectives=list(objectives), test_acc=list(accs), test_acc_mean=sum(accs) / 2,
-                             val_acc=list(accs), val_acc_mean=sum(accs) / 2, SR=sr, CR=1.5, PS=1.1),
-                data=dict(n_train=10, n_val=5, n_test=5), wall_time_s=1.0,
-                machine=dict(processor="x", cpu_count=2, device="cpu", mdmtn="0"))
+    cfg = (
+        make_config("multimnist", model, k, "quick", seed, **overrides).to_dict()
+        if method == "wc_al"
+        else dict(dataset="multimnist", model=model, method=method, k=list(k), seed=seed, preset="quick")
+    )
+    return dict(
+        status="ok",
+        key=f"{model}{k}{seed}{method}{overrides}",
+        config=cfg,
+        metrics=dict(
+            train_objectives=list(objectives),
+            test_acc=list(accs),
+            test_acc_mean=sum(accs) / 2,
+            val_acc=list(accs),
+            val_acc_mean=sum(accs) / 2,
+            SR=sr,
+            CR=1.5,
+            PS=1.1,
+        ),
+        data=dict(n_train=10, n_val=5, n_test=5),
+        wall_time_s=1.0,
+        machine=dict(processor="x", cpu_count=2, device="cpu", mdmtn="0"),
+    )
 
 
 def test_sparse_row_is_best_test_accuracy_among_pareto_optimal_runs():
@@ -36,7 +51,9 @@ def test_sparse_row_is_best_test_accuracy_among_pareto_optimal_runs():
 
 
 def test_baseline_rows_are_mean_and_std_over_seeds():
-    runs = [rec("hps", (0.0, 0.5, 0.5), (0, 1, 1), (a, a), method="mgda", seed=s) for s, a in enumerate([0.9, 0.8, 0.7])]
+    runs = [
+        rec("hps", (0.0, 0.5, 0.5), (0, 1, 1), (a, a), method="mgda", seed=s) for s, a in enumerate([0.9, 0.8, 0.7])
+    ]
     row = [r for r in table_rows(runs, "multimnist") if r["method"] == "mgda" and r["arch"] == "hps"][0]
     m, s = row["ours"]["avg"]
     assert m == pytest.approx(80.0) and s == pytest.approx(10.0)
@@ -51,9 +68,13 @@ def test_provenance_and_runs_table():
     assert "No run records" in provenance([])
     amd = dict(r, machine=dict(r["machine"], cpu_model="AMD EPYC"))
     intel = dict(r, machine=dict(r["machine"], cpu_model="Intel Xeon"))
-    assert "machine(s): AMD EPYC, 2 CPUs, cpu (2 runs); Intel Xeon, 2 CPUs, cpu (1 run);" in provenance([amd, intel, amd])
+    assert "machine(s): AMD EPYC, 2 CPUs, cpu (2 runs); Intel Xeon, 2 CPUs, cpu (1 run);" in provenance(
+        [amd, intel, amd]
+    )
     assert "machine(s): x, 2 CPUs, cpu (1 run);" in provenance([r])  # an old record without cpu_model
-    assert "90.00 / 80.00 / 85.00" in runs_table([r]) and "| ours HPS | (0, 0.5, 0.5) | default | 0 |" in runs_table([r])
+    assert "90.00 / 80.00 / 85.00" in runs_table([r]) and "| ours HPS | (0, 0.5, 0.5) | default | 0 |" in runs_table(
+        [r]
+    )
 
 
 def test_sweep_runs_leave_out_switch_variants_and_front_study_runs():
@@ -83,16 +104,25 @@ def test_seed_check_groups_reruns_of_the_selected_config_only():
 
     def rec(seed, avg, sr, **kw):
         cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "quick", seed, **kw)
-        return dict(key=f"{cfg.key()}", config=cfg.to_dict(), wall_time_s=1.0,
-                    metrics=dict(test_acc=[avg, avg], test_acc_mean=avg, SR=sr, CR=1.0, PS=1.0))
+        return dict(
+            key=f"{cfg.key()}",
+            config=cfg.to_dict(),
+            wall_time_s=1.0,
+            metrics=dict(test_acc=[avg, avg], test_acc_mean=avg, SR=sr, CR=1.0, PS=1.0),
+        )
 
     chosen = rec(0, 0.95, 50.0)
-    reruns = [rec(1, 0.93, 48.0), rec(2, 0.92, 47.0),
-              rec(3, 0.99, 10.0, lr=5e-4),  # another config: not a re-run
-              dict(rec(0, 0.10, 0.0), key="duplicate-of-seed-0")]  # the same seed again: not a re-run
-    rows = [dict(arch="mdmtn", method="ours-sparse", ours=dict(keys=[chosen["key"]])),
-            dict(arch="mdmtn", method="mgda", ours=dict(keys=["x"])),  # baselines are not checked
-            dict(arch="hps", method="ours-dense", ours=None)]  # no selected run
+    reruns = [
+        rec(1, 0.93, 48.0),
+        rec(2, 0.92, 47.0),
+        rec(3, 0.99, 10.0, lr=5e-4),  # another config: not a re-run
+        dict(rec(0, 0.10, 0.0), key="duplicate-of-seed-0"),
+    ]  # the same seed again: not a re-run
+    rows = [
+        dict(arch="mdmtn", method="ours-sparse", ours=dict(keys=[chosen["key"]])),
+        dict(arch="mdmtn", method="mgda", ours=dict(keys=["x"])),  # baselines are not checked
+        dict(arch="hps", method="ours-dense", ours=None),
+    ]  # no selected run
     (c,) = seed_check(rows, [chosen] + reruns, reruns)
     assert c["selected"]["avg"][0] == pytest.approx(95.0)
     assert c["all"]["seeds"] == [0, 1, 2]
@@ -121,7 +151,9 @@ def test_runs_table_labels_methods_variants_and_front_studies():
     assert run_label(study) == ("ours", "front study from 04bba69f") and run_label(mg) == ("MGDA-UB", "")
     table = runs_table([mg, variant, base])
     assert "| MGDA-UB HPS | – | default | 2 |" in table  # baselines carry no k
-    assert table.index("| ours MDMTN | (0.001, 0.2, 0.799) | cap_ramp=False") > table.index("| ours MDMTN | (0.001, 0.2, 0.799) | default")
+    assert table.index("| ours MDMTN | (0.001, 0.2, 0.799) | cap_ramp=False") > table.index(
+        "| ours MDMTN | (0.001, 0.2, 0.799) | default"
+    )
 
 
 def test_front_panel_counts_the_pareto_set_beside_the_papers():
@@ -138,15 +170,19 @@ def test_front_panel_counts_the_pareto_set_beside_the_papers():
     assert [r["key"] for r in p["dense_front"]] == [d["key"]] and p["vectors"] == 5 and p["paper_count"] == 39
     cap = front_caption(p, "multimnist", "mdmtn")
     assert "shows 39 Pareto-optimal" in cap and "SR ≈ 53%" in cap
-    assert "Ours: 2 Pareto-optimal of 3 k0 > 0 runs, SR clusters at 10%, accuracies 90.00–94.00% (k0 = 0 runs: 97.00–97.00%)" in cap
+    assert (
+        "Ours: 2 Pareto-optimal of 3 k0 > 0 runs, SR clusters at 10%, accuracies 90.00–94.00% (k0 = 0 runs: 97.00–97.00%)"
+        in cap
+    )
     assert "from 5 preference vectors" in cap
     assert front_panel([a], "multimnist", "hps")["paper_count"] is None
     # a vector outside the paper's set: in the figure, and the paper-only count beside it
     x = rec("mdmtn", (0.005, 0.6, 0.395), (0.1, 0.1, 0.1), (0.9, 0.9))
     p = front_panel([a, b, c, d, e, x], "multimnist", "mdmtn")
     assert len(p["front"]) == 1 and len(p["paper_front"]) == 2
-    assert "Ours: 1 Pareto-optimal of 4 k0 > 0 runs (2 of 3 among the paper's vectors alone" in \
-        front_caption(p, "multimnist", "mdmtn")
+    assert "Ours: 1 Pareto-optimal of 4 k0 > 0 runs (2 of 3 among the paper's vectors alone" in front_caption(
+        p, "multimnist", "mdmtn"
+    )
 
 
 def test_pf_study_panel_starts_from_the_table_selection_and_counts_the_papers_vectors():
@@ -155,8 +191,14 @@ def test_pf_study_panel_starts_from_the_table_selection_and_counts_the_papers_ve
     src = rec("mdmtn", (0.001, 0.2, 0.799), (0.5, 1, 1), (0.95, 0.95), sr=50.0)
     other = rec("mdmtn", (0.01, 0.5, 0.49), (0.4, 2, 2), (0.90, 0.90))
     dense = rec("mdmtn", (0.0, 0.5, 0.5), (0, 1, 1), (0.97, 0.97))
-    study = [rec("mdmtn", k, (0.5, l1, l2), (0.9, 0.9), init_from=src["key"])
-             for k, l1, l2 in (((0.001, 0.5, 0.499), 1.0, 2.0), ((0.001, 0.7, 0.299), 2.0, 1.0), ((0.001, 0.9, 0.099), 2.5, 2.5))]
+    study = [
+        rec("mdmtn", k, (0.5, l1, l2), (0.9, 0.9), init_from=src["key"])
+        for k, l1, l2 in (
+            ((0.001, 0.5, 0.499), 1.0, 2.0),
+            ((0.001, 0.7, 0.299), 2.0, 1.0),
+            ((0.001, 0.9, 0.099), 2.5, 2.5),
+        )
+    ]
     foreign = rec("mdmtn", (0.001, 0.5, 0.499), (0.5, 0.1, 0.1), (0.9, 0.9), init_from="somebodyelse")
     p = pf_study_panel([src, other, dense, *study, foreign], "multimnist", "mdmtn")
     assert p["source"]["key"] == src["key"]  # best test accuracy among the Pareto-optimal sparse runs
@@ -175,7 +217,10 @@ def test_table_says_from_how_many_vectors_each_selection_was_made():
     c = rec("mdmtn", (0.001, 0.2, 0.799), (0.5, 3, 1), (0.95, 0.93))
     d = rec("mdmtn", (0.0, 0.5, 0.5), (0, 1, 1), (0.97, 0.97))
     rows = {(r["arch"], r["method"]): r for r in table_rows([a, b, c, d], "multimnist")}
-    assert (rows[("mdmtn", "ours-sparse")]["ours"]["from_vectors"], rows[("mdmtn", "ours-sparse")]["ours"]["from_pareto"]) == (3, 2)
+    assert (
+        rows[("mdmtn", "ours-sparse")]["ours"]["from_vectors"],
+        rows[("mdmtn", "ours-sparse")]["ours"]["from_pareto"],
+    ) == (3, 2)
     assert rows[("mdmtn", "ours-dense")]["ours"]["from_vectors"] == 1
     text = markdown_table(list(rows.values()), "multimnist")
     assert "best of 2 Pareto-optimal of 3 vectors" in text and "best of 1 vector |" in text
@@ -183,6 +228,7 @@ def test_table_says_from_how_many_vectors_each_selection_was_made():
 
 def _front_claim(cid):
     from mdmtn.reporting.verdicts import load_registry
+
     return next(c for c in load_registry() if c["id"] == cid)
 
 
@@ -229,7 +275,9 @@ def test_all_at_sr_claim_counts_points_near_the_level_although_the_grouping_merg
 
     out = []
     for i, k in enumerate(paper_preference_vectors()):
-        r = rec("mdmtn", k, (0.5 if k[0] else 0, 1 + i, 100 - i), (0.7, 0.7), sr=(29.83 if i % 3 else 19.87) if k[0] else 0)
+        r = rec(
+            "mdmtn", k, (0.5 if k[0] else 0, 1 + i, 100 - i), (0.7, 0.7), sr=(29.83 if i % 3 else 19.87) if k[0] else 0
+        )
         r["config"] = make_config("cifar10mnist", "mdmtn", k, "quick", 0).to_dict()
         out.append(r)
     srs = [r["metrics"]["SR"] for r in out if r["config"]["k"][0] > 0]

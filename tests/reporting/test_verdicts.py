@@ -1,5 +1,6 @@
 """The verdict engine against independent truth: SciPy's t distribution and t tests, and hand-built
 records whose verdict is known by construction."""
+
 import math
 
 import pytest
@@ -47,6 +48,7 @@ def test_paired_and_welch_intervals_match_scipy_tests():
 
 def test_decide_has_four_outcomes():
     from mdmtn.reporting.verdicts import Interval
+
     inside, outside, across = Interval(1, 0.5, 1.5, 3, ""), Interval(5, 4, 6, 3, ""), Interval(2, 1.5, 2.5, 3, "")
     assert decide(inside, 0, 2, 3, 3) == "holds"
     assert decide(outside, 0, 2, 3, 3) == "does not hold"
@@ -57,22 +59,40 @@ def test_decide_has_four_outcomes():
 
 def _record(cfg, seed, acc, sr=0.0):
     c = cfg.replace(seed=seed)
-    return dict(key=c.key(), status="ok", config=c.to_dict(),
-                metrics=dict(test_acc=[acc / 100, acc / 100], test_acc_mean=acc / 100, SR=sr, CR=1.0, PS=1.0))
+    return dict(
+        key=c.key(),
+        status="ok",
+        config=c.to_dict(),
+        metrics=dict(test_acc=[acc / 100, acc / 100], test_acc_mean=acc / 100, SR=sr, CR=1.0, PS=1.0),
+    )
 
 
 CELL = dict(dataset="multimnist", method="wc_al", model="mdmtn", k=[0.001, 0.2, 0.799])
 
 
 def _claim(**kw):
-    c = dict(id="x", source="s", quote="q", statistic="s", rule="match", cell=CELL, metric="SR", target=57.26,
-             tolerance=5.0, tolerance_kind="abs", preset="paper", post_hoc=False, registered="x")
+    c = dict(
+        id="x",
+        source="s",
+        quote="q",
+        statistic="s",
+        rule="match",
+        cell=CELL,
+        metric="SR",
+        target=57.26,
+        tolerance=5.0,
+        tolerance_kind="abs",
+        preset="paper",
+        post_hoc=False,
+        registered="x",
+    )
     c.update(kw)
     return c
 
 
 def _book(ds="multimnist"):
     from mdmtn.core.config import BOOK_PROFILE, profile_overrides
+
     return profile_overrides(BOOK_PROFILE, ds)  # the profile the book judges the sparse cells under
 
 
@@ -93,7 +113,10 @@ def test_match_on_records_built_to_hold_fail_or_not_decide():
 
 def test_match_reads_a_profile_arm_only_from_that_profile():
     from mdmtn.core.config import profile_overrides
-    cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "paper", **profile_overrides("authors-2023", "multimnist"))
+
+    cfg = make_config(
+        "multimnist", "mdmtn", (0.001, 0.2, 0.799), "paper", **profile_overrides("authors-2023", "multimnist")
+    )
     recs = [_record(cfg, s, 96.8, 57.0) for s in range(5)]
     assert judge_match(_claim(profile="authors-2023", min_n=5), recs).verdict == "holds"
     assert judge_match(_claim(profile="authors-2023", min_n=5), recs[:4]).verdict == "inconclusive"
@@ -103,7 +126,9 @@ def test_match_reads_a_profile_arm_only_from_that_profile():
 def test_order_pairs_by_seed_and_respects_the_papers_direction():
     a_cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "paper", **_book())
     b_cfg = make_config("multimnist", "hps", (0.0001, 0.5, 0.4999), "paper", **_book())
-    recs = [_record(a_cfg, s, 96.8 + 0.01 * s) for s in range(3)] + [_record(b_cfg, s, 96.0 + 0.01 * s) for s in range(3)]
+    recs = [_record(a_cfg, s, 96.8 + 0.01 * s) for s in range(3)] + [
+        _record(b_cfg, s, 96.0 + 0.01 * s) for s in range(3)
+    ]
     a = dict(dataset="multimnist", method="wc_al", model="mdmtn", sparse=True)
     b = dict(dataset="multimnist", method="wc_al", model="hps", sparse=True)
     c = dict(_claim(rule="order"), a=a, b=b, expect="a > b")
@@ -114,6 +139,7 @@ def test_order_pairs_by_seed_and_respects_the_papers_direction():
 
 
 # -- the root-cause study's decision rule, on verdicts whose answer is known ---------------------------
+
 
 def _decision(holds: dict):
     """judge_decision on hand-made SR verdicts for the authors' profiles and hand-made library records:
@@ -133,15 +159,25 @@ def _decision(holds: dict):
     for profile, n_hold in holds.items():
         for i, (ds, model) in enumerate((("mm", "mdmtn"), ("mm", "hps"), ("cm", "mdmtn"), ("cm", "hps"))):
             cid = f"{ds}.{model}.sparse.SR" if profile == "library" else f"study.{ds}.{model}.{profile}.SR"
-            cell = dict(dataset="multimnist" if ds == "mm" else "cifar10mnist", method="wc_al", model=model,
-                        k=[0.001, 0.2, 0.799] if (ds, model) == ("mm", "mdmtn") else [0.0001, 0.5, 0.4999]
-                        if ds == "mm" else [0.01, 0.8, 0.19] if model == "mdmtn" else [0.1, 0.6, 0.3])
+            cell = dict(
+                dataset="multimnist" if ds == "mm" else "cifar10mnist",
+                method="wc_al",
+                model=model,
+                k=[0.001, 0.2, 0.799]
+                if (ds, model) == ("mm", "mdmtn")
+                else [0.0001, 0.5, 0.4999]
+                if ds == "mm"
+                else [0.01, 0.8, 0.19]
+                if model == "mdmtn"
+                else [0.1, 0.6, 0.3],
+            )
             claim = _claim(id=cid, cell=cell, min_n=5 if profile != "library" else 3, target=57.26)
             if profile == "library":
                 key = next(k for k in sparse if k[0] == cell["dataset"] and k[2] == model)
                 claim["target"] = PAPER_RESULTS[key]["SR"]
-            done.append(Verdict(claim, "holds" if i < n_hold else "does not hold", "",
-                                interval=Interval(0.0, 0.0, 0.0, 5, "t")))
+            done.append(
+                Verdict(claim, "holds" if i < n_hold else "does not hold", "", interval=Interval(0.0, 0.0, 0.0, 5, "t"))
+            )
     return judge_decision(dict(id="study.decision"), records, done).summary
 
 

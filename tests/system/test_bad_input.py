@@ -1,5 +1,6 @@
 """Bad input gets a clear error before any work, and never a wrong number (real CLI processes
 where the behaviour is about processes: concurrent sweeps, kill -9, Ctrl-C)."""
+
 import json
 import os
 import pickle
@@ -26,8 +27,15 @@ SLOW = ["--preset", "smoke", "--model", "hps", "--k", "0", "0.5", "0.5", "--no-p
 def cli(args, root, out, env_extra=None, **kw):
     env = dict(os.environ, MDMTN_DATA=str(root), PYTHONUNBUFFERED="1", **(env_extra or {}))
     env.setdefault("MDMTN_CACHE", str(Path(out).parent / "cache"))
-    return subprocess.Popen([sys.executable, "-m", "mdmtn", "train", *args, "--out", str(out)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mdmtn", "train", *args, "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def children(pid):
@@ -35,7 +43,9 @@ def children(pid):
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                ppid = int(next(ln for ln in (d / "status").read_text().splitlines() if ln.startswith("PPid:")).split()[1])
+                ppid = int(
+                    next(ln for ln in (d / "status").read_text().splitlines() if ln.startswith("PPid:")).split()[1]
+                )
             except (OSError, StopIteration, ValueError):
                 continue
             if ppid == pid:
@@ -70,17 +80,21 @@ def wait_for(pred, timeout=60.0, interval=0.1):
 
 # -- typed overrides, checked before any data are loaded ---------------------------------------
 
-@pytest.mark.parametrize("item, says", [
-    ("growl_grad=maybe", "growl_grad='maybe': expected a boolean"),
-    ("n_train=-500", "n_train=-500 is out of range"),
-    ("lr=fast", "lr='fast': expected a number"),
-    ("batch_size=0", "batch_size=0 is out of range"),
-    ("lr=-1", "lr=-1.0 is out of range"),
-    ("lr=NaN", "lr='NaN': expected a finite number"),
-    ("n_val=0", "n_val=0 is out of range"),
-    ("model=hps", "give model with --model"),
-    ("nosuchfield=1", "unknown config fields ['nosuchfield']"),
-])
+
+@pytest.mark.parametrize(
+    "item, says",
+    [
+        ("growl_grad=maybe", "growl_grad='maybe': expected a boolean"),
+        ("n_train=-500", "n_train=-500 is out of range"),
+        ("lr=fast", "lr='fast': expected a number"),
+        ("batch_size=0", "batch_size=0 is out of range"),
+        ("lr=-1", "lr=-1.0 is out of range"),
+        ("lr=NaN", "lr='NaN': expected a finite number"),
+        ("n_val=0", "n_val=0 is out of range"),
+        ("model=hps", "give model with --model"),
+        ("nosuchfield=1", "unknown config fields ['nosuchfield']"),
+    ],
+)
 def test_bad_set_value_is_one_line_error_before_the_data(item, says, capsys, tmp_path):
     # the data folder does not exist: a config error must come first, so nothing was loaded
     rc = cli_main(["train", "--set", item, "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
@@ -95,20 +109,22 @@ def test_booleans_are_parsed_not_truthy(text, value):
 
 
 def test_typed_overrides_reach_the_config():
-    cfg = make_config(n_train="100", lr="0.01", n_test="none", mtan_lambdas="[[0.1, 0.9]]", method="mtan",
-                      model="mtan")
+    cfg = make_config(n_train="100", lr="0.01", n_test="none", mtan_lambdas="[[0.1, 0.9]]", method="mtan", model="mtan")
     assert (cfg.data.n_train, cfg.schedule.lr, cfg.data.n_test, cfg.mtan.lambdas) == (100, 0.01, None, ((0.1, 0.9),))
     assert make_config(n_train=100).key() == make_config(n_train="100").key()
     with pytest.raises(ConfigError, match="n_train='1.5': expected an integer"):
         make_config(n_train="1.5")
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--threads", "-1"], "--threads must be from 1 to"),
-    (["--workers", "0"], "--workers must be >= 1"),
-    (["--seed", "1", "--seeds", "2"], "either --seed or --seeds"),
-    (["--seeds", "-1"], "seeds must be integers >= 0"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--threads", "-1"], "--threads must be from 1 to"),
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--seed", "1", "--seeds", "2"], "either --seed or --seeds"),
+        (["--seeds", "-1"], "seeds must be integers >= 0"),
+    ],
+)
 def test_bad_process_options(args, says, capsys, tmp_path):
     assert cli_main(["train", *args, "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert says in capsys.readouterr().err
@@ -116,8 +132,21 @@ def test_bad_process_options(args, says, capsys, tmp_path):
 
 def test_duplicate_seeds_train_once(synthetic_data_root, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
-    rc = cli_main(["train", *SLOW, "--seeds", "0", "0", "--data-dir", str(synthetic_data_root), "--out",
-                   str(tmp_path / "o"), "--set", "single_stage_iterations=1"])
+    rc = cli_main(
+        [
+            "train",
+            *SLOW,
+            "--seeds",
+            "0",
+            "0",
+            "--data-dir",
+            str(synthetic_data_root),
+            "--out",
+            str(tmp_path / "o"),
+            "--set",
+            "single_stage_iterations=1",
+        ]
+    )
     assert rc == 0 and capsys.readouterr().out.count("[done]") == 1
 
 
@@ -133,6 +162,7 @@ def test_papermill_seeds_take_a_list_like_k(tmp_path):
 
 # -- output folder checked first --------------------------------------------------------------
 
+
 def test_out_that_is_a_file_or_under_one_fails_before_training(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")
@@ -143,9 +173,11 @@ def test_out_that_is_a_file_or_under_one_fails_before_training(tmp_path, capsys)
 
 # -- records are what their names say ---------------------------------------------------------
 
+
 def _train(root, out, *extra):
-    return cli_main(["train", *SLOW, "--set", "single_stage_iterations=1", "--data-dir", str(root), "--out", str(out),
-                     *extra])
+    return cli_main(
+        ["train", *SLOW, "--set", "single_stage_iterations=1", "--data-dir", str(root), "--out", str(out), *extra]
+    )
 
 
 def test_renamed_record_is_set_aside_and_retrained(synthetic_data_root, tmp_path, capsys, monkeypatch):
@@ -199,8 +231,10 @@ def test_files_follow_the_umask(synthetic_data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "o"
     env = dict(os.environ, MDMTN_DATA=str(synthetic_data_root))
-    code = ("import os, sys; os.umask(0o027); from mdmtn.interface.cli import main; "
-            f"sys.exit(main({['train', *SLOW[:-1], '--set', 'single_stage_iterations=1', '--out', str(out)]!r}))")
+    code = (
+        "import os, sys; os.umask(0o027); from mdmtn.interface.cli import main; "
+        f"sys.exit(main({['train', *SLOW[:-1], '--set', 'single_stage_iterations=1', '--out', str(out)]!r}))"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, capture_output=True)
     modes = {p.suffix: p.stat().st_mode & 0o777 for p in out.iterdir() if not p.name.startswith(".")}
     assert modes == {".json": 0o640, ".pt": 0o640}
@@ -208,11 +242,22 @@ def test_files_follow_the_umask(synthetic_data_root, tmp_path, monkeypatch):
 
 # -- checkpoints are checked against their records ---------------------------------------------
 
+
 def test_compress_refuses_a_checkpoint_of_another_config(synthetic_data_root, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "o"
-    base = ["train", "--preset", "smoke", "--model", "hps", "--no-progress", "--data-dir", str(synthetic_data_root),
-            "--out", str(out)]
+    base = [
+        "train",
+        "--preset",
+        "smoke",
+        "--model",
+        "hps",
+        "--no-progress",
+        "--data-dir",
+        str(synthetic_data_root),
+        "--out",
+        str(out),
+    ]
     assert cli_main([*base, "--k", "0.01", "0.5", "0.49"]) == 0
     assert cli_main([*base, "--k", "0.01", "0.2", "0.79"]) == 0
     a, b = sorted(out.glob("*.json"))
@@ -232,11 +277,31 @@ def test_compress_refuses_a_checkpoint_of_another_config(synthetic_data_root, tm
 
 # -- divergence: every method writes an error record and the next run goes on ------------------
 
+
 def test_mgda_divergence_writes_error_records_and_goes_on(synthetic_data_root, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "o"
-    rc = cli_main(["train", "--method", "mgda", "--model", "hps", "--preset", "smoke", "--seeds", "0", "1",
-                   "--set", "lr=1e12", "--no-progress", "--data-dir", str(synthetic_data_root), "--out", str(out)])
+    rc = cli_main(
+        [
+            "train",
+            "--method",
+            "mgda",
+            "--model",
+            "hps",
+            "--preset",
+            "smoke",
+            "--seeds",
+            "0",
+            "1",
+            "--set",
+            "lr=1e12",
+            "--no-progress",
+            "--data-dir",
+            str(synthetic_data_root),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 1
     recs = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert sorted(r["config"]["seed"] for r in recs) == [0, 1]
@@ -244,6 +309,7 @@ def test_mgda_divergence_writes_error_records_and_goes_on(synthetic_data_root, t
 
 
 # -- no code from data files -------------------------------------------------------------------
+
 
 class _Payload:
     def __init__(self, marker):
@@ -285,12 +351,13 @@ def test_labels_that_do_not_match_their_images_are_a_dataset_error(tmp_path):
     root = synthetic.write_all(tmp_path / "raw")
     labels = root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
     n = struct.unpack(">II", labels.read_bytes()[:8])[1]
-    labels.write_bytes(struct.pack(">II", 2049, n - 5) + labels.read_bytes()[8:8 + n - 5])
+    labels.write_bytes(struct.pack(">II", 2049, n - 5) + labels.read_bytes()[8 : 8 + n - 5])
     with pytest.raises(DatasetError, match="images but .* labels"):
         load_splits("multimnist", root, cache_dir=tmp_path / "cache")
 
 
 # -- processes: concurrent sweeps, kill -9, Ctrl-C ---------------------------------------------
+
 
 def test_two_sweeps_into_one_folder_train_each_config_once(synthetic_data_root, tmp_path):
     out = tmp_path / "o"
@@ -314,8 +381,9 @@ def test_stale_claims_are_taken_over(synthetic_data_root, tmp_path, capsys, monk
     dead.wait()
     k0 = make_config("multimnist", "hps", (0, 0.5, 0.5), "smoke", 0, single_stage_iterations=1).key()
     k1 = make_config("multimnist", "hps", (0, 0.5, 0.5), "smoke", 1, single_stage_iterations=1).key()
-    (out / f"{k0}.claim").write_text(json.dumps(dict(host=socket.gethostname(), pid=dead.pid, token="x",
-                                                     heartbeat=time.time())))
+    (out / f"{k0}.claim").write_text(
+        json.dumps(dict(host=socket.gethostname(), pid=dead.pid, token="x", heartbeat=time.time()))
+    )
     (out / f"{k1}.claim").write_text(json.dumps(dict(host="elsewhere", pid=1, token="y", heartbeat=time.time() - 7200)))
     assert _train(synthetic_data_root, out, "--seeds", "0", "1") == 0
     log = capsys.readouterr().out
@@ -339,24 +407,33 @@ def test_a_live_claim_is_waited_for_not_trained(synthetic_data_root, tmp_path, m
 
     def finish_elsewhere():  # the other holder writes the record, then releases its claim
         time.sleep(1.0)
-        write_record(out / f"{cfg.key()}.json", dict(status="ok", key=cfg.key(), config=cfg.to_dict(),
-                                                    metrics=dict(test_acc=[0.5, 0.5], test_acc_mean=0.5),
-                                                    wall_time_s=1.0, by="other"))
+        write_record(
+            out / f"{cfg.key()}.json",
+            dict(
+                status="ok",
+                key=cfg.key(),
+                config=cfg.to_dict(),
+                metrics=dict(test_acc=[0.5, 0.5], test_acc_mean=0.5),
+                wall_time_s=1.0,
+                by="other",
+            ),
+        )
         other.release(cfg.key())
 
     import threading
 
     threading.Thread(target=finish_elsewhere).start()
     logs = []
-    (rec,) = run_sweep([cfg], out, SplitsLoader(str(synthetic_data_root)), progress=False, log=logs.append,
-                       poll_s=0.2)
+    (rec,) = run_sweep([cfg], out, SplitsLoader(str(synthetic_data_root)), progress=False, log=logs.append, poll_s=0.2)
     assert rec.get("by") == "other" and any(s.startswith("[wait]") for s in logs)
     assert not any(s.startswith("[done]") for s in logs) and not done
 
 
 def test_workers_die_with_a_killed_parent(synthetic_data_root, tmp_path):
     out = tmp_path / "o"
-    p = cli([*SLOW, "--seeds", "0", "1", "--workers", "2", "--set", "single_stage_iterations=600"], synthetic_data_root, out)
+    p = cli(
+        [*SLOW, "--seeds", "0", "1", "--workers", "2", "--set", "single_stage_iterations=600"], synthetic_data_root, out
+    )
     assert wait_for(lambda: len(list(out.glob("*.claim"))) == 2), p.stderr.read() if p.poll() is not None else ""
     kids = [c for c in children(p.pid) if "spawn_main" in cmdline(c)]
     assert len(kids) == 2
@@ -400,12 +477,16 @@ def test_ctrl_c_prints_one_line_and_resumes(synthetic_data_root, tmp_path, worke
         env["PYTHONPATH"] = str(tmp_path / "site")
     # as from a terminal: SIGINT at its default (a shell's background job, e.g. CI started with `&`,
     # would hand the command an ignored SIGINT, and then Python rightly never raises KeyboardInterrupt)
-    p = cli([*SLOW, "--seeds", "0", "1", "--workers", workers, "--set", "single_stage_iterations=600"],
-            synthetic_data_root, out, start_new_session=True, env_extra=env,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p = cli(
+        [*SLOW, "--seeds", "0", "1", "--workers", workers, "--set", "single_stage_iterations=600"],
+        synthetic_data_root,
+        out,
+        start_new_session=True,
+        env_extra=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     if booting:  # the workers exist and sit in their slow start
-        assert wait_for(lambda: any("spawn_main" in cmdline(c) for c in children(p.pid)),
-                        interval=0.01)
+        assert wait_for(lambda: any("spawn_main" in cmdline(c) for c in children(p.pid)), interval=0.01)
     else:
         assert wait_for(lambda: len(list(out.glob("*.claim"))) >= 1)
     time.sleep(1.0)
@@ -436,6 +517,7 @@ def test_front_study_refuses_a_source_checkpoint_of_another_config(synthetic_dat
 
 
 # -- devices -------------------------------------------------------------------------------------
+
 
 def test_device_option_is_checked_first_and_recorded(synthetic_data_root, tmp_path, capsys, monkeypatch):
     import torch
@@ -475,6 +557,7 @@ def test_no_data_folder_downloads_into_the_cache_or_says_why_not(tmp_path, capsy
 
 # -- the record schema ---------------------------------------------------------------------------
 
+
 def test_records_carry_a_schema_version_and_older_or_newer_ones_are_handled(synthetic_data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
     from mdmtn.records.record import SCHEMA_VERSION, RecordError, RunRecord, migrate_record, new_record, read_record
@@ -499,6 +582,7 @@ def test_records_carry_a_schema_version_and_older_or_newer_ones_are_handled(synt
 
 
 # -- per-setting options derived from the config's fields ---------------------------------------
+
 
 def _cli_configs(monkeypatch, argv):
     """The configs a train/sweep command would run (nothing is trained)."""
@@ -532,17 +616,34 @@ def test_an_option_and_set_give_the_same_run(monkeypatch, tmp_path):
     plain = _cli_configs(monkeypatch, base)
     assert a == b and a[0].key() == b[0].key() != plain[0].key()
     assert (a[0].schedule.lr, a[0].switches.prox_mode, a[0].switches.cap_ramp) == (0.01, "head", False)
-    m = _cli_configs(monkeypatch, ["train", "--method", "mgda", "--model", "hps", "--mgda-variant", "params",
-                                   "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)])
+    m = _cli_configs(
+        monkeypatch,
+        [
+            "train",
+            "--method",
+            "mgda",
+            "--model",
+            "hps",
+            "--mgda-variant",
+            "params",
+            "--out",
+            str(tmp_path / "o"),
+            "--data-dir",
+            str(tmp_path),
+        ],
+    )
     assert m[0].mgda.variant == "params"
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--lr", "0.1", "--set", "lr=0.2"], "lr given twice"),
-    (["--prox-mode", "fast"], "prox_mode='fast': expected one of exact, head, 2023"),
-    (["--cap-ramp", "maybe"], "cap_ramp='maybe': expected a boolean"),
-    (["--n-train", "-3"], "n_train=-3 is out of range"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--lr", "0.1", "--set", "lr=0.2"], "lr given twice"),
+        (["--prox-mode", "fast"], "prox_mode='fast': expected one of exact, head, 2023"),
+        (["--cap-ramp", "maybe"], "cap_ramp='maybe': expected a boolean"),
+        (["--n-train", "-3"], "n_train=-3 is out of range"),
+    ],
+)
 def test_bad_option_values_are_one_line_errors_before_the_data(args, says, capsys, tmp_path):
     rc = cli_main(["train", *args, "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Every benchmark script imports what it uses from the library and parses its options
 (`--help`), so a library change that breaks a benchmark fails here rather than on the GPU
 machine that a session gets for 15 minutes."""
+
 import subprocess
 import sys
 from pathlib import Path

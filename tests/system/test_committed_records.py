@@ -1,5 +1,6 @@
 """Every committed run record loads into today's config classes and hashes to its own file name,
 so no code change silently orphans a committed result (tables and figures select by key)."""
+
 import json
 from pathlib import Path
 
@@ -63,7 +64,8 @@ def test_every_table_selected_sparse_run_has_committed_similarity_maps():
                 key = row["ours"]["keys"][0]
                 assert (quick / "similarity" / f"{key}.json").is_file(), (
                     f"no results/quick/similarity/{key}.json for the selected {row['arch']} / {ds} run: build "
-                    "chapter 7 where its checkpoint is, and commit the map file")
+                    "chapter 7 where its checkpoint is, and commit the map file"
+                )
 
 
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: str(p.relative_to(RESULTS)))

@@ -1,4 +1,5 @@
 """The examples in the public docstrings run and print what they say (doctest)."""
+
 import doctest
 import importlib
 from pathlib import Path
@@ -6,8 +7,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "mdmtn"
-MODULES = sorted(".".join(p.relative_to(ROOT.parent).with_suffix("").parts).removesuffix(".__init__")
-                 for p in ROOT.rglob("*.py") if ">>> " in p.read_text(encoding="utf-8"))
+MODULES = sorted(
+    ".".join(p.relative_to(ROOT.parent).with_suffix("").parts).removesuffix(".__init__")
+    for p in ROOT.rglob("*.py")
+    if ">>> " in p.read_text(encoding="utf-8")
+)
 
 
 def test_there_are_examples():

@@ -4,6 +4,7 @@ the committed records), by ``tests/golden/make_golden.py`` run on that commit's 
 
 Tolerances allow a different CPU's kernels (AVX2 vs AVX-512 summation order); a change in the
 algorithm moves these numbers by far more."""
+
 import json
 import math
 from pathlib import Path
@@ -50,8 +51,9 @@ def _close(a, b, path=""):
     elif isinstance(a, float) and isinstance(b, float) and math.isnan(b):
         assert math.isnan(a), f"{path}: {a} != golden nan"
     elif isinstance(a, float) or isinstance(b, float):
-        assert a is not None and b is not None and math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6), \
+        assert a is not None and b is not None and math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6), (
             f"{path}: {a} != golden {b}"
+        )
     else:
         assert a == b, f"{path}: {a!r} != golden {b!r}"
 

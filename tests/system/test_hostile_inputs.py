@@ -1,6 +1,7 @@
 """Inputs that mean the same run get one key; inputs that cannot be a run get one line and exit code 2
 before any work; every wait on a claim or a scheduler has a bound. Each test failed on the code
 before these guards (issue: nothing wrong, nothing stuck)."""
+
 import json
 import math
 import os
@@ -25,8 +26,9 @@ def run_cli(*args, env_extra=None, timeout=120):
     # a data folder is named (no "using the download cache" note): the errors come before any data are read
     env = dict(os.environ, PYTHONUNBUFFERED="1", MDMTN_DATA="/nonexistent-mdmtn-data")
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "mdmtn", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mdmtn", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def one_line_error(p, *words):
@@ -38,6 +40,7 @@ def one_line_error(p, *words):
 
 
 # --- one canonical form per value --------------------------------------------------------------------
+
 
 def test_minus_zero_and_zero_are_one_run():
     a = make_config("multimnist", "hps", (0.0, 0.4, 0.6), "smoke", 0)
@@ -53,24 +56,35 @@ def test_a_seed_that_is_not_an_integer_is_refused_not_truncated(seed):
 
 
 def test_huge_seed_is_one_line(tmp_path):
-    one_line_error(run_cli("train", "--seed", str(2 ** 64), "--preset", "smoke", "--out", str(tmp_path)), "seed")
+    one_line_error(run_cli("train", "--seed", str(2**64), "--preset", "smoke", "--out", str(tmp_path)), "seed")
 
 
 def test_a_size_beyond_the_full_split_is_refused_before_any_data(tmp_path):
-    p = run_cli("train", "--n-train", "70000", "--preset", "paper", "--out", str(tmp_path),
-                env_extra={"MDMTN_DATA": str(tmp_path / "nowhere")})
+    p = run_cli(
+        "train",
+        "--n-train",
+        "70000",
+        "--preset",
+        "paper",
+        "--out",
+        str(tmp_path),
+        env_extra={"MDMTN_DATA": str(tmp_path / "nowhere")},
+    )
     one_line_error(p, "n_train=70000", "50000")
     assert not list(tmp_path.glob("*.json"))
 
 
 def test_set_given_twice_is_an_error_unless_it_agrees(tmp_path):
-    one_line_error(run_cli("train", "--set", "lr=0.1", "--set", "lr=0.2", "--preset", "smoke", "--out", str(tmp_path)),
-                   "lr twice")
+    one_line_error(
+        run_cli("train", "--set", "lr=0.1", "--set", "lr=0.2", "--preset", "smoke", "--out", str(tmp_path)), "lr twice"
+    )
     from mdmtn.interface.cli import _parse_set
+
     assert _parse_set(["lr=0.1", "lr=0.1"]) == {"lr": "0.1"}
 
 
 # --- bounded waits on claims ----------------------------------------------------------------------------
+
 
 def _age(path: Path, seconds: float) -> None:
     t = time.time() - seconds
@@ -89,7 +103,7 @@ def test_an_empty_or_garbage_claim_is_stale_after_a_few_seconds(tmp_path, conten
     assert Claims(tmp_path, log=lambda m: None).acquire("k")  # taken over, no 10-minute wait
 
 
-@pytest.mark.parametrize("beat", [math.nan, math.inf, "soon", time.time() + 10 ** 6])
+@pytest.mark.parametrize("beat", [math.nan, math.inf, "soon", time.time() + 10**6])
 def test_an_unreliable_heartbeat_falls_back_to_the_file_time(tmp_path, beat):
     path = claim_path(tmp_path, "k")
     claim = dict(host="elsewhere", pid=1, token="t", heartbeat=beat)
@@ -101,20 +115,22 @@ def test_an_unreliable_heartbeat_falls_back_to_the_file_time(tmp_path, beat):
 
 def test_a_claim_whose_file_time_is_also_in_the_future_is_stale(tmp_path):
     path = claim_path(tmp_path, "k")
-    claim = dict(host="elsewhere", pid=1, token="t", heartbeat=time.time() + 10 ** 6)
+    claim = dict(host="elsewhere", pid=1, token="t", heartbeat=time.time() + 10**6)
     path.write_text(json.dumps(claim))
-    _age(path, -10 ** 6)
+    _age(path, -(10**6))
     assert "clocks disagree" in stale_reason(path, claim, stale_s=600)
 
 
-@pytest.mark.parametrize("var,value", [("MDMTN_CLAIM_STALE_S", "abc"), ("MDMTN_CLAIM_HEARTBEAT_S", "-1"),
-                                       ("MDMTN_CLAIM_STALE_S", "nan")])
+@pytest.mark.parametrize(
+    "var,value", [("MDMTN_CLAIM_STALE_S", "abc"), ("MDMTN_CLAIM_HEARTBEAT_S", "-1"), ("MDMTN_CLAIM_STALE_S", "nan")]
+)
 def test_bad_claim_timing_variables_are_one_line(tmp_path, var, value):
     one_line_error(run_cli("train", "--preset", "smoke", "--out", str(tmp_path), env_extra={var: value}), var)
 
 
 def test_bad_book_workers_variable_is_refused(monkeypatch):
     from mdmtn.book.chapter import setup
+
     monkeypatch.setenv("MDMTN_BOOK_WORKERS", "many")
     ch = setup(dataset="multimnist", preset="smoke")
     with pytest.raises(ConfigError, match="MDMTN_BOOK_WORKERS"):
@@ -122,6 +138,7 @@ def test_bad_book_workers_variable_is_refused(monkeypatch):
 
 
 # --- bounded waits on a Dask scheduler ------------------------------------------------------------------
+
 
 def test_a_port_that_is_not_a_scheduler_is_one_line_within_a_bound(tmp_path):
     pytest.importorskip("distributed")
@@ -131,19 +148,33 @@ def test_a_port_that_is_not_a_scheduler_is_one_line_within_a_bound(tmp_path):
     conns = []
     threading.Thread(target=lambda: [conns.append(srv.accept()) for _ in range(8)], daemon=True).start()
     t0 = time.time()
-    p = run_cli("sweep", "--preset", "smoke", "--out", str(tmp_path), "--dask-scheduler",
-                f"tcp://127.0.0.1:{srv.getsockname()[1]}", "--no-progress", timeout=90)
+    p = run_cli(
+        "sweep",
+        "--preset",
+        "smoke",
+        "--out",
+        str(tmp_path),
+        "--dask-scheduler",
+        f"tcp://127.0.0.1:{srv.getsockname()[1]}",
+        "--no-progress",
+        timeout=90,
+    )
     one_line_error(p, "no Dask scheduler answered")
     assert time.time() - t0 < 60
 
 
 def test_a_missing_scheduler_file_is_named(tmp_path):
     pytest.importorskip("distributed")
-    one_line_error(run_cli("sweep", "--preset", "smoke", "--out", str(tmp_path), "--dask-scheduler",
-                           str(tmp_path / "scheduler.json")), "no such scheduler file")
+    one_line_error(
+        run_cli(
+            "sweep", "--preset", "smoke", "--out", str(tmp_path), "--dask-scheduler", str(tmp_path / "scheduler.json")
+        ),
+        "no such scheduler file",
+    )
 
 
 # --- the bring-your-own-model contract -------------------------------------------------------------------
+
 
 class _Net(nn.Module):
     def __init__(self, mode: str):
@@ -200,6 +231,7 @@ def test_a_model_whose_forward_fails_names_the_input_shape(synthetic_data_root):
 
 # --- sentences, not tracebacks ---------------------------------------------------------------------------
 
+
 def test_empty_out_is_one_line():
     one_line_error(run_cli("train", "--preset", "smoke", "--out", ""), "--out is empty")
 
@@ -238,8 +270,14 @@ def test_compress_exits_nonzero_when_it_skips(tmp_path):
     from mdmtn.interface.cli import main
 
     cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "smoke", 0)
-    rec = dict(schema=1, status="ok", key=cfg.key(), config=cfg.to_dict(), wall_time_s=1.0,
-               metrics=dict(test_acc=[0.9, 0.9], test_acc_mean=0.9, SR=10.0, CR=1.0, PS=1.0))
+    rec = dict(
+        schema=1,
+        status="ok",
+        key=cfg.key(),
+        config=cfg.to_dict(),
+        wall_time_s=1.0,
+        metrics=dict(test_acc=[0.9, 0.9], test_acc_mean=0.9, SR=10.0, CR=1.0, PS=1.0),
+    )
     (tmp_path / f"{cfg.key()}.json").write_text(json.dumps(rec))
     assert main(["compress", str(tmp_path)]) == 1  # no checkpoint: skipped, which is not success
 
@@ -247,24 +285,40 @@ def test_compress_exits_nonzero_when_it_skips(tmp_path):
 def test_cells_checks_cifar10_before_training_multimnist(synthetic_data_root, tmp_path):
     """A CIFAR-10 folder that fails the md5 check stops `cells` before any MultiMNIST run trains."""
     import shutil
+
     root = tmp_path / "raw"
     shutil.copytree(synthetic_data_root, root)
     out = tmp_path / "out"
-    p = run_cli("cells", "--preset", "smoke", "--out", str(out), "--no-progress", env_extra={"MDMTN_DATA": str(root)},
-                timeout=300)
+    p = run_cli(
+        "cells",
+        "--preset",
+        "smoke",
+        "--out",
+        str(out),
+        "--no-progress",
+        env_extra={"MDMTN_DATA": str(root)},
+        timeout=300,
+    )
     assert p.returncode == 2 and "CIFAR" in p.stderr.upper(), p.stderr
     assert not list(out.glob("*.json"))  # nothing trained
 
 
 # --- records trusted only when consistent with themselves ------------------------------------------------
 
+
 def _finished(tmp_path, **metric_edits):
     from mdmtn.records.record import new_record, write_record
 
     cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "smoke", 0)
-    rec = new_record(status="ok", key=cfg.key(), config=cfg.to_dict(), wall_time_s=12.0,
-                     metrics=dict(test_acc=[0.9559, 0.9493], test_acc_mean=0.9526, SR=25.0, CR=2.0, PS=1.5),
-                     data=dict(input_sha256="ab" * 32), history=[])
+    rec = new_record(
+        status="ok",
+        key=cfg.key(),
+        config=cfg.to_dict(),
+        wall_time_s=12.0,
+        metrics=dict(test_acc=[0.9559, 0.9493], test_acc_mean=0.9526, SR=25.0, CR=2.0, PS=1.5),
+        data=dict(input_sha256="ab" * 32),
+        history=[],
+    )
     path = tmp_path / f"{cfg.key()}.json"
     write_record(path, rec)
     return cfg, path
@@ -315,7 +369,9 @@ def test_a_newer_schema_record_is_left_in_place_and_stops_the_sweep(tmp_path):
     rec = json.loads(path.read_text())
     rec["schema"] = 99
     path.write_text(json.dumps(rec))
-    p = run_cli("train", "--preset", "smoke", "--model", "mdmtn", "--k", "0.001", "0.2", "0.799", "--out", str(tmp_path))
+    p = run_cli(
+        "train", "--preset", "smoke", "--model", "mdmtn", "--k", "0.001", "0.2", "0.799", "--out", str(tmp_path)
+    )
     one_line_error(p, "update mdmtn")
     assert path.exists() and not list(tmp_path.glob("*.rejected-*"))
 
@@ -336,8 +392,10 @@ def test_sealing_an_old_record_changes_nothing_but_adds_its_checksum(tmp_path):
 
 # --- data trusted only when they are what they claim ------------------------------------------------------
 
+
 def _copy_root(src, dst):
     import shutil
+
     shutil.copytree(src, dst)
     for p in dst.rglob("*"):  # the session fixture is read-only; the copy is edited
         p.chmod(0o755 if p.is_dir() else 0o644)
@@ -350,8 +408,17 @@ def test_mnist_files_that_are_not_the_official_ones_are_refused_without_the_opt_
     p = run_cli("train", "--preset", "smoke", "--out", str(tmp_path / "o"), "--no-progress", env_extra=env)
     one_line_error(p, "MNIST (train)", "not the official ones", "--allow-unverified-mnist")
     assert not list((tmp_path / "o").glob("*.json")) and not (tmp_path / "cache").exists()  # nothing cached
-    p = run_cli("train", "--preset", "smoke", "--out", str(tmp_path / "o"), "--no-progress",
-                "--allow-unverified-mnist", env_extra=env, timeout=300)
+    p = run_cli(
+        "train",
+        "--preset",
+        "smoke",
+        "--out",
+        str(tmp_path / "o"),
+        "--no-progress",
+        "--allow-unverified-mnist",
+        env_extra=env,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     (rec,) = [json.loads(f.read_text()) for f in (tmp_path / "o").glob("*.json")]
     assert rec["data"]["mnist_sha256_verified"] is False  # the opt-in is never silent
@@ -366,8 +433,9 @@ def test_the_check_accepts_exactly_the_pinned_files(synthetic_data_root, tmp_pat
 
     root = _copy_root(synthetic_data_root, tmp_path / "raw")
     raw = root / "MNIST" / "raw"
-    monkeypatch.setattr(sources, "MNIST_SHA256", {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
-                                                 for f in raw.iterdir()})
+    monkeypatch.setattr(
+        sources, "MNIST_SHA256", {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in raw.iterdir()}
+    )
     splits = load_splits("multimnist", root, allow_unverified_mnist=False, cache_dir=tmp_path / "c")
     assert "mnist_sha256_verified" not in splits.provenance()
     img = raw / "t10k-images-idx3-ubyte"
@@ -378,8 +446,10 @@ def test_the_check_accepts_exactly_the_pinned_files(synthetic_data_root, tmp_pat
         load_splits("multimnist", root, allow_unverified_mnist=False, cache_dir=tmp_path / "c")
 
 
-@pytest.mark.skipif(not os.environ.get("MDMTN_DATA") or not Path(os.environ.get("MDMTN_DATA", "/-"), "MNIST").is_dir(),
-                    reason="needs the real MNIST files (MDMTN_DATA)")
+@pytest.mark.skipif(
+    not os.environ.get("MDMTN_DATA") or not Path(os.environ.get("MDMTN_DATA", "/-"), "MNIST").is_dir(),
+    reason="needs the real MNIST files (MDMTN_DATA)",
+)
 def test_the_real_mnist_files_pass_the_check():
     from mdmtn.data.sources import mnist_files_verified
 
@@ -394,14 +464,24 @@ def test_labels_outside_0_to_9_are_refused_before_anything_is_cached(synthetic_d
     b[8 + 5] = 12  # the sixth label (after the 8-byte IDX header)
     lab.write_bytes(bytes(b))
     env = {"MDMTN_DATA": str(root), "MDMTN_CACHE": str(tmp_path / "cache")}
-    one_line_error(run_cli("train", "--preset", "smoke", "--out", str(tmp_path / "o"), env_extra=env),
-                   "labels", "outside 0..9", "e.g. 12")
+    one_line_error(
+        run_cli("train", "--preset", "smoke", "--out", str(tmp_path / "o"), env_extra=env),
+        "labels",
+        "outside 0..9",
+        "e.g. 12",
+    )
     assert not (tmp_path / "cache").exists()
 
 
 def test_a_bad_value_of_the_mnist_opt_in_variable_is_one_line(synthetic_data_root, tmp_path):
-    p = run_cli("train", "--preset", "smoke", "--out", str(tmp_path / "o"),
-                env_extra={"MDMTN_DATA": str(synthetic_data_root), "MDMTN_ALLOW_UNVERIFIED_MNIST": "maybe"})
+    p = run_cli(
+        "train",
+        "--preset",
+        "smoke",
+        "--out",
+        str(tmp_path / "o"),
+        env_extra={"MDMTN_DATA": str(synthetic_data_root), "MDMTN_ALLOW_UNVERIFIED_MNIST": "maybe"},
+    )
     one_line_error(p, "MDMTN_ALLOW_UNVERIFIED_MNIST='maybe'")
 
 
@@ -427,6 +507,7 @@ def test_a_record_from_other_input_files_is_not_a_finished_run_on_these(syntheti
 
 # --- a checkpoint is used only if it is its record's model -------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sparse_run(synthetic_data_root, tmp_path_factory):
     from mdmtn.data import SplitsLoader
@@ -434,8 +515,9 @@ def sparse_run(synthetic_data_root, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("ckpt")
     cfg = make_config("multimnist", "hps", (0.01, 0.5, 0.49), "smoke")
-    (rec,) = run_sweep([cfg], out, SplitsLoader(synthetic_data_root), checkpoints=True, progress=False,
-                       log=lambda s: None)
+    (rec,) = run_sweep(
+        [cfg], out, SplitsLoader(synthetic_data_root), checkpoints=True, progress=False, log=lambda s: None
+    )
     return cfg, rec, out
 
 
@@ -497,8 +579,9 @@ def test_restore_does_not_keep_a_checkpoint_of_other_weights(sparse_run, tmp_pat
     assert any("not this run's model" in s for s in logs)
 
 
-def test_a_front_study_and_fig7_maps_refuse_a_source_checkpoint_of_other_weights(sparse_run, tmp_path,
-                                                                                 synthetic_data_root):
+def test_a_front_study_and_fig7_maps_refuse_a_source_checkpoint_of_other_weights(
+    sparse_run, tmp_path, synthetic_data_root
+):
     from mdmtn.data import SplitsLoader
     from mdmtn.experiments.maps import write_similarity_maps
     from mdmtn.experiments.sweep import pf_study_configs, run_sweep
@@ -507,8 +590,13 @@ def test_a_front_study_and_fig7_maps_refuse_a_source_checkpoint_of_other_weights
     cfg, rec, _ = sparse_run
     dst = _tampered(sparse_run, tmp_path, "row")
     with pytest.raises(CheckpointError, match="is not the model of record"):
-        run_sweep(pf_study_configs(cfg, cfg.key())[:1], dst, SplitsLoader(synthetic_data_root), progress=False,
-                  log=lambda s: None)
+        run_sweep(
+            pf_study_configs(cfg, cfg.key())[:1],
+            dst,
+            SplitsLoader(synthetic_data_root),
+            progress=False,
+            log=lambda s: None,
+        )
     with pytest.raises(CheckpointError, match="is not the model of record"):
         write_similarity_maps(tmp_path / "maps.json", dst / f"{cfg.key()}.pt", rec)
     assert not (tmp_path / "maps.json").exists()
@@ -527,8 +615,9 @@ def test_a_record_written_before_the_probe_is_still_checked_by_its_counts(sparse
     assert "its weights have" in checkpoint_mismatch(bad, INPUT_SHAPES["multimnist"], old)
 
 
-def test_a_full_disk_at_the_record_write_is_one_line_and_leaves_nothing_half_written(synthetic_data_root, tmp_path,
-                                                                                    monkeypatch, capsys):
+def test_a_full_disk_at_the_record_write_is_one_line_and_leaves_nothing_half_written(
+    synthetic_data_root, tmp_path, monkeypatch, capsys
+):
     """The storage says ENOSPC while the finished run's record is written: one sentence (exit 2), no
     temporary file, no claim left behind, and the same command resumes once there is room."""
     import errno

@@ -1,5 +1,6 @@
 """The package's layers import downward only: no import cycle between mdmtn modules (function-level
 imports included) and no module importing another module's underscore names."""
+
 import ast
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def test_no_import_cycles():
         state[u] = 1
         for v in graph[u]:
             if state.get(v) == 1:
-                cycles.append(path[path.index(v):] + [v])
+                cycles.append(path[path.index(v) :] + [v])
             elif v not in state:
                 visit(v, path + [v])
         state[u] = 2
@@ -69,8 +70,10 @@ def test_help_and_the_package_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys\nsys.argv = ['mdmtn', '--help']\nimport runpy\ntry:\n    runpy.run_module('mdmtn', run_name='__main__')\n"
-            "except SystemExit:\n    pass\nimport mdmtn\nprint('TORCH', 'torch' in sys.modules)")
+    code = (
+        "import sys\nsys.argv = ['mdmtn', '--help']\nimport runpy\ntry:\n    runpy.run_module('mdmtn', run_name='__main__')\n"
+        "except SystemExit:\n    pass\nimport mdmtn\nprint('TORCH', 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "usage:" in out and "TORCH False" in out
 
@@ -94,9 +97,16 @@ def test_curated_api_resolves_and_does_not_shadow_submodules():
 # records: it may not import training or experiments, though both sit above it in the table.
 BELOW = ["core", "data", "models", "objectives", "records", "training", "experiments"]
 ALLOWED = {
-    "core": [], "data": BELOW[:1], "models": BELOW[:2], "objectives": BELOW[:3], "records": BELOW[:4],
-    "training": BELOW[:5], "experiments": BELOW[:6], "reporting": BELOW[:5],
-    "book": BELOW + ["reporting"], "interface": BELOW + ["reporting", "book"],
+    "core": [],
+    "data": BELOW[:1],
+    "models": BELOW[:2],
+    "objectives": BELOW[:3],
+    "records": BELOW[:4],
+    "training": BELOW[:5],
+    "experiments": BELOW[:6],
+    "reporting": BELOW[:5],
+    "book": BELOW + ["reporting"],
+    "interface": BELOW + ["reporting", "book"],
 }
 TOP_LEVEL = {"mdmtn", "mdmtn.__main__"}  # the only modules beside the layer packages
 
@@ -117,9 +127,12 @@ def test_the_tree_is_the_layer_table():
 
 def test_modules_import_only_from_the_layers_they_may():
     mods, edges, _ = _graph()
-    bad = sorted(f"{m} ({_layer(m)}) imports {d} ({_layer(d)})" for m, ds in edges.items() for d in ds
-                 if d in mods and _layer(m) and _layer(d) and _layer(d) != _layer(m)
-                 and _layer(d) not in ALLOWED[_layer(m)])
+    bad = sorted(
+        f"{m} ({_layer(m)}) imports {d} ({_layer(d)})"
+        for m, ds in edges.items()
+        for d in ds
+        if d in mods and _layer(m) and _layer(d) and _layer(d) != _layer(m) and _layer(d) not in ALLOWED[_layer(m)]
+    )
     assert not bad, "imports a layer may not make:\n" + "\n".join(bad)
 
 

@@ -1,12 +1,17 @@
 """The project is self-contained: no code comment, page or README points a reader to documents
 outside the repository (the reference notes the project was built from are not shipped)."""
+
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = sorted(p for d in ("mdmtn", "book", "tests", "benchmarks") for p in (ROOT / d).rglob("*")
-               if p.suffix in (".py", ".ipynb", ".md") and p.name != Path(__file__).name) + [ROOT / "README.md"]
+FILES = sorted(
+    p
+    for d in ("mdmtn", "book", "tests", "benchmarks")
+    for p in (ROOT / d).rglob("*")
+    if p.suffix in (".py", ".ipynb", ".md") and p.name != Path(__file__).name
+) + [ROOT / "README.md"]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -23,4 +28,6 @@ def test_no_pointer_to_documents_outside_the_repository(path):
     import re
 
     hit = re.search(r"§|\bspec\b\s*[§#\d]", low)
-    assert hit is None, f"{path.relative_to(ROOT)} cites a section of an outside document: {low[hit.start():hit.start() + 30]!r}"
+    assert hit is None, (
+        f"{path.relative_to(ROOT)} cites a section of an outside document: {low[hit.start() : hit.start() + 30]!r}"
+    )

@@ -1,5 +1,6 @@
 """The baselines (MGDA-UB, STL, MTAN, KDMTL): training steps checked by hand, and whole smoke runs
 on the synthetic data through the real loading code, CLI and record layout."""
+
 import json
 import math
 
@@ -19,13 +20,23 @@ from mdmtn.training.runner import train
 from mdmtn.training.trainer import evaluate
 
 RECORD_FIELDS = ("status", "key", "config", "metrics", "history", "wall_time_s", "machine", "data")
-METRIC_FIELDS = ("test_acc", "test_acc_mean", "test_loss", "val_acc", "val_acc_mean", "train_objectives",
-                 "SR", "CR", "PS")
+METRIC_FIELDS = (
+    "test_acc",
+    "test_acc_mean",
+    "test_loss",
+    "val_acc",
+    "val_acc_mean",
+    "train_objectives",
+    "SR",
+    "CR",
+    "PS",
+)
 
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     import os
+
     os.environ["MDMTN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 
 
@@ -41,6 +52,7 @@ def mm_full(synthetic_data_root, cache):
 
 # ---- config ---------------------------------------------------------------------------------------
 
+
 def test_existing_keys_unchanged_by_baseline_fields():
     # keys computed before the baseline fields existed: records of the paper's method keep their names
     assert make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "quick", 0).key() == "04bba69f07a77f43"
@@ -55,24 +67,53 @@ def test_existing_keys_unchanged_by_baseline_fields():
 
 def test_paper_defaults_of_the_baselines():
     c = make_config("multimnist", "hps", preset="paper", method="mgda")
-    assert (c.schedule.lr, c.schedule.momentum, c.schedule.epochs, c.data.batch_size, c.schedule.lr_decay) == (1e-2, 0.9, 100, 256, 0.5)
-    assert (c.data.full_train, c.data.normalize_inputs, c.data.n_train, c.mgda.variant, c.mgda.normalization) == (True, True, None, "ub", "none")
+    assert (c.schedule.lr, c.schedule.momentum, c.schedule.epochs, c.data.batch_size, c.schedule.lr_decay) == (
+        1e-2,
+        0.9,
+        100,
+        256,
+        0.5,
+    )
+    assert (c.data.full_train, c.data.normalize_inputs, c.data.n_train, c.mgda.variant, c.mgda.normalization) == (
+        True,
+        True,
+        None,
+        "ub",
+        "none",
+    )
     assert make_config("cifar10mnist", "mdmtn", preset="paper", method="mgda").data.normalize_inputs is False
     q = make_config("multimnist", "mdmtn", preset="quick", method="mgda")
     assert (q.data.n_train, q.data.n_val) == (25000, 0)  # the quick preset's train + val, as MGDA used all 60k
     s = make_config("cifar10mnist", "stl", preset="paper", method="stl")
     assert (s.schedule.lr, s.schedule.lr_decay, s.schedule.epochs, s.data.full_train) == (1e-4, 0.98, 100, False)
     k = make_config("multimnist", "kdmtl", preset="paper", method="kdmtl")
-    assert (k.schedule.epochs, k.schedule.search_epochs, k.schedule.search_fraction, k.kdmtl.teacher_lr, k.kdmtl.detach) == (200, 50, 0.2, 1e-2, "teacher")
+    assert (
+        k.schedule.epochs,
+        k.schedule.search_epochs,
+        k.schedule.search_fraction,
+        k.kdmtl.teacher_lr,
+        k.kdmtl.detach,
+    ) == (200, 50, 0.2, 1e-2, "teacher")
     t = make_config("cifar10mnist", "mtan", preset="paper", method="mtan")
-    assert (len(t.mtan.lambdas), t.mtan.lrs[0], t.schedule.search_fraction, t.mtan.attention) == (9, 1e-5, 0.5, "per_task")
+    assert (len(t.mtan.lambdas), t.mtan.lrs[0], t.schedule.search_fraction, t.mtan.attention) == (
+        9,
+        1e-5,
+        0.5,
+        "per_task",
+    )
     assert all(abs(sum(p) - 0.1) < 1e-12 for p in t.mtan.lambdas)
 
 
-@pytest.mark.parametrize("model,method,msg", [
-    ("stl", "wc_al", "paper's method"), ("mtan", "mgda", "trains model 'hps' or 'mdmtn'"),
-    ("hps", "stl", "use --model stl"), ("mdmtn", "kdmtl", "use --model kdmtl"), ("hps", "sgd", "unknown method"),
-])
+@pytest.mark.parametrize(
+    "model,method,msg",
+    [
+        ("stl", "wc_al", "paper's method"),
+        ("mtan", "mgda", "trains model 'hps' or 'mdmtn'"),
+        ("hps", "stl", "use --model stl"),
+        ("mdmtn", "kdmtl", "use --model kdmtl"),
+        ("hps", "sgd", "unknown method"),
+    ],
+)
 def test_model_method_combinations(model, method, msg):
     with pytest.raises(ConfigError, match=msg):
         make_config("multimnist", model, method=method)
@@ -91,8 +132,11 @@ def _authors_lrs(epochs, lr, rule):
     """lr per epoch of the authors' loops, with torch's own schedulers."""
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=lr)
-    sched = (torch.optim.lr_scheduler.StepLR(opt, 25, 0.98) if rule == "steplr"
-             else torch.optim.lr_scheduler.ExponentialLR(opt, 0.5))
+    sched = (
+        torch.optim.lr_scheduler.StepLR(opt, 25, 0.98)
+        if rule == "steplr"
+        else torch.optim.lr_scheduler.ExponentialLR(opt, 0.5)
+    )
     out = []
     for e in range(epochs):
         out.append(opt.param_groups[0]["lr"])
@@ -103,15 +147,21 @@ def _authors_lrs(epochs, lr, rule):
     return out
 
 
-@pytest.mark.parametrize("method,dataset,rule", [("mgda", "multimnist", "mgda"), ("stl", "multimnist", "stl"),
-                                                 ("kdmtl", "cifar10mnist", "steplr")])
+@pytest.mark.parametrize(
+    "method,dataset,rule",
+    [("mgda", "multimnist", "mgda"), ("stl", "multimnist", "stl"), ("kdmtl", "cifar10mnist", "steplr")],
+)
 def test_lr_schedule_matches_the_authors_loops(method, dataset, rule):
     c = make_config(dataset, method if method != "mgda" else "hps", preset="paper", method=method)
-    ours = [c.schedule.lr * lr_factor(e, c.schedule.lr_decay, c.schedule.lr_first_decay, c.schedule.lr_step) for e in range(c.schedule.epochs)]
+    ours = [
+        c.schedule.lr * lr_factor(e, c.schedule.lr_decay, c.schedule.lr_first_decay, c.schedule.lr_step)
+        for e in range(c.schedule.epochs)
+    ]
     assert ours == pytest.approx(_authors_lrs(c.schedule.epochs, c.schedule.lr, rule), rel=1e-12)
 
 
 # ---- MGDA-UB step -------------------------------------------------------------------------------
+
 
 def _task_grads(model, x, y):
     """Per-task full parameter gradients (T, P) and z-gradients (T, B*hidden), computed separately."""
@@ -120,7 +170,11 @@ def _task_grads(model, x, y):
     for t in range(2):
         z, reps = shared_forward(model, x)
         zz = z.detach().requires_grad_()
-        r = zz if isinstance(model, HPS) and not isinstance(model, MDMTN) else model.alpha[t, 0] * zz + model.alpha[t, 1] * model.monitors[t](x)
+        r = (
+            zz
+            if isinstance(model, HPS) and not isinstance(model, MDMTN)
+            else model.alpha[t, 0] * zz + model.alpha[t, 1] * model.monitors[t](x)
+        )
         F.nll_loss(F.log_softmax(model.task_heads[t](r), 1), y[:, t]).backward()
         zg.append(zz.grad.reshape(-1))
         model.zero_grad(set_to_none=True)
@@ -149,8 +203,12 @@ def test_mgda_update_is_min_norm_combination(cls, variant, bug):
     x, y = torch.randn(6, 1, 28, 28, dtype=torch.float64), torch.randint(0, 10, (6, 2))
     full, zg = _task_grads(model, x, y)
     if variant == "params":
-        shared = torch.cat([torch.ones(p.numel()) if n.startswith("shared.") else torch.zeros(p.numel())
-                            for n, p in model.named_parameters()]).bool()
+        shared = torch.cat(
+            [
+                torch.ones(p.numel()) if n.startswith("shared.") else torch.zeros(p.numel())
+                for n, p in model.named_parameters()
+            ]
+        ).bool()
         basis = full[:, shared]
     else:
         basis = zg
@@ -179,6 +237,7 @@ def test_mgda_normalisation_changes_the_weights_as_sener():
 
 # ---- whole runs on synthetic data ----------------------------------------------------------------
 
+
 def _check_record(rec, cfg, n_tasks=2):
     for f in RECORD_FIELDS:
         assert f in rec
@@ -205,7 +264,10 @@ def test_mgda_run_uses_full_train_and_last_epoch(mm_full, model):
     assert rec["baseline"]["selected_epoch"] == cfg.schedule.epochs - 1
     w = rec["history"][-1]["mgda_weights_mean"]
     assert sum(w) == pytest.approx(1.0) and min(w) >= 0
-    assert evaluate(res.model, mm_full.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test).test)["acc"] == rec["metrics"]["test_acc"]
+    assert (
+        evaluate(res.model, mm_full.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test).test)["acc"]
+        == rec["metrics"]["test_acc"]
+    )
     if model == "mdmtn":
         assert rec["alpha"] is not None and rec["alpha"] != [[1.0, 0.0], [1.0, 0.0]]  # α is learned
 
@@ -230,7 +292,9 @@ def test_stl_trains_one_network_per_task(mm, tmp_path):
     rec = res.record
     _check_record(rec, cfg)
     assert isinstance(res.model, STLSet) and len(res.model.nets) == 2
-    assert [h["phase"] for h in rec["history"]] == ["stl_task1"] * cfg.schedule.epochs + ["stl_task2"] * cfg.schedule.epochs
+    assert [h["phase"] for h in rec["history"]] == ["stl_task1"] * cfg.schedule.epochs + [
+        "stl_task2"
+    ] * cfg.schedule.epochs
     assert all(len(h["val_acc"]) == 1 for h in rec["history"])  # each network is validated on its own task
     assert len(rec["baseline"]["selected_epoch"]) == 2
     # task t's accuracy comes from network t alone
@@ -248,10 +312,13 @@ def test_stl_trains_one_network_per_task(mm, tmp_path):
 def test_mtan_attention_is_per_task_with_spec_counts():
     def count(m):
         return sum(p.numel() for p in m.parameters())
+
     per, shared = MTAN(MULTIMNIST_SPEC), MTAN(MULTIMNIST_SPEC, shared_attention=True)
     assert (count(per), count(shared)) == (270_150, 146_250)
-    assert (count(build_model("mtan", (3, 32, 32))), count(build_model("mtan", (3, 32, 32), shared_attention=True))) \
-        == (2_783_060, 1_412_900)
+    assert (
+        count(build_model("mtan", (3, 32, 32))),
+        count(build_model("mtan", (3, 32, 32), shared_attention=True)),
+    ) == (2_783_060, 1_412_900)
     ids = [{id(p) for p in a.parameters()} for a in per.attention]
     assert not ids[0] & ids[1]
     assert shared.attention[0] is shared.attention[1]
@@ -272,7 +339,9 @@ def test_mtan_run(mm):
     assert len(b["search_lambda"]) == len(cfg.mtan.lambdas) and len(b["search_lr"]) == len(cfg.mtan.lrs)
     assert tuple(b["lambdas"]) in cfg.mtan.lambdas and b["lr"] in cfg.mtan.lrs
     phases = [h["phase"] for h in rec["history"]]
-    assert phases.count("final") == cfg.schedule.epochs and phases.count("search_lambda") == 2 * cfg.schedule.search_epochs
+    assert (
+        phases.count("final") == cfg.schedule.epochs and phases.count("search_lambda") == 2 * cfg.schedule.search_epochs
+    )
 
 
 def test_kdmtl_student_and_distillation_gradients():
@@ -303,13 +372,30 @@ def test_kdmtl_run(mm):
 
 # ---- CLI -----------------------------------------------------------------------------------------
 
+
 def test_cli_baselines_and_aggregate(synthetic_data_root, tmp_path, capsys):
-    common = ["--preset", "smoke", "--seeds", "0", "1", "--data-dir", str(synthetic_data_root), "--out",
-              str(tmp_path), "--no-progress", "--no-checkpoint"]
+    common = [
+        "--preset",
+        "smoke",
+        "--seeds",
+        "0",
+        "1",
+        "--data-dir",
+        str(synthetic_data_root),
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--no-checkpoint",
+    ]
     assert cli_main(["train", "--method", "mgda", "--model", "hps", *common]) == 0
     assert cli_main(["train", "--method", "stl", *common]) == 0  # --model inferred
     recs = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
-    assert sorted((r["config"]["method"], r["config"]["seed"]) for r in recs) == [("mgda", 0), ("mgda", 1), ("stl", 0), ("stl", 1)]
+    assert sorted((r["config"]["method"], r["config"]["seed"]) for r in recs) == [
+        ("mgda", 0),
+        ("mgda", 1),
+        ("stl", 0),
+        ("stl", 1),
+    ]
     assert not list(tmp_path.glob("*.pt"))
     capsys.readouterr()
     assert cli_main(["aggregate", str(tmp_path)]) == 0

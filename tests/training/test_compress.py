@@ -3,6 +3,7 @@
 Sparsity and tying are planted by hand (zero rows, whole zero channels, partially zero channels,
 tied rows via mdmtn.objectives.growl.tie_rows_) so the expected compressed shapes are known exactly.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -68,8 +69,8 @@ def _plant_shared(model, spec):
         s.conv2.weight[:, 2] = 0
         s.conv2.weight[:, 6] = s.conv2.weight[:, 4]
         fc = s.fc.weight
-        fc[:, 3 * per:4 * per] = 0
-        fc[:, 5 * per:5 * per + 7] = 0
+        fc[:, 3 * per : 4 * per] = 0
+        fc[:, 5 * per : 5 * per + 7] = 0
         n_feat = fc.shape[1]
         labels = np.arange(n_feat)
         labels[[1, 2]] = 0
@@ -85,9 +86,9 @@ def _plant_monitor(mon, spec, zero_chan=(1, 4), partial=(7, 30), ties=((0, 5, 9)
     with torch.no_grad():
         fc = mon.fc.weight
         for c in zero_chan:
-            fc[:, c * per:(c + 1) * per] = 0
+            fc[:, c * per : (c + 1) * per] = 0
         c, k = partial
-        fc[:, c * per:c * per + k] = 0
+        fc[:, c * per : c * per + k] = 0
         labels = np.arange(fc.shape[1])
         for grp in ties:
             labels[list(grp)] = grp[0]
@@ -100,8 +101,7 @@ def _plant_monitor(mon, spec, zero_chan=(1, 4), partial=(7, 30), ties=((0, 5, 9)
 def _shared_params(spec, e, hidden=None):
     hidden = hidden or spec.hidden
     c_in, k = spec.input_shape[0], spec.kernel
-    return (e["c1"] * c_in * k * k + e["c1"] + e["c2"] * e["g2"] * k * k + e["c2"]
-            + hidden * e["fc_in"] + hidden)
+    return e["c1"] * c_in * k * k + e["c1"] + e["c2"] * e["g2"] * k * k + e["c2"] + hidden * e["fc_in"] + hidden
 
 
 def _monitor_params(spec, e, hidden=None):
@@ -138,12 +138,18 @@ def test_mdmtn_zero_and_tied_rows(ds):
     spec = SPECS[ds]
     model = _model(MDMTN, spec)
     e = _plant_shared(model, spec)
-    em = [_plant_monitor(model.monitors[0], spec),
-          _plant_monitor(model.monitors[1], spec, zero_chan=(0,), partial=(3, 100), ties=((1000, 1010),))]
+    em = [
+        _plant_monitor(model.monitors[0], spec),
+        _plant_monitor(model.monitors[1], spec, zero_chan=(0,), partial=(3, 100), ties=((1000, 1010),)),
+    ]
     comp = mdmtn.compress_model(model, merge_tied=True)
     _assert_same_outputs(model, comp, spec)
-    expected = (_shared_params(spec, e) + sum(_monitor_params(spec, x) for x in em) + _heads_params(spec, 2)
-                + model.alpha.numel())
+    expected = (
+        _shared_params(spec, e)
+        + sum(_monitor_params(spec, x) for x in em)
+        + _heads_params(spec, 2)
+        + model.alpha.numel()
+    )
     assert count_parameters(comp) == expected
     assert count_parameters(comp) <= count_parameters(model)
     r = comp.report
@@ -196,7 +202,7 @@ def test_whole_channel_zero_drops_conv_channel_and_bn():
     per = spec.feature_hw(2) ** 2
     with torch.no_grad():
         model.shared.fc.weight[:, 0:per] = 0  # conv2 channel 0 unused
-        model.shared.fc.weight[:, 10 * per:11 * per] = 0  # conv2 channel 10 unused
+        model.shared.fc.weight[:, 10 * per : 11 * per] = 0  # conv2 channel 10 unused
     comp = mdmtn.compress_model(model, fold_bn=False, merge_tied=False)
     _assert_same_outputs(model, comp, spec)
     st = comp.shared.stages[1]
@@ -360,6 +366,7 @@ def test_compression_summary_counts_what_compress_builds():
     comp = mdmtn.compress_model(model)
     assert s["params_compressed"] == count_parameters(comp) < s["params_dense"] == count_parameters(model)
     assert s["param_ratio"] == pytest.approx(s["params_compressed"] / s["params_dense"])
-    assert s["stored_bytes_compressed"] == sum(t.numel() * t.element_size()
-                                               for t in list(comp.parameters()) + list(comp.buffers()))
+    assert s["stored_bytes_compressed"] == sum(
+        t.numel() * t.element_size() for t in list(comp.parameters()) + list(comp.buffers())
+    )
     assert compression_summary(nn.Sequential(nn.Linear(3, 2))) is None

@@ -1,5 +1,6 @@
 """Contracts every method and every model must meet, whatever it is: one record layout for all
 methods, the same seed giving the same record, and the multi-task model protocol for every model."""
+
 import json
 
 import pytest
@@ -11,8 +12,15 @@ from mdmtn.records.record import CHECKSUM_FIELDS, RunRecord, check_fields, new_r
 from mdmtn.training.runner import train
 
 # (method, model, k): the paper's method sparse and dense, and every baseline on its own model
-METHODS = [("wc_al", "hps", (0.01, 0.5, 0.49)), ("wc_al", "mdmtn", (0.0, 0.5, 0.5)), ("mgda", "hps", None),
-           ("mgda", "mdmtn", None), ("stl", "stl", None), ("mtan", "mtan", None), ("kdmtl", "kdmtl", None)]
+METHODS = [
+    ("wc_al", "hps", (0.01, 0.5, 0.49)),
+    ("wc_al", "mdmtn", (0.0, 0.5, 0.5)),
+    ("mgda", "hps", None),
+    ("mgda", "mdmtn", None),
+    ("stl", "stl", None),
+    ("mtan", "mtan", None),
+    ("kdmtl", "kdmtl", None),
+]
 # what may differ between two runs of one config: where and how long it ran
 VOLATILE = {"wall_time_s", "machine", "timing", "checksum"}
 
@@ -45,9 +53,10 @@ def test_every_method_writes_the_same_record_layout_and_the_same_seed_gives_the_
     b = train(cfg, data_dir=data_dir, progress=False).record
     # one layout: the record round-trips through the typed record, has every field a reader
     # needs (check_fields raises otherwise) and everything its checksum covers
-    assert RunRecord.from_dict(a).to_dict() == new_record(**{f: a[f] for f in ("status", "key", "config")},
-                                                          **{f: v for f, v in a.items()
-                                                             if f not in ("status", "key", "config", "schema")})
+    assert RunRecord.from_dict(a).to_dict() == new_record(
+        **{f: a[f] for f in ("status", "key", "config")},
+        **{f: v for f, v in a.items() if f not in ("status", "key", "config", "schema")},
+    )
     check_fields(a)
     assert a["status"] == "ok" and a["key"] == cfg.key()
     assert set(CHECKSUM_FIELDS) <= set(a)

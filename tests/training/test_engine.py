@@ -1,5 +1,6 @@
 """mdmtn.training.engine: evaluation against a hand-written loop, chunking that changes no
 prediction, and seeding that makes two runs draw the same numbers."""
+
 import numpy as np
 import pytest
 import torch
@@ -24,7 +25,7 @@ def test_evaluate_matches_a_plain_loop_over_the_samples(model_and_data):
     got = evaluate(model, data, batch_size=1000, cpu_chunk=None)
     model.eval()
     with torch.no_grad():
-        outs = [model(data.x[i:i + 1]) for i in range(len(data))]
+        outs = [model(data.x[i : i + 1]) for i in range(len(data))]
     for t in range(2):
         logp = torch.cat([o[t] for o in outs])
         acc = (logp.argmax(1) == data.y[:, t]).double().mean().item()

@@ -1,5 +1,6 @@
 """MT2O-v: the joint solver against independent runs, the transfer step against its definition,
 and the toy's front against the analytic one."""
+
 from __future__ import annotations
 
 import json
@@ -43,11 +44,17 @@ def _params(model):
 @pytest.mark.parametrize("scalarization", ["chebyshev_al", "linear"])
 def test_no_transfer_equals_independent_runs(splits, scalarization):
     """transfer="none" with K vectors gives, per vector, exactly what a solve with that vector alone gives."""
-    together = solve(joint_config("multimnist", "hps", VECTORS, "smoke", 0, strategy="independent",
-                                  scalarization=scalarization), splits, progress=False)
+    together = solve(
+        joint_config("multimnist", "hps", VECTORS, "smoke", 0, strategy="independent", scalarization=scalarization),
+        splits,
+        progress=False,
+    )
     for k, model in zip(VECTORS, together.models):
-        alone = solve(joint_config("multimnist", "hps", [k], "smoke", 0, strategy="independent",
-                                   scalarization=scalarization), splits, progress=False)
+        alone = solve(
+            joint_config("multimnist", "hps", [k], "smoke", 0, strategy="independent", scalarization=scalarization),
+            splits,
+            progress=False,
+        )
         for p, q in zip(_params(model), _params(alone.models[0])):
             torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
     assert together.record["transfers"]["n_steps"] == 0
@@ -56,8 +63,7 @@ def test_no_transfer_equals_independent_runs(splits, scalarization):
 def test_transfer_changes_the_solutions_and_records_it(splits):
     jc = joint_config("multimnist", "hps", VECTORS, "smoke", 0, strategy="mt2o", period=1, beta0=1.0)
     res = solve(jc, splits, progress=False)
-    ind = solve(joint_config("multimnist", "hps", VECTORS, "smoke", 0, strategy="independent"), splits,
-                progress=False)
+    ind = solve(joint_config("multimnist", "hps", VECTORS, "smoke", 0, strategy="independent"), splits, progress=False)
     rec = res.record
     tr = rec["transfers"]
     assert tr["n_steps"] == rec["hv_curve"][-1]["steps"]  # period 1: one transfer step per optimiser step
@@ -70,8 +76,9 @@ def test_transfer_changes_the_solutions_and_records_it(splits):
                 assert after <= before  # accepted only when the receiver's objective falls
             assert (src is None) == (a == 0.0) and a <= log["beta"] + 1e-12
     if tr["accepted"]:
-        assert any(not torch.equal(p, q) for m, n in zip(res.models, ind.models)
-                   for p, q in zip(_params(m), _params(n)))
+        assert any(
+            not torch.equal(p, q) for m, n in zip(res.models, ind.models) for p, q in zip(_params(m), _params(n))
+        )
     for m in res.models:
         assert all(torch.isfinite(p).all() for p in _params(m))
     times = [p["train_seconds"] for p in rec["hv_curve"]]
@@ -88,8 +95,10 @@ def test_transfer_step_is_the_accepted_best_pair_mix():
     """Brute force over the grid: each receiver gets argmin over (j, a) of g_k, only if below g_k(θ_k)."""
     g = torch.Generator().manual_seed(0)
     K, d = 5, 4
-    states = [[torch.randn(d, generator=g, dtype=torch.float64), torch.randn(2, 2, generator=g, dtype=torch.float64)]
-              for _ in range(K)]
+    states = [
+        [torch.randn(d, generator=g, dtype=torch.float64), torch.randn(2, 2, generator=g, dtype=torch.float64)]
+        for _ in range(K)
+    ]
     targets = [torch.randn(d + 4, generator=g, dtype=torch.float64) for _ in range(K)]
 
     def obj(k, s):
@@ -103,12 +112,18 @@ def test_transfer_step_is_the_accepted_best_pair_mix():
     for k in range(K):
         cands = [(obj(k, states[k]), None, 0.0)] + [
             (obj(k, [(1 - a) * x + a * y for x, y in zip(states[k], states[j])]), j, a)
-            for j in nbrs[k] for a in grid if a <= 0.5]
+            for j in nbrs[k]
+            for a in grid
+            if a <= 0.5
+        ]
         best = min(cands, key=lambda c: c[0])
         assert out.source[k] == best[1] and out.coefficient[k] == best[2]
         assert out.after[k] == pytest.approx(best[0]) and out.after[k] <= out.before[k]
-        expect = states[k] if best[1] is None else [(1 - best[2]) * x + best[2] * y
-                                                   for x, y in zip(states[k], states[best[1]])]
+        expect = (
+            states[k]
+            if best[1] is None
+            else [(1 - best[2]) * x + best[2] * y for x, y in zip(states[k], states[best[1]])]
+        )
         for t, e in zip(new[k], expect):
             torch.testing.assert_close(t, e)
     for s, s0 in zip(states, snapshot):  # inputs untouched
@@ -166,8 +181,10 @@ def test_hypervolume_of_a_front_matches_brute_force():
 
 
 def test_speed_ratio_from_curves():
-    ind = dict(final_hv=1.0, hv_curve=[dict(train_seconds=t, hv=h) for t, h in [(0, 0), (10, .5), (20, .96), (30, 1)]])
-    m2o = dict(final_hv=1.0, hv_curve=[dict(train_seconds=t, hv=h) for t, h in [(0, 0), (5, .6), (12, .95), (30, 1)]])
+    ind = dict(
+        final_hv=1.0, hv_curve=[dict(train_seconds=t, hv=h) for t, h in [(0, 0), (10, 0.5), (20, 0.96), (30, 1)]]
+    )
+    m2o = dict(final_hv=1.0, hv_curve=[dict(train_seconds=t, hv=h) for t, h in [(0, 0), (5, 0.6), (12, 0.95), (30, 1)]])
     r = speed_ratio(m2o, ind)
     assert (r["mt2o"], r["independent"], r["ratio"]) == (12, 20, 0.6)
     assert time_to_fraction(ind["hv_curve"], 2.0) == math.inf

@@ -1,6 +1,7 @@
 """Stacked training (mdmtn.training.stacked) against its independent truth: the same configs trained one by
 one with mdmtn.training.trainer.train_algorithm1. Same batches, same per-run state: equal results up to float summation
 order, in phase 1 (prox, cap), phase 2 (tying) and single-stage runs, Chebyshev and linear."""
+
 import math
 
 import pytest
@@ -14,8 +15,10 @@ from mdmtn.training.stacked import StackError, check_stackable, train_stacked
 
 @pytest.fixture(scope="module")
 def splits(synthetic_data_root, tmp_path_factory):
-    return {d: load_splits(d, synthetic_data_root, cache_dir=tmp_path_factory.mktemp("cache"), allow_unverified_cifar=True)
-            for d in ("multimnist", "cifar10mnist")}
+    return {
+        d: load_splits(d, synthetic_data_root, cache_dir=tmp_path_factory.mktemp("cache"), allow_unverified_cifar=True)
+        for d in ("multimnist", "cifar10mnist")
+    }
 
 
 def _close(a, b, tol):
@@ -43,7 +46,10 @@ def test_stack_equals_separate_runs(splits, dataset, model, ks, over):
         assert len(got["history"]) == len(ref["history"])
         for a, b in zip(got["history"], ref["history"]):
             assert a["phase"] == b["phase"] and a["SR"] == pytest.approx(b["SR"], abs=1e-9)
-            assert _close(a["train_objectives"], b["train_objectives"], 1e-4), (a["train_objectives"], b["train_objectives"])
+            assert _close(a["train_objectives"], b["train_objectives"], 1e-4), (
+                a["train_objectives"],
+                b["train_objectives"],
+            )
         m, r = got["metrics"], ref["metrics"]
         assert _close(m["test_acc"], r["test_acc"], 1e-6) and m["SR"] == pytest.approx(r["SR"])
         assert got["phase1_epoch"] == ref["phase1_epoch"]
@@ -57,10 +63,12 @@ def test_stack_equals_separate_runs(splits, dataset, model, ks, over):
 def test_only_configs_that_differ_in_k_stack():
     a = make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke", 0)
     check_stackable([a, make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "smoke", 0)])
-    for other in (make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke", 1),
-                  make_config("multimnist", "hps", (0.01, 0.5, 0.49), "smoke", 0),
-                  make_config("multimnist", "mdmtn", (0.0, 0.5, 0.5), "smoke", 0),
-                  make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke", 0, method="mgda")):
+    for other in (
+        make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke", 1),
+        make_config("multimnist", "hps", (0.01, 0.5, 0.49), "smoke", 0),
+        make_config("multimnist", "mdmtn", (0.0, 0.5, 0.5), "smoke", 0),
+        make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke", 0, method="mgda"),
+    ):
         with pytest.raises(StackError):
             check_stackable([a, other])
 
@@ -68,8 +76,10 @@ def test_only_configs_that_differ_in_k_stack():
 def test_a_diverging_run_ends_alone(splits, monkeypatch):
     from mdmtn.training.engine import Run, TrainingDiverged
 
-    cfgs = [make_config("multimnist", "hps", (0.0, 0.5, 0.5), "smoke", 0),
-            make_config("multimnist", "hps", (0.0, 0.2, 0.8), "smoke", 0)]
+    cfgs = [
+        make_config("multimnist", "hps", (0.0, 0.5, 0.5), "smoke", 0),
+        make_config("multimnist", "hps", (0.0, 0.2, 0.8), "smoke", 0),
+    ]
     scalarize = Run.scalarize
 
     def poisoned(self, losses, t=None):  # the second run's objective turns NaN in its second epoch
@@ -89,22 +99,36 @@ def test_sweep_with_stack_writes_the_records_a_plain_sweep_writes(synthetic_data
     from mdmtn.interface.cli import main
 
     monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
-    base = ["train", "--preset", "smoke", "--model", "hps", "--seeds", "0", "--data-dir", str(synthetic_data_root),
-            "--no-progress", "--no-checkpoint"]
+    base = [
+        "train",
+        "--preset",
+        "smoke",
+        "--model",
+        "hps",
+        "--seeds",
+        "0",
+        "--data-dir",
+        str(synthetic_data_root),
+        "--no-progress",
+        "--no-checkpoint",
+    ]
     ks = [["--k", "0.01", "0.5", "0.49"], ["--k", "0.01", "0.2", "0.79"], ["--k", "0.0", "0.5", "0.5"]]
     # one sweep over the three vectors through --stack 3: the two k0 > 0 runs stack, k0 = 0 trains alone
     from mdmtn.data import SplitsLoader
     from mdmtn.experiments.sweep import run_sweep
 
     cfgs = [make_config("multimnist", "hps", tuple(float(v) for v in k[1:]), "smoke", 0) for k in ks]
-    stacked = run_sweep(cfgs, tmp_path / "s", SplitsLoader(str(synthetic_data_root)), progress=False,
-                        log=lambda s: None, stack=3)
+    stacked = run_sweep(
+        cfgs, tmp_path / "s", SplitsLoader(str(synthetic_data_root)), progress=False, log=lambda s: None, stack=3
+    )
     plain = run_sweep(cfgs, tmp_path / "p", SplitsLoader(str(synthetic_data_root)), progress=False, log=lambda s: None)
     assert [r["key"] for r in stacked] == [r["key"] for r in plain] == [c.key() for c in cfgs]
     assert [r.get("stacked") for r in stacked] == [{"size": 2}, {"size": 2}, None]
     for a, b in zip(stacked, plain):
         assert a["metrics"]["test_acc"] == pytest.approx(b["metrics"]["test_acc"], abs=1e-6)
-    assert sorted(p.name for p in (tmp_path / "s").glob("*.json")) == sorted(p.name for p in (tmp_path / "p").glob("*.json"))
+    assert sorted(p.name for p in (tmp_path / "s").glob("*.json")) == sorted(
+        p.name for p in (tmp_path / "p").glob("*.json")
+    )
     # the CLI checks --stack before any work
     assert main([*base, *ks[0], "--out", str(tmp_path / "c"), "--stack", "0"]) == 2
     assert main([*base, *ks[0], "--out", str(tmp_path / "c"), "--stack", "2", "--workers", "2"]) == 2
@@ -118,9 +142,14 @@ def test_the_device_check_runs_on_a_cpu_and_says_so():
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "benchmarks/gpu_check.py", "--device", "cpu", "--batches", "1", "--stacks", "2"],
-                         cwd=repo, capture_output=True, text=True, timeout=600, env={**__import__("os").environ,
-                                                                                     "MDMTN_DATA": ""})
+    out = subprocess.run(
+        [sys.executable, "benchmarks/gpu_check.py", "--device", "cpu", "--batches", "1", "--stacks", "2"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "MDMTN_DATA": ""},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "CPU figures" in out.stdout and "no GPU here" in out.stdout
     assert "| 2 |" in out.stdout and "projected 90-vector" in out.stdout and "in stacks of 2" in out.stdout
@@ -136,11 +165,14 @@ def test_the_stack_keeps_its_state_stacked_between_steps(splits, monkeypatch):
     calls = []
     real_stack = torch.stack
     monkeypatch.setattr(stacked_mod.torch, "stack", lambda *a, **k: calls.append(1) or real_stack(*a, **k))
-    cfgs = [make_config("multimnist", "mdmtn", k, "smoke", 0, batch_size=16) for k in ((0.01, 0.5, 0.49), (0.01, 0.2, 0.79))]
+    cfgs = [
+        make_config("multimnist", "mdmtn", k, "smoke", 0, batch_size=16) for k in ((0.01, 0.5, 0.49), (0.01, 0.2, 0.79))
+    ]
     per_epoch = {}
     for n_train in (32, 96):
-        members = prepare_stack(cfgs, splits["multimnist"].subset(n_train, cfgs[0].data.n_val, cfgs[0].data.n_test),
-                                torch.device("cpu"))
+        members = prepare_stack(
+            cfgs, splits["multimnist"].subset(n_train, cfgs[0].data.n_val, cfgs[0].data.n_test), torch.device("cpu")
+        )
         opts = [m.begin_stage().opt for m in members]
         stacked_epoch(list(zip(members, opts)))
         state = members[0].rendezvous.state

@@ -4,6 +4,7 @@ device's values (``.item()``, ``bool(t)``, ``.tolist()``, ``nonzero``, boolean-m
 project's code. Adam's own ``step`` counter is a CPU tensor when parameters live on a GPU (torch's
 non-capturable path), so its ``.item()`` waits for nothing; calls from inside ``torch.optim`` are
 therefore not counted. A diverged run is still caught, once per epoch."""
+
 import traceback
 
 import pytest
@@ -16,9 +17,17 @@ from mdmtn.training.engine import TrainingDiverged
 from mdmtn.training.trainer import algorithm1_run
 
 aten = torch.ops.aten
-SYNCING = {aten._local_scalar_dense.default, aten.nonzero.default, aten.masked_select.default,
-           aten._unique2.default, aten.unique_dim.default, aten.unique_consecutive.default, aten.equal.default,
-           aten.is_nonzero.default, aten.repeat_interleave.Tensor}
+SYNCING = {
+    aten._local_scalar_dense.default,
+    aten.nonzero.default,
+    aten.masked_select.default,
+    aten._unique2.default,
+    aten.unique_dim.default,
+    aten.unique_consecutive.default,
+    aten.equal.default,
+    aten.is_nonzero.default,
+    aten.repeat_interleave.Tensor,
+}
 
 
 class SyncRecorder(TorchDispatchMode):
@@ -30,13 +39,19 @@ class SyncRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        syncing = func in SYNCING or (func is aten.index.Tensor and any(
-            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] if len(args) > 1 else []) or []))
+        syncing = func in SYNCING or (
+            func is aten.index.Tensor
+            and any(
+                isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] if len(args) > 1 else []) or []
+            )
+        )
         if syncing:
             stack = traceback.extract_stack()
             if not any("torch/optim" in f.filename for f in stack):
                 ours = [f for f in stack if "/mdmtn/" in f.filename and "/tests/" not in f.filename]
-                self.calls.append((str(func), f"{ours[-1].filename.rsplit('/', 1)[-1]}:{ours[-1].lineno}" if ours else "?"))
+                self.calls.append(
+                    (str(func), f"{ours[-1].filename.rsplit('/', 1)[-1]}:{ours[-1].lineno}" if ours else "?")
+                )
         return func(*args, **kwargs)
 
 
@@ -55,7 +70,7 @@ def _run(splits, model="mdmtn", k=(0.01, 0.5, 0.49)):
 def test_a_training_step_asks_the_device_for_nothing(splits, model):
     run = _run(splits, model)
     st = run.begin_stage()
-    batches = [(splits.train.x[i:i + 16], splits.train.y[i:i + 16]) for i in range(0, 64, 16)]
+    batches = [(splits.train.x[i : i + 16], splits.train.y[i : i + 16]) for i in range(0, 64, 16)]
     run.step(st.opt, *batches[0])  # Adam's lazy state is created on the first step
     with SyncRecorder() as rec:
         for xb, yb in batches[1:]:
@@ -113,6 +128,7 @@ def test_a_stacked_epoch_synchronises_a_fixed_number_of_times(splits):
 
 # -- precision: chosen, and recorded ----------------------------------------------------------------
 
+
 def test_runs_default_to_full_fp32_and_the_record_says_so(splits, monkeypatch):
     from mdmtn.training.runner import train
 
@@ -148,8 +164,13 @@ def test_a_bad_tf32_variable_is_one_line(tmp_path):
     import sys
 
     env = dict(os.environ, MDMTN_ALLOW_TF32="perhaps", MDMTN_DATA="/nonexistent")
-    p = subprocess.run([sys.executable, "-m", "mdmtn", "train", "--preset", "smoke", "--out", str(tmp_path)],
-                       env=env, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "mdmtn", "train", "--preset", "smoke", "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 2 and p.stderr.strip() == "error: MDMTN_ALLOW_TF32='perhaps': expected 1 or 0", p.stderr
 
 

@@ -1,4 +1,5 @@
 """End-to-end behaviour of the trainer on tiny synthetic data (through the real loading code)."""
+
 import dataclasses
 import json
 import math
@@ -25,6 +26,7 @@ from mdmtn.training.trainer import TrainingDiverged, evaluate
 @pytest.fixture(scope="module")
 def mm(synthetic_data_root, tmp_path_factory):
     import os
+
     os.environ["MDMTN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     return load_splits("multimnist", synthetic_data_root)
 
@@ -57,7 +59,9 @@ def test_two_phase_run_is_sparse_capped_and_tied(sparse_run, mm):
             assert torch.unique(members, dim=0).shape[0] == 1
     # the record's metrics are those of the returned model
     assert sparsity_metrics(res.model)["SR"] == pytest.approx(m["SR"])
-    assert evaluate(res.model, mm.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test).test)["acc"] == m["test_acc"]
+    assert (
+        evaluate(res.model, mm.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test).test)["acc"] == m["test_acc"]
+    )
     # the compressed export's size is recorded for the book, and is that of the returned model
     assert rec["compression"]["params_compressed"] == count_parameters(mdmtn.compress_model(res.model))
     json.dumps(rec)  # serialisable
@@ -83,10 +87,10 @@ def test_lambda_and_mu_follow_the_schedule(sparse_run):
     cfg, res = sparse_run
     h = res.record["history"]
     mus = [e["mu"] for e in h if e["phase"] == "phase1"]
-    assert mus == pytest.approx([cfg.objective.mu0 * cfg.objective.mu_factor ** i for i in range(3)])
+    assert mus == pytest.approx([cfg.objective.mu0 * cfg.objective.mu_factor**i for i in range(3)])
     assert h[-1]["mu"] == pytest.approx(cfg.objective.mu0)  # reset at the start of phase 2
     lrs = [e["lr"] for e in h if e["phase"] == "phase1"]
-    assert lrs == pytest.approx([cfg.schedule.lr * cfg.schedule.lr_decay ** i for i in range(3)])
+    assert lrs == pytest.approx([cfg.schedule.lr * cfg.schedule.lr_decay**i for i in range(3)])
 
 
 def test_nan_loss_stops_the_run(mm):
@@ -151,15 +155,39 @@ def test_cli_rejects_bad_workers(capsys, tmp_path):
 
 
 def test_cli_missing_data_is_one_clear_error(capsys, tmp_path):
-    assert cli_main(["train", "--preset", "smoke", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        cli_main(["train", "--preset", "smoke", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "MDMTN_DATA" in err and "Traceback" not in err
 
 
 def test_cli_trains_writes_record_and_resumes(synthetic_data_root, tmp_path, capsys):
-    args = ["train", "--dataset", "cifar10mnist", "--model", "hps", "--k", "0.1", "0.6", "0.3", "--preset", "smoke",
-            "--seeds", "0", "1", "--data-dir", str(synthetic_data_root), "--allow-unverified-cifar",
-            "--out", str(tmp_path), "--no-progress", "--workers", "2"]  # one process per seed
+    args = [
+        "train",
+        "--dataset",
+        "cifar10mnist",
+        "--model",
+        "hps",
+        "--k",
+        "0.1",
+        "0.6",
+        "0.3",
+        "--preset",
+        "smoke",
+        "--seeds",
+        "0",
+        "1",
+        "--data-dir",
+        str(synthetic_data_root),
+        "--allow-unverified-cifar",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--workers",
+        "2",
+    ]  # one process per seed
     assert cli_main(args) == 0
     recs = sorted(tmp_path.glob("*.json"))
     assert len(recs) == 2 and len(list(tmp_path.glob("*.pt"))) == 2
@@ -168,8 +196,9 @@ def test_cli_trains_writes_record_and_resumes(synthetic_data_root, tmp_path, cap
         assert field in rec
     import subprocess  # the record names the commit that ran, as git itself reports it
 
-    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
-                          cwd=Path(__file__).parent).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout.strip()
     if head:
         assert rec["machine"]["mdmtn_commit"].split("+")[0] == head
     capsys.readouterr()
@@ -181,8 +210,22 @@ def test_cli_sweep_with_pf_study(synthetic_data_root, tmp_path, capsys, monkeypa
     import mdmtn.experiments.sweep as sweep
 
     monkeypatch.setattr(sweep, "QUICK_VECTORS", [(0.0, 0.5, 0.5), (0.01, 0.5, 0.49)])
-    args = ["sweep", "--model", "hps", "--preset", "smoke", "--data-dir", str(synthetic_data_root),
-            "--out", str(tmp_path), "--no-progress", "--pf-study-from", "0.01", "0.5", "0.49"]
+    args = [
+        "sweep",
+        "--model",
+        "hps",
+        "--preset",
+        "smoke",
+        "--data-dir",
+        str(synthetic_data_root),
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--pf-study-from",
+        "0.01",
+        "0.5",
+        "0.49",
+    ]
     assert cli_main(args) == 0
     recs = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
     assert len(recs) == 2 + 5
@@ -195,8 +238,9 @@ def test_cli_sweep_with_pf_study(synthetic_data_root, tmp_path, capsys, monkeypa
 @pytest.mark.parametrize("keep", ["best_val", "last"])
 def test_phase1_keep_selects_the_model_phase2_starts_from(mm, keep):
     # no phase 2, so the returned model is phase 1's choice; the expected epoch comes from the history
-    cfg = make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke", seed=1, eta1=1.0, phase2_iterations=0,
-                      phase1_keep=keep)
+    cfg = make_config(
+        "multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke", seed=1, eta1=1.0, phase2_iterations=0, phase1_keep=keep
+    )
     res = train(cfg, mm, progress=False)
     hist = res.record["history"]
     if keep == "last":

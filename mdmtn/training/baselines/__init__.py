@@ -13,6 +13,7 @@ method     what                                         module
 so ``python -m mdmtn train --method mgda ...`` writes the same run record as the paper's method.
 Settings follow the book appendix (see each module); :func:`data_options` says which data a run trains on.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,15 +29,32 @@ from mdmtn.training.baselines.mgda_train import mgda_step, train_mgda
 from mdmtn.training.baselines.mtan import train_mtan
 from mdmtn.training.baselines.stl import train_stl
 
-__all__ = ["train_baseline", "data_options", "lr_factor", "mgda_step", "distillation_loss",
-           "train_mgda", "train_stl", "train_mtan", "train_kdmtl"]
+__all__ = [
+    "train_baseline",
+    "data_options",
+    "lr_factor",
+    "mgda_step",
+    "distillation_loss",
+    "train_mgda",
+    "train_stl",
+    "train_mtan",
+    "train_kdmtl",
+]
 
 TRAINERS = {"mgda": train_mgda, "stl": train_stl, "mtan": train_mtan, "kdmtl": train_kdmtl}
 
 
-def train_baseline(cfg: RunConfig, splits: Splits | None = None, *, data_dir: str | None = None,
-                   allow_unverified_cifar: bool = False, download: bool = False, progress: bool = True,
-                   model: nn.Module | None = None, device: str | torch.device = "cpu"):
+def train_baseline(
+    cfg: RunConfig,
+    splits: Splits | None = None,
+    *,
+    data_dir: str | None = None,
+    allow_unverified_cifar: bool = False,
+    download: bool = False,
+    progress: bool = True,
+    model: nn.Module | None = None,
+    device: str | torch.device = "cpu",
+):
     """Train the baseline ``cfg.method`` and return a :class:`mdmtn.training.trainer.TrainResult`.
 
     ``splits`` must have been loaded with ``load_splits(..., **data_options(cfg))`` (MGDA: the
@@ -47,6 +65,7 @@ def train_baseline(cfg: RunConfig, splits: Splits | None = None, *, data_dir: st
     t_start = time.perf_counter()
     if cfg.method not in TRAINERS:
         raise ValueError(f"{cfg.method!r} is not a baseline; choose one of {tuple(TRAINERS)}")
-    splits = prepare_splits(cfg, splits, data_dir=data_dir, allow_unverified_cifar=allow_unverified_cifar,
-                            download=download).to(device)  # each trainer builds its networks on the data's device
+    splits = prepare_splits(
+        cfg, splits, data_dir=data_dir, allow_unverified_cifar=allow_unverified_cifar, download=download
+    ).to(device)  # each trainer builds its networks on the data's device
     return TRAINERS[cfg.method](cfg, splits, t_start=t_start, progress=progress, model=model)

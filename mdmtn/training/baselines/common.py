@@ -7,6 +7,7 @@ the lr schedule, divergence, per-epoch validation, the best-validation (or last-
 the history. :func:`finish_record` then writes the same record layout as the paper's method
 (:func:`mdmtn.training.runner.train`), so one notebook reads every row of Tables 1-2.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ def lr_factor(epoch: int, decay: float, first: int, step: int) -> float:
     e.g. MGDA (first 31, step 30) runs epochs 0-30 at lr, 31-60 at lr/2, ... (book appendix).
     """
     n = 0 if epoch < first else (epoch - first) // step + 1
-    return decay ** n
+    return decay**n
 
 
 def data_options(cfg: RunConfig) -> dict[str, bool]:
@@ -49,15 +50,23 @@ def prepare_splits(cfg: RunConfig, splits: Splits | None, **load_kwargs: Any) ->
     """
     opts = data_options(cfg)
     if splits is None:
-        splits = load_splits(cfg.dataset, load_kwargs.pop("data_dir", None), split_seed=cfg.data.split_seed,
-                             build_seed=cfg.data.build_seed, **opts, **load_kwargs)
+        splits = load_splits(
+            cfg.dataset,
+            load_kwargs.pop("data_dir", None),
+            split_seed=cfg.data.split_seed,
+            build_seed=cfg.data.build_seed,
+            **opts,
+            **load_kwargs,
+        )
     for name, want in opts.items():
         have = splits.info.get(name)
         if have is not None and have != want:
             raise ConfigError(
                 f"method {cfg.method!r} on {cfg.dataset} trains on data loaded with {name}={want}, but the given "
                 f"splits have {name}={have}; load them with load_splits(..., "
-                + ", ".join(f"{k}={v}" for k, v in opts.items()) + ")")
+                + ", ".join(f"{k}={v}" for k, v in opts.items())
+                + ")"
+            )
     return splits.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test)
 
 
@@ -85,24 +94,44 @@ def lsuv_init_(model: nn.Module, data: TaskTensors, batch_size: int, seed: int) 
     lsuv_(model, batches(), generator=torch.Generator().manual_seed(seed + 1))
 
 
-
-
 def progress_bar(cfg: RunConfig, total: int, progress: bool) -> tqdm:
-    return tqdm(total=total, desc=f"{cfg.method}/{cfg.model}/{cfg.dataset} seed={cfg.seed}", unit="epoch",
-                disable=not progress, leave=False)
+    return tqdm(
+        total=total,
+        desc=f"{cfg.method}/{cfg.model}/{cfg.dataset} seed={cfg.seed}",
+        unit="epoch",
+        disable=not progress,
+        leave=False,
+    )
 
 
-def finish_record(cfg: RunConfig, model: nn.Module, splits: Splits, history: list[dict[str, Any]],
-                  t_start: float, train_objectives: list[float], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def finish_record(
+    cfg: RunConfig,
+    model: nn.Module,
+    splits: Splits,
+    history: list[dict[str, Any]],
+    t_start: float,
+    train_objectives: list[float],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The run record, in the layout of :func:`mdmtn.training.runner.train` (val_* are None without a
     validation split); ``train_objectives`` are the last training epoch's ``[nan, L1, ..., LT]``;
     baseline-specific facts go under ``"baseline"``."""
     timer = PhaseTimer(splits.train.x.device)
     timer.add("train", sum(h.get("train_seconds", 0.0) for h in history))
     timer.add("validation", sum(h.get("val_seconds", 0.0) for h in history))
-    return finished_record(cfg, model, splits, history=history, t_start=t_start, timer=timer,
-                           device=splits.train.x.device, train_objectives=train_objectives,
-                           data_extra=data_options(cfg), phase1_model=None, baseline=extra or {})
+    return finished_record(
+        cfg,
+        model,
+        splits,
+        history=history,
+        t_start=t_start,
+        timer=timer,
+        device=splits.train.x.device,
+        train_objectives=train_objectives,
+        data_extra=data_options(cfg),
+        phase1_model=None,
+        baseline=extra or {},
+    )
 
 
 @dataclass
@@ -117,8 +146,14 @@ class SearchRun:
     fits: Iterator[int] = field(default_factory=lambda: iter(range(10**6)))
 
 
-def begin_search_run(cfg: RunConfig, splits: Splits, name: str, model: nn.Module | None, progress: bool,
-                     total_epochs: Callable[[bool], int]) -> SearchRun:
+def begin_search_run(
+    cfg: RunConfig,
+    splits: Splits,
+    name: str,
+    model: nn.Module | None,
+    progress: bool,
+    total_epochs: Callable[[bool], int],
+) -> SearchRun:
     """Seed, draw the search subset and open a progress bar of ``total_epochs(do_search)`` epochs;
     a bring-your-own ``model`` is refused (these baselines build their own networks)."""
     if model is not None:

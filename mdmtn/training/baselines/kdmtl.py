@@ -20,6 +20,7 @@ The authors' loss detached *both* sides of the distillation term, so it had no g
 KDMTL reduced to an equal-weight sum (departure #24). The default detaches only the teacher side
 (the student's shared network and adaptors learn from it); ``kd_detach="both"`` reproduces the code.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -38,8 +39,12 @@ from mdmtn.training.baselines.stl import train_single_task
 from mdmtn.training.engine import EpochLoop, TrainResult, evaluate, run_epochs
 
 
-def distillation_loss(student_feats: Sequence[torch.Tensor], teacher_feats: Sequence[torch.Tensor],
-                      lambdas: Sequence[float], detach: str = "teacher") -> torch.Tensor:
+def distillation_loss(
+    student_feats: Sequence[torch.Tensor],
+    teacher_feats: Sequence[torch.Tensor],
+    lambdas: Sequence[float],
+    detach: str = "teacher",
+) -> torch.Tensor:
     """``Σ_t λ_t · mean_b || n(s_t) − n(f_t) ||²`` for features (B, d) per task.
 
     The teacher side never carries a gradient. ``detach="both"`` also detaches the student side
@@ -68,13 +73,21 @@ class _ForwardLayers(nn.Module):
         return self._forward(x)
 
 
-def kdmtl_step(student: nn.Module, teachers: Sequence[nn.Module], opt: torch.optim.Optimizer,
-               adaptor_opt: torch.optim.Optimizer, lambdas: Sequence[float], detach: str):
+def kdmtl_step(
+    student: nn.Module,
+    teachers: Sequence[nn.Module],
+    opt: torch.optim.Optimizer,
+    adaptor_opt: torch.optim.Optimizer,
+    lambdas: Sequence[float],
+    detach: str,
+):
     """Step function: task losses + distillation; returns the task losses (T,)."""
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         z = student.shared(x)
-        losses = torch.stack([F.nll_loss(F.log_softmax(h(z), dim=1), y[:, t]) for t, h in enumerate(student.task_heads)])
+        losses = torch.stack(
+            [F.nll_loss(F.log_softmax(h(z), dim=1), y[:, t]) for t, h in enumerate(student.task_heads)]
+        )
         with torch.no_grad():
             feats = [teacher.representation(x)[0] for teacher in teachers]
         loss = losses.sum() + distillation_loss(student.adapted_features(z), feats, lambdas, detach)
@@ -90,9 +103,18 @@ def kdmtl_step(student: nn.Module, teachers: Sequence[nn.Module], opt: torch.opt
 
 def train_kdmtl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
     """Teachers, λ search, final student; returns a :class:`mdmtn.training.trainer.TrainResult` (the student)."""
-    run = begin_search_run(cfg, splits, "KDMTL", model, progress,
-                           lambda s: cfg.n_tasks * cfg.kdmtl.teacher_epochs
-                           + (len(cfg.kdmtl.lambdas) * cfg.schedule.search_epochs if s else 0) + cfg.schedule.epochs)
+    run = begin_search_run(
+        cfg,
+        splits,
+        "KDMTL",
+        model,
+        progress,
+        lambda s: (
+            cfg.n_tasks * cfg.kdmtl.teacher_epochs
+            + (len(cfg.kdmtl.lambdas) * cfg.schedule.search_epochs if s else 0)
+            + cfg.schedule.epochs
+        ),
+    )
     search_data, do_search, bar, history, fits = run.search_data, run.do_search, run.bar, run.history, run.fits
     try:
         teachers = build_model("stl", splits.input_shape, n_tasks=cfg.n_tasks)
@@ -100,9 +122,21 @@ def train_kdmtl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: boo
         teacher_epochs = []
         for t, net in enumerate(teachers.nets):
             loop = train_single_task(
-                net, t, splits.train, splits.val, epochs=cfg.kdmtl.teacher_epochs, lr=cfg.kdmtl.teacher_lr,
-                lr_decay=cfg.kdmtl.teacher_lr_decay, lr_first_decay=1, lr_step=1, batch_size=cfg.data.batch_size,
-                eval_batch_size=cfg.data.eval_batch_size, generator=g, phase=f"teacher_task{t + 1}", bar=bar)
+                net,
+                t,
+                splits.train,
+                splits.val,
+                epochs=cfg.kdmtl.teacher_epochs,
+                lr=cfg.kdmtl.teacher_lr,
+                lr_decay=cfg.kdmtl.teacher_lr_decay,
+                lr_first_decay=1,
+                lr_step=1,
+                batch_size=cfg.data.batch_size,
+                eval_batch_size=cfg.data.eval_batch_size,
+                generator=g,
+                phase=f"teacher_task{t + 1}",
+                bar=bar,
+            )
             history += loop.history
             teacher_epochs.append(loop.best_epoch)
         teachers.eval()
@@ -121,26 +155,51 @@ def train_kdmtl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: boo
                     orthonormal_(a[0].weight, gen)
                     a[0].bias.zero_()
             opt = torch.optim.Adam(student.parameters(), lr=cfg.schedule.lr)
-            adaptor_opt = torch.optim.Adam(student.adaptors.parameters(), lr=cfg.kdmtl.adaptor_lr,
-                                           weight_decay=cfg.kdmtl.adaptor_weight_decay)
-            loop = run_epochs(EpochLoop(
-                model=student, step=kdmtl_step(student, teachers.nets, opt, adaptor_opt, lambdas, cfg.kdmtl.detach),
-                optimizers=[opt], train=data, epochs=epochs, batch_size=cfg.data.batch_size,
-                lr_schedule=lambda e: lr_factor(e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step),
-                generator=torch.Generator().manual_seed(1000 * cfg.seed + 10 * i),
-                evaluate=lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"], phase=phase,
-                extra=lambda: dict(lambdas=list(lambdas))), bar)
+            adaptor_opt = torch.optim.Adam(
+                student.adaptors.parameters(), lr=cfg.kdmtl.adaptor_lr, weight_decay=cfg.kdmtl.adaptor_weight_decay
+            )
+            loop = run_epochs(
+                EpochLoop(
+                    model=student,
+                    step=kdmtl_step(student, teachers.nets, opt, adaptor_opt, lambdas, cfg.kdmtl.detach),
+                    optimizers=[opt],
+                    train=data,
+                    epochs=epochs,
+                    batch_size=cfg.data.batch_size,
+                    lr_schedule=lambda e: lr_factor(
+                        e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step
+                    ),
+                    generator=torch.Generator().manual_seed(1000 * cfg.seed + 10 * i),
+                    evaluate=lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"],
+                    phase=phase,
+                    extra=lambda: dict(lambdas=list(lambdas)),
+                ),
+                bar,
+            )
             history.extend(loop.history)
             return loop
 
         lam, lam_results = run_search(
-            cfg.kdmtl.lambdas, lambda c, i: fit(c, search_data, cfg.schedule.search_epochs, "search_lambda"), do_search)
+            cfg.kdmtl.lambdas, lambda c, i: fit(c, search_data, cfg.schedule.search_epochs, "search_lambda"), do_search
+        )
         final = fit(lam, splits.train, cfg.schedule.epochs, "final")
     finally:
         bar.close()
-    record = finish_record(cfg, final.model, splits, history, t_start, final.history[-1]["train_objectives"],
-                           dict(selected_epoch=final.best_epoch, selection="best validation mean accuracy",
-                                lambdas=list(lam), search_lambda=lam_results, teacher_test_acc=teacher_test,
-                                teacher_selected_epoch=teacher_epochs,
-                                search_samples=len(search_data) if do_search else 0))
+    record = finish_record(
+        cfg,
+        final.model,
+        splits,
+        history,
+        t_start,
+        final.history[-1]["train_objectives"],
+        dict(
+            selected_epoch=final.best_epoch,
+            selection="best validation mean accuracy",
+            lambdas=list(lam),
+            search_lambda=lam_results,
+            teacher_test_acc=teacher_test,
+            teacher_selected_epoch=teacher_epochs,
+            search_samples=len(search_data) if do_search else 0,
+        ),
+    )
     return TrainResult(final.model, record)

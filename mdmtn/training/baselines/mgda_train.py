@@ -31,6 +31,7 @@ epochs 30, 60 and 90; the full training set (train+val, ``full_train``), no vali
 epoch is tested; MultiMNIST normalised, Cifar10Mnist in [0, 1] (book appendix). Incomplete training
 batches are dropped (``drop_last``); the test set is evaluated in full for every method.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -64,8 +65,9 @@ def shared_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, lis
     return captured[0], reps
 
 
-def task_gradients(losses: Sequence[torch.Tensor], z: torch.Tensor, shared_params: Sequence[torch.Tensor],
-                   variant: str) -> torch.Tensor:
+def task_gradients(
+    losses: Sequence[torch.Tensor], z: torch.Tensor, shared_params: Sequence[torch.Tensor], variant: str
+) -> torch.Tensor:
     """(T, D) detached task gradients: w.r.t. ``z`` ("ub", D = z.numel()) or the shared
     parameters ("params", D = their total size). The graph is kept for the weighted loss."""
     if variant == "ub":
@@ -73,14 +75,21 @@ def task_gradients(losses: Sequence[torch.Tensor], z: torch.Tensor, shared_param
     rows = []
     for loss in losses:
         gs = torch.autograd.grad(loss, shared_params, retain_graph=True, allow_unused=True)
-        rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
-                               for g, p in zip(gs, shared_params)]))
+        rows.append(
+            torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(gs, shared_params)])
+        )
     return torch.stack(rows)
 
 
-def mgda_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-              variant: str = "ub", normalization: str = "none", grad_bug: str = "none"
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+def mgda_step(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    variant: str = "ub",
+    normalization: str = "none",
+    grad_bug: str = "none",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One MGDA(-UB) update of ``model`` on a batch x (B, C, H, W), y (B, T).
 
     Returns (task losses (T,), task weights α (T,)), both detached. ``model`` needs ``shared``,
@@ -107,8 +116,9 @@ def mgda_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: 
     return loss_values, alpha
 
 
-def train_mgda(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True,
-               model: nn.Module | None = None):
+def train_mgda(
+    cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model: nn.Module | None = None
+):
     """Train HPS or MDMTN (``cfg.model``) with MGDA-UB; returns a :class:`mdmtn.training.trainer.TrainResult`.
 
     ``splits`` are already prepared (:func:`mdmtn.training.baselines.common.prepare_splits`). The
@@ -118,7 +128,7 @@ def train_mgda(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool
     if model is None:
         model = build_model(cfg.model, splits.input_shape, n_tasks=cfg.n_tasks)
     else:  # a user's network: its outputs are checked on one batch before anything trains
-        check_model_contract(model.to(splits.train.x.device), splits.train.x[:cfg.data.batch_size], cfg.n_tasks)
+        check_model_contract(model.to(splits.train.x.device), splits.train.x[: cfg.data.batch_size], cfg.n_tasks)
     model.to(device=splits.train.x.device, memory_format=CHANNELS_LAST)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.schedule.lr, momentum=cfg.schedule.momentum)
     weights: list[torch.Tensor] = []
@@ -131,23 +141,51 @@ def train_mgda(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool
     def extra() -> dict:
         w = torch.stack(weights)
         weights.clear()
-        return dict(mgda_weights_mean=w.mean(0).tolist(), mgda_weights_min=w.min(0).values.tolist(),
-                    mgda_weights_max=w.max(0).values.tolist())
+        return dict(
+            mgda_weights_mean=w.mean(0).tolist(),
+            mgda_weights_min=w.min(0).values.tolist(),
+            mgda_weights_max=w.max(0).values.tolist(),
+        )
 
     has_val = len(splits.val) > 0
     bar = progress_bar(cfg, cfg.schedule.epochs, progress)
     try:
-        loop = run_epochs(EpochLoop(
-            model=model, step=step, optimizers=[opt], train=splits.train, epochs=cfg.schedule.epochs,
-            batch_size=cfg.data.batch_size,
-            lr_schedule=lambda e: lr_factor(e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step),
-            generator=torch.Generator().manual_seed(cfg.seed), drop_last=cfg.data.drop_last, phase="mgda",
-            # validation (if the user keeps a val split) is logged only: MGDA keeps the last epoch
-            evaluate=(lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"]) if has_val else (lambda m: None),
-            select_best=False, extra=extra), bar)
+        loop = run_epochs(
+            EpochLoop(
+                model=model,
+                step=step,
+                optimizers=[opt],
+                train=splits.train,
+                epochs=cfg.schedule.epochs,
+                batch_size=cfg.data.batch_size,
+                lr_schedule=lambda e: lr_factor(
+                    e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step
+                ),
+                generator=torch.Generator().manual_seed(cfg.seed),
+                drop_last=cfg.data.drop_last,
+                phase="mgda",
+                # validation (if the user keeps a val split) is logged only: MGDA keeps the last epoch
+                evaluate=(lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"])
+                if has_val
+                else (lambda m: None),
+                select_best=False,
+                extra=extra,
+            ),
+            bar,
+        )
     finally:
         bar.close()
-    record = finish_record(cfg, model, splits, loop.history, t_start, loop.history[-1]["train_objectives"],
-                           dict(selected_epoch=loop.best_epoch, selection="last epoch",
-                                final_mgda_weights_mean=loop.history[-1]["mgda_weights_mean"]))
+    record = finish_record(
+        cfg,
+        model,
+        splits,
+        loop.history,
+        t_start,
+        loop.history[-1]["train_objectives"],
+        dict(
+            selected_epoch=loop.best_epoch,
+            selection="last epoch",
+            final_mgda_weights_mean=loop.history[-1]["mgda_weights_mean"],
+        ),
+    )
     return TrainResult(model, record)

@@ -18,6 +18,7 @@ anyway; only BatchNorm running statistics differed).
 The architecture (per-task or, with ``mtan_attention="shared"``, the code's shared attention)
 is :class:`mdmtn.models.MTAN`.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
@@ -40,8 +41,13 @@ def run_search(candidates: Sequence[Any], fit: Callable[[Any, int], EpochLoop], 
     results, best, best_score = [], candidates[0], float("-inf")
     for i, c in enumerate(candidates):
         loop = fit(c, i)
-        results.append(dict(candidate=list(c) if isinstance(c, (tuple, list)) else c, best_val=loop.best_score,
-                            best_epoch=loop.best_epoch))
+        results.append(
+            dict(
+                candidate=list(c) if isinstance(c, (tuple, list)) else c,
+                best_val=loop.best_score,
+                best_epoch=loop.best_epoch,
+            )
+        )
         if loop.best_score > best_score:
             best, best_score = c, loop.best_score
     return best, results
@@ -63,39 +69,74 @@ def weighted_step(model: torch.nn.Module, opt: torch.optim.Optimizer, weights: S
 
 def train_mtan(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
     """λ search, lr search, final training; returns a :class:`mdmtn.training.trainer.TrainResult`."""
-    run = begin_search_run(cfg, splits, "MTAN", model, progress,
-                           lambda s: (len(cfg.mtan.lambdas) + len(cfg.mtan.lrs) if s else 0) * cfg.schedule.search_epochs
-                           + cfg.schedule.epochs)
+    run = begin_search_run(
+        cfg,
+        splits,
+        "MTAN",
+        model,
+        progress,
+        lambda s: (
+            (len(cfg.mtan.lambdas) + len(cfg.mtan.lrs) if s else 0) * cfg.schedule.search_epochs + cfg.schedule.epochs
+        ),
+    )
     search_data, do_search, bar, history, fits = run.search_data, run.do_search, run.bar, run.history, run.fits
 
     def fit(lambdas: Sequence[float], lr: float, data: TaskTensors, epochs: int, phase: str) -> EpochLoop:
         i = next(fits)
-        net = build_model("mtan", splits.input_shape, n_tasks=cfg.n_tasks,
-                          shared_attention=cfg.mtan.attention == "shared")
+        net = build_model(
+            "mtan", splits.input_shape, n_tasks=cfg.n_tasks, shared_attention=cfg.mtan.attention == "shared"
+        )
         net.to(device=splits.train.x.device, memory_format=CHANNELS_LAST)
         lsuv_init_(net, data, cfg.data.batch_size, seed=1000 * cfg.seed + 10 * i + 3)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
-        loop = run_epochs(EpochLoop(
-            model=net, step=weighted_step(net, opt, lambdas), optimizers=[opt], train=data, epochs=epochs,
-            batch_size=cfg.data.batch_size,
-            lr_schedule=lambda e: lr_factor(e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step),
-            generator=torch.Generator().manual_seed(1000 * cfg.seed + 10 * i),
-            evaluate=lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"], phase=phase,
-            extra=lambda: dict(lambdas=list(lambdas), base_lr=lr)), bar)
+        loop = run_epochs(
+            EpochLoop(
+                model=net,
+                step=weighted_step(net, opt, lambdas),
+                optimizers=[opt],
+                train=data,
+                epochs=epochs,
+                batch_size=cfg.data.batch_size,
+                lr_schedule=lambda e: lr_factor(
+                    e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step
+                ),
+                generator=torch.Generator().manual_seed(1000 * cfg.seed + 10 * i),
+                evaluate=lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"],
+                phase=phase,
+                extra=lambda: dict(lambdas=list(lambdas), base_lr=lr),
+            ),
+            bar,
+        )
         history.extend(loop.history)
         return loop
 
     try:
         lam, lam_results = run_search(
-            cfg.mtan.lambdas, lambda c, i: fit(c, cfg.mtan.lrs[0], search_data, cfg.schedule.search_epochs, "search_lambda"),
-            do_search)
+            cfg.mtan.lambdas,
+            lambda c, i: fit(c, cfg.mtan.lrs[0], search_data, cfg.schedule.search_epochs, "search_lambda"),
+            do_search,
+        )
         lr, lr_results = run_search(
-            cfg.mtan.lrs, lambda c, i: fit(lam, c, search_data, cfg.schedule.search_epochs, "search_lr"), do_search)
+            cfg.mtan.lrs, lambda c, i: fit(lam, c, search_data, cfg.schedule.search_epochs, "search_lr"), do_search
+        )
         final = fit(lam, lr, splits.train, cfg.schedule.epochs, "final")
     finally:
         bar.close()
-    record = finish_record(cfg, final.model, splits, history, t_start, final.history[-1]["train_objectives"],
-                           dict(selected_epoch=final.best_epoch, selection="best validation mean accuracy",
-                                lambdas=list(lam), lr=lr, search_lambda=lam_results, search_lr=lr_results,
-                                search_samples=len(search_data) if do_search else 0))
+    record = finish_record(
+        cfg,
+        final.model,
+        splits,
+        history,
+        t_start,
+        final.history[-1]["train_objectives"],
+        dict(
+            selected_epoch=final.best_epoch,
+            selection="best validation mean accuracy",
+            lambdas=list(lam),
+            lr=lr,
+            search_lambda=lam_results,
+            search_lr=lr_results,
+            search_samples=len(search_data) if do_search else 0,
+        ),
+    )
     return TrainResult(final.model, record)

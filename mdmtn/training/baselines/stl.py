@@ -11,6 +11,7 @@ The record's model is an :class:`~mdmtn.models.STLSet`: task t is answered by ne
 ``test_acc`` holds both tasks' accuracies and SR/CR/PS count both networks.
 :func:`train_single_task` is reused for the KDMTL teachers.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -41,18 +42,43 @@ def single_task_step(net: nn.Module, opt: torch.optim.Optimizer, task: int) -> C
     return step
 
 
-def train_single_task(net: nn.Module, task: int, train: TaskTensors, val: TaskTensors, *, epochs: int, lr: float,
-                      lr_decay: float, lr_first_decay: int, lr_step: int, batch_size: int, eval_batch_size: int,
-                      generator: torch.Generator, phase: str, bar: tqdm | None = None) -> EpochLoop:
+def train_single_task(
+    net: nn.Module,
+    task: int,
+    train: TaskTensors,
+    val: TaskTensors,
+    *,
+    epochs: int,
+    lr: float,
+    lr_decay: float,
+    lr_first_decay: int,
+    lr_step: int,
+    batch_size: int,
+    eval_batch_size: int,
+    generator: torch.Generator,
+    phase: str,
+    bar: tqdm | None = None,
+) -> EpochLoop:
     """Train one single-task network on task ``task`` with Adam; keeps its best-validation epoch
     (accuracy on that task). Returns the finished :class:`EpochLoop` (history, best epoch)."""
     net.to(device=train.x.device, memory_format=CHANNELS_LAST)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     val_t = column(val, task)
-    return run_epochs(EpochLoop(
-        model=net, step=single_task_step(net, opt, task), optimizers=[opt], train=train, epochs=epochs,
-        batch_size=batch_size, lr_schedule=lambda e: lr_factor(e, lr_decay, lr_first_decay, lr_step),
-        generator=generator, evaluate=lambda m: evaluate(m, val_t, eval_batch_size)["acc"], phase=phase), bar)
+    return run_epochs(
+        EpochLoop(
+            model=net,
+            step=single_task_step(net, opt, task),
+            optimizers=[opt],
+            train=train,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr_schedule=lambda e: lr_factor(e, lr_decay, lr_first_decay, lr_step),
+            generator=generator,
+            evaluate=lambda m: evaluate(m, val_t, eval_batch_size)["acc"],
+            phase=phase,
+        ),
+        bar,
+    )
 
 
 def train_stl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
@@ -68,14 +94,33 @@ def train_stl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool 
     try:
         for t, net in enumerate(stl.nets):
             loop = train_single_task(
-                net, t, splits.train, splits.val, epochs=cfg.schedule.epochs, lr=cfg.schedule.lr, lr_decay=cfg.schedule.lr_decay,
-                lr_first_decay=cfg.schedule.lr_first_decay, lr_step=cfg.schedule.lr_step, batch_size=cfg.data.batch_size,
-                eval_batch_size=cfg.data.eval_batch_size, generator=g, phase=f"stl_task{t + 1}", bar=bar)
+                net,
+                t,
+                splits.train,
+                splits.val,
+                epochs=cfg.schedule.epochs,
+                lr=cfg.schedule.lr,
+                lr_decay=cfg.schedule.lr_decay,
+                lr_first_decay=cfg.schedule.lr_first_decay,
+                lr_step=cfg.schedule.lr_step,
+                batch_size=cfg.data.batch_size,
+                eval_batch_size=cfg.data.eval_batch_size,
+                generator=g,
+                phase=f"stl_task{t + 1}",
+                bar=bar,
+            )
             history += loop.history
             objectives.append(loop.history[-1]["train_objectives"][1])
             selected.append(loop.best_epoch)
     finally:
         bar.close()
-    record = finish_record(cfg, stl, splits, history, t_start, objectives,
-                           dict(selected_epoch=selected, selection="best validation accuracy per task"))
+    record = finish_record(
+        cfg,
+        stl,
+        splits,
+        history,
+        t_start,
+        objectives,
+        dict(selected_epoch=selected, selection="best validation accuracy per task"),
+    )
     return TrainResult(stl, record)

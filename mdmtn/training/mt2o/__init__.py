@@ -42,6 +42,7 @@ The package holds the method (``config``: :class:`JointConfig`; ``transfer``: th
 ``solver``: :func:`solve`; ``toy``: :func:`quadratic_toy`). Its records live in
 :mod:`mdmtn.experiments.joint_runs` and its comparison tables in :mod:`mdmtn.reporting.joint_report`.
 """
+
 from mdmtn.training.mt2o.config import (
     MT2O_SPARSE_VECTORS,
     MT2O_VECTORS,
@@ -61,6 +62,22 @@ from mdmtn.training.mt2o.transfer import (
     transfer_step,
 )
 
-__all__ = ["JointConfig", "joint_config", "MT2O_VECTORS", "MT2O_SPARSE_VECTORS", "STRATEGIES", "TRANSFERS", "solve",
-           "JointResult", "front_points", "front_hypervolume", "transfer_step", "TransferOutcome", "cap",
-           "nearest_neighbours", "model_state", "load_state_", "quadratic_toy"]
+__all__ = [
+    "JointConfig",
+    "joint_config",
+    "MT2O_VECTORS",
+    "MT2O_SPARSE_VECTORS",
+    "STRATEGIES",
+    "TRANSFERS",
+    "solve",
+    "JointResult",
+    "front_points",
+    "front_hypervolume",
+    "transfer_step",
+    "TransferOutcome",
+    "cap",
+    "nearest_neighbours",
+    "model_state",
+    "load_state_",
+    "quadratic_toy",
+]

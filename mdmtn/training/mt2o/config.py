@@ -1,5 +1,6 @@
 """The record key of a joint solve: :class:`JointConfig` (K run configs that differ only in k,
 plus the transfer settings), and the preference vectors of the MT2O-v comparisons."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,9 +17,12 @@ STRATEGIES = {"mt2o": "mt2o", "independent": "none"}  # sweep --strategy -> tran
 # Five preference vectors for MT2O comparisons (K = 5): task trade-offs spread over
 # (0, 1), ends kept off 0 so no head is ignored. MT2O_VECTORS are dense (k0 = 0: the scalarised
 # two-task problem MT2O was made for); MT2O_SPARSE_VECTORS add GrOWL with the quick sweep's k0.
-MT2O_VECTORS: tuple[tuple[float, float, float], ...] = tuple((0.0, w, round(1 - w, 6)) for w in (0.1, 0.3, 0.5, 0.7, 0.9))
+MT2O_VECTORS: tuple[tuple[float, float, float], ...] = tuple(
+    (0.0, w, round(1 - w, 6)) for w in (0.1, 0.3, 0.5, 0.7, 0.9)
+)
 MT2O_SPARSE_VECTORS: tuple[tuple[float, float, float], ...] = tuple(
-    (0.001, round(w * 0.999, 6), round((1 - w) * 0.999, 6)) for w in (0.1, 0.3, 0.5, 0.7, 0.9))
+    (0.001, round(w * 0.999, 6), round((1 - w) * 0.999, 6)) for w in (0.1, 0.3, 0.5, 0.7, 0.9)
+)
 for _k in MT2O_VECTORS + MT2O_SPARSE_VECTORS:  # keep the sums exact after rounding
     assert abs(sum(_k) - 1.0) < 1e-9, _k
 
@@ -99,8 +103,16 @@ def _without_k(r: RunConfig) -> dict[str, Any]:
     return d
 
 
-def joint_config(dataset: str, model: str, vectors: Sequence[Sequence[float]], preset: str = "quick",
-                 seed: int = 0, *, strategy: str = "mt2o", **options: Any) -> JointConfig:
+def joint_config(
+    dataset: str,
+    model: str,
+    vectors: Sequence[Sequence[float]],
+    preset: str = "quick",
+    seed: int = 0,
+    *,
+    strategy: str = "mt2o",
+    **options: Any,
+) -> JointConfig:
     """Validated :class:`JointConfig`. ``strategy`` is ``"mt2o"`` or ``"independent"`` (or a
     ``transfer`` value); ``options`` holds JointConfig fields and RunConfig overrides."""
     transfer = STRATEGIES.get(strategy, strategy)

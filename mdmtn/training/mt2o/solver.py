@@ -1,5 +1,6 @@
 """The joint solver: K subproblems trained side by side on the single-run engine, with or without
 transfer, logging the hypervolume of their current solutions over training time."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -105,8 +106,16 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointRes
         vals = [evaluate(r.model, splits.val, cfg0.data.eval_batch_size) for r in runs]
         srs = [sparsity_metrics(r.model)["SR"] for r in runs] if sparse else None
         pts = front_points([v["loss"] for v in vals], srs)
-        hv_curve.append(dict(train_seconds=clock.wall, train_cpu_seconds=clock.cpu, steps=steps, forward_passes=passes,
-                             hv=front_hypervolume(pts, jc.loss_reference, sparse), points=pts.tolist()))
+        hv_curve.append(
+            dict(
+                train_seconds=clock.wall,
+                train_cpu_seconds=clock.cpu,
+                steps=steps,
+                forward_passes=passes,
+                hv=front_hypervolume(pts, jc.loss_reference, sparse),
+                points=pts.tolist(),
+            )
+        )
         eval_clock += time.perf_counter() - t0
 
     log_hv()
@@ -116,12 +125,15 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointRes
     for it in range(jc.n_iterations):
         for ep in range(cfg0.schedule.epochs_per_iteration):
             clock.start()
-            sums = [(torch.zeros(cfg0.n_tasks + 1, dtype=torch.float64),
-                     torch.zeros(cfg0.n_tasks + 1, dtype=torch.float64)) for _ in runs]
+            sums = [
+                (torch.zeros(cfg0.n_tasks + 1, dtype=torch.float64), torch.zeros(cfg0.n_tasks + 1, dtype=torch.float64))
+                for _ in runs
+            ]
             for r in runs:
                 r.model.train()
-            for b, (xb, yb) in enumerate(iterate_batches(splits.train, cfg0.data.batch_size, shuffle=True,
-                                                         generator=g_data), start=1):
+            for b, (xb, yb) in enumerate(
+                iterate_batches(splits.train, cfg0.data.batch_size, shuffle=True, generator=g_data), start=1
+            ):
                 for r, st, (ls, hs) in zip(runs, stages, sums):
                     losses, h = r.step(st.opt, xb, yb)
                     ls += losses.double()
@@ -133,9 +145,14 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointRes
                     beta = cap(steps, total_steps, jc.beta0, jc.decay_fraction)
                     idx = torch.randint(len(splits.train), (cfg0.data.batch_size,), generator=g_transfer)
                     xt, yt = splits.train.x[idx], splits.train.y[idx]
-                    new, out = transfer_step([model_state(r.model) for r in runs],
-                                             lambda k, s: objective(k, s, xt, yt), nbrs, jc.coefficients, beta,
-                                             rule=jc.transfer)
+                    new, out = transfer_step(
+                        [model_state(r.model) for r in runs],
+                        lambda k, s: objective(k, s, xt, yt),
+                        nbrs,
+                        jc.coefficients,
+                        beta,
+                        rule=jc.transfer,
+                    )
                     for r, s in zip(runs, new):
                         load_state_(r.model, s)
                     passes += out.forward_passes
@@ -161,8 +178,17 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointRes
             test = evaluate(r.model, splits.test, cfg0.data.eval_batch_size)
         with timer("validation"):
             val = evaluate(r.model, splits.val, cfg0.data.eval_batch_size)
-        finals.append(dict(k=list(r.cfg.k), test_acc=test["acc"], test_loss=test["loss"], val_acc=val["acc"],
-                           val_loss=val["loss"], **sparsity_metrics(r.model), history=r.history))
+        finals.append(
+            dict(
+                k=list(r.cfg.k),
+                test_acc=test["acc"],
+                test_loss=test["loss"],
+                val_acc=val["acc"],
+                val_loss=val["loss"],
+                **sparsity_metrics(r.model),
+                history=r.history,
+            )
+        )
     accepted = [a for t in transfers for a, s in zip(t["coefficient"], t["source"]) if s is not None]
     n_tries = sum(b is not None for t in transfers for b in t["before"]) if jc.transfer == "mt2o" else len(accepted)
     # the training clock holds the epochs' steps, transfers and per-epoch work (prox, validation);
@@ -171,13 +197,28 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointRes
     timer.add("hv_log", eval_clock)
     wall = time.perf_counter() - t_start
     record = new_record(
-        status="ok", kind="joint", key=jc.key(), config=jc.to_dict(), strategy=jc.transfer,
-        hv_curve=hv_curve, final_hv=hv_curve[-1]["hv"], subproblems=finals,
-        transfers=dict(n_steps=len(transfers), accepted=len(accepted), tried=n_tries,
-                       mean_coefficient=float(np.mean(accepted)) if accepted else None, log=transfers),
+        status="ok",
+        kind="joint",
+        key=jc.key(),
+        config=jc.to_dict(),
+        strategy=jc.transfer,
+        hv_curve=hv_curve,
+        final_hv=hv_curve[-1]["hv"],
+        subproblems=finals,
+        transfers=dict(
+            n_steps=len(transfers),
+            accepted=len(accepted),
+            tried=n_tries,
+            mean_coefficient=float(np.mean(accepted)) if accepted else None,
+            log=transfers,
+        ),
         data=splits.provenance(),
-        train_seconds=clock.wall, train_cpu_seconds=clock.cpu, eval_seconds=eval_clock, wall_time_s=wall,
-        machine=machine_info(), timing=timer.block(wall),
+        train_seconds=clock.wall,
+        train_cpu_seconds=clock.cpu,
+        eval_seconds=eval_clock,
+        wall_time_s=wall,
+        machine=machine_info(),
+        timing=timer.block(wall),
     )
     return JointResult([r.model for r in runs], record)
 

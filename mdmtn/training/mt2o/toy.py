@@ -1,4 +1,5 @@
 """MT2O-v's loop on a toy with a known front: two quadratics, linear scalarisation."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -9,10 +10,21 @@ import torch
 from mdmtn.training.mt2o.transfer import cap, nearest_neighbours, transfer_step
 
 
-def quadratic_toy(a: Sequence[float], b: Sequence[float], weights: Sequence[float], theta0: Sequence[float], *,
-                  steps: int = 100, lr: float = 0.05, transfer: str = "mt2o", period: int = 5,
-                  neighbours: int = 2, coefficients: Sequence[float] = (0.05, 0.1, 0.2, 0.3, 0.5),
-                  beta0: float = 0.5, decay_fraction: float = 0.75) -> dict[str, np.ndarray]:
+def quadratic_toy(
+    a: Sequence[float],
+    b: Sequence[float],
+    weights: Sequence[float],
+    theta0: Sequence[float],
+    *,
+    steps: int = 100,
+    lr: float = 0.05,
+    transfer: str = "mt2o",
+    period: int = 5,
+    neighbours: int = 2,
+    coefficients: Sequence[float] = (0.05, 0.1, 0.2, 0.3, 0.5),
+    beta0: float = 0.5,
+    decay_fraction: float = 0.75,
+) -> dict[str, np.ndarray]:
     """MT2O-v's loop on L1 = ‖θ − a‖², L2 = ‖θ − b‖² with linear scalarisation.
 
     Subproblem k (weight w_k ∈ [0, 1]) minimises g_k = w_k·L1 + (1 − w_k)·L2, whose minimiser
@@ -36,8 +48,9 @@ def quadratic_toy(a: Sequence[float], b: Sequence[float], weights: Sequence[floa
         theta = theta - lr * grad
         if transfer != "none" and t % period == 0:
             beta = cap(t, steps, beta0, decay_fraction)
-            new, _ = transfer_step([[theta[k]] for k in range(K)], lambda k, s: g(k, s[0]), nbrs, coefficients,
-                                   beta, rule=transfer)
+            new, _ = transfer_step(
+                [[theta[k]] for k in range(K)], lambda k, s: g(k, s[0]), nbrs, coefficients, beta, rule=transfer
+            )
             theta = torch.stack([s[0] for s in new])
         traj.append(theta.clone())
         vals.append([g(k, theta[k]) for k in range(K)])

@@ -1,4 +1,5 @@
 """The transfer step of MT2O-v (model-agnostic: a model's state is a list of float tensors)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,9 +39,14 @@ class TransferOutcome:
 
 
 @torch.no_grad()
-def transfer_step(states: Sequence[Sequence[torch.Tensor]], objective: Callable[[int, list[torch.Tensor]], float],
-                  neighbours: Sequence[Sequence[int]], coefficients: Sequence[float], beta: float,
-                  rule: str = "mt2o") -> tuple[list[list[torch.Tensor]], TransferOutcome]:
+def transfer_step(
+    states: Sequence[Sequence[torch.Tensor]],
+    objective: Callable[[int, list[torch.Tensor]], float],
+    neighbours: Sequence[Sequence[int]],
+    coefficients: Sequence[float],
+    beta: float,
+    rule: str = "mt2o",
+) -> tuple[list[list[torch.Tensor]], TransferOutcome]:
     """One transfer step over K subproblem states (every receiver reads the same snapshot).
 
     Args:
