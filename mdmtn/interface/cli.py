@@ -368,20 +368,17 @@ def cmd_measured(args: argparse.Namespace) -> int:
 def cmd_seal(args: argparse.Namespace) -> int:
     """``seal DIR...``: give records written before checksums (schema 1-2) their checksum."""
     from mdmtn.experiments.joint_runs import joint_key
-    from mdmtn.records.record import RecordError, seal_record
+    from mdmtn.records.record import seal_folder
 
     _existing_dirs(args.dirs)
-    sealed = bad = 0
+    sealed, refused = 0, []
     for d in args.dirs:
-        for p in sorted(Path(d).glob("*.json")):
-            try:
-                kind = json.loads(p.read_text(encoding="utf-8")).get("kind")
-                sealed += seal_record(p, joint_key if kind == "joint" else None)
-            except (RecordError, ValueError, AttributeError, OSError) as e:
-                print(f"not sealed: {p}: {e}", file=sys.stderr)
-                bad += 1
-    print(f"{sealed} record(s) sealed" + (f", {bad} file(s) refused (see above)" if bad else ""))
-    return 1 if bad else 0
+        n, bad = seal_folder(d, joint_key)
+        sealed, refused = sealed + n, refused + bad
+    for msg in refused:
+        print(f"not sealed: {msg}", file=sys.stderr)
+    print(f"{sealed} record(s) sealed" + (f", {len(refused)} file(s) refused (see above)" if refused else ""))
+    return 1 if refused else 0
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:

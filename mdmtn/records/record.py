@@ -154,6 +154,19 @@ def seal_record(path: str | os.PathLike, key_of: Callable[[dict], str] | None = 
     return True
 
 
+def seal_folder(out_dir: str | os.PathLike, joint_key_of: Callable[[dict], str] | None = None) -> tuple[int, list[str]]:
+    """:func:`seal_record` on every ``*.json`` of ``out_dir`` (joint records with ``joint_key_of``);
+    returns (records sealed now, one message per file refused, naming it and why)."""
+    sealed, refused = 0, []
+    for p in sorted(Path(out_dir).glob("*.json")):
+        try:
+            kind = json.loads(p.read_text(encoding="utf-8")).get("kind")
+            sealed += seal_record(p, joint_key_of if kind == "joint" else None)
+        except (RecordError, ValueError, AttributeError, OSError) as e:
+            refused.append(f"{p}: {e}")
+    return sealed, refused
+
+
 def _key_of(raw: Any) -> Callable[[dict], str]:
     if isinstance(raw, dict) and raw.get("kind") == "joint":
         raise RecordError("a joint record is sealed with its own key function (mdmtn.experiments.joint_runs.joint_key)")

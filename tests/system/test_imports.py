@@ -168,3 +168,28 @@ def test_the_old_flat_names_still_import_with_a_warning():
     from mdmtn.training.baselines import common
 
     assert finish_record is common.finish_record
+
+
+def test_reporting_imports_nothing_that_writes_or_loads_a_checkpoint():
+    """Reporting only reads records: no writer, sealer or checkpoint loader of the records layer,
+    and no ``open(..., "w")``-style write in its source (a page never trains, loads a model or writes)."""
+    import re
+
+    banned = re.compile(r"^(write_|save_|seal_|atomic_write|load_checkpoint|load_verified_checkpoint)")
+    bad = []
+    for f in (ROOT / "reporting").rglob("*.py"):
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mdmtn"):
+                bad += [f"{f.name} imports {a.name}" for a in node.names if banned.match(a.name)]
+            if isinstance(node, ast.Attribute) and node.attr in ("write_text", "write_bytes", "unlink", "mkdir"):
+                bad.append(f"{f.name} calls .{node.attr}")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "open":
+                mode = (
+                    node.args[1]
+                    if len(node.args) > 1
+                    else next((k.value for k in node.keywords if k.arg == "mode"), None)
+                )
+                if mode is not None and not (isinstance(mode, ast.Constant) and set(str(mode.value)) <= set("rbt")):
+                    bad.append(f"{f.name} opens a file for writing (line {node.lineno})")
+    assert not bad, bad
