@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from mdmtn.core.config import RunConfig
+from mdmtn.objectives.metrics import layer_rows_block
 from mdmtn.records.checkpoint import CheckpointError, load_checkpoint
 from mdmtn.records.probe import load_verified_checkpoint
 from mdmtn.records.record import load_records, write_record
@@ -26,7 +27,8 @@ def compress_records(
     warn: Callable[[str], None] = _stderr,
 ) -> tuple[int, int]:
     """Add ``compression`` (:func:`mdmtn.training.compress.compression_summary` of the saved model)
-    to each sparse Algorithm-1 record of ``out_dir`` that lacks it (all of them with ``force``).
+    and ``layer_rows`` (:func:`mdmtn.objectives.metrics.layer_rows_block`) to each sparse
+    Algorithm-1 record of ``out_dir`` that lacks either (all of them with ``force``).
     A checkpoint is used only if its config and weights are its record's model; any other is
     skipped with a message to ``warn``. Returns (records updated, records skipped)."""
     n = skipped = 0
@@ -34,7 +36,7 @@ def compress_records(
         path = Path(out_dir) / f"{rec['key']}.json"
         if rec["config"].get("method", "wc_al") != "wc_al" or rec["config"]["k"][0] == 0:
             continue
-        if rec.get("compression") and not force:
+        if rec.get("compression") and rec.get("layer_rows") and not force:
             continue
         ckpt = Path(out_dir) / f"{rec['key']}.pt"
         if not ckpt.exists():
@@ -61,6 +63,7 @@ def compress_records(
             skipped += 1
             continue
         rec["compression"] = compression_summary(model)
+        rec["layer_rows"] = layer_rows_block(model)
         write_record(path, rec)
         c = rec["compression"]
         log(

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from mdmtn.objectives.growl import ConvRows, weight_rows
 
-__all__ = ["row_stats", "sparsity_metrics", "layer_row_stats", "accuracy"]
+__all__ = ["row_stats", "sparsity_metrics", "layer_row_stats", "layer_rows_block", "part_sr", "accuracy"]
 
 
 @torch.no_grad()
@@ -67,6 +67,25 @@ def layer_row_stats(
     """Per-tensor :func:`row_stats` (``{name: (total, zero, unique)}``) over the tensors that
     :func:`sparsity_metrics` counts."""
     return {name: row_stats(p, conv_rows) for name, p in _matrices(model, exclude)}
+
+
+@torch.no_grad()
+def layer_rows_block(model: nn.Module, conv_rows: ConvRows = "code") -> dict:
+    """A record's ``layer_rows``: ``rows`` ``{tensor name: [total, zero, unique]}`` over the tensors
+    :func:`sparsity_metrics` counts (so the per-layer counts add up to the record's SR), and
+    ``growl``: the names of the layers GrOWL regularises (``model.growl_weights()``; in MDMTN
+    ``shared.*`` and the task-specific ``monitors.*``), which Fig. 7's claims compare."""
+    rows = {name: list(row_stats(p, conv_rows)) for name, p in _matrices(model, ())}
+    growl = [name for name, _ in model.growl_weights()] if hasattr(model, "growl_weights") else []
+    return dict(rows=rows, growl=growl)
+
+
+def part_sr(block: dict, prefix: str) -> float | None:
+    """SR (percent of zero rows) of the GrOWL layers of a ``layer_rows`` block whose names start
+    with ``prefix`` (``"monitors."``, ``"shared."``); None if there are none."""
+    names = [n for n in block["growl"] if n.startswith(prefix) and n in block["rows"]]
+    total = sum(block["rows"][n][0] for n in names)
+    return 100.0 * sum(block["rows"][n][1] for n in names) / total if total else None
 
 
 @torch.no_grad()

@@ -68,3 +68,40 @@ def best_run(records: Sequence[dict[str, Any]], select: str = "test") -> dict[st
         return None
     key = {"test": "test_acc_mean", "val": "val_acc_mean"}[select]
     return max(records, key=lambda r: r["metrics"][key])
+
+
+def supported(points: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Boolean mask of the rows of ``points`` (n, m), all objectives minimised, that minimise some
+    weighted sum ``w · p`` with weights ``w >= 0`` summing to 1 over the set: the points on its
+    lower-left convex hull, which a weighted-sum scalarisation can reach. A front whose points are
+    all supported is convex. Each point is one small feasibility LP (SciPy's HiGHS): find w in the
+    simplex with ``w · (q - p) >= -tol`` for every row q."""
+    from scipy.optimize import linprog
+
+    p = np.asarray(points, dtype=float)
+    n, m = p.shape
+    out = np.zeros(n, dtype=bool)
+    for i in range(n):
+        diff = p - p[i]  # (n, m): rows q - p_i
+        res = linprog(
+            np.zeros(m),
+            A_ub=-diff,
+            b_ub=np.full(n, tol),
+            A_eq=np.ones((1, m)),
+            b_eq=[1.0],
+            bounds=[(0, None)] * m,
+            method="highs",
+        )
+        out[i] = res.status == 0
+    return out
+
+
+def dominated_share(points: np.ndarray, by: np.ndarray) -> float:
+    """Share of the rows of ``points`` (n, m) weakly dominated by some row of ``by`` (k, m): a row q
+    of ``by`` with ``q <= p`` in every objective (minimised); nan for no points."""
+    p, q = np.asarray(points, dtype=float), np.asarray(by, dtype=float)
+    if len(p) == 0:
+        return float("nan")
+    if len(q) == 0:
+        return 0.0
+    return float(np.mean([(q <= x).all(axis=1).any() for x in p]))

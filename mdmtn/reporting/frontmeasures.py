@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mdmtn.core.paper import paper_preference_vectors
+from mdmtn.objectives.pareto import dominated_share, objective_vectors, supported
 from mdmtn.reporting.report import cluster_members, front_panel, pf_study_panel
 
 
@@ -21,8 +22,10 @@ def _acc(runs: Sequence[dict]) -> list[float]:
 def front_measure(records: Sequence[dict], claim: dict[str, Any]) -> tuple[dict[int, str], str]:
     """({sweep seed: the measure, formatted}, note) for a registry entry with rule ``front``; an
     empty dict while no sweep of the entry's (dataset, model) covers the paper's 90 vectors."""
-    ds, arch = claim["front"]["dataset"], claim["front"]["model"]
     measure = claim["measure"]
+    if measure == "mdmtn_dominates":
+        return _mdmtn_dominates(records)
+    ds, arch = claim["front"]["dataset"], claim["front"]["model"]
     if measure == "study_best":
         panel = pf_study_panel(records, ds, arch)
         if not panel["study"]:
@@ -55,9 +58,36 @@ def front_measure(records: Sequence[dict], claim: dict[str, Any]) -> tuple[dict[
     elif measure == "share_sr29":
         near = sum(abs(r["metrics"]["SR"] - 29.0) <= 5 for r in front)
         value = f"{near} of {len(front)} within 5 points of 29%"
+    elif measure == "supported_share":
+        on_hull = supported(objective_vectors(front))
+        value = f"{int(on_hull.sum())} of {len(front)} Pareto points supported (on the lower convex hull)"
     elif measure == "acc_range":
         a, d = _acc(front), _acc(p["dense"])
         value = f"{min(a):.2f}-{max(a):.2f}% (k0 = 0: {min(d):.2f}-{max(d):.2f}%)"
     else:
         raise ValueError(f"unknown front measure {measure!r}")
     return {seed: value}, f"{p['presets'][0]} preset"
+
+
+def _mdmtn_dominates(records: Sequence[dict]) -> tuple[dict[int, str], str]:
+    """Fig. 6: per dataset and front (the study from the sparse model, the k0 = 0 runs), the share of
+    HPS front points weakly dominated in (L1, L2) by an MDMTN front point; one value per study seed
+    (the source run's seed, which both architectures' studies must share)."""
+    parts, seeds, missing = [], set(), []
+    for ds in ("multimnist", "cifar10mnist"):
+        panels = {arch: pf_study_panel(records, ds, arch) for arch in ("hps", "mdmtn")}
+        if any(not p["study"] for p in panels.values()):
+            missing.append(ds)
+            continue
+        seeds |= {p["source"]["config"]["seed"] for p in panels.values()}
+        for front in ("study_front", "dense_front"):
+            h, m = (objective_vectors(panels[a][front], (1, 2)) for a in ("hps", "mdmtn"))
+            share = dominated_share(h, m)
+            parts.append(f"{ds} {'study' if front == 'study_front' else 'k0 = 0'}: {share:.2f} of {len(h)}")
+    if missing:
+        return {}, f"no front-study runs of both architectures on {', '.join(missing)}" + (
+            f" ({'; '.join(parts)})" if parts else ""
+        )
+    if len(seeds) != 1:
+        return {}, f"the HPS and MDMTN studies start from runs of different seeds {sorted(seeds)}"
+    return {seeds.pop(): "; ".join(parts)}, ""

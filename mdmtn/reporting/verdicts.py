@@ -29,7 +29,18 @@ from mdmtn.reporting.selection import is_default
 
 REGISTRY = Path(__file__).resolve().parents[1] / "registry.toml"
 VERDICTS = ("holds", "does not hold", "inconclusive", "not yet")
-RULES = ("match", "order", "noninferior", "gap_larger", "trade", "sr_spread", "front", "qualitative", "decision")
+RULES = (
+    "match",
+    "order",
+    "noninferior",
+    "gap_larger",
+    "trade",
+    "sr_spread",
+    "front",
+    "above",
+    "qualitative",
+    "decision",
+)
 LEVEL = 0.95
 METRICS = ("acc1", "acc2", "avg", "SR", "CR", "PS")
 
@@ -53,7 +64,8 @@ def load_registry(path: str | Path = REGISTRY) -> list[dict[str, Any]]:
         "gap_larger": ("a", "b"),
         "trade": ("a", "b"),
         "sr_spread": ("tolerance",),
-        "front": ("front", "measure"),
+        "front": ("measure",),  # and "front" (dataset, model), except for measures over both datasets
+        "above": ("statistic_of", "above", "models"),
         "qualitative": (),
         "decision": ("decision",),
     }
@@ -497,6 +509,72 @@ def judge_front(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     )
 
 
+def _cells_verdict(parts: Sequence[str]) -> str:
+    """A claim over several cells: not yet while one lacks data, does not hold if one does not,
+    holds if all hold, inconclusive otherwise."""
+    if "not yet" in parts:
+        return "not yet"
+    if "does not hold" in parts:
+        return "does not hold"
+    return "holds" if all(v == "holds" for v in parts) else "inconclusive"
+
+
+def _cell_intervals(c, records, cells, value_of) -> tuple[list[str], list[str], list[str], list[str], int]:
+    """Per cell of ``cells`` ((dataset, model) of the paper's sparse cells): ``value_of(record)`` per
+    seed, its t interval and the verdict of "above ``c['above']``"; returns (verdicts, summaries,
+    per-seed texts, record keys, smallest n)."""
+    verdicts, summaries, per, keys, ns = [], [], [], [], []
+    above = float(c["above"])
+    for ds, model in cells:
+        runs = side_runs(records, dict(dataset=ds, method="wc_al", model=model, sparse=True), c["preset"])
+        vals = {r["config"]["seed"]: v for r in runs if (v := value_of(r)) is not None}
+        keys += [r["key"] for r in runs]
+        name = f"{ds} {model.upper()}"
+        if not vals:
+            verdicts.append("not yet")
+            summaries.append(f"{name}: no runs with the data" + (f" ({len(runs)} runs lack it)" if runs else ""))
+            ns.append(0)
+            continue
+        iv = mean_interval(list(vals.values()))
+        verdicts.append(decide(iv, above + 1e-12, math.inf, int(c.get("min_n", 3)), iv.n))
+        summaries.append(f"{name}: mean {iv.mean:.3f}, 95% CI [{iv.lo:.3f}, {iv.hi:.3f}] ({iv.method})")
+        per.append(f"{name}: {_fmt_seeds(vals, 3)}")
+        ns.append(iv.n)
+    return verdicts, summaries, per, keys, min(ns) if ns else 0
+
+
+def judge_above(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+    """A per-run statistic of the paper's sparse cells (``statistic_of``: ``PS``, or ``monitor_minus_shared``
+    from the record's ``layer_rows``) lies above ``above`` in every cell of ``models``: per cell the
+    95% t interval over seeds decides (:func:`decide`), and :func:`_cells_verdict` combines the cells."""
+    from mdmtn.objectives.metrics import part_sr
+
+    def ps(r):
+        return r["metrics"].get("PS")
+
+    def monitor_minus_shared(r):
+        block = r.get("layer_rows")
+        if not block:
+            return None
+        mon, sh = part_sr(block, "monitors."), part_sr(block, "shared.")
+        return None if mon is None or sh is None else mon - sh
+
+    value_of = {"PS": ps, "monitor_minus_shared": monitor_minus_shared}[c["statistic_of"]]
+    cells = [(ds, m) for ds in ("multimnist", "cifar10mnist") for m in c["models"]]
+    parts, summaries, per, keys, n = _cell_intervals(c, records, cells, value_of)
+    v = _cells_verdict(parts)
+    few = v == "inconclusive" and 0 < n < int(c.get("min_n", 3))
+    return Verdict(
+        c,
+        v,
+        "; ".join(f"{s} -> {p}" for s, p in zip(summaries, parts)),
+        n=str(n),
+        per_seed="; ".join(per),
+        keys=keys,
+        reason=_reason(v, few),
+    )
+
+
 def judge_decision(c: dict[str, Any], records: Sequence[dict], done: Sequence[Verdict]) -> Verdict:
     """Score each profile on the four sparse cells by the registered rule (study entries; the
     library's own by the Table 1-2 SR and average-accuracy entries)."""
@@ -576,6 +654,7 @@ def judge(
             "gap_larger": judge_gap_larger,
             "sr_spread": judge_sr_spread,
             "front": judge_front,
+            "above": judge_above,
         }[rule]
         out.append(fn(c, recs))
     for c in deferred:

@@ -13,7 +13,7 @@ from torch import nn
 from mdmtn.core.config import RunConfig
 from mdmtn.core.timing import PhaseTimer
 from mdmtn.data import Splits
-from mdmtn.objectives.metrics import sparsity_metrics
+from mdmtn.objectives.metrics import layer_rows_block, sparsity_metrics
 from mdmtn.records.machine import machine_info
 from mdmtn.records.record import new_record
 from mdmtn.training.compress import compression_summary
@@ -37,7 +37,8 @@ def finished_record(
     """The ``status: ok`` record of a trained ``model``: per-task test and validation accuracy
     (fractions; val_* are None without a validation split) and NLL, ``train_objectives`` (the last
     epoch's ``[L0, L1, ..., LT]``), SR / CR / PS; ``compression``: the compressed export's size if
-    True, null if False, no field if None (the baselines);
+    True, null if False, no field if None (the baselines); with True also ``layer_rows``
+    (:func:`mdmtn.objectives.metrics.layer_rows_block`);
     the data's provenance (plus ``data_extra``), ``history``, the wall time since ``t_start``
     (``time.perf_counter()`` seconds), the machine and ``timer``'s per-phase block. ``details`` are
     the method's own fields, stored at the top level in the order given."""
@@ -47,15 +48,20 @@ def finished_record(
         val = evaluate(model, splits.val, cfg.data.eval_batch_size) if len(splits.val) else None
     with timer("sparsity"):
         sm = sparsity_metrics(model)
-    summary = None
+    summary = layers = None
     if compression is not None:
         with timer("compression"):
             summary = compression_summary(model) if compression else None
+    if compression:
+        with timer("sparsity"):
+            layers = layer_rows_block(model)
     wall = time.perf_counter() - t_start
     alpha = model.alpha.detach().tolist() if isinstance(getattr(model, "alpha", None), torch.Tensor) else None
     details = dict(details)
     head = {k: details.pop(k) for k in ("phase1_model", "phase1_epoch") if k in details}
     tail = {} if compression is None else dict(compression=summary)
+    if layers is not None:  # per-layer counts of a sparse run (Fig. 7's claims compare its parts)
+        details = dict(details, layer_rows=layers)
     return new_record(
         status="ok",
         key=cfg.key(),

@@ -44,3 +44,38 @@ def test_best_run():
     assert best_run(recs)["metrics"]["test_acc_mean"] == 0.7
     assert best_run(recs, "val")["metrics"]["val_acc_mean"] == 0.9
     assert best_run([]) is None
+
+
+def test_supported_points_are_those_a_weighted_sum_reaches_brute_force():
+    from mdmtn.objectives.pareto import supported
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        pts = rng.random((12, 2))
+        pts = pts[nondominated(pts)]
+        # brute force: a point is reached if it is the argmin of w·p for some w on a fine grid
+        # (ties resolved to every minimiser)
+        reached = np.zeros(len(pts), dtype=bool)
+        for a in np.linspace(0, 1, 20001):
+            s = pts @ np.array([a, 1 - a])
+            reached |= s <= s.min() + 1e-12
+        assert (supported(pts) == reached).all()
+
+
+def test_supported_on_a_convex_and_a_concave_front():
+    from mdmtn.objectives.pareto import supported
+
+    t = np.linspace(0, np.pi / 2, 9)
+    convex = np.c_[1 - np.sin(t), 1 - np.cos(t)]  # bulging towards the origin: every point reached
+    concave = np.c_[np.cos(t), np.sin(t)]  # bulging away: only the two ends
+    assert supported(convex).all()
+    assert supported(concave).tolist() == [True] + [False] * 7 + [True]
+
+
+def test_dominated_share_counts_weak_dominance():
+    from mdmtn.objectives.pareto import dominated_share
+
+    a = np.array([[1.0, 1.0], [0.0, 2.0], [3.0, 0.0]])
+    b = np.array([[1.0, 1.0], [0.5, 2.5]])
+    assert dominated_share(a, b) == pytest.approx(1 / 3)  # [1, 1] equals a point of b: weakly dominated
+    assert np.isnan(dominated_share(np.empty((0, 2)), b)) and dominated_share(a, np.empty((0, 2))) == 0.0

@@ -187,3 +187,41 @@ def test_the_decision_picks_a_profile_only_when_it_scores_best_alone():
     assert _decision({"library": 0, "authors-2023": 0, "authors-head": 0}).startswith("choice: library.")
     tie = _decision({"library": 1, "authors-2023": 2, "authors-head": 2})
     assert tie.startswith("choice: library.") and "tie" in tie and "post hoc" in tie
+
+
+def test_above_combines_cells_built_to_hold_fail_or_not_decide():
+    """fig7-style rules: per cell the t interval of a per-run statistic against a bound, then all
+    cells together (not yet while a cell lacks data; one cell refuting refutes the claim)."""
+    from mdmtn.core.paper import PAPER_RESULTS
+    from mdmtn.reporting.verdicts import judge_above
+
+    def cells(ps_by_cell, mon_minus_shared=None):
+        recs = []
+        for (ds, model), values in ps_by_cell.items():
+            k = next(key[3] for key in PAPER_RESULTS if key[:3] == (ds, "wc_al", model) and key[3][0] > 0)
+            cfg = make_config(ds, model, k, "paper", **_book(ds))
+            for s, v in enumerate(values):
+                r = _record(cfg, s, 90.0, 30.0)
+                r["metrics"]["PS"] = v
+                if mon_minus_shared is not None:  # monitors 40% sparse, shared 40 - d %
+                    d = mon_minus_shared[s]
+                    rows = {"shared.fc.weight": [100, round(40 - d), 100], "monitors.0.fc.weight": [100, 40, 61]}
+                    r["layer_rows"] = dict(rows=rows, growl=list(rows))
+                recs.append(r)
+        return recs
+
+    claim = _claim(rule="above", statistic_of="PS", above=1.0, models=["hps", "mdmtn"])
+    four = [(ds, m) for ds in ("multimnist", "cifar10mnist") for m in ("hps", "mdmtn")]
+    assert judge_above(claim, cells({c: (1.2, 1.3, 1.25) for c in four})).verdict == "holds"
+    one_wide = {c: (1.2, 1.3, 1.25) for c in four} | {four[0]: (0.9, 1.5, 1.1)}
+    assert judge_above(claim, cells(one_wide)).verdict == "inconclusive"
+    one_below = {c: (1.2, 1.3, 1.25) for c in four} | {four[1]: (0.99, 0.995, 0.993)}
+    assert judge_above(claim, cells(one_below)).verdict == "does not hold"
+    assert judge_above(claim, cells({c: (1.2, 1.3, 1.25) for c in four[:3]})).verdict == "not yet"
+    assert judge_above(claim, cells({c: (1.2, 1.3) for c in four})).verdict == "inconclusive"  # n = 2
+    # the task-specific minus shared SR, from each record's per-layer counts
+    mdm = [c for c in four if c[1] == "mdmtn"]
+    claim = _claim(rule="above", statistic_of="monitor_minus_shared", above=0.0, models=["mdmtn"])
+    assert judge_above(claim, cells({c: (1, 1, 1) for c in mdm}, (5, 6, 7))).verdict == "holds"
+    assert judge_above(claim, cells({c: (1, 1, 1) for c in mdm}, (-5, -6, -7))).verdict == "does not hold"
+    assert judge_above(claim, cells({c: (1, 1, 1) for c in mdm})).verdict == "not yet"  # no layer_rows

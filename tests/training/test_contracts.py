@@ -62,6 +62,11 @@ def test_every_method_writes_the_same_record_layout_and_the_same_seed_gives_the_
     assert set(CHECKSUM_FIELDS) <= set(a)
     assert {"test_acc", "test_acc_mean", "val_acc_mean", "SR"} <= set(a["metrics"])
     assert len(a["metrics"]["test_acc"]) == cfg.n_tasks
+    if cfg.method == "wc_al" and cfg.sparse:  # per-layer counts add up to the record's own totals
+        rows = a["layer_rows"]["rows"].values()
+        assert sum(r[0] for r in rows) == a["metrics"]["total_rows"]
+        assert sum(r[1] for r in rows) == a["metrics"]["zero_rows"]
+        assert set(a["layer_rows"]["growl"]) <= set(a["layer_rows"]["rows"])
     # determinism: same config and seed on the same device -> the same record, field by field
     assert _deterministic(a) == _deterministic(b)
 
