@@ -212,17 +212,19 @@ def timing_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def format_timing(rows: Sequence[dict[str, Any]]) -> str:
-    """Markdown: per group, mean wall time, the share outside training epochs, and each phase's mean
-    seconds (phases ordered by time spent)."""
+    """Markdown: per group, mean wall time, the share outside training epochs, each phase's mean
+    seconds (phases ordered by time spent) and the writes after the wall time (probe, checkpoint,
+    record; their sum). ``k`` is shown for the paper's method only: the baselines do not use it."""
     lines = [
-        "| dataset | method | model | k | runs | wall s | outside epochs | phases (mean s) | after the wall time (s) |",
+        "| dataset | method | model | k | runs | wall s | outside epochs | phases (mean s) | writes after (s) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ph = ", ".join(f"{p} {v:.2f}" for p, v in sorted(r["phases"].items(), key=lambda kv: -kv[1]))
-        af = ", ".join(f"{p} {v:.3f}" for p, v in r["after"].items()) or "–"
+        af = f"{sum(r['after'].values()):.3f}" if r["after"] else "–"
+        k = ", ".join(f"{v:g}" for v in r["k"]) if r["method"] == "wc_al" and r["k"] else "–"
         lines.append(
-            f"| {r['dataset']} | {r['method']} | {r['model']} | {r['k']} | {r['n']} | {r['wall']:.1f} | "
+            f"| {r['dataset']} | {r['method']} | {r['model']} | {k} | {r['n']} | {r['wall']:.1f} | "
             f"{100 * r['outside_epochs']:.1f}% | {ph} | {af} |"
         )
     return "\n".join(lines)
