@@ -259,7 +259,8 @@ def train_stacked(
     check_stackable(cfgs)
     code_version()
     set_precision()
-    dev = resolve_device(device)
+    # a torch.device was resolved by the caller (mdmtn.train resolves once per run)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
     t_start = time.perf_counter()
     cfg0 = cfgs[0]
     data = splits.subset(cfg0.data.n_train, cfg0.data.n_val, cfg0.data.n_test).to(dev)

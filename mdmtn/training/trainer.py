@@ -139,7 +139,8 @@ def train_algorithm1(
     if cfg.method != "wc_al":
         raise ConfigError(f"train_algorithm1 trains the paper's method, not {cfg.method!r}: use mdmtn.train")
     code_version()  # pin the commit now: the record is written at the end, when HEAD may have moved
-    dev = resolve_device(device)
+    # a torch.device was resolved by the caller (mdmtn.train resolves once per run)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
     t_start = time.perf_counter()
     if splits is None:
         splits = load_splits(
