@@ -212,19 +212,20 @@ def timing_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def format_timing(rows: Sequence[dict[str, Any]]) -> str:
-    """Markdown: per group, mean wall time, the share outside training epochs, each phase's mean
+    """Markdown: per group of runs (dataset, method, model and, for the paper's method, k: the
+    baselines do not use it), mean wall time, the share outside training epochs, each phase's mean
     seconds (phases ordered by time spent) and the writes after the wall time (probe, checkpoint,
-    record; their sum). ``k`` is shown for the paper's method only: the baselines do not use it."""
+    record; their sum). Six columns, so the table fits a book page."""
     lines = [
-        "| dataset | method | model | k | runs | wall s | outside epochs | phases (mean s) | writes after (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| runs of | n | wall s | outside epochs | phases (mean s) | writes after (s) |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         ph = ", ".join(f"{p} {v:.2f}" for p, v in sorted(r["phases"].items(), key=lambda kv: -kv[1]))
         af = f"{sum(r['after'].values()):.3f}" if r["after"] else "–"
-        k = ", ".join(f"{v:g}" for v in r["k"]) if r["method"] == "wc_al" and r["k"] else "–"
+        k = f" k = ({', '.join(f'{v:g}' for v in r['k'])})" if r["method"] == "wc_al" and r["k"] else ""
         lines.append(
-            f"| {r['dataset']} | {r['method']} | {r['model']} | {k} | {r['n']} | {r['wall']:.1f} | "
+            f"| {r['dataset']} {r['method']} {r['model']}{k} | {r['n']} | {r['wall']:.1f} | "
             f"{100 * r['outside_epochs']:.1f}% | {ph} | {af} |"
         )
     return "\n".join(lines)
