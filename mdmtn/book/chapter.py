@@ -26,7 +26,7 @@ def resolve_data_dir(data_dir: str | None) -> str | None:
     folder the notebook executes in (``book/``)."""
     from mdmtn.data.sources import data_root
 
-    d = data_root(data_dir or None)
+    d = data_root(data_dir)
     if d is None or Path(d).expanduser().is_absolute():
         return d
     base = Path(os.environ.get("PWD") or os.getcwd())

@@ -83,7 +83,7 @@ def _loader(args: argparse.Namespace) -> Any:
     from mdmtn.data.sources import data_root, resolve_cache_dir
 
     # resolved here: worker processes (or a cluster's machines) may not share this environment
-    root = data_root(args.data_dir or None)
+    root = data_root(args.data_dir)
     download = args.download
     if root is None:  # no data folder named: fetch the official files once, into the cache
         root, download = str(resolve_cache_dir(None) / "raw"), True

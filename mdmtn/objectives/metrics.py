@@ -75,7 +75,7 @@ def layer_rows_block(model: nn.Module, conv_rows: ConvRows = "code") -> dict:
     :func:`sparsity_metrics` counts (so the per-layer counts add up to the record's SR), and
     ``growl``: the names of the layers GrOWL regularises (``model.growl_weights()``; in MDMTN
     ``shared.*`` and the task-specific ``monitors.*``), which Fig. 7's claims compare."""
-    rows = {name: list(row_stats(p, conv_rows)) for name, p in _matrices(model, ())}
+    rows = {name: list(stats) for name, stats in layer_row_stats(model, conv_rows).items()}
     growl = [name for name, _ in model.growl_weights()] if hasattr(model, "growl_weights") else []
     return dict(rows=rows, growl=growl)
 

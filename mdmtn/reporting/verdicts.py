@@ -397,16 +397,7 @@ def judge_trade(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     a1, b1, _ = _two_sides(c, records, "acc1")
     mnist = _judge_difference(c, a2, b2, 0.0, math.inf, keys, "MNIST a - b")
     cifar = _judge_difference(c, a1, b1, -math.inf, 0.0, keys, "CIFAR-10 a - b")
-    both = {mnist.verdict, cifar.verdict}
-    v = (
-        "not yet"
-        if "not yet" in both
-        else "does not hold"
-        if "does not hold" in both
-        else "holds"
-        if both == {"holds"}
-        else "inconclusive"
-    )
+    v = _cells_verdict([mnist.verdict, cifar.verdict])
     reason = "few" if "few" in (mnist.reason, cifar.reason) else "wide" if v == "inconclusive" else ""
     return Verdict(
         c,
@@ -510,7 +501,7 @@ def judge_front(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
 
 
 def _cells_verdict(parts: Sequence[str]) -> str:
-    """A claim over several cells: not yet while one lacks data, does not hold if one does not,
+    """A claim over several parts (cells, or a trade's two tasks): not yet while one lacks data, does not hold if one does not,
     holds if all hold, inconclusive otherwise."""
     if "not yet" in parts:
         return "not yet"
