@@ -46,7 +46,9 @@ def _line_min(aa: float, ab: float, bb: float) -> tuple[float, float]:
     return gamma, max(val, 0.0)
 
 
-def min_norm_coefficients(grads: Tensor, max_iter: int = 250, tol: float = 1e-6) -> Tensor:
+def min_norm_coefficients(
+    grads: Tensor, max_iter: int = 250, tol: float = 1e-6, *, check_finite: bool = True
+) -> Tensor:
     """Simplex weights ``a`` that minimise ``|| grads^T a ||^2``.
 
     Args:
@@ -56,6 +58,10 @@ def min_norm_coefficients(grads: Tensor, max_iter: int = 250, tol: float = 1e-6)
         tol: stop when the Frank-Wolfe duality gap ``2 (f(a) - min_i (M a)_i)``, an upper
             bound on ``f(a) - f*``, is ``<= tol * f(a)``. The absolute floor is
             ``1e-14 * max_i M_ii``, so that a zero optimum also stops.
+        check_finite: raise ``ValueError`` on a non-finite gradient. That test reads a value
+            back from the device; a training step passes False and flags divergence itself.
+            With ``T == 2`` and ``check_finite=False`` the solve never waits for the device
+            (non-finite gradients then give NaN weights); ``T > 2`` runs Frank-Wolfe on the host.
 
     Returns:
         ``(T,)`` tensor with ``a >= 0`` and ``sum(a) == 1``, on ``grads``' device with its
@@ -72,7 +78,7 @@ def min_norm_coefficients(grads: Tensor, max_iter: int = 250, tol: float = 1e-6)
     # A NaN or inf in row t makes ||g_t||^2 non-finite. Checking these T numbers is much
     # cheaper than scanning all T*D entries.
     sq = (G * G).sum(dim=1)
-    if not bool(torch.isfinite(sq).all()):
+    if check_finite and not bool(torch.isfinite(sq).all()):
         raise ValueError("grads contain non-finite values")
 
     def _out(a: Tensor) -> Tensor:
@@ -81,13 +87,14 @@ def min_norm_coefficients(grads: Tensor, max_iter: int = 250, tol: float = 1e-6)
     if T == 2:
         # Use the difference vector directly instead of Gram entries. This avoids the
         # cancellation in M11 + M22 - 2 M12 when g1 ~ g2.
+        # Kept on the device (no host round trip per step); the float64 operations are the
+        # ones a host computation of the same formula performs, so the weights are the same bits.
         d = G[0] - G[1]
-        den = float(d @ d)
-        if den <= 1e-24 * float(sq.sum()):
-            gamma = 0.5  # identical gradients: every point is optimal.
-        else:
-            gamma = min(max(float(-(d @ G[1])) / den, 0.0), 1.0)
-        return _out(torch.tensor([gamma, 1.0 - gamma], dtype=torch.float64))
+        den = d @ d
+        gamma = (-(d @ G[1]) / den).clamp(0.0, 1.0)
+        identical = den <= 1e-24 * sq.sum()  # identical gradients: every point is optimal
+        gamma = torch.where(identical, torch.full_like(gamma, 0.5), gamma)
+        return _out(torch.stack([gamma, 1.0 - gamma]))
 
     # From here on only the Gram matrix is needed, and it is (T, T) and small: do it on CPU.
     M = (G @ G.T).cpu()

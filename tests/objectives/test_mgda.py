@@ -157,3 +157,32 @@ def test_shared_representation_grads():
     # The graph is retained: the weighted loss can still be backpropagated to the encoder.
     (losses[0] + losses[1]).backward()
     assert enc.weight.grad is not None
+
+
+def test_the_two_task_solve_on_the_device_gives_the_host_formulas_bits():
+    """The closed form is evaluated with tensor operations (no host round trip per step); a
+    second implementation in Python floats, the pre-device formula, gives the same bits."""
+
+    def host(g):
+        g = g.double()
+        d = g[0] - g[1]
+        den = float(d @ d)
+        if den <= 1e-24 * float((g * g).sum()):
+            return torch.tensor([0.5, 0.5], dtype=torch.float64)
+        gamma = min(max(float(-(d @ g[1])) / den, 0.0), 1.0)
+        return torch.tensor([gamma, 1.0 - gamma], dtype=torch.float64)
+
+    gen = torch.Generator().manual_seed(0)
+    cases = [torch.randn(2, 50, generator=gen, dtype=torch.float32) for _ in range(200)]
+    base = torch.randn(50, generator=gen)
+    cases += [torch.stack([base, base]), torch.stack([base, 3 * base]), torch.stack([base, -base]), torch.zeros(2, 5)]
+    for g in cases + [c.double() for c in cases]:
+        a = min_norm_coefficients(g, check_finite=False)
+        assert a.dtype == g.dtype and a.tolist() == host(g).to(g.dtype).tolist()
+
+
+def test_without_the_finite_check_a_nan_gradient_gives_nan_weights():
+    g = torch.tensor([[1.0, float("nan")], [0.0, 1.0]])
+    assert torch.isnan(min_norm_coefficients(g, check_finite=False)).all()
+    with pytest.raises(ValueError, match="non-finite"):
+        min_norm_coefficients(g)

@@ -185,3 +185,50 @@ def test_aggregate_reports_where_the_time_went(splits, tmp_path, capsys):
     assert "outside epochs" in out and "cluster_tie" in out and "| 2 |" in out
     rec = next(iter(__import__("mdmtn.records", fromlist=["load_records"]).load_records(tmp_path)))
     assert set(rec["timing"]["after_wall_s"]) == {"probe", "checkpoint_write", "record_write"}
+
+
+# -- the baselines: one trainer loop, the same rule ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def splits_full(synthetic_data_root, tmp_path_factory):
+    return load_splits("multimnist", synthetic_data_root, full_train=True, cache_dir=tmp_path_factory.mktemp("c"))
+
+
+@pytest.mark.parametrize(
+    "method, model, extra",
+    [
+        ("mgda", "hps", {}),
+        ("mgda", "mdmtn", {"mgda_variant": "params", "mgda_grad_bug": "2023"}),
+        ("mgda", "hps", {"mgda_normalization": "loss+"}),
+        ("stl", "stl", {}),
+        ("mtan", "mtan", {}),
+        ("kdmtl", "kdmtl", {}),
+    ],
+)
+def test_a_baseline_run_synchronises_as_often_whatever_its_number_of_steps(splits, splits_full, method, model, extra):
+    """Three times the training steps, the same synchronising calls: none of them is per step."""
+    from mdmtn.training.runner import train
+
+    counts = []
+    for n_train in (32, 96):
+        cfg = make_config("multimnist", model, preset="smoke", method=method, n_train=n_train, batch_size=16, **extra)
+        with SyncRecorder() as rec:
+            train(cfg, splits_full if method == "mgda" else splits, progress=False)
+        counts.append(sorted(rec.calls))
+    assert counts[0] == counts[1], set(counts[1]) ^ set(counts[0])
+
+
+def test_a_diverged_mgda_step_is_caught_at_the_epochs_end(splits_full):
+    from mdmtn.models import build_model
+    from mdmtn.training.baselines import mgda_step
+
+    cfg = make_config("multimnist", "hps", preset="smoke", method="mgda")
+    model = build_model("hps", splits_full.input_shape, n_tasks=2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with torch.no_grad():
+        next(model.shared.parameters()).fill_(float("nan"))
+    x, y = splits_full.train.x[:16], splits_full.train.y[:16]
+    with SyncRecorder() as rec:
+        losses, alpha = mgda_step(model, opt, x, y, cfg.mgda.variant, cfg.mgda.normalization, cfg.mgda.grad_bug)
+    assert rec.calls == [] and torch.isnan(losses).all()  # flagged on the device, for the epoch's check
