@@ -212,7 +212,9 @@ def mgda_variants(records: Sequence[dict], preset: str = "paper") -> str:
     """Markdown: MGDA-UB as the paper describes it (gradients w.r.t. the shared representation)
     beside the variant of the authors' code (gradients w.r.t. the shared weights, with the leftover
     task gradients of their loop), per dataset and architecture, at ``preset``, against the paper's
-    MGDA-UB row. Mean test accuracy in %, mean ± std over seeds where there are several."""
+    MGDA-UB row. Mean test accuracy in %, mean ± std over seeds where there are several; the
+    authors' column names the version of their gradient loop each cell ran (``mgda_grad_bug``:
+    "2023", the code when the paper's numbers were made; "head", today's)."""
     names = {"multimnist": "MultiMNIST", "cifar10mnist": "Cifar10Mnist"}
     lines = [
         "| dataset | arch | paper | MGDA-UB as described (n) | Δ | authors' variant (n) | Δ |",
@@ -237,8 +239,11 @@ def mgda_variants(records: Sequence[dict], preset: str = "paper") -> str:
                     ):
                         seen.setdefault(c["seed"], r)
                 s = summarize([seen[k] for k in sorted(seen)])
+                code = ""
+                if variant == "authors" and seen:
+                    code = "; " + ", ".join(sorted({r["config"]["mgda_grad_bug"] for r in seen.values()}))
                 cols += [
-                    f"{_fmt(s['avg'], s['n'], 2)} ({s['n']})" if s else "not run",
+                    f"{_fmt(s['avg'], s['n'], 2)} ({s['n']}{code})" if s else "not run",
                     _delta(s["avg"] if s else None, paper, 2),
                 ]
             lines.append(f"| {names[ds]} | {model.upper()} | {paper:.2f} | " + " | ".join(cols) + " |")
