@@ -12,7 +12,7 @@ from mdmtn.core.config import RunConfig, make_config, profile_overrides
 
 
 @functools.lru_cache(maxsize=None)
-def _is_default(config_json: str, profile: str) -> bool:
+def _is_default(config_json: str, profile: str, overrides_json: str = "{}") -> bool:
     c = json.loads(config_json)
     try:
         want = make_config(
@@ -22,16 +22,17 @@ def _is_default(config_json: str, profile: str) -> bool:
             c["preset"],
             c["seed"],
             method=c.get("method", "wc_al"),
-            **profile_overrides(profile, c["dataset"]),
+            **{**profile_overrides(profile, c["dataset"]), **json.loads(overrides_json)},
         )
         return RunConfig.from_dict(c) == want
     except Exception:  # noqa: BLE001 - a config today's library cannot rebuild is no default run
         return False
 
 
-def is_default(rec: dict[str, Any], profile: str = "library") -> bool:
+def is_default(rec: dict[str, Any], profile: str = "library", overrides: dict[str, Any] | None = None) -> bool:
     """Whether ``rec``'s config equals the one :func:`mdmtn.core.config.make_config` builds for its
     dataset, model, k, preset, seed and method under switch ``profile`` (``library``: no switch
-    set). Front-study runs (``init_from``), switch variants and any other overridden field are not.
-    Cached per (config, profile): tables, fronts and verdicts ask about the same records often."""
-    return _is_default(json.dumps(rec["config"], sort_keys=True), profile)
+    set), with ``overrides`` (flat field names, as ``--set``) on top. Front-study runs
+    (``init_from``), switch variants and any other overridden field are not. Cached per (config,
+    profile, overrides): tables, fronts and verdicts ask about the same records often."""
+    return _is_default(json.dumps(rec["config"], sort_keys=True), profile, json.dumps(overrides or {}, sort_keys=True))

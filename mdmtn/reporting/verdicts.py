@@ -235,7 +235,8 @@ def side_runs(records: Sequence[dict], side: dict[str, Any], preset: str, profil
     """The ok records of one side of a claim at ``preset``, each seed once (in seed order): configs
     equal to the library's for (dataset, model, method, k, seed) under switch ``profile`` (the book's
     profile unless named). ``side`` holds dataset, method, model and either k or ``sparse``
-    (the paper's cell of that sparsity)."""
+    (the paper's cell of that sparsity), and optionally ``set``: settings that differ from the
+    profile's (flat field names, as ``--set``), which the runs must have."""
     from mdmtn.core.paper import PAPER_RESULTS
 
     method = side.get("method", "wc_al")
@@ -258,7 +259,7 @@ def side_runs(records: Sequence[dict], side: dict[str, Any], preset: str, profil
             continue
         if method == "wc_al" and not all(abs(a - b) < 1e-12 for a, b in zip(c["k"], k)):
             continue
-        if is_default(r, profile):
+        if is_default(r, profile, side.get("set")):
             out.setdefault(c["seed"], r)
     return [out[s] for s in sorted(out)]
 

@@ -138,6 +138,21 @@ def test_order_pairs_by_seed_and_respects_the_papers_direction():
     assert math.isclose(v.interval.lo, v.interval.hi)  # identical differences: no spread
 
 
+def test_a_side_with_settings_takes_only_runs_with_them():
+    """cm.cap-reason: the cell with its own cap (a) against the same cell with another cap (b)."""
+    cell = ("cifar10mnist", "mdmtn", (0.01, 0.8, 0.19), "paper")
+    own = make_config(*cell, **_book("cifar10mnist"))
+    wide = make_config(*cell, **dict(_book("cifar10mnist"), eta2=0.8))
+    a = dict(dataset="cifar10mnist", method="wc_al", model="mdmtn", sparse=True)
+    c = dict(_claim(rule="order"), a=a, b=dict(a, set={"eta2": 0.8}), expect="a > b")
+    recs = [_record(own, s, 75.0 + 0.1 * s) for s in range(3)]
+    assert judge_order(c, recs).verdict == "not yet"  # no run with the wider cap
+    recs += [_record(wide, s, 74.0 + 0.12 * s) for s in range(3)]
+    v = judge_order(c, recs)
+    assert v.verdict == "holds" and v.n == "3 / 3" and v.interval.mean == pytest.approx(0.98)
+    assert judge_order(dict(c, b=a), recs[:3]).interval.mean == 0  # without set: the cell itself
+
+
 # -- the root-cause study's decision rule, on verdicts whose answer is known ---------------------------
 
 
