@@ -1,5 +1,6 @@
 """How much of a paper-preset run is spent outside its training epochs, before and after the
-evaluation chunking (mdmtn.training.engine.CPU_EVAL_CHUNK), for the sparse MDMTN cell of each dataset.
+evaluation chunking (mdmtn.training.engine.CPU_EVAL_CHUNK) and the compiled Affinity Propagation
+(mdmtn.objectives.affinity; "before" runs scikit-learn's), for the sparse MDMTN cell of each dataset.
 
 A full paper-preset run takes 10-30 minutes per run on this project's CPU, so this benchmark
 composes a run from its phases, each timed here in one process, interleaved (before / after),
@@ -21,8 +22,10 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
+import mdmtn.objectives.affinity as affinity
 from mdmtn.core.config import make_config
 from mdmtn.data import iterate_batches, load_splits
 from mdmtn.objectives.growl import plan_tying
@@ -38,11 +41,25 @@ CELLS = {"multimnist": (0.001, 0.2, 0.799), "cifar10mnist": (0.01, 0.8, 0.19)}
 
 
 def timed(f, n: int = 2) -> float:
+    """Seconds per call of ``f``: one warm-up call, then the mean of ``n`` (n = 0: the one call)."""
+    t0 = time.perf_counter()
     f()
+    if n == 0:
+        return time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(n):
         f()
     return (time.perf_counter() - t0) / n
+
+
+def sklearn_affinity_propagation(S, preference, *, random_state=0, max_iter=200, **kw):
+    """scikit-learn's Affinity Propagation with the compiled version's signature: the "before"."""
+    from sklearn.cluster import AffinityPropagation
+
+    ap = AffinityPropagation(
+        affinity="precomputed", preference=preference, random_state=random_state, max_iter=max_iter, **kw
+    ).fit(S)
+    return np.asarray(ap.cluster_centers_indices_), ap.labels_, ap.n_iter_
 
 
 def recorded_share(results: Path, cfg) -> tuple[float, int]:
@@ -70,9 +87,10 @@ def main() -> None:
     print(f"# {machine_info()['cpu_model']}, 1 torch thread; phases timed in one process, before / after interleaved")
     print(
         "| cell | train epoch (s) | validation pass (s) before / after | final test + val (s) before / after | "
-        "other CPU-side per run (s) | outside the epochs: before | after | records (n) |"
+        "clustering and tying (s) before / after | other CPU-side per run (s) | outside the epochs: before | "
+        "after | records (n) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for ds, k in CELLS.items():
         cfg = make_config(ds, "mdmtn", k, "paper", 0)
         splits = load_splits(ds, None, allow_unverified_cifar=a.allow_unverified_cifar)
@@ -109,30 +127,39 @@ def main() -> None:
         rec = find_record(a.results, cfg, log=None)
         ckpt = Path(a.results) / f"{cfg.key()}.pt"
         model = load_checkpoint(ckpt)[0] if rec is not None and ckpt.exists() else run.model
-        tie = timed(
-            lambda: plan_tying(
-                [(n, w.detach()) for n, w in model.growl_weights()],
-                cfg.growl.ap_preference,
-                conv_rows=cfg.switches.conv_rows,
-                random_state=0,
-                ap_rows=cfg.growl.ap_rows,
-                max_iter=cfg.growl.ap_max_iter,
-            ),
-            1,
-        )
+        compiled = affinity.affinity_propagation
+        compiled(np.array([[1.0, 0.2, 0.1], [0.2, 1.0, 0.3], [0.1, 0.3, 1.0]]), 0.5)  # compile first
+
+        def tie_with(ap_impl):
+            affinity.affinity_propagation = ap_impl  # cluster_rows looks it up at each call
+            try:
+                return timed(
+                    lambda: plan_tying(
+                        [(n, w.detach()) for n, w in model.growl_weights()],
+                        cfg.growl.ap_preference,
+                        conv_rows=cfg.switches.conv_rows,
+                        random_state=0,
+                        ap_rows=cfg.growl.ap_rows,
+                        max_iter=cfg.growl.ap_max_iter,
+                    ),
+                    0,
+                )
+            finally:
+                affinity.affinity_propagation = compiled
+
+        tie = {"before": tie_with(sklearn_affinity_propagation), "after": tie_with(compiled)}
         comp = timed(lambda: compression_summary(model), 1)
         s = cfg.schedule
         p1, p2 = s.epochs_per_iteration * s.phase1_iterations, s.epochs_per_iteration * s.phase2_iterations
-        other = lsuv + (p1 + p2) * per_epoch + (p1 + p2) * prox + tie + comp  # prox ~ the phase-2 projection
+        other = lsuv + (p1 + p2) * per_epoch + (p1 + p2) * prox + comp  # prox ~ the phase-2 projection
         epochs = (p1 + p2) * train_epoch
-        share = {
-            c: ((p1 + p2) * val[c] + final[c] + other) / ((p1 + p2) * val[c] + final[c] + other + epochs)
-            for c in ("before", "after")
-        }
+        outside = {c: (p1 + p2) * val[c] + final[c] + tie[c] + other for c in ("before", "after")}
+        share = {c: outside[c] / (outside[c] + epochs) for c in ("before", "after")}
         rs, n = recorded_share(Path(a.results), cfg)
         print(
             f"| {ds} MDMTN k={k} | {train_epoch:.2f} | {val['before']:.2f} / {val['after']:.2f} | "
-            f"{final['before']:.2f} / {final['after']:.2f} | {other:.1f} | {100 * share['before']:.1f}% | "
+            f"{final['before']:.2f} / {final['after']:.2f} | {tie['before']:.1f} / {tie['after']:.1f} | "
+            f"{other:.1f} | {100 * share['before']:.1f}% | "
             f"{100 * share['after']:.1f}% | {100 * rs:.1f}% ({n}) |"
         )
 

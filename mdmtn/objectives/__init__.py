@@ -1,5 +1,5 @@
 """Layer 4, objectives: GrOWL (phase 1 prox, phase 2 tying), the Chebyshev / augmented-Lagrangian
-scalarisation, MGDA's min-norm solver, LSUV, sparsity metrics and Pareto tools."""
+scalarisation, Affinity Propagation, MGDA's min-norm solver, LSUV, sparsity metrics and Pareto tools."""
 
 from mdmtn.core.exports import lazy_exports
 
@@ -7,6 +7,7 @@ _EXPORTS = {
     "ChebyshevAL": "scalarization",
     "weighted_sum_loss": "scalarization",
     "min_norm_coefficients": "mgda",
+    "affinity_propagation": "affinity",
     "lsuv_": "lsuv",
     "sparsity_metrics": "metrics",
     "accuracy": "metrics",

@@ -429,8 +429,10 @@ def similarity_matrix(rows: Tensor) -> np.ndarray:
 def cluster_rows(rows: Tensor, preference: float, random_state: int | None = 0, max_iter: int = 200) -> np.ndarray:
     """Affinity Propagation on :func:`similarity_matrix` (book appendix).
 
-    sklearn ``AffinityPropagation(affinity="precomputed", preference=preference, random_state=...)`` with
-    default damping 0.5, max_iter 200, convergence_iter 15; labels from ``fit_predict``.
+    The labels of sklearn ``AffinityPropagation(affinity="precomputed", preference=preference,
+    random_state=...)`` with default damping 0.5, max_iter 200, convergence_iter 15, computed by
+    :func:`mdmtn.objectives.affinity.affinity_propagation` (the same operations in one compiled loop:
+    the same labels, several times faster on large layers).
 
     Non-convergence (sklearn >= 1.x behaviour):
 
@@ -448,19 +450,17 @@ def cluster_rows(rows: Tensor, preference: float, random_state: int | None = 0, 
     Returns:
         ``(n,)`` int64 labels.
     """
-    from sklearn.cluster import AffinityPropagation
     from sklearn.exceptions import ConvergenceWarning
+
+    from mdmtn.objectives.affinity import affinity_propagation
 
     n = rows.shape[0]
     if n <= 1:
         return np.zeros(n, dtype=np.int64)
     s = similarity_matrix(rows)
-    ap = AffinityPropagation(
-        affinity="precomputed", preference=preference, random_state=random_state, max_iter=max_iter
-    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)  # re-issued below with context
-        labels = ap.fit_predict(s)
+        _, labels, _ = affinity_propagation(s, preference, random_state=random_state, max_iter=max_iter)
     del s
     not_converged = any(issubclass(c.category, ConvergenceWarning) for c in caught)
     labels = np.asarray(labels, dtype=np.int64)

@@ -525,16 +525,12 @@ def test_cluster_rows_zero_rows_form_one_cluster():
 
 
 def test_cluster_rows_nonconvergence_gives_identity(monkeypatch):
-    import sklearn.cluster
+    import mdmtn.objectives.affinity
 
-    class NoConverge:
-        def __init__(self, **kw):
-            pass
+    def no_exemplar(s, preference, **kw):
+        return np.array([], dtype=np.int64), np.full(s.shape[0], -1), kw.get("max_iter", 200)
 
-        def fit_predict(self, s):
-            return np.full(s.shape[0], -1)
-
-    monkeypatch.setattr(sklearn.cluster, "AffinityPropagation", NoConverge)
+    monkeypatch.setattr(mdmtn.objectives.affinity, "affinity_propagation", no_exemplar)
     with pytest.warns(Warning, match="did not converge"):
         labels = cluster_rows(torch.randn(6, 3), preference=0.7)
     assert labels.tolist() == list(range(6))
