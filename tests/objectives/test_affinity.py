@@ -153,3 +153,17 @@ def test_the_same_clusters_on_a_trained_models_rows(ckpt):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         assert np.array_equal(cluster_rows(nonzero, cfg.growl.ap_preference), labels)
+
+
+def test_the_degenerate_case_test_agrees_with_scikit_learns():
+    from sklearn.cluster._affinity_propagation import _equal_similarities_and_preferences as theirs
+
+    rng = np.random.default_rng(0)
+    cases = [np.full((4, 4), 0.3), np.full((2, 2), 0.1), rng.random((5, 5)), np.full((3, 3), np.nan)]
+    one_off = np.full((6, 6), 0.2)
+    one_off[5, 2] = 0.3  # equal everywhere but in the last row
+    own_diagonal = np.full((6, 6), 0.2)
+    np.fill_diagonal(own_diagonal, 9.0)  # the diagonal does not count
+    for S in cases + [one_off, own_diagonal]:
+        for pref in (np.asarray(0.5), np.array([0.5, 0.5]), np.array([0.5, 0.6])):
+            assert affinity._equal_similarities_and_preferences(S, pref) == bool(theirs(S, pref))
