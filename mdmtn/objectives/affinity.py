@@ -33,6 +33,14 @@ except ImportError:  # pragma: no cover - numba is in requirements.txt; scikit-l
 COMPILED = njit is not None  # whether the compiled loop runs (else scikit-learn's)
 
 
+def _compile(f):
+    """``f`` compiled with the flags below, cached on disk where numba finds a writable place."""
+    try:
+        return njit(fastmath=_FASTMATH, cache=True)(f)
+    except RuntimeError:  # no writable cache directory: compile in each process instead
+        return njit(fastmath=_FASTMATH)(f)
+
+
 def affinity_propagation(
     S: np.ndarray,
     preference: float,
@@ -126,7 +134,7 @@ def _rowmax_py(v: np.ndarray, lo: int, hi: int) -> float:
     return m
 
 
-_rowmax = njit(fastmath=_FASTMATH, cache=True)(_rowmax_py) if COMPILED else _rowmax_py
+_rowmax = _compile(_rowmax_py) if COMPILED else _rowmax_py
 
 
 def _iterate_py(
@@ -197,7 +205,7 @@ def _iterate_py(
     return max_iter - 1, True
 
 
-_iterate = njit(fastmath=_FASTMATH, cache=True)(_iterate_py) if COMPILED else _iterate_py
+_iterate = _compile(_iterate_py) if COMPILED else _iterate_py
 
 
 def _sklearn(S, preference, damping, max_iter, convergence_iter, random_state):  # pragma: no cover
