@@ -202,6 +202,14 @@ def difference_interval(a: dict[int, float], b: dict[int, float], level: float =
     return Interval(d, d - h, d + h, min(len(va), len(vb)), f"Welch t, df = {df:.1f}")
 
 
+def ci_text(iv: Interval, spec: str) -> str:
+    """ "95% CI [lo, hi] (method)" with ``spec`` the number format, or, where a side has one run and
+    there is no interval to give, "no 95% CI (method)" instead of a zero-width one."""
+    if iv.n < 2 or "n = 1" in iv.method:
+        return f"no 95% CI ({iv.method})"
+    return f"95% CI [{iv.lo:{spec}}, {iv.hi:{spec}}] ({iv.method})"
+
+
 def decide(iv: Interval, lo: float, hi: float, n_min: int, n: int) -> str:
     """The verdict of "the statistic lies in [lo, hi]" from its interval: holds if the interval
     is inside, does not hold if it is wholly outside, inconclusive otherwise or with n < n_min."""
@@ -326,7 +334,7 @@ def judge_match(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     v = decide(iv, lo, hi, n_min, iv.n)
     digits = 1 if c["metric"] == "SR" else 2
     summary = (
-        f"mean {iv.mean:.{digits + 1}f}, 95% CI [{iv.lo:.{digits + 1}f}, {iv.hi:.{digits + 1}f}] ({iv.method}); "
+        f"mean {iv.mean:.{digits + 1}f}, {ci_text(iv, f'.{digits + 1}f')}; "
         f"region [{lo:.{digits + 1}f}, {hi:.{digits + 1}f}]"
     )
     if iv.n < n_min:
@@ -362,7 +370,7 @@ def _judge_difference(
         return Verdict(c, "not yet", f"no runs on side {'a' if not va else 'b'}", n=f"{len(va)} / {len(vb)}", keys=keys)
     iv = difference_interval(va, vb)
     v = decide(iv, lo, hi, 3, min(len(va), len(vb)))
-    core = f"{what} {iv.mean:+.2f} points, 95% CI [{iv.lo:+.2f}, {iv.hi:+.2f}] ({iv.method})"
+    core = f"{what} {iv.mean:+.2f} points, {ci_text(iv, '+.2f')}"
     summary = f"{core}; a {sum(va.values()) / len(va):.2f}%, b {sum(vb.values()) / len(vb):.2f}%"
     few = min(len(va), len(vb)) < 3
     if few:
@@ -529,7 +537,7 @@ def _cell_intervals(c, records, cells, value_of) -> tuple[list[str], list[str], 
             continue
         iv = mean_interval(list(vals.values()))
         verdicts.append(decide(iv, above + 1e-12, math.inf, int(c.get("min_n", 3)), iv.n))
-        summaries.append(f"{name}: mean {iv.mean:.3f}, 95% CI [{iv.lo:.3f}, {iv.hi:.3f}] ({iv.method})")
+        summaries.append(f"{name}: mean {iv.mean:.3f}, {ci_text(iv, '.3f')}")
         per.append(f"{name}: {_fmt_seeds(vals, 3)}")
         ns.append(iv.n)
     return verdicts, summaries, per, keys, min(ns) if ns else 0

@@ -147,6 +147,8 @@ def test_a_side_with_settings_takes_only_runs_with_them():
     c = dict(_claim(rule="order"), a=a, b=dict(a, set={"eta2": 0.8}), expect="a > b")
     recs = [_record(own, s, 75.0 + 0.1 * s) for s in range(3)]
     assert judge_order(c, recs).verdict == "not yet"  # no run with the wider cap
+    one = judge_order(c, recs + [_record(wide, 0, 66.0)])
+    assert one.verdict == "inconclusive" and "no 95% CI" in one.summary  # one run: no interval is shown
     recs += [_record(wide, s, 74.0 + 0.12 * s) for s in range(3)]
     v = judge_order(c, recs)
     assert v.verdict == "holds" and v.n == "3 / 3" and v.interval.mean == pytest.approx(0.98)
