@@ -3,13 +3,14 @@ evaluation chunking (mdmtn.training.engine.CPU_EVAL_CHUNK) and the compiled Affi
 (mdmtn.objectives.affinity; "before" runs scikit-learn's), for the sparse MDMTN cell of each dataset.
 
 A full paper-preset run takes 10-30 minutes per run on this project's CPU, so this benchmark
-composes a run from its phases, each timed here in one process, interleaved (before / after),
-on the cell's real data, with one torch thread (as a sweep worker has): a training epoch (20 steps,
-scaled), a validation pass, the sparsity count, the GrOWL prox, the model snapshot, LSUV, the
-clustering and tying (on the committed run's checkpoint when it is on this machine), the final test
-and validation passes and the compression summary; multiplied by the paper schedule's epoch counts.
-It prints the composed share beside the share measured in the committed records of the same cell
-(wall time minus the epochs' training seconds), which the "before" column should match.
+composes a run from its phases, on the cell's real data, with one torch thread (as a sweep worker
+has): a validation pass, the final test and validation passes, LSUV, the sparsity count and model
+snapshot, the GrOWL prox, the clustering and tying (on the committed run's checkpoint when it is on
+this machine, else on the freshly initialised model) and the compression summary. Each is timed
+between two bursts of 10 training steps and divided by the epoch time those steps give at that
+moment, so the shares hold on a machine whose load drifts; "before" and "after" alternate. The
+share of the paper schedule's run outside its epochs is printed beside the share measured in the
+committed records of the same cell (wall time minus the epochs' training seconds).
 
     MDMTN_DATA=../shared/data python benchmarks/cpu_side.py [--allow-unverified-cifar]
 """
@@ -34,22 +35,10 @@ from mdmtn.records.checkpoint import load_checkpoint
 from mdmtn.records.machine import machine_info
 from mdmtn.records.record import find_record, load_records
 from mdmtn.training.compress import compression_summary
-from mdmtn.training.engine import evaluate, lsuv_start_
+from mdmtn.training.engine import CPU_EVAL_CHUNK, evaluate, lsuv_start_
 from mdmtn.training.trainer import algorithm1_run
 
 CELLS = {"multimnist": (0.001, 0.2, 0.799), "cifar10mnist": (0.01, 0.8, 0.19)}
-
-
-def timed(f, n: int = 2) -> float:
-    """Seconds per call of ``f``: one warm-up call, then the mean of ``n`` (n = 0: the one call)."""
-    t0 = time.perf_counter()
-    f()
-    if n == 0:
-        return time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(n):
-        f()
-    return (time.perf_counter() - t0) / n
 
 
 def sklearn_affinity_propagation(S, preference, *, random_state=0, max_iter=200, **kw):
@@ -84,11 +73,14 @@ def main() -> None:
     ap.add_argument("--results", default="results/paper")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    print(f"# {machine_info()['cpu_model']}, 1 torch thread; phases timed in one process, before / after interleaved")
     print(
-        "| cell | train epoch (s) | validation pass (s) before / after | final test + val (s) before / after | "
-        "clustering and tying (s) before / after | same tying plan | other CPU-side per run (s) | "
-        "outside the epochs: before | after | records (n) |"
+        f"# {machine_info()['cpu_model']}, 1 torch thread; every phase timed between two bursts of 10 "
+        "training steps and expressed in training epochs of that moment, so a load that drifts cancels"
+    )
+    print(
+        "| cell | train epoch (s) | validation pass (epochs) before / after | final test + val (epochs) "
+        "before / after | clustering and tying (epochs) before / after | same tying plan | other CPU-side "
+        "per run (epochs) | outside the epochs: before | after | records (n) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for ds, k in CELLS.items():
@@ -96,58 +88,72 @@ def main() -> None:
         splits = load_splits(ds, None, allow_unverified_cifar=a.allow_unverified_cifar)
         data = splits.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test)
         run = algorithm1_run(cfg, data, torch.device("cpu"), False)
-        lsuv = timed(lambda: lsuv_start_(copy.deepcopy(run.model), cfg, data.train), 1)
         st = run.begin_stage()
         it = iterate_batches(data.train, cfg.data.batch_size, shuffle=True, generator=run.g_data)
-        batches = [next(it) for _ in range(21)]
+        batches = [next(it) for _ in range(10)]
         run.step(st.opt, *batches[0])
-        t0 = time.perf_counter()
-        for xb, yb in batches[1:]:
-            run.step(st.opt, xb, yb)
         steps = -(-len(data.train) // cfg.data.batch_size)
-        train_epoch = (time.perf_counter() - t0) / 20 * steps
+        epochs_s: list[float] = []
+
+        def epoch_now() -> float:
+            t0 = time.perf_counter()
+            for xb, yb in batches:
+                run.step(st.opt, xb, yb)
+            epochs_s.append((time.perf_counter() - t0) / len(batches) * steps)
+            return epochs_s[-1]
+
+        def in_epochs(f, rounds: int = 1) -> float:
+            """Median over ``rounds`` of f's time divided by the epoch time measured around it."""
+            out = []
+            for _ in range(rounds):
+                e0 = epoch_now()
+                t0 = time.perf_counter()
+                f()
+                t = time.perf_counter() - t0
+                out.append(t / ((e0 + epoch_now()) / 2))
+            return statistics.median(out)
+
         bs = cfg.data.eval_batch_size
-        val = {c: [] for c in ("before", "after")}
-        for _ in range(2):  # interleaved
-            val["before"].append(timed(lambda: evaluate(run.model, data.val, bs, cpu_chunk=None), 1))
-            val["after"].append(timed(lambda: evaluate(run.model, data.val, bs), 1))
-        val = {c: statistics.mean(v) for c, v in val.items()}
-        final = {
-            "before": timed(
-                lambda: (
-                    evaluate(run.model, data.test, bs, cpu_chunk=None),
-                    evaluate(run.model, data.val, bs, cpu_chunk=None),
-                ),
-                1,
-            ),
-            "after": timed(lambda: (evaluate(run.model, data.test, bs), evaluate(run.model, data.val, bs)), 1),
-        }
-        per_epoch = timed(lambda: sparsity_metrics(run.model)) + timed(lambda: copy.deepcopy(run.model.state_dict()))
-        prox = timed(lambda: run.growl_step(0))
+        val, final = {}, {}
+        for c, chunk in (("before", None), ("after", CPU_EVAL_CHUNK), ("before", None), ("after", CPU_EVAL_CHUNK)):
+            val.setdefault(c, []).append(in_epochs(lambda: evaluate(run.model, data.val, bs, cpu_chunk=chunk)))
+            final.setdefault(c, []).append(
+                in_epochs(
+                    lambda: (
+                        evaluate(run.model, data.test, bs, cpu_chunk=chunk),
+                        evaluate(run.model, data.val, bs, cpu_chunk=chunk),
+                    )
+                )
+            )
+        val = {c: statistics.median(v) for c, v in val.items()}
+        final = {c: statistics.median(v) for c, v in final.items()}
+        lsuv = in_epochs(lambda: lsuv_start_(copy.deepcopy(run.model), cfg, data.train))
+        per_epoch = in_epochs(lambda: (sparsity_metrics(run.model), copy.deepcopy(run.model.state_dict())), 3)
+        prox = in_epochs(lambda: run.growl_step(0), 3)
         rec = find_record(a.results, cfg, log=None)
         ckpt = Path(a.results) / f"{cfg.key()}.pt"
         model = load_checkpoint(ckpt)[0] if rec is not None and ckpt.exists() else run.model
         compiled = affinity.affinity_propagation
         compiled(np.array([[1.0, 0.2, 0.1], [0.2, 1.0, 0.3], [0.1, 0.3, 1.0]]), 0.5)  # compile first
-
+        # a frozen copy: the training steps around each timing go on changing run.model
+        weights = [(n, w.detach().clone()) for n, w in model.growl_weights()]
         plans = {}
 
         def tie_with(ap_impl, name):
             affinity.affinity_propagation = ap_impl  # cluster_rows looks it up at each call
             try:
-                return timed(
+                return in_epochs(
                     lambda: plans.__setitem__(
                         name,
                         plan_tying(
-                            [(n, w.detach()) for n, w in model.growl_weights()],
+                            weights,
                             cfg.growl.ap_preference,
                             conv_rows=cfg.switches.conv_rows,
                             random_state=0,
                             ap_rows=cfg.growl.ap_rows,
                             max_iter=cfg.growl.ap_max_iter,
                         ),
-                    ),
-                    0,
+                    )
                 )
             finally:
                 affinity.affinity_propagation = compiled
@@ -157,20 +163,18 @@ def main() -> None:
             a.name == b.name and np.array_equal(a.labels, b.labels) and bool((a.zero_rows == b.zero_rows).all())
             for a, b in zip(plans["before"], plans["after"], strict=True)
         )
-        comp = timed(lambda: compression_summary(model), 1)
-        s = cfg.schedule
-        p1, p2 = s.epochs_per_iteration * s.phase1_iterations, s.epochs_per_iteration * s.phase2_iterations
-        other = lsuv + (p1 + p2) * per_epoch + (p1 + p2) * prox + comp  # prox ~ the phase-2 projection
-        epochs = (p1 + p2) * train_epoch
-        outside = {c: (p1 + p2) * val[c] + final[c] + tie[c] + other for c in ("before", "after")}
-        share = {c: outside[c] / (outside[c] + epochs) for c in ("before", "after")}
+        comp = in_epochs(lambda: compression_summary(model))
+        sch = cfg.schedule
+        n_epochs = sch.epochs_per_iteration * (sch.phase1_iterations + sch.phase2_iterations)
+        other = lsuv + n_epochs * (per_epoch + prox) + comp  # prox ~ the phase-2 projection
+        outside = {c: n_epochs * val[c] + final[c] + tie[c] + other for c in ("before", "after")}
+        share = {c: outside[c] / (outside[c] + n_epochs) for c in ("before", "after")}
         rs, n = recorded_share(Path(a.results), cfg)
         print(
-            f"| {ds} MDMTN k={k} | {train_epoch:.2f} | {val['before']:.2f} / {val['after']:.2f} | "
-            f"{final['before']:.2f} / {final['after']:.2f} | {tie['before']:.1f} / {tie['after']:.1f} | "
+            f"| {ds} MDMTN k={k} | {statistics.median(epochs_s):.2f} | {val['before']:.3f} / {val['after']:.3f} | "
+            f"{final['before']:.3f} / {final['after']:.3f} | {tie['before']:.2f} / {tie['after']:.2f} | "
             f"{'yes' if same_plan else '**no**'} ({sum(len(p.labels) for p in plans['after'])} rows) | "
-            f"{other:.1f} | {100 * share['before']:.1f}% | "
-            f"{100 * share['after']:.1f}% | {100 * rs:.1f}% ({n}) |"
+            f"{other:.2f} | {100 * share['before']:.1f}% | {100 * share['after']:.1f}% | {100 * rs:.1f}% ({n}) |"
         )
 
 
