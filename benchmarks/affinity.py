@@ -13,18 +13,14 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.cluster import AffinityPropagation
 
-from mdmtn.objectives.affinity import affinity_propagation
+from mdmtn.objectives.affinity import affinity_propagation, sklearn_affinity_propagation
 from mdmtn.objectives.growl import similarity_matrix, weight_rows
-from mdmtn.records.checkpoint import CheckpointError
 from mdmtn.records.machine import machine_info
-from mdmtn.records.probe import load_verified_checkpoint
-from mdmtn.records.record import load_records
+from mdmtn.records.probe import verified_checkpoints
 
 
 def main() -> None:
@@ -43,20 +39,22 @@ def main() -> None:
     seen: dict[str, int] = {}
     n_eq = n_all = 0
     t_sk = t_ours = 0.0
-    for rec in load_records(a.dir):
+
+    def keep(rec: dict) -> bool:
         c = rec["config"]
-        ckpt = Path(a.dir) / f"{rec['key']}.pt"
-        if c.get("method") != "wc_al" or c["k"][0] <= 0 or rec.get("status") != "ok" or not ckpt.exists():
-            continue
-        if a.model is not None and c["model"] != a.model:
-            continue
-        if a.limit is not None and seen.get(c["dataset"], 0) >= a.limit:
-            continue
-        try:
-            model, cfg, _ = load_verified_checkpoint(ckpt, rec)
-        except CheckpointError as e:
-            print(f"| {rec['key']} | skipped: {e} |")
-            continue
+        return (
+            c.get("method") == "wc_al"
+            and c["k"][0] > 0
+            and rec.get("status") == "ok"
+            and (a.model is None or c["model"] == a.model)
+            and (a.limit is None or seen.get(c["dataset"], 0) < a.limit)
+        )
+
+    def skipped(rec: dict, e: Exception) -> None:
+        print(f"| {rec['key']} | skipped: {e} |")
+
+    for rec, model, cfg in verified_checkpoints(a.dir, keep, skipped):
+        c = rec["config"]
         seen[c["dataset"]] = seen.get(c["dataset"], 0) + 1
         for name, w in model.growl_weights():
             rows = weight_rows(w.detach(), cfg.switches.conv_rows)
@@ -66,22 +64,14 @@ def main() -> None:
                 continue
             S = similarity_matrix(rows)
             t0 = time.perf_counter()
-            sk = AffinityPropagation(
-                affinity="precomputed",
-                preference=cfg.growl.ap_preference,
-                random_state=0,
-                max_iter=cfg.growl.ap_max_iter,
-            ).fit(S)
-            t1 = time.perf_counter()
-            centers, labels, n_iter = affinity_propagation(
+            reference = sklearn_affinity_propagation(
                 S, cfg.growl.ap_preference, random_state=0, max_iter=cfg.growl.ap_max_iter
             )
+            t1 = time.perf_counter()
+            compiled = affinity_propagation(S, cfg.growl.ap_preference, random_state=0, max_iter=cfg.growl.ap_max_iter)
             t2 = time.perf_counter()
-            equal = (
-                np.array_equal(sk.labels_, labels)
-                and np.array_equal(np.asarray(sk.cluster_centers_indices_), centers)
-                and sk.n_iter_ == n_iter
-            )
+            n_iter = compiled[2]
+            equal = all(np.array_equal(x, y) for x, y in zip(reference, compiled))
             n_eq += equal
             n_all += 1
             t_sk += t1 - t0

@@ -41,16 +41,6 @@ from mdmtn.training.trainer import algorithm1_run
 CELLS = {"multimnist": (0.001, 0.2, 0.799), "cifar10mnist": (0.01, 0.8, 0.19)}
 
 
-def sklearn_affinity_propagation(S, preference, *, random_state=0, max_iter=200, **kw):
-    """scikit-learn's Affinity Propagation with the compiled version's signature: the "before"."""
-    from sklearn.cluster import AffinityPropagation
-
-    ap = AffinityPropagation(
-        affinity="precomputed", preference=preference, random_state=random_state, max_iter=max_iter, **kw
-    ).fit(S)
-    return np.asarray(ap.cluster_centers_indices_), ap.labels_, ap.n_iter_
-
-
 def recorded_share(results: Path, cfg) -> tuple[float, int]:
     """Mean share of wall time outside the training epochs in the committed records of ``cfg``'s cell
     (library profile, any seed)."""
@@ -158,7 +148,10 @@ def main() -> None:
             finally:
                 affinity.affinity_propagation = compiled
 
-        tie = {"before": tie_with(sklearn_affinity_propagation, "before"), "after": tie_with(compiled, "after")}
+        tie = {
+            "before": tie_with(affinity.sklearn_affinity_propagation, "before"),
+            "after": tie_with(compiled, "after"),
+        }
         same_plan = all(
             a.name == b.name and np.array_equal(a.labels, b.labels) and bool((a.zero_rows == b.zero_rows).all())
             for a, b in zip(plans["before"], plans["after"], strict=True)

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
 
 from mdmtn.data import SplitsLoader
-from mdmtn.records.checkpoint import CheckpointError
 from mdmtn.records.machine import machine_info
-from mdmtn.records.probe import load_verified_checkpoint
-from mdmtn.records.record import load_records
+from mdmtn.records.probe import verified_checkpoints
 from mdmtn.training.engine import CPU_EVAL_CHUNK, evaluate
 
 
@@ -37,15 +34,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     n_ok = n_all = 0
     t_batch = t_chunk = 0.0
-    for rec in load_records(a.dir):
-        ckpt = Path(a.dir) / f"{rec['key']}.pt"
-        if not ckpt.exists():
-            continue
-        try:
-            model, cfg, _ = load_verified_checkpoint(ckpt, rec)
-        except CheckpointError as e:
-            print(f"| {rec['key']} | skipped: {e} |")
-            continue
+
+    def skipped(rec: dict, e: Exception) -> None:
+        print(f"| {rec['key']} | skipped: {e} |")
+
+    for rec, model, cfg in verified_checkpoints(a.dir, skipped=skipped):
         splits = load(cfg).subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test)
         for split in ("val", "test"):
             data = getattr(splits, split)

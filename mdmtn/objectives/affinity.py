@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["affinity_propagation", "COMPILED"]
+__all__ = ["affinity_propagation", "sklearn_affinity_propagation", "COMPILED"]
 
 try:
     from numba import njit
@@ -76,7 +76,14 @@ def affinity_propagation(
     if not 0.5 <= damping < 1:
         raise ValueError(f"damping must be in [0.5, 1), got {damping}")
     if not COMPILED:  # pragma: no cover
-        return _sklearn(S, preference, damping, max_iter, convergence_iter, random_state)
+        return sklearn_affinity_propagation(
+            S,
+            preference,
+            damping=damping,
+            max_iter=max_iter,
+            convergence_iter=convergence_iter,
+            random_state=random_state,
+        )
     rs = check_random_state(random_state)
     pref = np.asarray(preference, dtype=np.float64)
     if n == 1 or _equal_similarities_and_preferences(S, pref):
@@ -208,7 +215,17 @@ def _iterate_py(
 _iterate = _compile(_iterate_py) if COMPILED else _iterate_py
 
 
-def _sklearn(S, preference, damping, max_iter, convergence_iter, random_state):  # pragma: no cover
+def sklearn_affinity_propagation(
+    S: np.ndarray,
+    preference: float,
+    *,
+    damping: float = 0.5,
+    max_iter: int = 200,
+    convergence_iter: int = 15,
+    random_state: int | np.random.RandomState | None = 0,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """scikit-learn's own Affinity Propagation, with :func:`affinity_propagation`'s arguments and
+    result: the fallback without numba, and the reference the benchmarks time it against."""
     from sklearn.cluster import AffinityPropagation
 
     ap = AffinityPropagation(

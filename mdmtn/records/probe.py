@@ -19,14 +19,21 @@ the retrained model's own counts and probe, which it stores in ``extra["restored
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 
 from mdmtn.objectives.metrics import sparsity_metrics
 
-__all__ = ["PROBE_N", "PROBE_TOL", "model_probe", "checkpoint_mismatch", "load_verified_checkpoint"]
+__all__ = [
+    "PROBE_N",
+    "PROBE_TOL",
+    "model_probe",
+    "checkpoint_mismatch",
+    "load_verified_checkpoint",
+    "verified_checkpoints",
+]
 
 PROBE_N = 4
 PROBE_SEED = 0
@@ -114,3 +121,30 @@ def load_verified_checkpoint(path, rec: dict[str, Any]) -> tuple[nn.Module, Any,
             f"python -m mdmtn restore-checkpoint {folder} {key} --force"
         )
     return model, cfg, extra
+
+
+def verified_checkpoints(
+    results_dir,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+    skipped: Callable[[dict, Exception], None] | None = None,
+) -> Iterator[tuple[dict[str, Any], nn.Module, Any]]:
+    """(record, model, config) for each record of ``results_dir`` that ``keep`` accepts (all if
+    None) and whose checkpoint is on this machine (checkpoints are not committed; the records are)
+    and holds its model (:func:`load_verified_checkpoint`); a checkpoint that does not is passed to
+    ``skipped(record, error)`` and left out. Lazy: ``keep`` may depend on what was yielded."""
+    from pathlib import Path
+
+    from mdmtn.records.checkpoint import CheckpointError
+    from mdmtn.records.record import load_records
+
+    for rec in load_records(results_dir):
+        ckpt = Path(results_dir) / f"{rec['key']}.pt"
+        if (keep is not None and not keep(rec)) or not ckpt.exists():
+            continue
+        try:
+            model, cfg, _ = load_verified_checkpoint(ckpt, rec)
+        except CheckpointError as e:
+            if skipped is not None:
+                skipped(rec, e)
+            continue
+        yield rec, model, cfg

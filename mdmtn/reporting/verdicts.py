@@ -205,7 +205,7 @@ def difference_interval(a: dict[int, float], b: dict[int, float], level: float =
 def ci_text(iv: Interval, spec: str) -> str:
     """ "95% CI [lo, hi] (method)" with ``spec`` the number format, or, where a side has one run and
     there is no interval to give, "no 95% CI (method)" instead of a zero-width one."""
-    if iv.n < 2 or "n = 1" in iv.method:
+    if iv.n < 2:
         return f"no 95% CI ({iv.method})"
     return f"95% CI [{iv.lo:{spec}}, {iv.hi:{spec}}] ({iv.method})"
 
