@@ -12,7 +12,8 @@ from the paper (book appendix) and can be overridden field by field.
 
 ``method`` selects the training procedure: ``"wc_al"`` is the paper's method (Algorithm 1);
 ``"mgda"``, ``"stl"``, ``"mtan"`` and ``"kdmtl"`` are the baselines of Tables 1-2 and of the
-authors' code (book appendix), trained by :mod:`mdmtn.training.baselines`. Each method trains fixed models
+authors' code (book appendix), and ``"unitary"`` the skeptic's baseline (the equal-weight sum of the
+task losses, trained like MGDA), all trained by :mod:`mdmtn.training.baselines`. Each method trains fixed models
 (:data:`METHOD_MODELS`). The baselines ignore ``k``: it is stored as given (and still
 validated) so that every record has the same fields.
 """
@@ -32,7 +33,7 @@ from mdmtn.core.fields import coerce_type, field_types
 
 Dataset = Literal["multimnist", "cifar10mnist"]
 Model = Literal["hps", "mdmtn", "stl", "mtan", "kdmtl"]
-Method = Literal["wc_al", "mgda", "stl", "mtan", "kdmtl"]
+Method = Literal["wc_al", "mgda", "stl", "mtan", "kdmtl", "unitary"]
 Preset = Literal["smoke", "quick", "paper"]
 DATASETS: tuple[str, ...] = typing.get_args(Dataset)
 MODELS: tuple[str, ...] = typing.get_args(Model)
@@ -47,7 +48,10 @@ METHOD_MODELS: dict[str, tuple[str, ...]] = {
     "stl": ("stl",),
     "mtan": ("mtan",),
     "kdmtl": ("kdmtl",),
+    "unitary": ("hps", "mdmtn"),
 }
+# the methods that keep their last epoch (no validation split needed: full_train)
+LAST_EPOCH_METHODS = ("mgda", "unitary")
 MgdaVariant = Literal["ub", "params"]
 MgdaNormalization = Literal["none", "l2", "loss", "loss+"]
 MgdaGradBug = Literal["none", "2023", "head"]
@@ -544,11 +548,16 @@ BASELINE_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
         lr=1e-5, lr_decay=0.5, epochs=200, lr_first_decay=25, lr_step=25, search_epochs=50, search_fraction=0.5
     ),
 }
+# unitary scalarisation (Kurin et al. 2022): MGDA's optimiser, schedule, data and last-epoch model,
+# so the two differ only in how the task losses are weighted
+for _ds in DATASETS:
+    BASELINE_DEFAULTS[("unitary", _ds)] = dict(BASELINE_DEFAULTS[("mgda", _ds)])
 # Shorter baseline schedules for the CPU presets; the lr decays keep roughly the paper's relative
 # positions. `quick` MGDA/STL on MultiMNIST take 1-3 minutes per seed on a 2-core CPU.
 BASELINE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
         "mgda": dict(epochs=2, lr_first_decay=2, lr_step=1),
+        "unitary": dict(epochs=2, lr_first_decay=2, lr_step=1),
         "stl": dict(epochs=2, lr_first_decay=1, lr_step=1),
         "kdmtl": dict(
             epochs=2,
@@ -569,6 +578,7 @@ BASELINE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "quick": {
         "mgda": dict(epochs=10, lr_first_decay=4, lr_step=3),
+        "unitary": dict(epochs=10, lr_first_decay=4, lr_step=3),
         "stl": dict(epochs=10, lr_first_decay=1, lr_step=3),  # MultiMNIST; Cifar10Mnist keeps step 1
         "kdmtl": dict(epochs=12, lr_first_decay=3, lr_step=3, search_epochs=1, kd_teacher_epochs=6),
         "mtan": dict(epochs=12, lr_first_decay=3, lr_step=3, search_epochs=1),
@@ -600,6 +610,7 @@ SWITCH_PROFILES: dict[str, dict[str, Any]] = {
         optimise_t=False,
         accumulate_aux_grads=True,
         ap_rows="all",
+        mgda_variant="params",
         mgda_grad_bug="2023",
     ),
     "authors-head": dict(
@@ -611,6 +622,7 @@ SWITCH_PROFILES: dict[str, dict[str, Any]] = {
         optimise_t=False,
         accumulate_aux_grads=True,
         ap_rows="all",
+        mgda_variant="params",
         mgda_grad_bug="head",
         mu_schedule="head",
     ),
@@ -626,12 +638,28 @@ BOOK_PROFILE = "authors-2023"
 BASE_PROFILE = "library"
 
 
-def profile_overrides(profile: str, dataset: str) -> dict[str, Any]:
-    """The flat settings (and ``mu_schedule``) that switch profile ``profile`` sets on ``dataset``;
-    :class:`ConfigError` for an unknown profile name."""
+def switch_methods(name: str) -> tuple[str, ...]:
+    """The methods that read profile switch ``name`` (a flat field name or ``mu_schedule``): the
+    ``mgda_`` ones MGDA alone, every other the paper's method (Algorithm 1) alone. STL, MTAN, KDMTL
+    and unitary read none, so their runs are the same experiment under every profile (the arms
+    share them); tests/training/test_contracts.py checks this on trained runs."""
+    return ("mgda",) if name.startswith("mgda_") else ("wc_al",)
+
+
+def profile_overrides(profile: str, dataset: str, method: str | None = "wc_al") -> dict[str, Any]:
+    """The flat settings (and ``mu_schedule``) that switch profile ``profile`` sets on a ``method``
+    run on ``dataset`` (``method=None``: every switch of the profile). MGDA gets the ``mgda_``
+    switches alone, STL, MTAN, KDMTL and unitary none. The paper's method gets every switch but
+    ``mgda_variant``: its configs under a profile were first written with ``mgda_grad_bug`` (which
+    it does not read) and without ``mgda_variant``, and a config is its record's key, so they keep
+    that form. :class:`ConfigError` for an unknown profile name."""
     if profile not in SWITCH_PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {PROFILES}")
     out = dict(SWITCH_PROFILES[profile])
+    if method == "wc_al":
+        out.pop("mgda_variant", None)
+    elif method is not None:
+        out = {n: v for n, v in out.items() if method in switch_methods(n)}
     if out.pop("mu_schedule", "paper") == "head":
         out["mu0"], out["mu_factor"] = HEAD_MU[dataset]
     return out
@@ -649,7 +677,7 @@ def profile_of(cfg: "RunConfig") -> str | None:
                 cfg.preset,
                 cfg.seed,
                 method=cfg.method,
-                **profile_overrides(name, cfg.dataset),
+                **profile_overrides(name, cfg.dataset, cfg.method),
             )
         except ConfigError:
             return None
@@ -783,9 +811,9 @@ def _check_switches(cfg: RunConfig) -> None:
                 raise ConfigError(f"{name} must be a non-empty list of non-negative {cfg.n_tasks}-vectors")
         if not cfg.mtan.lrs or min(cfg.mtan.lrs) <= 0:
             raise ConfigError("mtan_lrs must be a non-empty list of positive learning rates")
-        if cfg.data.full_train and cfg.method != "mgda":
+        if cfg.data.full_train and cfg.method not in LAST_EPOCH_METHODS:
             raise ConfigError(
-                f"full_train (no validation split) is only meaningful for MGDA, which keeps the "
+                f"full_train (no validation split) is only meaningful for MGDA and unitary, which keep the "
                 f"last epoch; {cfg.method!r} selects its model on the validation split"
             )
 

@@ -7,6 +7,7 @@ METHOD_LABELS = {
     "stl": "STL",
     "mtan": "MTAN",
     "kdmtl": "KDMTL",
+    "unitary": "unitary",
     "ours-dense": "Ours, k0 = 0",
     "ours-sparse": "Ours, k0 > 0",
 }

@@ -115,7 +115,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     if profile != "library":
         if getattr(args, "mu_schedule", "paper") != "paper":
             raise ConfigError(f"--profile {profile} sets the μ schedule itself; leave out --mu-schedule")
-        for name, v in profile_overrides(profile, args.dataset).items():
+        for name, v in profile_overrides(profile, args.dataset, args.method).items():
             if name in overrides:
                 raise ConfigError(f"{name} is set by --profile {profile}; give it one way")
             overrides[name] = v

@@ -61,7 +61,7 @@ def cell_configs(
         c for d in datasets for c in paper_cells(d) if c["method"] == "wc_al" and (c["k"][0] > 0 or not sparse_only)
     ]
     cfgs = [
-        make_config(c["dataset"], c["model"], c["k"], preset, s, **profile_overrides(profile, c["dataset"]))
+        make_config(c["dataset"], c["model"], c["k"], preset, s, **profile_overrides(profile, c["dataset"], "wc_al"))
         for s in seeds
         for c in ours
     ]
@@ -69,11 +69,11 @@ def cell_configs(
         k = (0.001, 0.2, 0.799)  # stored but unused by the baselines, as the CLI's default
         for s in seeds:
             for d in datasets:
-                o = {n: v for n, v in profile_overrides(profile, d).items() if n.startswith("mgda_")}
+                o = profile_overrides(profile, d, "mgda")
                 cfgs += [
                     make_config(d, "hps", k, preset, s, method="mgda", **o),
                     make_config(d, "mdmtn", k, preset, s, method="mgda", **o),
-                    make_config(d, "stl", k, preset, s, method="stl"),
+                    make_config(d, "stl", k, preset, s, method="stl", **profile_overrides(profile, d, "stl")),
                 ]
     return cfgs
 

@@ -22,7 +22,7 @@ def _is_default(config_json: str, profile: str, overrides_json: str = "{}") -> b
             c["preset"],
             c["seed"],
             method=c.get("method", "wc_al"),
-            **{**profile_overrides(profile, c["dataset"]), **json.loads(overrides_json)},
+            **{**profile_overrides(profile, c["dataset"], c.get("method", "wc_al")), **json.loads(overrides_json)},
         )
         return RunConfig.from_dict(c) == want
     except Exception:  # noqa: BLE001 - a config today's library cannot rebuild is no default run

@@ -181,13 +181,16 @@ def test_the_appendix_profile_table_is_the_profiles_in_the_config():
     import re
     from pathlib import Path
 
-    from mdmtn.core.config import SWITCH_PROFILES, config_fields
+    from mdmtn.core.config import SWITCH_PROFILES, config_fields, switch_methods
 
     text = (Path(__file__).resolve().parents[2] / "book" / "appendix_authors_code.md").read_text(encoding="utf-8")
     section = text.split("## Two profiles", 1)[1].split("## Departures", 1)[0]
-    rows = re.findall(r"^\| `([a-z0-9_-]+)` \| `([^`]+)` \| `([^`]+)` \| `([^`]+)` \| .+ \|$", section, re.M)
+    rows = re.findall(r"^\| `([a-z0-9_-]+)` \| `([^`]+)` \| `([^`]+)` \| `([^`]+)` \| ([^|]+) \| .+ \|$", section, re.M)
     fields = {f.name: f for f in config_fields()}
-    table = {r[0]: r[1:] for r in rows}
+    table = {r[0]: r[1:4] for r in rows}
+    readers = {"ours": ("wc_al",), "MGDA-UB": ("mgda",)}
+    for r in rows:  # the "read by" column is switch_methods
+        assert readers[r[4]] == switch_methods(r[0].lstrip("-").replace("-", "_")), r[0]
     set_anywhere = {n for prof in SWITCH_PROFILES.values() for n in prof}
     assert set_anywhere - {"mu_schedule"} <= set(table) and "--mu-schedule" in table
     show = lambda v: str(v).lower() if isinstance(v, bool) else str(v)  # noqa: E731

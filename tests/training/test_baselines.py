@@ -14,7 +14,7 @@ from mdmtn.data import load_splits
 from mdmtn.interface.cli import main as cli_main
 from mdmtn.models import HPS, KDMTL, MDMTN, MTAN, MULTIMNIST_SPEC, STL, STLSet, build_model
 from mdmtn.records.checkpoint import load_checkpoint, save_checkpoint
-from mdmtn.training.baselines import distillation_loss, lr_factor, mgda_step
+from mdmtn.training.baselines import distillation_loss, lr_factor, mgda_step, unitary_step
 from mdmtn.training.baselines.mgda_train import shared_forward
 from mdmtn.training.runner import train
 from mdmtn.training.trainer import evaluate
@@ -222,6 +222,46 @@ def test_mgda_update_is_min_norm_combination(cls, variant, bug):
     direction = expected_alpha @ full + (full[1] if bug == "2023" else 0)
     torch.testing.assert_close(before - after, direction, rtol=1e-6, atol=1e-10)
     assert losses.shape == (2,)
+
+
+@pytest.mark.parametrize("cls", [HPS, MDMTN])
+def test_unitary_update_is_the_mean_of_the_task_gradients(cls):
+    """Δθ of one plain SGD step is (g1 + g2) / 2 over every parameter, the task gradients taken
+    one task at a time (a second computation), and equals MGDA's update with α fixed at (1/2, 1/2)."""
+    torch.manual_seed(0)
+    model = cls(MULTIMNIST_SPEC).double()
+    if cls is MDMTN:
+        with torch.no_grad():
+            model.alpha.copy_(torch.tensor([[0.8, 0.3], [1.1, -0.2]]))
+    x, y = torch.randn(6, 1, 28, 28, dtype=torch.float64), torch.randint(0, 10, (6, 2))
+    full, _ = _task_grads(model, x, y)
+    before = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    losses = unitary_step(model, torch.optim.SGD(model.parameters(), lr=1.0), x, y)
+    after = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    torch.testing.assert_close(before - after, full.mean(0), rtol=1e-6, atol=1e-10)
+    assert losses.shape == (2,) and not losses.requires_grad
+
+
+@pytest.mark.parametrize("model", ["hps", "mdmtn"])
+def test_unitary_run_is_mgdas_run_but_for_the_step(mm_full, model):
+    """The same data, schedule, optimiser and last-epoch model as MGDA; a different update."""
+    u_cfg = make_config("multimnist", model, preset="smoke", method="unitary")
+    m_cfg = make_config("multimnist", model, preset="smoke", method="mgda")
+    ur, mr = train(u_cfg, mm_full, progress=False), train(m_cfg, mm_full, progress=False)
+    u, m = ur.record, mr.record
+    _check_record(u, u_cfg)
+    for name in ("lr", "momentum", "epochs", "lr_first_decay", "lr_step", "full_train", "batch_size", "n_train"):
+        assert u["config"][name] == m["config"][name], name
+    assert u["data"] == m["data"]
+    assert [h["phase"] for h in u["history"]] == ["unitary"] * u_cfg.schedule.epochs
+    assert u["baseline"]["selected_epoch"] == u_cfg.schedule.epochs - 1 and u["baseline"]["selection"] == "last epoch"
+    w_u, w_m = ur.model.state_dict(), mr.model.state_dict()
+    assert any(not torch.equal(w_u[n], w_m[n]) for n in w_u)  # MGDA's weights are not (1/2, 1/2)
+
+
+def test_unitary_refuses_the_wrong_data(mm):
+    with pytest.raises(ConfigError, match="full_train=True"):
+        train(make_config("multimnist", "hps", preset="smoke", method="unitary"), mm, progress=False)
 
 
 def test_mgda_normalisation_changes_the_weights_as_sener():

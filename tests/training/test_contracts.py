@@ -20,6 +20,8 @@ METHODS = [
     ("stl", "stl", None),
     ("mtan", "mtan", None),
     ("kdmtl", "kdmtl", None),
+    ("unitary", "hps", None),
+    ("unitary", "mdmtn", None),
 ]
 # what may differ between two runs of one config: where and how long it ran
 VOLATILE = {"wall_time_s", "machine", "timing", "checksum"}
@@ -78,3 +80,30 @@ def test_every_model_meets_the_multi_task_protocol(name, dataset):
     shape = INPUT_SHAPES[dataset]
     model = build_model(name, shape, n_tasks=2)
     check_model_contract(model, torch.randn(4, *shape), n_tasks=2)
+
+
+# a switch that switch_methods says a method does not read, set to every profile's value at once
+@pytest.mark.parametrize(
+    "method,model,k",
+    [("wc_al", "mdmtn", (0.01, 0.5, 0.49)), ("mgda", "hps", None), ("stl", "stl", None), ("unitary", "mdmtn", None)],
+)
+def test_a_switch_a_method_does_not_read_changes_nothing_it_trains(data_dir, method, model, k):
+    """What makes two arms share a run: under every profile, the switches the method does not read
+    (:func:`mdmtn.core.config.switch_methods`) leave its trained record unchanged but for the config."""
+    from mdmtn.core.config import SWITCH_PROFILES, profile_overrides, switch_methods
+
+    base = _config(method, model, k)
+    for profile in SWITCH_PROFILES:
+        unread = {
+            n: v
+            for n, v in profile_overrides(profile, "multimnist", method=None).items()
+            if method not in switch_methods(n)
+        }
+        if not unread:
+            continue
+        other = make_config("multimnist", model, base.k, "smoke", 0, method=method, **unread)
+        assert other != base
+        a = train(base, data_dir=data_dir, progress=False).record
+        b = train(other, data_dir=data_dir, progress=False).record
+        strip = lambda r: {f: v for f, v in json.loads(_deterministic(r)).items() if f not in ("config", "key")}  # noqa: E731
+        assert strip(a) == strip(b), profile

@@ -204,6 +204,7 @@ def splits_full(synthetic_data_root, tmp_path_factory):
         ("stl", "stl", {}),
         ("mtan", "mtan", {}),
         ("kdmtl", "kdmtl", {}),
+        ("unitary", "mdmtn", {}),
     ],
 )
 def test_a_baseline_run_synchronises_as_often_whatever_its_number_of_steps(splits, splits_full, method, model, extra):
@@ -214,7 +215,7 @@ def test_a_baseline_run_synchronises_as_often_whatever_its_number_of_steps(split
     for n_train in (32, 96):
         cfg = make_config("multimnist", model, preset="smoke", method=method, n_train=n_train, batch_size=16, **extra)
         with SyncRecorder() as rec:
-            train(cfg, splits_full if method == "mgda" else splits, progress=False)
+            train(cfg, splits_full if method in ("mgda", "unitary") else splits, progress=False)
         counts.append(sorted(rec.calls))
     assert counts[0] == counts[1], set(counts[1]) ^ set(counts[0])
 

@@ -1,13 +1,14 @@
 """The baselines of Tables 1-2 and of the authors' code, trained like the paper's method.
 
-=========  ===========================================  ==============================
-method     what                                         module
-=========  ===========================================  ==============================
-``mgda``   MGDA-UB (Sener & Koltun 2018), HPS / MDMTN   :mod:`.mgda_train`
-``stl``    one single-task network per task             :mod:`.stl`
-``mtan``   MTAN with the authors' λ / lr searches       :mod:`.mtan`
-``kdmtl``  KDMTL: STL teachers, distilled HPS student   :mod:`.kdmtl`
-=========  ===========================================  ==============================
+=============  ============================================  ==============================
+method         what                                          module
+=============  ============================================  ==============================
+``mgda``       MGDA-UB (Sener & Koltun 2018), HPS / MDMTN    :mod:`.mgda_train`
+``stl``        one single-task network per task              :mod:`.stl`
+``mtan``       MTAN with the authors' λ / lr searches        :mod:`.mtan`
+``kdmtl``      KDMTL: STL teachers, distilled HPS student    :mod:`.kdmtl`
+``unitary``    the mean task loss, trained like MGDA-UB      :mod:`.unitary`
+=============  ============================================  ==============================
 
 :func:`train_baseline` is what :func:`mdmtn.training.runner.train` calls for ``cfg.method != "wc_al"``,
 so ``python -m mdmtn train --method mgda ...`` writes the same run record as the paper's method.
@@ -28,6 +29,7 @@ from mdmtn.training.baselines.kdmtl import distillation_loss, train_kdmtl
 from mdmtn.training.baselines.mgda_train import mgda_step, train_mgda
 from mdmtn.training.baselines.mtan import train_mtan
 from mdmtn.training.baselines.stl import train_stl
+from mdmtn.training.baselines.unitary import train_unitary, unitary_step
 
 __all__ = [
     "train_baseline",
@@ -39,9 +41,11 @@ __all__ = [
     "train_stl",
     "train_mtan",
     "train_kdmtl",
+    "train_unitary",
+    "unitary_step",
 ]
 
-TRAINERS = {"mgda": train_mgda, "stl": train_stl, "mtan": train_mtan, "kdmtl": train_kdmtl}
+TRAINERS = {"mgda": train_mgda, "stl": train_stl, "mtan": train_mtan, "kdmtl": train_kdmtl, "unitary": train_unitary}
 
 
 def train_baseline(
@@ -59,7 +63,7 @@ def train_baseline(
 
     ``splits`` must have been loaded with ``load_splits(..., **data_options(cfg))`` (MGDA: the
     full training set; on Cifar10Mnist unnormalised); without them the data are loaded from
-    ``data_dir``. ``model`` (MGDA only) replaces the paper architecture; it needs ``shared``,
+    ``data_dir``. ``model`` (MGDA and unitary only) replaces the paper architecture; it needs ``shared``,
     ``representation(x)`` and ``task_heads`` like HPS / MDMTN.
     """
     t_start = time.perf_counter()

@@ -11,7 +11,7 @@ the history. :func:`finish_record` then writes the same record layout as the pap
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -20,8 +20,9 @@ from tqdm import tqdm  # not tqdm.auto: in a notebook without ipywidgets it prin
 from mdmtn.core.config import ConfigError, RunConfig
 from mdmtn.core.timing import PhaseTimer
 from mdmtn.data import Splits, TaskTensors, iterate_batches, load_splits
+from mdmtn.models import build_model, check_model_contract
 from mdmtn.objectives.lsuv import lsuv_
-from mdmtn.training.engine import seed_everything
+from mdmtn.training.engine import EpochLoop, TrainResult, evaluate, run_epochs, seed_everything
 from mdmtn.training.finish import finished_record
 
 CHANNELS_LAST = torch.channels_last
@@ -162,3 +163,72 @@ def begin_search_run(
     search_data = random_subset(splits.train, cfg.schedule.search_fraction, torch.Generator().manual_seed(cfg.seed + 5))
     do_search = cfg.schedule.search_epochs > 0
     return SearchRun(search_data, do_search, progress_bar(cfg, total_epochs(do_search), progress))
+
+
+Step = Callable[[nn.Module, torch.optim.Optimizer, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def train_last_epoch(
+    cfg: RunConfig,
+    splits: Splits,
+    step: Step,
+    *,
+    t_start: float,
+    progress: bool,
+    model: nn.Module | None,
+    phase: str,
+    extra: Callable[[], dict] | None = None,
+    record_extra: Callable[[Mapping[str, Any]], dict] | None = None,
+) -> TrainResult:
+    """Train HPS or MDMTN (``cfg.model``, or a user's ``model``) with one SGD-with-momentum
+    optimiser and the baseline lr schedule, keeping the last epoch: MGDA and unitary
+    scalarisation, which differ only in ``step(model, opt, x, y) -> task losses (T,)``.
+
+    ``extra()`` adds per-epoch facts to the history, ``record_extra(last history row)`` to the
+    record's ``baseline`` block. Validation, if the split has one, is logged, never selects.
+    """
+    seed_everything(cfg.seed)
+    if model is None:
+        model = build_model(cfg.model, splits.input_shape, n_tasks=cfg.n_tasks)
+    else:  # a user's network: its outputs are checked on one batch before anything trains
+        check_model_contract(model.to(splits.train.x.device), splits.train.x[: cfg.data.batch_size], cfg.n_tasks)
+    model.to(device=splits.train.x.device, memory_format=CHANNELS_LAST)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.schedule.lr, momentum=cfg.schedule.momentum)
+    has_val = len(splits.val) > 0
+    bar = progress_bar(cfg, cfg.schedule.epochs, progress)
+    try:
+        loop = run_epochs(
+            EpochLoop(
+                model=model,
+                step=lambda x, y: step(model, opt, x, y),
+                optimizers=[opt],
+                train=splits.train,
+                epochs=cfg.schedule.epochs,
+                batch_size=cfg.data.batch_size,
+                lr_schedule=lambda e: lr_factor(
+                    e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step
+                ),
+                generator=torch.Generator().manual_seed(cfg.seed),
+                drop_last=cfg.data.drop_last,
+                phase=phase,
+                evaluate=(lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"])
+                if has_val
+                else (lambda m: None),
+                select_best=False,
+                extra=extra or dict,
+            ),
+            bar,
+        )
+    finally:
+        bar.close()
+    last = loop.history[-1]
+    record = finish_record(
+        cfg,
+        model,
+        splits,
+        loop.history,
+        t_start,
+        last["train_objectives"],
+        dict(selected_epoch=loop.best_epoch, selection="last epoch", **(record_extra(last) if record_extra else {})),
+    )
+    return TrainResult(model, record)

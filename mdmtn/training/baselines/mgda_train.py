@@ -43,10 +43,8 @@ from torch import nn
 
 from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits
-from mdmtn.models import build_model, check_model_contract
 from mdmtn.objectives.mgda import min_norm_coefficients, normalize_gradients, shared_representation_grads
-from mdmtn.training.baselines.common import CHANNELS_LAST, finish_record, lr_factor, progress_bar
-from mdmtn.training.engine import EpochLoop, TrainResult, evaluate, run_epochs, seed_everything
+from mdmtn.training.baselines.common import train_last_epoch
 
 
 def shared_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -127,16 +125,9 @@ def train_mgda(
     ``splits`` are already prepared (:func:`mdmtn.training.baselines.common.prepare_splits`). The
     returned model is the last epoch's (``full_train``: there is no validation split).
     """
-    seed_everything(cfg.seed)
-    if model is None:
-        model = build_model(cfg.model, splits.input_shape, n_tasks=cfg.n_tasks)
-    else:  # a user's network: its outputs are checked on one batch before anything trains
-        check_model_contract(model.to(splits.train.x.device), splits.train.x[: cfg.data.batch_size], cfg.n_tasks)
-    model.to(device=splits.train.x.device, memory_format=CHANNELS_LAST)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.schedule.lr, momentum=cfg.schedule.momentum)
     weights: list[torch.Tensor] = []
 
-    def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         losses, alpha = mgda_step(model, opt, x, y, cfg.mgda.variant, cfg.mgda.normalization, cfg.mgda.grad_bug)
         weights.append(alpha.double())
         return losses
@@ -150,45 +141,14 @@ def train_mgda(
             mgda_weights_max=w.max(0).values.tolist(),
         )
 
-    has_val = len(splits.val) > 0
-    bar = progress_bar(cfg, cfg.schedule.epochs, progress)
-    try:
-        loop = run_epochs(
-            EpochLoop(
-                model=model,
-                step=step,
-                optimizers=[opt],
-                train=splits.train,
-                epochs=cfg.schedule.epochs,
-                batch_size=cfg.data.batch_size,
-                lr_schedule=lambda e: lr_factor(
-                    e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step
-                ),
-                generator=torch.Generator().manual_seed(cfg.seed),
-                drop_last=cfg.data.drop_last,
-                phase="mgda",
-                # validation (if the user keeps a val split) is logged only: MGDA keeps the last epoch
-                evaluate=(lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"])
-                if has_val
-                else (lambda m: None),
-                select_best=False,
-                extra=extra,
-            ),
-            bar,
-        )
-    finally:
-        bar.close()
-    record = finish_record(
+    return train_last_epoch(
         cfg,
-        model,
         splits,
-        loop.history,
-        t_start,
-        loop.history[-1]["train_objectives"],
-        dict(
-            selected_epoch=loop.best_epoch,
-            selection="last epoch",
-            final_mgda_weights_mean=loop.history[-1]["mgda_weights_mean"],
-        ),
+        step,
+        t_start=t_start,
+        progress=progress,
+        model=model,
+        phase="mgda",
+        extra=extra,
+        record_extra=lambda last: dict(final_mgda_weights_mean=last["mgda_weights_mean"]),
     )
-    return TrainResult(model, record)
