@@ -200,6 +200,52 @@ def setup(*, dataset: str = "multimnist", preset: str = "quick", seeds: Sequence
     return Chapter(dataset, preset, seeds, k, resolve_data_dir(data_dir), results)
 
 
+# what the chapters publish for download: Sphinx copies this folder to the site's root
+# (html_extra_path in _config.yml), so files/<name> sits beside book/ in _build/html
+BOOK_FILES = REPO_ROOT / "_build" / "book_files"
+
+
+def publish(name: str, text: str) -> str:
+    """Write ``text`` as the book's downloadable ``files/<name>`` (atomically: a reader never gets
+    half a file) and return the link a chapter page (``book/*.html``) uses for it."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"a published file needs a plain name, got {name!r}")
+    path = BOOK_FILES / "files" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return f"../files/{name}"
+
+
+def provenance_line(what: str, keys: Sequence[str], records: Sequence[dict]) -> None:
+    """Display, under a table or figure, how many run records it reads, the commits that made
+    them, and a link to the list of their keys (published beside the page)."""
+    import hashlib
+    import html
+
+    from IPython.display import HTML, display
+
+    from mdmtn.reporting.verdict_table import provenance
+
+    p = provenance(keys, records)
+    listing = "\n".join(p["keys"]) + "\n"
+    name = f"keys-{hashlib.sha256(listing.encode()).hexdigest()[:12]}.txt"
+    href = publish(name, listing)
+    commits = p["commits"]
+    made = (
+        f"commit {commits[0]}"
+        if len(commits) == 1
+        else f"{len(commits)} commits ({', '.join(commits[:3])}{', ...' if len(commits) > 3 else ''})"
+    )
+    display(
+        HTML(
+            f'<p class="mdmtn-provenance"><small>{html.escape(what)}: reads {p["n"]} run records, made at '
+            f'{html.escape(made)}; <a href="{href}">their keys</a>.</small></p>'
+        )
+    )
+
+
 def show(fig: Any) -> None:
     """Display a matplotlib figure here, at this point of the cell's output, and close it, so that
     a figure appears under the heading and before the text that follows it, not at the cell's end."""

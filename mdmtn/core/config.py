@@ -636,6 +636,10 @@ PROFILES = tuple(SWITCH_PROFILES)
 # cells, baselines and the CPU-scale fronts keep the library's defaults (BASE_PROFILE).
 BOOK_PROFILE = "authors-2023"
 BASE_PROFILE = "library"
+# The two arms every claim is judged in, each on its own runs alone (no comparison subtracts runs
+# of two arms): the authors' code of the paper's date, which the registered decision chose, first;
+# the paper as described (the library's defaults) second.
+ARMS = (BOOK_PROFILE, BASE_PROFILE)
 
 
 def switch_methods(name: str) -> tuple[str, ...]:

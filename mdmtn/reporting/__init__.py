@@ -9,7 +9,9 @@ _EXPORTS = {
     "cell_rows": "cells",
     "cell_tables": "cells",
     "judge": "verdicts",
-    "answer": "verdicts",
+    "judge_arms": "verdicts",
+    "summary_facts": "summary",
+    "verdict_rows": "verdict_table",
     "ledger_rows": "ledger",
 }
 __all__ = list(_EXPORTS)

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from mdmtn.core.config import RunConfig, make_config, profile_overrides
+from mdmtn.core.config import ARMS, BASE_PROFILE, RunConfig, make_config, profile_overrides
 from mdmtn.core.labels import METHOD_LABELS, TASK_LABELS
 from mdmtn.core.paper import PAPER_RESULTS
 from mdmtn.records.record import load_records
@@ -86,21 +86,24 @@ def cell_label(cell: dict[str, Any]) -> str:
     return f"{arch}, ours k = ({', '.join(f'{v:g}' for v in cell['k'])})"
 
 
-def cell_runs(records: Sequence[dict], cell: dict[str, Any], preset: str) -> list[dict]:
-    """Default-config records of ``cell`` at ``preset`` (all seeds, each seed once, in seed order);
-    baselines at any k (they ignore it). The selection of :func:`mdmtn.reporting.verdicts.side_runs`."""
+def cell_runs(records: Sequence[dict], cell: dict[str, Any], preset: str, arm: str) -> list[dict]:
+    """Default-config records of ``cell`` at ``preset`` in one ``arm`` (a switch profile; all seeds,
+    each seed once, in seed order); baselines at any k (they ignore it). The selection of
+    :func:`mdmtn.reporting.verdicts.side_runs`."""
     return side_runs(
-        records, dict(dataset=cell["dataset"], method=cell["method"], model=cell["model"], k=cell["k"]), preset
+        records, dict(dataset=cell["dataset"], method=cell["method"], model=cell["model"], k=cell["k"]), preset, arm
     )
 
 
 def cell_rows(dataset: str, paper_records: Sequence[dict], quick_records: Sequence[dict]) -> list[dict[str, Any]]:
-    """One dict per cell: the cell, and :func:`summarize` of ours at ``paper`` and ``quick``."""
+    """One dict per cell: the cell, :func:`summarize` of ours at ``paper`` in every arm of
+    :data:`mdmtn.core.config.ARMS` (``at_paper[arm]``), and at ``quick``, where only the library's
+    defaults were swept (``at_quick``)."""
     return [
         dict(
             cell=c,
-            at_paper=summarize(cell_runs(paper_records, c, "paper")),
-            at_quick=summarize(cell_runs(quick_records, c, "quick")),
+            at_paper={arm: summarize(cell_runs(paper_records, c, "paper", arm)) for arm in ARMS},
+            at_quick=summarize(cell_runs(quick_records, c, "quick", BASE_PROFILE)),
         )
         for c in paper_cells(dataset)
     ]
@@ -118,47 +121,56 @@ def _delta(ours: tuple[float, float] | None, paper: float, digits: int) -> str:
 
 def cell_tables(rows: Sequence[dict], planned_seeds: int = 3) -> dict[str, str]:
     """Markdown tables, one per metric (``"avg"``, ``"tasks"``, ``"sparsity"``, ``"runs"``), each
-    narrow enough for a page: paper | ours@paper (mean ± std, n) | Δ | ours@quick | Δ. A cell
-    with fewer seeds than ``planned_seeds`` says so."""
+    narrow enough for a page: the paper's number, then ours at the paper preset in each arm and at
+    quick (library), each "mean ± std (n)" with its difference to the paper. A cell with fewer
+    seeds than ``planned_seeds`` says so ("1 of 3")."""
 
     def n_of(s):
-        if s is None:
-            return "not run"
-        return f"{s['n']}" + ("" if s["n"] >= planned_seeds else f" of {planned_seeds}")
+        return "" if s is None else f" ({s['n']}{'' if s['n'] >= planned_seeds else f' of {planned_seeds}'})"
 
-    avg = ["| cell | paper | ours @ paper | n | Δ | ours @ quick | n | Δ |", "|---|---|---|---|---|---|---|---|"]
-    tasks = ["| cell | task | paper | ours @ paper | Δ | ours @ quick | Δ |", "|---|---|---|---|---|---|---|"]
-    sparsity = [
-        "| cell | SR % paper / @paper / @quick | CR paper / @paper / @quick | PS paper / @paper / @quick |",
-        "|---|---|---|---|",
+    def val(s, key, digits):
+        return "not run" if s is None else _fmt(s[key], s["n"], digits) + n_of(s)
+
+    head = [f"{arm} @ paper" for arm in ARMS] + ["library @ quick"]
+    avg = ["| cell | paper | " + " | ".join(f"{h} | Δ" for h in head) + " |", "|---|---" + "|---|---" * len(head) + "|"]
+    tasks = [
+        "| cell | task | paper | " + " | ".join(f"{h} | Δ" for h in head) + " |",
+        "|---|---|---" + "|---|---" * len(head) + "|",
     ]
-    runs = ["| cell | preset | seeds | wall per run (s) | CPU |", "|---|---|---|---|---|"]
+    sparsity = [
+        "| cell | metric | paper | " + " | ".join(head) + " |",
+        "|---|---|---" + "|---" * len(head) + "|",
+    ]
+    runs = ["| cell | arm, preset | seeds | wall per run (s) | CPU |", "|---|---|---|---|---|"]
     for row in rows:
-        c, p, q = row["cell"], row["at_paper"], row["at_quick"]
+        c, q = row["cell"], row["at_quick"]
+        sides = [row["at_paper"][arm] for arm in ARMS] + [q]
         pp, lab = c["paper"], cell_label(c)
-        pn, qn = (p or {}).get("n", 0), (q or {}).get("n", 0)
         avg.append(
-            f"| {lab} | {pp['acc'][2]:.3f} | {_fmt(p and p['avg'], pn, 3)} | {n_of(p)} | "
-            f"{_delta(p and p['avg'], pp['acc'][2], 2)} | {_fmt(q and q['avg'], qn, 3)} | {n_of(q)} | "
-            f"{_delta(q and q['avg'], pp['acc'][2], 2)} |"
+            f"| {lab} | {pp['acc'][2]:.3f} | "
+            + " | ".join(f"{val(s, 'avg', 3)} | {_delta(s and s['avg'], pp['acc'][2], 2)}" for s in sides)
+            + " |"
         )
         for t, name in enumerate(TASK_LABELS[c["dataset"]]):
             key = "acc1" if t == 0 else "acc2"
             tasks.append(
-                f"| {lab} | {name} | {pp['acc'][t]:.2f} | {_fmt(p and p[key], pn, 2)} | "
-                f"{_delta(p and p[key], pp['acc'][t], 2)} | {_fmt(q and q[key], qn, 2)} | "
-                f"{_delta(q and q[key], pp['acc'][t], 2)} |"
+                f"| {lab} | {name} | {pp['acc'][t]:.2f} | "
+                + " | ".join(f"{val(s, key, 2)} | {_delta(s and s[key], pp['acc'][t], 2)}" for s in sides)
+                + " |"
             )
         if c["k"] is not None and c["k"][0] > 0:
-            sparsity.append(
-                f"| {lab} | {pp['SR']:.2f} / {_fmt(p and p['SR'], pn, 1)} / {_fmt(q and q['SR'], qn, 1)} | "
-                f"{pp['CR']:g} / {_fmt(p and p['CR'], pn, 2)} / {_fmt(q and q['CR'], qn, 2)} | "
-                f"{pp['PS']:g} / {_fmt(p and p['PS'], pn, 2)} / {_fmt(q and q['PS'], qn, 2)} |"
-            )
-        for preset, s in (("paper", p), ("quick", q)):
+            for metric, digits, paper in (
+                ("SR", 1, f"{pp['SR']:.2f}"),
+                ("CR", 2, f"{pp['CR']:g}"),
+                ("PS", 2, f"{pp['PS']:g}"),
+            ):
+                sparsity.append(
+                    f"| {lab} | {metric} | {paper} | " + " | ".join(val(s, metric, digits) for s in sides) + " |"
+                )
+        for where, s in [(f"{arm}, paper", row["at_paper"][arm]) for arm in ARMS] + [("library, quick", q)]:
             if s is not None:
                 runs.append(
-                    f"| {lab} | {preset} | {s['seeds']} | {_fmt(s['wall'], s['n'], 0)} | {', '.join(s['cpus'])} |"
+                    f"| {lab} | {where} | {s['seeds']} | {_fmt(s['wall'], s['n'], 0)} | {', '.join(s['cpus'])} |"
                 )
     return {name: "\n".join(t) for name, t in (("avg", avg), ("tasks", tasks), ("sparsity", sparsity), ("runs", runs))}
 
@@ -247,4 +259,31 @@ def mgda_variants(records: Sequence[dict], preset: str = "paper") -> str:
                     _delta(s["avg"] if s else None, paper, 2),
                 ]
             lines.append(f"| {names[ds]} | {model.upper()} | {paper:.2f} | " + " | ".join(cols) + " |")
+    return "\n".join(lines)
+
+
+def unitary_table(records: Sequence[dict], preset: str = "paper") -> str:
+    """Markdown: unitary scalarisation per (dataset, architecture) at ``preset`` beside the paper's
+    method's dense and sparse cells in each arm; mean test accuracy in %, "mean ± std (n)"."""
+
+    def cell(method: str, ds: str, model: str, k: Any, arm: str) -> str:
+        s = summarize(side_runs(records, dict(dataset=ds, method=method, model=model, k=k), preset, arm))
+        return "not run" if s is None else f"{_fmt(s['avg'], s['n'], 2)} ({s['n']})"
+
+    names = {"multimnist": "MultiMNIST", "cifar10mnist": "Cifar10Mnist"}
+    head = [f"ours {kind}, {arm}" for kind in ("dense", "sparse") for arm in ARMS]
+    lines = ["| dataset | arch | unitary | " + " | ".join(head) + " |", "|---|---|---" + "|---" * len(head) + "|"]
+    for ds in ("multimnist", "cifar10mnist"):
+        for model in ("hps", "mdmtn"):
+            ks = {
+                ("dense" if c["k"][0] == 0 else "sparse"): c["k"]
+                for c in paper_cells(ds)
+                if c["method"] == "wc_al" and c["model"] == model
+            }
+            ours = [cell("wc_al", ds, model, ks[kind], arm) for kind in ("dense", "sparse") for arm in ARMS]
+            lines.append(
+                f"| {names[ds]} | {model.upper()} | {cell('unitary', ds, model, None, ARMS[0])} | "
+                + " | ".join(ours)
+                + " |"
+            )
     return "\n".join(lines)

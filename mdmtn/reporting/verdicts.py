@@ -10,8 +10,13 @@ and returns one of four verdicts:
   interval crosses the region's boundary;
 * ``not yet``: no runs at the entry's preset, or no statistic registered for the claim.
 
-Intervals are Student t intervals on a mean (or on a mean difference: paired by seed when both
-sides hold the same seeds, Welch otherwise). With n = 3 a percentile bootstrap has only 10
+Every claim is judged within one *arm* (:data:`mdmtn.core.config.ARMS`): every run on both sides of
+a comparison comes from the same switch profile (a method's config under it, with only the switches
+that method reads), so no verdict subtracts runs of two arms.
+
+Intervals are Student t intervals on a mean, or on a mean difference by the registry's declared
+method (``[methods]``): paired t on the seeds both sides share when they share at least 3, Welch t
+on every seed of each side otherwise. With n = 3 a percentile bootstrap has only 10
 distinct resamples and its nominal 95% is not reachable, so t is used throughout; its normality
 assumption is the price, and the per-seed values are always printed beside it.
 """
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from mdmtn.core.config import BASE_PROFILE, BOOK_PROFILE
+from mdmtn.core.config import ARMS, BASE_PROFILE, BOOK_PROFILE
 from mdmtn.reporting.selection import is_default
 
 REGISTRY = Path(__file__).resolve().parents[1] / "registry.toml"
@@ -86,7 +91,15 @@ def load_registry(path: str | Path = REGISTRY) -> list[dict[str, Any]]:
             raise RegistryError(f"registry entry {cid}: rule match needs 'cell'")
         if c.get("post_hoc") and not c.get("why_post_hoc"):
             raise RegistryError(f"registry entry {cid}: a post-hoc entry says why (why_post_hoc)")
+        if "unseen_side" in c and (c["unseen_side"] not in ("a", "b") or c["unseen_side"] not in c):
+            raise RegistryError(f"registry entry {cid}: unseen_side names a side of the entry ('a' or 'b')")
     return claims
+
+
+def load_methods(path: str | Path = REGISTRY) -> dict[str, str]:
+    """The registry's declared interval method per kind of rule (its ``[methods]`` table)."""
+    with open(path, "rb") as f:
+        return dict(tomllib.load(f).get("methods", {}))
 
 
 # --- statistics --------------------------------------------------------------------------------------
@@ -164,6 +177,8 @@ class Interval:
     hi: float
     n: int
     method: str
+    se: float = 0.0  # the standard error the half-width is t * se of (0 with no interval)
+    df: float = 0.0
 
 
 def mean_interval(values: Sequence[float], level: float = LEVEL) -> Interval:
@@ -178,15 +193,21 @@ def mean_interval(values: Sequence[float], level: float = LEVEL) -> Interval:
         return Interval(m, m, m, 1, "t, n = 1")
     s = math.sqrt(sum((x - m) ** 2 for x in v) / (n - 1))
     h = t_quantile(0.5 + level / 2, n - 1) * s / math.sqrt(n)
-    return Interval(m, m - h, m + h, n, f"t, df = {n - 1}")
+    return Interval(m, m - h, m + h, n, f"t, df = {n - 1}", s / math.sqrt(n), n - 1)
+
+
+PAIRED_MIN = 3  # shared seeds from which a difference is paired (the registry's declared method)
 
 
 def difference_interval(a: dict[int, float], b: dict[int, float], level: float = LEVEL) -> Interval:
-    """Interval of mean(a) - mean(b) for per-seed values: paired t when both sides hold the same
-    seeds (n >= 2), else Welch's t with Welch-Satterthwaite degrees of freedom."""
-    if set(a) == set(b) and len(a) >= 2:
-        iv = mean_interval([a[s] - b[s] for s in sorted(a)], level)
-        return Interval(iv.mean, iv.lo, iv.hi, iv.n, f"paired t by seed, df = {iv.n - 1}")
+    """Interval of mean(a) - mean(b) for per-seed values ``{seed: value}``, by the registry's
+    declared method: paired t on the seeds both sides share when they share at least
+    :data:`PAIRED_MIN`; otherwise Welch's t on every seed of each side, with Welch-Satterthwaite
+    degrees of freedom. ``n`` is the number of pairs, or the smaller side."""
+    shared = sorted(set(a) & set(b))
+    if len(shared) >= PAIRED_MIN:
+        iv = mean_interval([a[s] - b[s] for s in shared], level)
+        return Interval(iv.mean, iv.lo, iv.hi, iv.n, f"paired t on {iv.n} shared seeds, df = {iv.n - 1}", iv.se, iv.df)
     va, vb = list(a.values()), list(b.values())
     ma, mb = sum(va) / len(va), sum(vb) / len(vb)
     d = ma - mb
@@ -199,7 +220,7 @@ def difference_interval(a: dict[int, float], b: dict[int, float], level: float =
         return Interval(d, d, d, min(len(va), len(vb)), "Welch t, no spread")
     df = (sa + sb) ** 2 / (sa**2 / (len(va) - 1) + sb**2 / (len(vb) - 1))
     h = t_quantile(0.5 + level / 2, df) * se
-    return Interval(d, d - h, d + h, min(len(va), len(vb)), f"Welch t, df = {df:.1f}")
+    return Interval(d, d - h, d + h, min(len(va), len(vb)), f"Welch t, df = {df:.1f}", se, df)
 
 
 def ci_text(iv: Interval, spec: str) -> str:
@@ -239,10 +260,12 @@ def metric_value(rec: dict[str, Any], metric: str) -> float:
     return float(m[metric])
 
 
-def side_runs(records: Sequence[dict], side: dict[str, Any], preset: str, profile: str | None = None) -> list[dict]:
+def side_runs(
+    records: Sequence[dict], side: dict[str, Any], preset: str, profile: str | None = BOOK_PROFILE
+) -> list[dict]:
     """The ok records of one side of a claim at ``preset``, each seed once (in seed order): configs
-    equal to the library's for (dataset, model, method, k, seed) under switch ``profile`` (the book's
-    profile unless named). ``side`` holds dataset, method, model and either k or ``sparse``
+    equal to the library's for (dataset, model, method, k, seed) under switch ``profile`` (one arm;
+    the book's decision arm unless named), with only the switches the method reads. ``side`` holds dataset, method, model and either k or ``sparse``
     (the paper's cell of that sparsity), and optionally ``set``: settings that differ from the
     profile's (flat field names, as ``--set``), which the runs must have."""
     from mdmtn.core.paper import PAPER_RESULTS
@@ -256,8 +279,7 @@ def side_runs(records: Sequence[dict], side: dict[str, Any], preset: str, profil
             if key[:3] == (side["dataset"], "wc_al", side["model"]) and (key[3][0] > 0) == bool(side["sparse"])
         ]
         k = ks[0]
-    # the study's decision concerns the sparse cells of the paper's method; everything else: the library
-    profile = profile or (BOOK_PROFILE if method == "wc_al" and k[0] > 0 else BASE_PROFILE)
+    profile = profile or BOOK_PROFILE
     out: dict[int, dict] = {}
     for r in records:
         c = r.get("config", {})
@@ -301,6 +323,10 @@ class Verdict:
     reason: str = ""
     # the difference and its interval alone, for verdicts built from several (judge_trade)
     core: str = ""
+    # the arm (switch profile) whose runs judged it; an entry that names its own profile keeps it
+    arm: str = BOOK_PROFILE
+    # the decision region of the interval (lo, hi), where one interval decides the verdict
+    region: tuple[float, float] | None = None
 
     @property
     def post_hoc(self) -> bool:
@@ -350,14 +376,15 @@ def judge_match(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
         per_seed=_fmt_seeds(vals, digits),
         keys=[r["key"] for r in runs],
         reason=_reason(v, iv.n < n_min),
+        region=(lo, hi),
     )
 
 
 def _two_sides(
     c: dict[str, Any], records: Sequence[dict], metric: str = "avg"
 ) -> tuple[dict[int, float], dict[int, float], list[str]]:
-    ra = side_runs(records, c["a"], c["preset"])
-    rb = side_runs(records, c["b"], c["preset"])
+    ra = side_runs(records, c["a"], c["preset"], c.get("profile"))
+    rb = side_runs(records, c["b"], c["preset"], c.get("profile"))
     va, _ = _values(ra, metric)
     vb, _ = _values(rb, metric)
     return va, vb, [r["key"] for r in ra + rb]
@@ -385,6 +412,7 @@ def _judge_difference(
         keys=keys,
         reason=_reason(v, few),
         core=core,
+        region=(lo, hi),
     )
 
 
@@ -467,7 +495,9 @@ def judge_sr_spread(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     for key in PAPER_RESULTS:
         if key[1] != "wc_al" or key[3][0] == 0:
             continue
-        runs = side_runs(records, dict(dataset=key[0], method="wc_al", model=key[2], k=key[3]), c["preset"])
+        runs = side_runs(
+            records, dict(dataset=key[0], method="wc_al", model=key[2], k=key[3]), c["preset"], c.get("profile")
+        )
         vals, _ = _values(runs, "SR")
         keys += [r["key"] for r in runs]
         if vals:
@@ -526,7 +556,9 @@ def _cell_intervals(c, records, cells, value_of) -> tuple[list[str], list[str], 
     verdicts, summaries, per, keys, ns = [], [], [], [], []
     above = float(c["above"])
     for ds, model in cells:
-        runs = side_runs(records, dict(dataset=ds, method="wc_al", model=model, sparse=True), c["preset"])
+        runs = side_runs(
+            records, dict(dataset=ds, method="wc_al", model=model, sparse=True), c["preset"], c.get("profile")
+        )
         vals = {r["config"]["seed"]: v for r in runs if (v := value_of(r)) is not None}
         keys += [r["key"] for r in runs]
         name = f"{ds} {model.upper()}"
@@ -630,10 +662,15 @@ def _profile_accuracy(records: Sequence[dict], ds: str, model: str, profile: str
 
 
 def judge(
-    records: Sequence[dict], quick_records: Sequence[dict] = (), claims: Sequence[dict] | None = None
+    records: Sequence[dict],
+    quick_records: Sequence[dict] = (),
+    claims: Sequence[dict] | None = None,
+    arm: str = BOOK_PROFILE,
 ) -> list[Verdict]:
-    """Every registry claim judged: paper-preset claims on ``records``, quick-preset ones on
-    ``quick_records``; the decision entry last, from the others."""
+    """Every registry claim judged within one ``arm`` (a switch profile of :data:`ARMS`): both
+    sides of every comparison are that arm's runs. Paper-preset claims on ``records``, quick-preset
+    ones on ``quick_records``; the decision entry last, from the others. An entry that names its
+    own ``profile`` (the root-cause study's) is judged under it in every arm."""
     claims = load_registry() if claims is None else claims
     out: list[Verdict] = []
     deferred = []
@@ -644,7 +681,7 @@ def judge(
             deferred.append(c)
             continue
         if rule == "qualitative":
-            out.append(Verdict(c, "not yet", "no statistic registered yet"))
+            out.append(Verdict(c, "not yet", "no statistic registered yet", arm=arm))
             continue
         fn = {
             "match": judge_match,
@@ -656,10 +693,17 @@ def judge(
             "front": judge_front,
             "above": judge_above,
         }[rule]
-        out.append(fn(c, recs))
+        v = fn(dict(c, profile=c.get("profile", arm)), recs)
+        v.claim, v.arm = c, c.get("profile", arm)
+        out.append(v)
     for c in deferred:
         out.append(judge_decision(c, records, out))
     return out
+
+
+def judge_arms(records: Sequence[dict], quick_records: Sequence[dict] = ()) -> dict[str, list[Verdict]]:
+    """:func:`judge` in every arm of :data:`ARMS`, the registered decision's arm first."""
+    return {arm: judge(records, quick_records, arm=arm) for arm in ARMS}
 
 
 def counts(vs: Sequence[Verdict]) -> dict[str, int]:
@@ -812,46 +856,3 @@ def root_cause_markdown(records: Sequence[dict], preset: str = "paper") -> str:
             f"{sr} | {acc} |"
         )
     return "\n".join(lines)
-
-
-def answer(vs: Sequence[Verdict]) -> str:
-    """The paragraph chapter 11 opens with, generated from the verdicts: the counts, what holds,
-    what does not, why so much is inconclusive, and the profile decision."""
-    c = counts(vs)
-    post = sum(v.post_hoc for v in vs)
-    holds = [v for v in vs if v.verdict == "holds" and v.claim["rule"] != "decision"]
-    fails = [v for v in vs if v.verdict == "does not hold"]
-    few = [v for v in vs if v.verdict == "inconclusive" and v.reason == "few"]
-    wide = [v for v in vs if v.verdict == "inconclusive" and v.reason != "few"]
-    decision = next((v for v in vs if v.claim["rule"] == "decision"), None)
-
-    def ids(xs: Sequence[Verdict], n: int = 8) -> str:
-        names = [f"`{x.claim['id']}`" for x in xs]
-        return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
-
-    text = (
-        f"**The answer so far.** Of the paper's {len(vs)} registered claims, {c['holds']} hold, "
-        f"{c['does not hold']} do not hold, {c['inconclusive']} are inconclusive and {c['not yet']} are not yet "
-        f"judged ({post} of the {len(vs)} rules were written after their data were seen and are marked † post hoc). "
-    )
-    if holds:
-        text += f"Holding: {ids(holds)}. "
-    if fails:
-        text += f"Not holding: {ids(fails)}: the 95% interval lies wholly outside the claim's tolerance. "
-    text += (
-        f"Inconclusive for lack of runs (fewer than 3 seeds on a side, or one sweep per front): {len(few)}; "
-        f"inconclusive because the interval crosses the boundary (seed-to-seed noise larger than the "
-        f"tolerance at n = 3): {len(wide)}. "
-    )
-    if decision is not None:
-        text += (
-            "The default switch profile is still to be decided by the registered root-cause study "
-            f"({decision.summary.split('. So far')[0]}). "
-            if decision.verdict == "not yet"
-            else f"Root-cause study: {decision.summary.rstrip('.')}. "
-        )
-    text += (
-        "Where a Cifar10Mnist accuracy misses, the schedule is the paper's but the hardware is a 2-core CPU "
-        "and every run is seeded; the fronts are judged at the CPU `quick` preset only."
-    )
-    return text

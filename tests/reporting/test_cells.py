@@ -43,20 +43,28 @@ def test_cell_runs_take_default_configs_at_the_cell_k_each_seed_once():
         rec(MM, "mdmtn", (1e-3, 0.5, 0.499), "paper", 2, 99.0, **BOOK),  # another k
         rec(MM, "mdmtn", SPARSE, "quick", 0, 95.0, **BOOK),
     ]
-    runs = cell_runs(recs, cell, "paper")
+    runs = cell_runs(recs, cell, "paper", BOOK_PROFILE)
     assert [r["config"]["seed"] for r in runs] == [0, 1]
+    assert cell_runs(recs, cell, "paper", "library") == []  # the other arm has none of these runs
     s = summarize(runs)
     assert s["avg"] == pytest.approx((96.5, np.std([96.0, 97.0], ddof=1)))
     assert s["n"] == 2 and s["wall"][0] == pytest.approx(10.5)
 
 
 def test_tables_mark_missing_seeds_and_show_the_difference_to_the_paper():
-    recs = [rec(MM, "mdmtn", SPARSE, "paper", 0, 96.845 + 0.5, sr=30.0, **BOOK)]
-    rows = cell_rows(MM, recs, [])
+    recs = [
+        rec(MM, "mdmtn", SPARSE, "paper", 0, 96.845 + 0.5, sr=30.0, **BOOK),
+        rec(MM, "mdmtn", SPARSE, "paper", 0, 96.845 - 1.0, sr=20.0),  # the library arm's run
+        rec(MM, "mdmtn", SPARSE, "quick", 0, 94.845, sr=40.0),  # the library's quick run
+    ]
+    rows = cell_rows(MM, recs, recs)
     t = cell_tables(rows)
     line = next(ln for ln in t["avg"].splitlines() if "MDMTN, ours k = (0.001" in ln)
-    assert "| 1 of 3 |" in line and "+0.50" in line and "not run" in line
-    assert "57.26 / 30.0 / –" in t["sparsity"]
+    cells = [c.strip() for c in line.split("|")[1:-1]]
+    # paper | authors-2023 | Δ | library | Δ | library @ quick | Δ: each arm from its own runs alone
+    assert cells[1:] == ["96.845", "97.345 (1 of 3)", "+0.50", "95.845 (1 of 3)", "-1.00", "94.845 (1 of 3)", "-2.00"]
+    sr = next(ln for ln in t["sparsity"].splitlines() if "MDMTN" in ln and "| SR |" in ln)
+    assert [c.strip() for c in sr.split("|")[3:-1]] == ["57.26", "30.0 (1 of 3)", "20.0 (1 of 3)", "40.0 (1 of 3)"]
 
 
 def test_mgda_variants_separate_the_described_method_from_the_authors_code():

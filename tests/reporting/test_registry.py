@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from mdmtn.core.config import ARMS
 from mdmtn.reporting.cells import preset_records
-from mdmtn.reporting.verdicts import REGISTRY, judge, load_registry
+from mdmtn.reporting.verdicts import REGISTRY, judge, load_registry, side_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 CLAIMS = load_registry()
@@ -85,17 +86,28 @@ def test_pre_registered_verdicts_rest_only_on_later_records():
     paper = preset_records(ROOT / "results", "paper")
     quick = preset_records(ROOT / "results", "quick")
     by_key = {r["key"]: r for r in paper + quick}
-    for v in judge(paper, quick):
-        if v.post_hoc:
-            continue
-        for key in v.keys:
-            commit = (by_key[key].get("machine", {}).get("mdmtn_commit") or "").split("+")[0]
-            assert commit, f"{v.claim['id']}: record {key} names no commit"
-            r = _git("merge-base", "--is-ancestor", v.claim["registered"], commit)
-            assert r.returncode == 0, (
-                f"{v.claim['id']}: record {key} (commit {commit}) does not descend from the "
-                f"rule's commit {v.claim['registered']}; mark the entry post hoc or re-run"
-            )
+    for arm in ARMS:
+        for v in judge(paper, quick, arm=arm):
+            _check_after_rule(v, by_key, paper + quick, arm)
+
+
+def _check_after_rule(v, by_key, records, arm):
+    """Every record a rule registered in advance judges (or, for a post-hoc entry with an
+    ``unseen_side``, every record of that side) was made by a commit after the rule's."""
+    c = v.claim
+    if v.post_hoc and not c.get("unseen_side"):
+        return
+    keys = v.keys
+    if v.post_hoc:
+        keys = [r["key"] for r in side_runs(records, c[c["unseen_side"]], c["preset"], c.get("profile", arm))]
+    for key in keys:
+        commit = (by_key[key].get("machine", {}).get("mdmtn_commit") or "").split("+")[0]
+        assert commit, f"{c['id']}: record {key} names no commit"
+        r = _git("merge-base", "--is-ancestor", c["registered"], commit)
+        assert r.returncode == 0, (
+            f"{c['id']}: record {key} (commit {commit}) does not descend from the "
+            f"rule's commit {c['registered']}; mark the entry post hoc or re-run"
+        )
 
 
 def test_the_ancestry_check_catches_an_older_record(tmp_path):
