@@ -56,11 +56,12 @@ def select(records: Sequence[dict], **conds: Any) -> list[dict]:
     return [r for r in records if all(r["config"].get(k) == v for k, v in conds.items())]
 
 
-def sweep_runs(records: Sequence[dict]) -> list[dict]:
+def sweep_runs(records: Sequence[dict], profile: str = "library") -> list[dict]:
     """The paper's-method records whose config is the preset's default for their (dataset,
-    model, k, seed): what a sweep produces. Leaves out front-study runs (``init_from``), switch
-    variants (chapter 9) and any other overridden field, so fronts and tables compare like with like."""
-    return [r for r in records if r["config"].get("method", "wc_al") == "wc_al" and is_default(r)]
+    model, k, seed) under switch ``profile``: what a sweep of that arm produces. Leaves out
+    front-study runs (``init_from``), switch variants (chapter 9) and any other overridden field,
+    so fronts and tables compare like with like."""
+    return [r for r in records if r["config"].get("method", "wc_al") == "wc_al" and is_default(r, profile)]
 
 
 def cluster_table(front: Sequence[dict], d: float = 0.1) -> str:
@@ -455,7 +456,7 @@ def similarity_caption(panel: dict[str, Any], preset: str) -> str:
     )
 
 
-def front_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str, Any]:
+def front_panel(records: Sequence[dict], dataset: str, arch: str, profile: str = "library") -> dict[str, Any]:
     """What one Fig. 2/3 panel shows, from the sweep's default-config records of (dataset, arch),
     of one seed (the one with the most runs: records of a few configs re-run with other seeds
     would otherwise dominate or join the front):
@@ -463,7 +464,7 @@ def front_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str, A
     ``paper_front`` (the same for the paper's 90 vectors alone), ``dense`` (k0 = 0 runs),
     ``dense_front`` (the 2-D front of those), ``vectors`` (distinct k swept), ``presets``, ``seeds``
     and ``paper_count`` (the paper's Pareto count, None where it gives none)."""
-    runs = select(sweep_runs(records), dataset=dataset, model=arch)
+    runs = select(sweep_runs(records, profile), dataset=dataset, model=arch)
     if runs:  # one sweep, one seed: re-runs of a few selected configs with other seeds are not part of its front
         per_seed = Counter(r["config"]["seed"] for r in runs)
         seed = max(sorted(per_seed), key=per_seed.__getitem__)  # the seed with most runs; the lowest on a tie

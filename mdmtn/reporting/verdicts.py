@@ -91,6 +91,8 @@ def load_registry(path: str | Path = REGISTRY) -> list[dict[str, Any]]:
             raise RegistryError(f"registry entry {cid}: rule match needs 'cell'")
         if c.get("post_hoc") and not c.get("why_post_hoc"):
             raise RegistryError(f"registry entry {cid}: a post-hoc entry says why (why_post_hoc)")
+        if "seen_before" in c and (not isinstance(c["seen_before"], list) or not c.get("why_seen_before")):
+            raise RegistryError(f"registry entry {cid}: seen_before is a list of record keys, with why_seen_before")
         if "unseen_side" in c and (c["unseen_side"] not in ("a", "b") or c["unseen_side"] not in c):
             raise RegistryError(f"registry entry {cid}: unseen_side names a side of the entry ('a' or 'b')")
     return claims
@@ -521,21 +523,93 @@ def judge_sr_spread(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     )
 
 
+# How a front measure is compared with its registered target, where the registry's text gives the
+# direction (and, for two entries registered before targets were fields, the threshold itself):
+# "band": |value - target| <= tolerance; "at least": value >= target - tolerance; "above":
+# value > target + tolerance. A range (low, high) is a band on each end.
+FRONT_DIRECTION = {
+    "pareto_count": "band",
+    "study_best": "band",
+    "acc_range": "band",
+    "dense_acc_range": "band",
+    "sr53_gain": "above",
+    "share_sr29": "at least",
+    "supported_share": "at least",
+    "mdmtn_dominates": "at least",
+}
+# thresholds stated in an entry's statistic text, for entries registered without a target field
+FRONT_TEXT_TARGET = {"supported_share": 0.8, "mdmtn_dominates": 1.0}
+
+
+def _tol(c: dict[str, Any], name: str, target: float) -> float:
+    t = float(c.get(name, 0.0))
+    return t * abs(target) if c.get("tolerance_kind") == "rel" else t
+
+
+def front_status(c: dict[str, Any], value: Any) -> str:
+    """Where one sweep's measure lies for entry ``c``: "in" (the claim's region), "out", or "near"
+    (between the region and the entry's ``fail_tolerance`` band, where one sweep cannot tell a near
+    miss from sweep-to-sweep noise; only entries that register a ``fail_tolerance`` have it).
+    ``sr53_gain`` also needs its cluster within ``sr_band`` points of 53% (where registered)."""
+    measure = c["measure"]
+    direction = FRONT_DIRECTION[measure]
+    target = c.get("target", FRONT_TEXT_TARGET.get(measure))
+    if isinstance(target, list):  # a range: each end on its own band; the worst end decides
+        ends = [front_status(dict(c, target=t), v) for t, v in zip(target, value)]
+        return "out" if "out" in ends else "near" if "near" in ends else "in"
+    if measure == "sr53_gain":
+        value, sr = value
+        if "sr_band" in c and abs(sr - 53.0) > float(c["sr_band"]):
+            return "out"
+    target = float(target)
+    tol = _tol(c, "tolerance", target)
+    has_fail = "fail_tolerance" in c
+    fail = _tol(c, "fail_tolerance", target)
+    if direction == "band":
+        d = abs(float(value) - target)
+        return "in" if d <= tol else "out" if not has_fail or d > fail else "near"
+    if direction == "at least":
+        v = float(value)
+        return "in" if v >= target - tol else "out" if not has_fail or v < target - fail else "near"
+    v = float(value)  # "above"
+    return "in" if v > target + tol else "out" if not has_fail or v <= target - fail else "near"
+
+
 def judge_front(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+    """A front claim from its registered rule: each sweep seed's measure is "in" the claim's region,
+    "out", or "near" (:func:`front_status`). With fewer sweep seeds than the entry needs (``min_n``,
+    3 unless it says): inconclusive. Otherwise holds if every seed is in, does not hold if every seed
+    is out, inconclusive else (a near value, or seeds that disagree). An entry with no target, in a
+    field or its text, stays "not yet"."""
     from mdmtn.reporting.frontmeasures import front_measure
 
     vals, note = front_measure(records, c)
     if not vals:
         return Verdict(c, "not yet", note or "no complete sweep at this preset")
+    if "target" not in c and c["measure"] not in FRONT_TEXT_TARGET:
+        return Verdict(c, "not yet", "no target registered")
     n = len(vals)
-    shown = "; ".join(f"seed {s}: {v}" for s, v in sorted(vals.items()))
+    status = {s: front_status(c, v.value) for s, v in vals.items()}
+    shown = "; ".join(f"seed {s}: {v.text} ({status[s]})" for s, v in sorted(vals.items()))
+    n_min = int(c.get("min_n", 3))
+    parts = set(status.values())
+    if n < n_min:
+        verdict, reason = "inconclusive", "few"
+        tail = f"needs {n_min} sweep seeds"
+    elif parts == {"in"}:
+        verdict, reason, tail = "holds", "", "every sweep in the region"
+    elif parts == {"out"}:
+        verdict, reason, tail = "does not hold", "", "every sweep outside the region"
+    else:
+        verdict, reason = "inconclusive", "wide"
+        tail = "near the boundary" if "near" in parts else "the sweeps disagree"
     return Verdict(
         c,
-        "inconclusive" if n < 3 else "not yet",
-        f"{shown}{'; ' + note if note else ''}; one value per sweep seed, needs 3 sweep seeds",
+        verdict,
+        f"{shown}{'; ' + note if note else ''}; {tail} (n = {n} sweep seed{'s' if n > 1 else ''})",
         n=str(n),
         per_seed=shown,
-        reason="few" if n < 3 else "",
+        reason=reason,
     )
 
 

@@ -251,8 +251,10 @@ def test_front_measures_use_one_full_sweep_of_the_papers_vectors():
         return out
 
     count = _front_claim("fig2.pareto-count")
-    assert front_measure(sweep(53.0, 25.0, 39), count)[0] == {0: "39 of 71"}
-    assert front_measure(sweep(25.0, 53.0, 21), count)[0] == {0: "21 of 71"}
+    text = lambda vals: {s: v.text for s, v in vals.items()}  # noqa: E731
+    assert text(front_measure(sweep(53.0, 25.0, 39), count)[0]) == {0: "39 of 71"}
+    assert front_measure(sweep(53.0, 25.0, 39), count)[0][0].value == 39
+    assert text(front_measure(sweep(25.0, 53.0, 21), count)[0]) == {0: "21 of 71"}
     partial, note = front_measure(sweep(53.0, 25.0, 39)[:50], count)
     assert partial == {} and "50 of the paper's 90 vectors" in note
     assert judge_front(count, []).verdict == "not yet"
@@ -260,11 +262,11 @@ def test_front_measures_use_one_full_sweep_of_the_papers_vectors():
     assert judge_front(count, sweep(53.0, 25.0, 39)).verdict == "inconclusive"
     # re-runs of a few configs with other seeds (results/quick/seeds/) are not part of the seed-0 sweep's front
     reruns = [rec("mdmtn", k, (0.1, 0.1, 0.1), (0.9, 0.9), seed=s, sr=40.0) for s in (1, 2) for k in sparse[:2]]
-    assert front_measure(sweep(53.0, 25.0, 39) + reruns, count)[0] == {0: "39 of 71"}
+    assert text(front_measure(sweep(53.0, 25.0, 39) + reruns, count)[0]) == {0: "39 of 71"}
     # a vector outside the paper's 90 that dominates the whole front is drawn but not counted
     intruder = rec("mdmtn", (0.005, 0.6, 0.395), (0, 0, 0), (0.9, 0.9), sr=53.0)
-    assert front_measure(sweep(53.0, 25.0, 39) + [intruder], count)[0] == {0: "39 of 71"}
-    gain = front_measure(sweep(53.0, 25.0, 39), _front_claim("fig2.sr53-increases-performance"))[0][0]
+    assert text(front_measure(sweep(53.0, 25.0, 39) + [intruder], count)[0]) == {0: "39 of 71"}
+    gain = front_measure(sweep(53.0, 25.0, 39), _front_claim("fig2.sr53-increases-performance"))[0][0].text
     assert gain.startswith("cluster at SR 53.0% (19 points)") and gain.endswith("+0.00 points")
 
 
@@ -284,7 +286,9 @@ def test_all_at_sr_claim_counts_points_near_the_level_although_the_grouping_merg
     assert len(set(sparsity_clusters(srs, 0.1).tolist())) == 1  # the authors' grouping: one cluster of both levels
     near = sum(abs(x - 29) <= 5 for x in srs)
     (value,) = front_measure(out, _front_claim("fig3.all-sr29"))[0].values()
-    assert value == f"{near} of {len(srs)} within 5 points of 29%"  # every k0 > 0 point is on this front
+    assert value.text == f"{near} of {len(srs)} within 5 points of 29%" and value.value == near / len(
+        srs
+    )  # every k0 > 0 point is on this front
     from mdmtn.reporting.report import front_caption, front_panel
 
     p = front_panel(out, "cifar10mnist", "mdmtn")

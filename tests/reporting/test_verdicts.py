@@ -242,3 +242,81 @@ def test_above_combines_cells_built_to_hold_fail_or_not_decide():
     assert judge_above(claim, cells({c: (1, 1, 1) for c in mdm}, (5, 6, 7))).verdict == "holds"
     assert judge_above(claim, cells({c: (1, 1, 1) for c in mdm}, (-5, -6, -7))).verdict == "does not hold"
     assert judge_above(claim, cells({c: (1, 1, 1) for c in mdm})).verdict == "not yet"  # no layer_rows
+
+
+# -- front rules decide: each verdict on constructed paper-preset sweeps ------------------------------
+
+
+def _paper_sweep(n_front, sr=53.0, front_acc=0.97, dense_acc=0.96, dataset="multimnist"):
+    """One authors-2023 paper-preset sweep of all 90 of the paper's vectors, seed 0: ``n_front``
+    k0 > 0 runs on a convex trade-off (mutually non-dominated, all on the lower hull), the rest
+    dominated; k0 = 0 runs at ``dense_acc``."""
+    from mdmtn.core.config import profile_overrides
+    from mdmtn.core.paper import paper_preference_vectors
+
+    out = []
+    sparse_i = 0
+    for k in paper_preference_vectors():
+        cfg = make_config(dataset, "mdmtn", k, "paper", 0, **profile_overrides("authors-2023", dataset))
+        if k[0] == 0:
+            r = _record(cfg, 0, 100 * dense_acc, 0.0)
+            r["metrics"]["train_objectives"] = [0.0, 1.0 + len(out), 1.0]
+        else:
+            if sparse_i < n_front:  # on the circle arc: every point supported
+                t = (sparse_i + 1) / (n_front + 1) * 1.5
+                objs, acc, s = [0.5, 1 - math.cos(t), 1 - math.sin(t)], front_acc, sr
+            else:
+                objs, acc, s = [0.9, 5.0, 5.0], 0.5, 10.0
+            sparse_i += 1
+            r = _record(cfg, 0, 100 * acc, s)
+            r["metrics"]["train_objectives"] = objs
+        r["key"] = cfg.key()
+        out.append(r)
+    return out
+
+
+@pytest.mark.parametrize(
+    "n_front, verdict",
+    [(39, "holds"), (33, "holds"), (29, "inconclusive"), (20, "does not hold"), (60, "does not hold")],
+)
+def test_the_paper_pareto_count_rule_gives_each_verdict_from_one_sweep(n_front, verdict):
+    from mdmtn.reporting.verdicts import judge_front, load_registry
+
+    c = next(x for x in load_registry() if x["id"] == "fig2.paper.pareto-count")
+    recs = _paper_sweep(n_front)
+    v = judge_front(dict(c, profile="authors-2023"), recs)
+    assert v.verdict == verdict and f"{n_front} of 71" in v.summary and "n = 1 sweep seed" in v.summary
+    # the same sweep is no run of the library arm: not yet there
+    assert judge_front(dict(c, profile="library"), recs).verdict == "not yet"
+    assert judge_front(dict(c, profile="authors-2023"), recs[:60]).verdict == "not yet"  # a partial sweep
+
+
+@pytest.mark.parametrize(
+    "sr, front_acc, verdict",
+    [
+        (53.0, 0.975, "holds"),
+        (53.0, 0.9605, "inconclusive"),
+        (53.0, 0.95, "does not hold"),
+        (30.0, 0.975, "does not hold"),
+    ],
+)
+def test_the_sr53_rule_needs_the_cluster_near_53_and_a_gain(sr, front_acc, verdict):
+    from mdmtn.reporting.verdicts import judge_front, load_registry
+
+    c = next(x for x in load_registry() if x["id"] == "fig2.paper.sr53-increases-performance")
+    v = judge_front(dict(c, profile="authors-2023"), _paper_sweep(39, sr=sr, front_acc=front_acc))
+    assert v.verdict == verdict, v.summary
+
+
+def test_front_status_bands_by_hand():
+    from mdmtn.reporting.verdicts import front_status
+
+    count = dict(measure="pareto_count", target=39, tolerance=0.2, fail_tolerance=0.4, tolerance_kind="rel")
+    assert [front_status(count, v) for v in (39, 31.2, 31, 24, 23, 55)] == ["in", "in", "near", "near", "out", "out"]
+    old = dict(measure="pareto_count", target=39, tolerance=0.25, tolerance_kind="rel")  # no fail band: in or out
+    assert [front_status(old, v) for v in (30, 29)] == ["in", "out"]
+    rng = dict(measure="acc_range", target=[74.46, 77.65], tolerance=1.0, fail_tolerance=2.0)
+    assert front_status(rng, (74.0, 77.0)) == "in" and front_status(rng, (72.9, 77.6)) == "near"
+    assert front_status(rng, (74.4, 80.0)) == "out"
+    share = dict(measure="supported_share")  # threshold from the entry's text (0.8), no fail band
+    assert front_status(share, 0.8) == "in" and front_status(share, 0.79) == "out"
