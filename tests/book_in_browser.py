@@ -6,7 +6,7 @@ driven by Playwright) at a 1280 px wide window, measured, and photographed.
 For each page it prints the content column's width, the widest table and the smallest figure
 scale (displayed width / the image's own width), writes a full-page screenshot to
 ``_build/screenshots/<page>.png``, and exits 1 if a table is wider than the content column, a
-figure is shown below 60% of its size, or a chapter's stderr (a warning, a traceback) shows on the page. The browser is offline: every request that does not go to
+figure is shown below 60% of its size, a link into the book leads nowhere, or a chapter's stderr (a warning, a traceback) shows on the page. The browser is offline: every request that does not go to
 the local server is refused and counted, and a page whose math (``span.math``) is still raw TeX
 once MathJax has run fails too, so the book must carry everything it shows. ``.ci/run`` runs it
 after ``jupyter-book build .``.
@@ -25,7 +25,9 @@ WIDTH, MIN_SCALE = 1280, 0.6
 
 MEASURE = """() => {
   const col = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
-  const colW = col.getBoundingClientRect().width;
+  // the width text and tables may use: the column's content box, without its padding
+  const cs = getComputedStyle(col);
+  const colW = col.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
   const tables = [...col.querySelectorAll('table')].map(t => ({w: Math.max(t.getBoundingClientRect().width, t.scrollWidth),
       cols: t.rows.length ? t.rows[0].cells.length : 0,
       head: (t.rows.length ? t.rows[0].innerText : '').slice(0, 60)}));
@@ -38,7 +40,9 @@ MEASURE = """() => {
       (m.textContent.includes(bs + '(') || m.textContent.includes(bs + '[') || m.textContent.includes('$$')));
   // what a chapter printed to stderr (a warning, a traceback) shows on the page as a red box
   const stderr = [...col.querySelectorAll('div.output.stderr')].map(e => e.innerText.trim().slice(0, 100));
-  return {colW, tables, imgs, math: maths.length, rawMath: raw.map(m => m.textContent.slice(0, 40)), stderr};
+  // every link into the book itself (downloads, keys lists, other pages), resolved by the browser
+  const links = [...col.querySelectorAll('a[href]')].map(a => a.href).filter(h => h.startsWith(location.origin));
+  return {colW, tables, imgs, math: maths.length, rawMath: raw.map(m => m.textContent.slice(0, 40)), stderr, links};
 }"""
 # wait (up to 10 s) for MathJax to finish typesetting the page, where it is loaded
 TYPESET = """async () => {
@@ -105,6 +109,11 @@ def measure(html: Path, chromium: str, shots: Path | None) -> list[dict]:
                 page.wait_for_timeout(200)
                 m = page.evaluate(MEASURE)
                 wide = [t for t in m["tables"] if t["w"] > m["colW"] + 1]
+                # a link the reader can follow must lead somewhere: fetched as the browser would
+                dead = []
+                for url in sorted({u.split("#", 1)[0] for u in m["links"]}):
+                    if page.request.get(url).status != 200:
+                        dead.append(url.removeprefix(base))
                 small = [i for i in m["imgs"] if i["scale"] < MIN_SCALE]
                 out.append(
                     dict(
@@ -119,6 +128,7 @@ def measure(html: Path, chromium: str, shots: Path | None) -> list[dict]:
                         mathjax=mathjax,
                         outside=sorted(set(outside)),
                         stderr=m["stderr"],
+                        dead=dead,
                     )
                 )
                 if shots is not None:
@@ -158,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    FIGURE SHRUNK TO {i['scale']:.0%} of {i['natural']} px: {i['src']}")
         for e in r["stderr"]:
             print(f"    STDERR SHOWN ON THE PAGE: {e!r}")
+        for u in r["dead"][:5]:
+            print(f"    LINK LEADS NOWHERE: {u}")
         bad += len(r["wide"]) + len(r["small"]) + len(r["raw_math"]) + len(r["outside"]) + len(r["stderr"])
+        bad += len(r["dead"])
     print(f"{len(rows)} pages, {bad} problem(s); screenshots in {a.screenshots}/")
     return 1 if bad else 0
 

@@ -38,12 +38,34 @@ def architecture(arch: str, dataset: str) -> None:
     _md(layer_table(model))
 
 
-def front(records: Sequence[dict], dataset: str, arch: str) -> None:
-    """Figs. 2-3: the 3-D front and its 2-D projection, the caption, the cluster table, provenance."""
+def paper_front(results_dir: str | Path, dataset: str, profile: str = "authors-2023") -> None:
+    """Figs. 2-3 at the paper's schedule: the MDMTN sweep of the paper's 90 vectors at seed 0 under
+    ``profile`` (the registered fronts' arm), drawn once complete; until then one line says how
+    many of the 90 exist, and nothing is judged from it."""
+    from mdmtn.reporting.cells import preset_records
+    from mdmtn.reporting.report import paper_vectors_done
+
+    records = preset_records(results_dir, "paper")
+    have = paper_vectors_done(records, dataset, "mdmtn", profile)
+    if have < 90:
+        _md(
+            f"**At the paper's schedule ({profile} arm, seed 0): {have} of 90 trained.** The paper-preset "
+            "front is drawn here, and its registered claims judged, once all 90 exist; nothing is judged from a "
+            "partial sweep. The figure below is the CPU-scale sketch from the `quick` preset."
+        )
+        return
+    _md(f"**At the paper's schedule** (`--preset paper`, {profile} arm, seed 0, all 90 vectors):")
+    front(records, dataset, "mdmtn", profile)
+    _md("**The CPU-scale sketch** (`quick` preset, the library's defaults), for comparison:")
+
+
+def front(records: Sequence[dict], dataset: str, arch: str, profile: str = "library") -> None:
+    """Figs. 2-3: the 3-D front and its 2-D projection, the caption, the cluster table, provenance,
+    from the sweep of ``profile`` in ``records``."""
     from mdmtn.reporting.plots import pareto_figure
     from mdmtn.reporting.report import cluster_table, front_caption, front_panel, provenance
 
-    p = front_panel(records, dataset, arch)
+    p = front_panel(records, dataset, arch, profile)
     if not p["runs"]:
         _md("No records for this combination yet.")
         return

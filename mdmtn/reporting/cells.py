@@ -207,15 +207,16 @@ def switch_study(records: Sequence[dict], dataset: str, model: str, k: Sequence[
         p1 = [(x["SR"], 100 * sum(x["val_acc"]) / len(x["val_acc"])) for x in h if x.get("phase") == "phase1"]
         m = r["metrics"]
         rows.append((label != "defaults", label, cfg.seed, m, kept, p1))
+    # six columns, SR / CR / PS in one, so the table fits the page's 688 px column
     lines = [
-        "| switches | seed | test acc avg % | SR % | CR | PS | phase-1 epoch kept (its SR, val acc) | "
+        "| switches | seed | test acc avg % | SR % / CR / PS | phase-1 epoch kept (its SR, val acc) | "
         "phase-1 SR % / val acc % by epoch |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
     for _, label, seed, m, kept, p1 in sorted(rows, key=lambda t: (t[0], t[1], t[2])):
         lines.append(
-            f"| {label} | {seed} | {100 * m['test_acc_mean']:.2f} | {m['SR']:.1f} | {m['CR']:.2f} | "
-            f"{m['PS']:.2f} | {kept} | {', '.join(f'{a:.0f}/{b:.1f}' for a, b in p1)} |"
+            f"| {label} | {seed} | {100 * m['test_acc_mean']:.2f} | {m['SR']:.1f} / {m['CR']:.2f} / {m['PS']:.2f} | "
+            f"{kept} | {', '.join(f'{a:.0f}/{b:.1f}' for a, b in p1)} |"
         )
     return "\n".join(lines)
 

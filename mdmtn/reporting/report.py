@@ -490,6 +490,12 @@ def front_panel(records: Sequence[dict], dataset: str, arch: str, profile: str =
     )
 
 
+def paper_vectors_done(records: Sequence[dict], dataset: str, arch: str, profile: str, seed: int = 0) -> int:
+    """How many of the paper's 90 vectors the ``seed`` sweep of (dataset, arch) holds under ``profile``."""
+    runs = select(sweep_runs(records, profile), dataset=dataset, model=arch, seed=seed)
+    return len({tuple(r["config"]["k"]) for r in runs} & set(paper_preference_vectors()))
+
+
 def sr_clusters(runs: Sequence[dict]) -> list[tuple[float, int]]:
     """(mean SR %, number of runs) of each sparsity cluster of ``runs`` (the authors' grouping,
     :func:`mdmtn.objectives.pareto.sparsity_clusters`, d = 0.1), by increasing SR."""
