@@ -210,11 +210,10 @@ def publish(name: str, text: str) -> str:
     half a file) and return the link a chapter page (``book/*.html``) uses for it."""
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"a published file needs a plain name, got {name!r}")
-    path = BOOK_FILES / "files" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from mdmtn.records.record import atomic_write
+
+    data = text.encode("utf-8")
+    atomic_write(BOOK_FILES / "files" / name, lambda f: f.write(data))
     return f"../files/{name}"
 
 

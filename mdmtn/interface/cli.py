@@ -359,9 +359,40 @@ def cmd_measured(args: argparse.Namespace) -> int:
         new = replace_measured(text, body)
     except (OSError, ValueError) as e:
         raise ConfigError(f"--write {args.write}: {e}") from None
-    if new != text:
-        path.write_text(new, encoding="utf-8")
+    if new != text:  # atomically: a full disk leaves the old README, never half of one
+        from mdmtn.records.record import atomic_write
+
+        data = new.encode("utf-8")
+        atomic_write(path, lambda f: f.write(data))
     print(f"{path}: Measured block {'updated' if new != text else 'already up to date'}")
+    return 0
+
+
+def cmd_plan_seeds(args: argparse.Namespace) -> int:
+    """``plan-seeds``: the runs that would decide an arm's inconclusive claims, written as a plan."""
+    from mdmtn.core.config import ARMS
+    from mdmtn.records.machine import code_version
+    from mdmtn.records.record import atomic_write
+    from mdmtn.reporting.arms import plan_toml, seeds_plan
+    from mdmtn.reporting.cells import preset_records
+    from mdmtn.reporting.verdicts import judge
+
+    if args.arm not in ARMS:
+        raise ConfigError(f"--arm must be one of {ARMS}, got {args.arm[:40]!r}")
+    if not 3 <= args.max_seeds <= 50:
+        raise ConfigError(f"--max-seeds must be from 3 to 50, got {args.max_seeds}")
+    if not Path(args.results).is_dir():
+        raise ConfigError(f"--results {args.results[:200]!r} is not a folder")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise ConfigError(f"{out} exists: a committed plan is not rewritten (give --force to replace it)")
+    paper, quick = preset_records(args.results, "paper"), preset_records(args.results, "quick")
+    vs = judge(paper, quick, arm=args.arm)
+    chosen, runs = seeds_plan(vs, paper + quick, args.max_seeds)
+    text = plan_toml(args.arm, chosen, runs, args.max_seeds, code_version())
+    data = text.encode("utf-8")
+    atomic_write(out, lambda f: f.write(data))
+    print(f"{out}: {len(chosen)} claims, {len(runs)} runs, {sum(p.hours for p in runs):.1f} worker-hours")
     return 0
 
 
@@ -703,6 +734,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--results", default="results", help="folder with paper/ and quick/ record folders")
     m.add_argument("--write", default=None, metavar="README", help="replace the block in this file instead of printing")
     m.set_defaults(func=cmd_measured)
+    ps = sub.add_parser("plan-seeds", help="write the runs that would decide an arm's inconclusive claims (a plan)")
+    ps.add_argument("--arm", default="library", help="the arm (switch profile) whose claims to plan for")
+    ps.add_argument(
+        "--max-seeds", type=int, default=5, help="plan for claims decided by at most this many seeds a side"
+    )
+    ps.add_argument("--results", default="results", help="folder with paper/ and quick/ record folders")
+    ps.add_argument("--out", required=True, help="the plan file to write (TOML)")
+    ps.add_argument("--force", action="store_true", help="replace an existing plan file")
+    ps.set_defaults(func=cmd_plan_seeds)
     sl = sub.add_parser("seal", help="add the content checksum to records written before checksums existed")
     sl.add_argument("dirs", nargs="+", help="folders of <key>.json run records")
     sl.set_defaults(func=cmd_seal)
