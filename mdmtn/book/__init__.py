@@ -1,4 +1,5 @@
 """Layer 9, book: what a chapter calls (validated parameters, data, missing runs, page sections)."""
+
 from mdmtn.core.exports import lazy_exports
 
 _EXPORTS = {"setup": "chapter", "Chapter": "chapter", "show": "chapter"}

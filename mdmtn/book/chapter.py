@@ -6,6 +6,7 @@ trains missing runs. ``MDMTN_BOOK_PRESET`` overrides the preset (CI executes
 every chapter with ``MDMTN_BOOK_PRESET=smoke``). Records live in ``results/<preset>/``; the
 ``quick`` ones are committed, so the book renders without training.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,6 +32,8 @@ def resolve_data_dir(data_dir: str | None) -> str | None:
         return d
     base = Path(os.environ.get("PWD") or os.getcwd())
     return str((base / Path(d).expanduser()).resolve())
+
+
 # k trained by a smoke-preset chapter when none is given, so CI exercises the training path.
 SMOKE_K = (0.01, 0.5, 0.49)
 
@@ -76,20 +79,26 @@ class Chapter:
                 except UnverifiedDataError:  # rebuilt CIFAR-10 pickles: load them, and say so on the page
                     self._splits[name] = load_splits(name, self.data_dir, allow_unverified_cifar=True)
                     self._unverified = True
-                    self.note("The CIFAR-10 files used here fail torchvision's md5 check (a rebuilt copy), "
-                                      "so they were loaded with that check skipped (allow_unverified_cifar), "
-                                      "each batch through a restricted unpickler; the sha256 of the inputs is "
-                                      f"{self._splits[name].info['input_sha256'][:16]}… (in every run record).")
+                    self.note(
+                        "The CIFAR-10 files used here fail torchvision's md5 check (a rebuilt copy), "
+                        "so they were loaded with that check skipped (allow_unverified_cifar), "
+                        "each batch through a restricted unpickler; the sha256 of the inputs is "
+                        f"{self._splits[name].info['input_sha256'][:16]}… (in every run record)."
+                    )
             except UnverifiedDataError:
                 raise
             except DatasetError as e:
                 if os.environ.get(ENV_SYNTHETIC, "") not in ("1", "true", "yes"):
-                    raise DatasetError(f"{e} (This page needs the real data; to build it on tiny synthetic data "
-                                       f"instead, set {ENV_SYNTHETIC}=1.)") from None
+                    raise DatasetError(
+                        f"{e} (This page needs the real data; to build it on tiny synthetic data "
+                        f"instead, set {ENV_SYNTHETIC}=1.)"
+                    ) from None
                 root = write_all(Path(tempfile.mkdtemp(prefix="mdmtn-synthetic-")))
                 self._synthetic = True
-                self.note(f"No real data found and {ENV_SYNTHETIC}=1: this page was built on tiny SYNTHETIC data "
-                          f"({self.preset} preset); its pictures and any runs trained here are not MNIST / CIFAR-10.")
+                self.note(
+                    f"No real data found and {ENV_SYNTHETIC}=1: this page was built on tiny SYNTHETIC data "
+                    f"({self.preset} preset); its pictures and any runs trained here are not MNIST / CIFAR-10."
+                )
                 self._splits[name] = load_splits(name, root, allow_unverified_cifar=True, allow_unverified_mnist=True)
         return self._splits[name]
 
@@ -128,8 +137,8 @@ class Chapter:
         """Train the configs that have no record yet in :attr:`records_dir` (resumable) and return
         all their records; if this execution may not train (:attr:`trains`), only the existing."""
         from mdmtn.data import SplitsLoader
-        from mdmtn.records.record import find_record
         from mdmtn.experiments.sweep import run_sweep
+        from mdmtn.records.record import find_record
 
         if not self.trains:
             return [r for r in (find_record(self.records_dir, c) for c in cfgs) if r is not None]
@@ -139,10 +148,21 @@ class Chapter:
                 self.splits(name)
             if self._synthetic:  # worker processes load real data only: train the tiny runs here
                 workers = 1
-        load: Any = (SplitsLoader(self.data_dir, allow_unverified_cifar=self._unverified) if workers > 1
-                     else lambda c: self.splits(c.dataset))
-        return run_sweep(cfgs, self.records_dir, load, checkpoints=True, progress=False, log=lambda s: None,
-                         workers=workers, device=os.environ.get("MDMTN_DEVICE", "cpu"))
+        load: Any = (
+            SplitsLoader(self.data_dir, allow_unverified_cifar=self._unverified)
+            if workers > 1
+            else lambda c: self.splits(c.dataset)
+        )
+        return run_sweep(
+            cfgs,
+            self.records_dir,
+            load,
+            checkpoints=True,
+            progress=False,
+            log=lambda s: None,
+            workers=workers,
+            device=os.environ.get("MDMTN_DEVICE", "cpu"),
+        )
 
     def ensure_joint(self, jcs: Sequence[Any]) -> list[dict]:
         """Joint (MT2O-v / independent) records of ``jcs`` from ``records_dir/mt2o``, solving the
@@ -155,9 +175,15 @@ class Chapter:
         return run_joint(jcs, out, lambda c: self.splits(c.dataset), progress=False, log=lambda s: None)
 
 
-def setup(*, dataset: str = "multimnist", preset: str = "quick", seeds: Sequence[int] = (0,),
-          k: Sequence[float] | None = None, data_dir: str | None = None,
-          results_dir: str | os.PathLike | None = None) -> Chapter:
+def setup(
+    *,
+    dataset: str = "multimnist",
+    preset: str = "quick",
+    seeds: Sequence[int] = (0,),
+    k: Sequence[float] | None = None,
+    data_dir: str | None = None,
+    results_dir: str | os.PathLike | None = None,
+) -> Chapter:
     """Validate a chapter's parameters; raises :class:`ConfigError` saying what to fix."""
     import warnings
 
@@ -173,6 +199,7 @@ def setup(*, dataset: str = "multimnist", preset: str = "quick", seeds: Sequence
         raise ConfigError(f"preset must be one of {PRESETS}, got {preset!r}")
     if isinstance(seeds, str):  # papermill -p seeds "[0, 1, 2]", as k
         import json
+
         try:
             seeds = json.loads(seeds)
         except json.JSONDecodeError as e:
@@ -189,6 +216,7 @@ def setup(*, dataset: str = "multimnist", preset: str = "quick", seeds: Sequence
         raise ConfigError("seeds must not be empty")
     if isinstance(k, str):
         import json
+
         try:
             k = json.loads(k)
         except json.JSONDecodeError as e:

@@ -1,6 +1,7 @@
 """The book's figure sections: each puts one figure under its heading, then its caption (what the
 paper's figure shows, what ours shows and from which runs), so that a chapter is narrative plus
 one call per section. Every number comes from :mod:`mdmtn.reporting.report`; this module only displays."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -76,8 +77,9 @@ def front(records: Sequence[dict], dataset: str, arch: str, profile: str = "libr
     _md(provenance(p["runs"]))
 
 
-def similarity(records: Sequence[dict], records_dir: str | Path, dataset: str, arch: str, preset: str,
-               make_missing: bool = False) -> None:
+def similarity(
+    records: Sequence[dict], records_dir: str | Path, dataset: str, arch: str, preset: str, make_missing: bool = False
+) -> None:
     """Fig. 7: the similarity maps of the sparse run Table 1 or 2 selects, then their caption. With
     ``make_missing`` (a chapter that trains its own runs) maps missing beside a checkpoint are made
     first (:func:`mdmtn.experiments.maps.write_missing_maps`); otherwise the page only reads them."""
@@ -91,8 +93,10 @@ def similarity(records: Sequence[dict], records_dir: str | Path, dataset: str, a
     p = next((x for x in similarity_panels(records, records_dir) if (x["dataset"], x["arch"]) == (dataset, arch)), None)
     if p is None or p["maps"] is None:
         if p is not None and p["checkpoint"]:
-            _md(f"The maps of run {p['key']} ({arch.upper()} on {dataset}) are not made yet; "
-                f"`{MAPS_COMMAND} {records_dir}` makes them from its checkpoint.")
+            _md(
+                f"The maps of run {p['key']} ({arch.upper()} on {dataset}) are not made yet; "
+                f"`{MAPS_COMMAND} {records_dir}` makes them from its checkpoint."
+            )
             return
         _md(f"No selected sparse run with a checkpoint or stored maps for {arch.upper()} on {dataset}.")
         return
@@ -107,12 +111,22 @@ def pf_study(records: Sequence[dict], dataset: str, arch: str, letter: str, pres
 
     p = pf_study_panel(records, dataset, arch)
     if p["source"] is None or not p["study"]:
-        _md(pf_study_caption(p, dataset, arch, letter) if p["source"] is None else
-            f"*The study from run {p['source']['key']} has not been run at the {preset} preset yet.*")
+        _md(
+            pf_study_caption(p, dataset, arch, letter)
+            if p["source"] is None
+            else f"*The study from run {p['source']['key']} has not been run at the {preset} preset yet.*"
+        )
         return
     s = p["source"]
-    show(fronts_2d_figure({f"from sparse model k = {tuple(s['config']['k'])} (SR {s['metrics']['SR']:.1f}%)": p["study"],
-                           "dense runs, k0 = 0": p["dense"]}, title=f"({letter}) {arch.upper()} / {dataset}"))
+    show(
+        fronts_2d_figure(
+            {
+                f"from sparse model k = {tuple(s['config']['k'])} (SR {s['metrics']['SR']:.1f}%)": p["study"],
+                "dense runs, k0 = 0": p["dense"],
+            },
+            title=f"({letter}) {arch.upper()} / {dataset}",
+        )
+    )
     _md(pf_study_caption(p, dataset, arch, letter))
     _md(provenance([s] + p["study"] + p["dense"]))
 
@@ -133,9 +147,13 @@ def pf_overlay(records: Sequence[dict], dataset: str, letter: str, preset: str) 
         _md("No records for this overlay yet.")
         return
     show(fronts_2d_figure(groups, title=f"({letter}) {dataset}: both architectures"))
-    counts = "; ".join(f"{a.upper()}: {len(p['study'])} study runs, {len(p['dense'])} k0 = 0 runs" for a, p in panels.items())
-    _md(f"*The paper's Fig. 6{letter} overlays the four fronts of {dataset}, where the MDMTN fronts lie below (better "
-        f"than) the HPS ones. Ours ({preset} preset): {counts}.*")
+    counts = "; ".join(
+        f"{a.upper()}: {len(p['study'])} study runs, {len(p['dense'])} k0 = 0 runs" for a, p in panels.items()
+    )
+    _md(
+        f"*The paper's Fig. 6{letter} overlays the four fronts of {dataset}, where the MDMTN fronts lie below (better "
+        f"than) the HPS ones. Ours ({preset} preset): {counts}.*"
+    )
 
 
 def pf_best(records: Sequence[dict]) -> None:
@@ -147,7 +165,11 @@ def pf_best(records: Sequence[dict]) -> None:
             p = pf_study_panel(records, ds, arch)
             if p["study"]:
                 best = max(p["study"], key=lambda r: r["metrics"]["test_acc_mean"])
-                _md(f"**{arch.upper()} / {ds}**: best study run (test-selected, as the paper) k = "
-                    f"{tuple(best['config']['k'])}, avg test accuracy {100 * best['metrics']['test_acc_mean']:.2f}%")
-    _md("The paper's best study runs, at its full schedule: MultiMNIST MDMTN k = (1e-3, 0.199, 0.8), 97.075%; "
-        "Cifar10Mnist MDMTN k = (1e-2, 0.4, 0.59), 78.354%.")
+                _md(
+                    f"**{arch.upper()} / {ds}**: best study run (test-selected, as the paper) k = "
+                    f"{tuple(best['config']['k'])}, avg test accuracy {100 * best['metrics']['test_acc_mean']:.2f}%"
+                )
+    _md(
+        "The paper's best study runs, at its full schedule: MultiMNIST MDMTN k = (1e-3, 0.199, 0.8), 97.075%; "
+        "Cifar10Mnist MDMTN k = (1e-2, 0.4, 0.59), 78.354%."
+    )
