@@ -1,18 +1,27 @@
 """Layer 1, core: the run configuration and its presets, typed fields, phase timing and the paper's facts."""
 
-from mdmtn.core.exports import lazy_exports
+from mdmtn.core.config import (
+    DATASETS,
+    PRESETS,
+    ConfigError,
+    RunConfig,
+    env_flag,
+    make_config,
+    profile_overrides,
+    validate_k,
+)
+from mdmtn.core.paper import paper_preference_vectors
+from mdmtn.core.timing import PhaseTimer
 
-_EXPORTS = {
-    "RunConfig": "config",
-    "make_config": "config",
-    "ConfigError": "config",
-    "validate_k": "config",
-    "env_flag": "config",
-    "profile_overrides": "config",
-    "DATASETS": "config",
-    "PRESETS": "config",
-    "PhaseTimer": "timing",
-    "paper_preference_vectors": "paper",
-}
-__all__ = list(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = [
+    "RunConfig",
+    "make_config",
+    "ConfigError",
+    "validate_k",
+    "env_flag",
+    "profile_overrides",
+    "DATASETS",
+    "PRESETS",
+    "PhaseTimer",
+    "paper_preference_vectors",
+]

@@ -295,7 +295,10 @@ class RunConfig:
 
     dataset: Dataset = _field("multimnist", "dataset")
     model: Model = _field("mdmtn", "architecture")
-    method: Method = _field("wc_al", "wc_al: the paper's method (Algorithm 1); mgda, stl, mtan, kdmtl: baselines")
+    method: Method = _field(
+        "wc_al",
+        "wc_al: the paper's method (Algorithm 1); mgda, stl, mtan, kdmtl: baselines; unitary: the mean task loss",
+    )
     k: tuple[float, ...] = _field((0.001, 0.2, 0.799), "preference vector (k0 sparsity, then one weight per task)")
     preset: Preset = _field("quick", "schedule and data-size preset")
     seed: int = _field(0, "seed of initialisation and batch order")

@@ -1,14 +1,9 @@
-"""Layer 7, experiments: resumable sweeps (processes, claim files, Dask), joint runs, checkpoint restore."""
+"""Layer 7, experiments: resumable sweeps (processes, lock files, Dask), joint runs, checkpoint restore."""
 
-from mdmtn.core.exports import lazy_exports
+from mdmtn.experiments.cluster import run_sweep_dask
+from mdmtn.experiments.joint_runs import run_joint
+from mdmtn.experiments.locks import Locks
+from mdmtn.experiments.restore import restore_checkpoint
+from mdmtn.experiments.sweep import run_sweep, sweep_configs
 
-_EXPORTS = {
-    "run_sweep": "sweep",
-    "sweep_configs": "sweep",
-    "run_sweep_dask": "cluster",
-    "Claims": "claims",
-    "run_joint": "joint_runs",
-    "restore_checkpoint": "restore",
-}
-__all__ = list(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ["run_sweep", "sweep_configs", "run_sweep_dask", "Locks", "run_joint", "restore_checkpoint"]

@@ -3,10 +3,10 @@
 The user starts the cluster (``dask scheduler`` and ``dask worker``\\ s, or dask-jobqueue on a
 batch system); :func:`run_sweep_dask` connects to it and submits one task per configuration
 that has no finished record in ``out_dir``, which every worker must see (a shared file system).
-Each task claims its configuration (:mod:`mdmtn.experiments.claims`), so two sweeps, or a sweep and a retry,
-never train the same one at once; it writes the record atomically and releases the claim. A
+Each task locks its configuration (:mod:`mdmtn.experiments.locks`), so two sweeps, or a sweep and a retry,
+never train the same one at once; it writes the record atomically and releases the lock. A
 worker that dies mid-run loses only that run: Dask re-runs the task elsewhere, and the retry
-takes over the dead worker's claim (its pid is gone, or its heartbeat stops). Front-study
+takes over the dead worker's lock (its pid is gone, or its heartbeat stops). Front-study
 configurations are submitted once their source's record exists.
 
 From the command line::
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mdmtn.core.config import ConfigError, RunConfig
-from mdmtn.experiments.claims import Claims
+from mdmtn.experiments.locks import Locks
 from mdmtn.experiments.sweep import check_out_dir, check_same_inputs, in_order, pending, run_tag, summary, train_one
 from mdmtn.records.record import RecordError, find_record, read_record, record_path
 
@@ -36,7 +36,7 @@ def _worker_loader(load: Any) -> Any:
     return _LOADERS.setdefault(key, load)
 
 
-def train_claimed(
+def train_locked(
     cfg: RunConfig,
     out_dir: str,
     load: Callable[[RunConfig], Any],
@@ -51,26 +51,26 @@ def train_claimed(
 
     if threads:
         torch.set_num_threads(threads)
-    claims = Claims(out_dir, log=lambda s: None)
+    locks = Locks(out_dir, log=lambda s: None)
     try:
         while True:
             path = record_path(out_dir, cfg)
-            if claims.acquire(cfg.key()):
+            if locks.acquire(cfg.key()):
                 try:
                     rec = find_record(out_dir, cfg, set_aside=True, log=None)
                     if rec is None:
                         rec = train_one(cfg, out_dir, _worker_loader(load)(cfg), checkpoints=checkpoints, device=device)
                     return rec
                 finally:
-                    claims.release(cfg.key())
-            if path.exists():  # written by the holder, which is releasing its claim
+                    locks.release(cfg.key())
+            if path.exists():  # written by the holder, which is releasing its lock
                 try:
                     return read_record(path)
                 except RecordError:
                     pass
             time.sleep(poll_s)
     finally:
-        claims.close()
+        locks.close()
 
 
 # How long connecting to a scheduler may take before the sweep gives up with a message.
@@ -149,7 +149,7 @@ def run_sweep_dask(
 
         def submit(i: int) -> None:
             fut = client.submit(
-                train_claimed,
+                train_locked,
                 cfgs[i],
                 str(out_dir),
                 load,

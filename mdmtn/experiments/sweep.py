@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from mdmtn.core.config import ConfigError, RunConfig, make_config
 from mdmtn.core.paper import paper_preference_vectors
-from mdmtn.experiments.claims import Claims, claim_stale_s
+from mdmtn.experiments.locks import Locks, lock_stale_s
 from mdmtn.records.checkpoint import CheckpointError, save_checkpoint
 from mdmtn.records.record import (
     RecordError,
@@ -142,8 +142,8 @@ def run_sweep(
     records, in ``cfgs`` order (error records included; a config given twice is trained once).
 
     A file under a config's name that is not its record (:func:`mdmtn.records.read_record`) is
-    set aside and the config retrained. Sweeps sharing ``out_dir`` split the work through claim
-    files (:mod:`mdmtn.experiments.claims`): a config another live sweep is training is waited for (polling
+    set aside and the config retrained. Sweeps sharing ``out_dir`` split the work through lock
+    files (:mod:`mdmtn.experiments.locks`): a config another live sweep is training is waited for (polling
     every ``poll_s`` seconds), not trained twice. Ctrl-C raises :class:`SweepInterrupted`.
     ``device`` (``auto``, ``cpu``, ``cuda[:N]``) is where every run trains (checked first).
 
@@ -166,7 +166,7 @@ def run_sweep(
     device = str(resolve_device(device))
     pin_code_version()  # every run of the sweep names the commit it started with, workers included
     out_dir = check_out_dir(out_dir)
-    for p in remove_stale_temporaries(out_dir, claim_stale_s()):
+    for p in remove_stale_temporaries(out_dir, lock_stale_s()):
         log(f"[clean] removed {p.name}, the temporary file of a write that was killed")
     by_key, records, todo = pending(cfgs, out_dir, force, log)
     check_same_inputs(cfgs, records, out_dir, load)
@@ -181,8 +181,8 @@ def run_sweep(
         else:
             log(f"[error] {run_tag(i, cfgs)}: diverged ({rec.get('error')})")
 
-    claims = Claims(out_dir, log=log)
-    plan = _Plan(cfgs, todo, out_dir, claims, log, force)
+    locks = Locks(out_dir, log=log)
+    plan = _Plan(cfgs, todo, out_dir, locks, log, force)
     n_before = len(records)
     try:
         if stack > 1:
@@ -194,7 +194,7 @@ def run_sweep(
     except KeyboardInterrupt:
         raise SweepInterrupted(len(records) - n_before) from None
     finally:
-        claims.close()
+        locks.close()
     return in_order(cfgs, by_key, records)
 
 
@@ -305,7 +305,7 @@ def in_order(cfgs: Sequence[RunConfig], by_key: dict[str, int], records: dict[in
 class _Plan:
     """Which configs of a sweep are left, and which one to train next.
 
-    A config is handed out only once this process holds its claim; one that another live sweep
+    A config is handed out only once this process holds its lock; one that another live sweep
     holds is deferred and resolved when its record appears (or retried if its holder dies)."""
 
     def __init__(
@@ -313,11 +313,11 @@ class _Plan:
         cfgs: Sequence[RunConfig],
         todo: list[int],
         out_dir: Path,
-        claims: Claims,
+        locks: Locks,
         log: Callable[[str], None],
         force: bool = False,
     ) -> None:
-        self.cfgs, self.out_dir, self.claims, self.log, self.force = cfgs, out_dir, claims, log, force
+        self.cfgs, self.out_dir, self.locks, self.log, self.force = cfgs, out_dir, locks, log, force
         self.finished_elsewhere: dict[int, dict[str, Any]] = {}
         # front-study configs go last: they start from their source's checkpoint
         self.queue = [i for i in todo if cfgs[i].init_from is None] + [i for i in todo if cfgs[i].init_from]
@@ -333,31 +333,31 @@ class _Plan:
         if src is None or (self.out_dir / f"{src}.pt").exists():
             return False
         others = {self.cfgs[j].key() for j in self.queue + list(self.running) + list(self.deferred) if j != i}
-        return src in others or self.claims.holder(src) is not None
+        return src in others or self.locks.holder(src) is not None
 
     def next(self) -> int | None:
-        """A claimed config to train now, or None if none can start yet."""
+        """A locked config to train now, or None if none can start yet."""
         for i in list(self.queue):
             if self._source_pending(i):
                 continue
             self.queue.remove(i)
-            if self.claims.acquire(self.cfgs[i].key()):
+            if self.locks.acquire(self.cfgs[i].key()):
                 # another sweep may have finished it since this one looked: its record is the result
                 rec = None if self.force else find_record(self.out_dir, self.cfgs[i], log=None)
                 if rec is not None:
-                    self.claims.release(self.cfgs[i].key())
+                    self.locks.release(self.cfgs[i].key())
                     self.finished_elsewhere[i] = rec
                     continue
                 self.running.add(i)
                 return i
-            holder = self.claims.holder(self.cfgs[i].key()) or "another sweep"
+            holder = self.locks.holder(self.cfgs[i].key()) or "another sweep"
             self.log(f"[wait] {run_tag(i, self.cfgs)}: {holder} is training it")
             self.deferred[i] = holder
         return None
 
     def done(self, i: int) -> None:
         self.running.discard(i)
-        self.claims.release(self.cfgs[i].key())
+        self.locks.release(self.cfgs[i].key())
 
     def resolve_deferred(self) -> dict[int, dict[str, Any]]:
         """Records that other sweeps finished meanwhile; configs whose holder vanished requeued."""
@@ -368,7 +368,7 @@ class _Plan:
                 rec = read_record(path) if path.exists() else None
             except RecordError:
                 rec = None
-            if self.claims.holder(self.cfgs[i].key()) is not None:
+            if self.locks.holder(self.cfgs[i].key()) is not None:
                 continue  # still being trained elsewhere
             del self.deferred[i]
             if rec is not None:

@@ -7,7 +7,7 @@ command resumes where it stopped. ``--method`` picks the paper's method (``wc_al
 baseline (``mgda``, ``stl``, ``mtan``, ``kdmtl``); all write the same record layout.
 
 ``aggregate`` prints mean ± std over seeds of every configuration found in one or more run
-directories, beside the paper's numbers (:mod:`mdmtn.reporting.aggregate`).
+directories, beside the paper's numbers (:mod:`mdmtn.records.aggregate`).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _seeds(args: argparse.Namespace) -> list[int]:
+def seeds_from(args: argparse.Namespace) -> list[int]:
     """--seed or --seeds (not both), each seed once, in the order given."""
     if args.seeds and args.seed is not None:
         raise ConfigError("give either --seed or --seeds, not both")
@@ -100,14 +100,14 @@ def _loader(args: argparse.Namespace) -> Any:
     )
 
 
-def _derived_given(args: argparse.Namespace) -> dict[str, str]:
+def derived_given(args: argparse.Namespace) -> dict[str, str]:
     """The derived per-setting options given on the command line, by flat name (raw text)."""
     return {f.name: v for f in _DERIVED if (v := getattr(args, "cfg_" + f.name, None)) is not None}
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides = _parse_set(args.set or [])
-    for name, raw in _derived_given(args).items():
+    for name, raw in derived_given(args).items():
         if name in overrides:
             raise ConfigError(f"{name} given twice: as --{name.replace('_', '-')} and as --set {name}=...; keep one")
         overrides[name] = raw
@@ -123,7 +123,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def _run(cfgs: list, args: argparse.Namespace) -> int:
+def run_configs(cfgs: list, args: argparse.Namespace) -> int:
     import torch
 
     from mdmtn.experiments.sweep import run_sweep
@@ -195,9 +195,9 @@ def _check_threads(threads: int) -> None:
 
 
 def _check_process_options(args: argparse.Namespace) -> None:
-    from mdmtn.experiments.claims import claim_heartbeat_s, claim_stale_s
+    from mdmtn.experiments.locks import lock_heartbeat_s, lock_stale_s
 
-    claim_heartbeat_s(), claim_stale_s()  # the environment's claim timings, checked before any work
+    lock_heartbeat_s(), lock_stale_s()  # the environment's lock timings, checked before any work
     if args.stack != "auto":
         try:
             n = int(args.stack)
@@ -219,20 +219,20 @@ def _check_process_options(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    seeds = _seeds(args)
+    seeds = seeds_from(args)
     model = args.model or METHOD_MODELS[args.method][-1]  # mdmtn for wc_al / mgda, else the method's model
     overrides = _overrides(args)
     cfgs = [
         make_config(args.dataset, model, args.k, args.preset, s, mu_schedule=args.mu_schedule, **overrides)
         for s in seeds
     ]  # validate everything (k included) before any work
-    return _run(cfgs, args)
+    return run_configs(cfgs, args)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from mdmtn.experiments.sweep import study_after_source, study_source, sweep_configs, sweep_vectors
 
-    seeds = _seeds(args)
+    seeds = seeds_from(args)
     overrides = _overrides(args)
     _check_process_options(args)
     if args.strategy != "sequential":
@@ -252,9 +252,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.pf_study_from:  # checked before the sweep trains anything
         src = study_source(cfgs, args.pf_study_from, seeds[0])
         _check_study_source(src, args)
-    status = _run(cfgs, args)
+    status = run_configs(cfgs, args)
     if src is not None:
-        status |= _run(study_after_source(src, args.out, args.vectors), args)
+        status |= run_configs(study_after_source(src, args.out, args.vectors), args)
     return status
 
 
@@ -315,93 +315,12 @@ def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, 
     return 0
 
 
-def cmd_cells(args: argparse.Namespace) -> int:
-    """``cells``: train every cell of Tables 1-2 at the paper's own k (and the baselines)."""
-    from mdmtn.reporting.cells import cell_configs
-
-    seeds = _seeds(args)
-    if args.set or _derived_given(args):
-        raise ConfigError(
-            "cells trains the paper's configurations as they are; use train or sweep to change "
-            "settings (--set or the per-setting options)"
-        )
-    datasets = [args.dataset] if args.only_dataset else ["multimnist", "cifar10mnist"]
-    if args.mu_schedule != "paper":
-        raise ConfigError(
-            "cells trains the paper's configurations; use --profile authors-head for the later μ schedule"
-        )
-    return _run(
-        cell_configs(
-            args.preset,
-            seeds,
-            baselines=args.baselines,
-            datasets=datasets,
-            profile=args.profile,
-            sparse_only=args.sparse_only,
-        ),
-        args,
-    )
-
-
-def cmd_measured(args: argparse.Namespace) -> int:
-    """``measured``: README's Measured block from the committed records (printed, or written in place)."""
-    from mdmtn.reporting.ledger import measured_markdown, replace_measured
-
-    if not Path(args.results).is_dir():
-        raise ConfigError(f"--results {args.results!r} is not a folder")
-    body = measured_markdown(args.results)
-    if args.write is None:
-        print(body)
-        return 0
-    path = Path(args.write)
-    try:
-        text = path.read_text(encoding="utf-8")
-        new = replace_measured(text, body)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"--write {args.write}: {e}") from None
-    if new != text:  # atomically: a full disk leaves the old README, never half of one
-        from mdmtn.records.record import atomic_write
-
-        data = new.encode("utf-8")
-        atomic_write(path, lambda f: f.write(data))
-    print(f"{path}: Measured block {'updated' if new != text else 'already up to date'}")
-    return 0
-
-
-def cmd_plan_seeds(args: argparse.Namespace) -> int:
-    """``plan-seeds``: the runs that would decide an arm's inconclusive claims, written as a plan."""
-    from mdmtn.core.config import ARMS
-    from mdmtn.records.machine import code_version
-    from mdmtn.records.record import atomic_write
-    from mdmtn.reporting.arms import plan_toml, seeds_plan
-    from mdmtn.reporting.cells import preset_records
-    from mdmtn.reporting.verdicts import judge
-
-    if args.arm not in ARMS:
-        raise ConfigError(f"--arm must be one of {ARMS}, got {args.arm[:40]!r}")
-    if not 3 <= args.max_seeds <= 50:
-        raise ConfigError(f"--max-seeds must be from 3 to 50, got {args.max_seeds}")
-    if not Path(args.results).is_dir():
-        raise ConfigError(f"--results {args.results[:200]!r} is not a folder")
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise ConfigError(f"{out} exists: a committed plan is not rewritten (give --force to replace it)")
-    paper, quick = preset_records(args.results, "paper"), preset_records(args.results, "quick")
-    vs = judge(paper, quick, arm=args.arm)
-    chosen, runs = seeds_plan(vs, paper + quick, args.max_seeds)
-    text = plan_toml(args.arm, chosen, runs, args.max_seeds, code_version())
-    data = text.encode("utf-8")
-    atomic_write(out, lambda f: f.write(data))
-    print(f"{out}: {len(chosen)} claims, {len(runs)} runs, {sum(p.hours for p in runs):.1f} worker-hours")
-    return 0
-
-
 def cmd_seal(args: argparse.Namespace) -> int:
     """``seal DIR...``: give records written before checksums (schema 1-2) their checksum."""
     from mdmtn.experiments.joint_runs import joint_key
     from mdmtn.records.record import seal_folder
 
-    _existing_dirs(args.dirs)
+    existing_dirs(args.dirs)
     sealed, refused = 0, []
     for d in args.dirs:
         n, bad = seal_folder(d, joint_key)
@@ -413,16 +332,16 @@ def cmd_seal(args: argparse.Namespace) -> int:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
+    from mdmtn.records.aggregate import aggregate, format_table
     from mdmtn.records.record import load_records
-    from mdmtn.reporting.aggregate import aggregate, format_table
 
-    _existing_dirs(args.runs)
+    existing_dirs(args.runs)
     records = load_records(args.runs)  # each run once, also when a folder is given twice
     if not records:
         print(f"error: no finished run records in {' '.join(args.runs)}", file=sys.stderr)
         return 2
     if args.timing:
-        from mdmtn.reporting.aggregate import format_timing, timing_rows
+        from mdmtn.records.aggregate import format_timing, timing_rows
 
         rows = timing_rows(records)
         if not rows:
@@ -442,39 +361,15 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _existing_dirs(dirs: Sequence[str]) -> None:
+def existing_dirs(dirs: Sequence[str]) -> None:
     for d in dirs:
         if not Path(d).is_dir():
             raise ConfigError(f"{d} is not a folder of run records")
 
 
-def cmd_compress(args: argparse.Namespace) -> int:
-    """Add ``compression`` (mdmtn.training.compress.compression_summary of the saved model) to records that lack it."""
-    from mdmtn.experiments.compression import compress_records
-
-    _existing_dirs([args.dir])
-    n, skipped = compress_records(args.dir, force=args.force)
-    print(f"{n} record(s) updated" + (f", {skipped} skipped (see above)" if skipped else ""))
-    return 1 if skipped else 0
-
-
-def cmd_maps(args: argparse.Namespace) -> int:
-    """``maps DIR``: the Fig. 7 similarity maps of the runs Tables 1-2 select, from their checkpoints."""
-    from mdmtn.experiments.maps import write_missing_maps
-    from mdmtn.records.record import load_records
-    from mdmtn.reporting.report import similarity_sources
-
-    _existing_dirs([args.dir])
-    written = write_missing_maps(similarity_sources(load_records(args.dir), args.dir))
-    for w in written:
-        print(f"wrote {w}")
-    print(f"{len(written)} map file(s) written")
-    return 0
-
-
 def cmd_restore_checkpoint(args: argparse.Namespace) -> int:
     """``restore-checkpoint DIR KEY...``: retrain runs whose checkpoints are missing (mdmtn.experiments.restore)."""
-    _existing_dirs([args.dir])
+    existing_dirs([args.dir])
     for key in args.keys:  # every name checked before any training
         if not re.fullmatch(r"[0-9a-f]{16}", key):
             raise ConfigError(f"{key!r} is not a record key (16 hex digits, the record's file name without .json)")
@@ -509,7 +404,7 @@ def cmd_restore_checkpoint(args: argparse.Namespace) -> int:
     return status
 
 
-def _common(t: argparse.ArgumentParser) -> None:
+def add_common_options(t: argparse.ArgumentParser) -> None:
     """Arguments shared by ``train`` and ``sweep``."""
     t.add_argument("--dataset", choices=DATASETS, default="multimnist")
     t.add_argument("--preset", choices=PRESETS, default="quick")
@@ -636,7 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--method",
         choices=METHODS,
         default="wc_al",
-        help="wc_al: the paper's method; mgda (MGDA-UB), stl, mtan, kdmtl: baselines (book appendix)",
+        help="wc_al: the paper's method; mgda (MGDA-UB), stl, mtan, kdmtl: baselines (book appendix); unitary: the mean "
+        "task loss trained like MGDA-UB (the skeptic's baseline)",
     )
     t.add_argument(
         "--model",
@@ -651,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="preference vector k0 k1 k2 (k0: sparsity, k1/k2: tasks); non-negative, sums to 1 "
         "(stored but unused by the baselines)",
     )
-    _common(t)
+    add_common_options(t)
     t.set_defaults(func=cmd_train)
     w = sub.add_parser("sweep", help="train a set of preference vectors (resumable), optionally a PF study")
     w.add_argument(
@@ -678,27 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="after the sweep, run the 2-D Pareto-front study (App. B) from this vector's model",
     )
     w.add_argument("--model", choices=("hps", "mdmtn"), default="mdmtn")
-    _common(w)
+    add_common_options(w)
     w.set_defaults(func=cmd_sweep, method="wc_al")
-    e = sub.add_parser("cells", help="train every cell of Tables 1-2 at the paper's own k, seed-major (resumable)")
-    e.add_argument("--baselines", action="store_true", help="also MGDA-UB (HPS, MDMTN) and STL")
-    e.add_argument("--only-dataset", action="store_true", help="only --dataset's table (default: both)")
-    e.add_argument("--sparse-only", action="store_true", help="only the sparse cells (k0 > 0) of the paper's method")
-    _common(e)
-    e.set_defaults(func=cmd_cells, method="wc_al")
-    c = sub.add_parser(
-        "compress", help="add the compressed-export summary to sparse run records from their checkpoints"
-    )
-    c.add_argument("dir", help="directory with <key>.json records and <key>.pt checkpoints")
-    c.add_argument("--force", action="store_true", help="recompute where a summary exists")
-    c.set_defaults(func=cmd_compress)
-    mp = sub.add_parser(
-        "maps",
-        help="make the Fig. 7 similarity maps of the runs Tables 1-2 select, from their "
-        "checkpoints (book pages only read them)",
-    )
-    mp.add_argument("dir", help="directory with <key>.json records and <key>.pt checkpoints")
-    mp.set_defaults(func=cmd_maps)
     r = sub.add_parser(
         "restore-checkpoint",
         help="recreate missing <key>.pt checkpoints by retraining their runs; "
@@ -730,19 +607,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--download", action="store_true", help="let torchvision download missing raw data")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_restore_checkpoint)
-    m = sub.add_parser("measured", help="README's Measured block, generated from the run records")
-    m.add_argument("--results", default="results", help="folder with paper/ and quick/ record folders")
-    m.add_argument("--write", default=None, metavar="README", help="replace the block in this file instead of printing")
-    m.set_defaults(func=cmd_measured)
-    ps = sub.add_parser("plan-seeds", help="write the runs that would decide an arm's inconclusive claims (a plan)")
-    ps.add_argument("--arm", default="library", help="the arm (switch profile) whose claims to plan for")
-    ps.add_argument(
-        "--max-seeds", type=int, default=5, help="plan for claims decided by at most this many seeds a side"
-    )
-    ps.add_argument("--results", default="results", help="folder with paper/ and quick/ record folders")
-    ps.add_argument("--out", required=True, help="the plan file to write (TOML)")
-    ps.add_argument("--force", action="store_true", help="replace an existing plan file")
-    ps.set_defaults(func=cmd_plan_seeds)
     sl = sub.add_parser("seal", help="add the content checksum to records written before checksums existed")
     sl.add_argument("dirs", nargs="+", help="folders of <key>.json run records")
     sl.set_defaults(func=cmd_seal)
@@ -760,7 +624,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """``python -m mdmtn``: the library's commands."""
+    return dispatch(build_parser(), argv)
+
+
+def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` with ``parser`` and run its command; a bad input is one line and exit code 2,
+    an interrupt one line and 130 (also for ``python -m mdmtn.study``)."""
+    args = parser.parse_args(argv)
     from mdmtn.data import DatasetError
     from mdmtn.experiments.sweep import SweepInterrupted
     from mdmtn.records.checkpoint import CheckpointError

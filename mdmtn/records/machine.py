@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from mdmtn import __version__
 from mdmtn.core.config import ConfigError, env_flag
+from mdmtn.core.version import __version__
 
 # set by pin_code_version() where a sweep starts, and inherited by its worker processes
 ENV_COMMIT = "MDMTN_PINNED_COMMIT"

@@ -1,16 +1,18 @@
 """Layer 6, training: the epoch engine, Algorithm 1, the baselines, MT2O-v, stacked runs, compression."""
 
-from mdmtn.core.exports import lazy_exports
+from mdmtn.training.compress import CompressedMultiTask
+from mdmtn.training.engine import TrainingDiverged, TrainResult, evaluate, seed_everything
+from mdmtn.training.runner import train
+from mdmtn.training.stacked import train_stacked
+from mdmtn.training.trainer import train_algorithm1
 
-_EXPORTS = {
-    "train": "runner",
-    "train_algorithm1": "trainer",
-    "evaluate": "engine",
-    "seed_everything": "engine",
-    "TrainingDiverged": "engine",
-    "TrainResult": "engine",
-    "train_stacked": "stacked",
-    "CompressedMultiTask": "compress",
-}
-__all__ = list(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = [
+    "train",
+    "train_algorithm1",
+    "evaluate",
+    "seed_everything",
+    "TrainingDiverged",
+    "TrainResult",
+    "train_stacked",
+    "CompressedMultiTask",
+]

@@ -88,11 +88,11 @@ def test_cluster_sweep_equals_a_sequential_one(cluster, synthetic_data_root, tmp
         assert a["metrics"]["test_loss"] == pytest.approx(b["metrics"]["test_loss"], rel=1e-5)
     again = run_sweep_dask(cfgs, tmp_path / "cluster", load, str(cluster), log=lambda s: None)  # resumes: all done
     assert [r["key"] for r in again] == [c.key() for c in cfgs]
-    assert not list((tmp_path / "cluster").glob("*.claim"))
+    assert not list((tmp_path / "cluster").glob("*.lock"))
 
 
 def test_a_worker_killed_mid_run_loses_only_that_run(cluster, synthetic_data_root, tmp_path, monkeypatch):
-    from mdmtn.experiments.claims import read_claim
+    from mdmtn.experiments.locks import read_lock
 
     out = tmp_path / "out"
     env = dict(os.environ, MDMTN_CACHE=str(tmp_path / "cache"), MDMTN_DATA=str(synthetic_data_root))
@@ -130,17 +130,17 @@ def test_a_worker_killed_mid_run_loses_only_that_run(cluster, synthetic_data_roo
         text=True,
     )
     t0 = time.time()
-    while not list(out.glob("*.claim")) and time.time() - t0 < 120:
+    while not list(out.glob("*.lock")) and time.time() - t0 < 120:
         time.sleep(0.2)
-    claims = list(out.glob("*.claim"))
-    assert claims, sweep.communicate(timeout=60)
-    claim = claims[0]
+    locks = list(out.glob("*.lock"))
+    assert locks, sweep.communicate(timeout=60)
+    lock = locks[0]
     time.sleep(1.0)
-    victim = read_claim(claim)["pid"]
+    victim = read_lock(lock)["pid"]
     os.kill(victim, signal.SIGKILL)  # the worker process training it dies; its nanny starts a new one
     stdout, stderr = sweep.communicate(timeout=600)
     assert sweep.returncode == 0, stderr
     recs = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert sorted(r["config"]["seed"] for r in recs) == [0, 1, 2] and all(r["status"] == "ok" for r in recs)
     assert stdout.count("[done]") == 3  # one record each: none lost, none trained twice
-    assert not list(out.glob("*.claim")) and not list(out.glob("*.rejected-*"))
+    assert not list(out.glob("*.lock")) and not list(out.glob("*.rejected-*"))

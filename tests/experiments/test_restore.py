@@ -44,7 +44,7 @@ def test_restored_checkpoint_is_the_model_a_checkpointed_run_saves(synthetic_dat
     assert "retrained copy" in restored_note(extra) and restored_note({}) is None
     assert (tmp_path / "a" / f"{key}.json").read_text() == record_text  # the record is never rewritten
     # Fig. 7 maps drawn from a checkpoint say whether it is the run's own model or a retrained copy
-    from mdmtn.experiments.maps import write_similarity_maps
+    from mdmtn.study.maps import write_similarity_maps
 
     recs = [json.loads((tmp_path / d / f"{key}.json").read_text()) for d in ("a", "b")]
     copy = write_similarity_maps(tmp_path / "m1.json", tmp_path / "a" / f"{key}.pt", recs[0])["source"]
@@ -64,7 +64,7 @@ def test_restored_checkpoint_is_the_model_a_checkpointed_run_saves(synthetic_dat
 
     # a front study started from the restored copy says so in its records and in the Fig. 6 caption
     from mdmtn.experiments.sweep import pf_study_configs
-    from mdmtn.reporting.report import pf_study_caption, pf_study_panel
+    from mdmtn.study.report import pf_study_caption, pf_study_panel
 
     study = run_sweep(pf_study_configs(cfg, key)[:1], tmp_path / "a", SplitsLoader(synthetic_data_root), **QUIET)
     assert study[0]["source_checkpoint"]["restored"] is True
@@ -168,4 +168,4 @@ def test_a_sweep_refuses_a_study_whose_source_checkpoint_is_missing_before_train
         run_sweep(study, tmp_path, SplitsLoader(synthetic_data_root), **QUIET)
     with pytest.raises(CheckpointError, match="train the source first"):
         run_sweep(study, tmp_path / "empty", SplitsLoader(synthetic_data_root), **QUIET)
-    assert not list(tmp_path.glob("*.claim"))
+    assert not list(tmp_path.glob("*.lock"))

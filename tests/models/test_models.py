@@ -145,7 +145,7 @@ def test_architecture_figure_draws_every_layer():
 
     matplotlib.use("Agg")
     from mdmtn.models.trace import trace_layers
-    from mdmtn.reporting.plots import architecture_figure
+    from mdmtn.study.plots import architecture_figure
 
     for name in ("hps", "mdmtn", "stl"):
         model = build_model(name, (3, 32, 32))

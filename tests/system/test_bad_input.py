@@ -18,6 +18,7 @@ import pytest
 
 from mdmtn.core.config import ConfigError, make_config
 from mdmtn.interface.cli import main as cli_main
+from mdmtn.study.cli import main as study_main
 
 REPO = Path(__file__).resolve().parents[2]
 # a dense smoke run that lasts long enough to be interrupted (about 0.05 s per epoch here)
@@ -151,7 +152,7 @@ def test_duplicate_seeds_train_once(synthetic_data_root, tmp_path, capsys, monke
 
 
 def test_papermill_seeds_take_a_list_like_k(tmp_path):
-    from mdmtn.book.chapter import setup
+    from mdmtn.study.chapter import setup
 
     assert setup(seeds="[0, 1, 1, 2]", results_dir=tmp_path).seeds == [0, 1, 2]
     assert setup(seeds=3, results_dir=tmp_path).seeds == [3]
@@ -267,11 +268,11 @@ def test_compress_refuses_a_checkpoint_of_another_config(synthetic_data_root, tm
         r.write_text(json.dumps(rec))
     shutil.copy(out / f"{b.stem}.pt", out / f"{a.stem}.pt")  # the wrong model under a's name
     capsys.readouterr()
-    assert cli_main(["compress", str(out)]) == 1  # a skipped record is not success
+    assert study_main(["compress", str(out)]) == 1  # a skipped record is not success
     cap = capsys.readouterr()
     assert f"skip {a.name}: refusing checkpoint" in cap.err and "1 record(s) updated" in cap.out
     assert "compression" not in json.loads(a.read_text())
-    assert cli_main(["compress", str(tmp_path / "nonexistent")]) == 2
+    assert study_main(["compress", str(tmp_path / "nonexistent")]) == 2
     assert "is not a folder of run records" in capsys.readouterr().err
 
 
@@ -370,10 +371,10 @@ def test_two_sweeps_into_one_folder_train_each_config_once(synthetic_data_root, 
     assert oa.count("[done]") >= 1 and ob.count("[done]") >= 1  # both did work
     recs = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert sorted(r["config"]["seed"] for r in recs) == [0, 1, 2, 3] and all(r["status"] == "ok" for r in recs)
-    assert not list(out.glob("*.claim"))
+    assert not list(out.glob("*.lock"))
 
 
-def test_stale_claims_are_taken_over(synthetic_data_root, tmp_path, capsys, monkeypatch):
+def test_stale_locks_are_taken_over(synthetic_data_root, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "o"
     out.mkdir()
@@ -381,31 +382,31 @@ def test_stale_claims_are_taken_over(synthetic_data_root, tmp_path, capsys, monk
     dead.wait()
     k0 = make_config("multimnist", "hps", (0, 0.5, 0.5), "smoke", 0, single_stage_iterations=1).key()
     k1 = make_config("multimnist", "hps", (0, 0.5, 0.5), "smoke", 1, single_stage_iterations=1).key()
-    (out / f"{k0}.claim").write_text(
+    (out / f"{k0}.lock").write_text(
         json.dumps(dict(host=socket.gethostname(), pid=dead.pid, token="x", heartbeat=time.time()))
     )
-    (out / f"{k1}.claim").write_text(json.dumps(dict(host="elsewhere", pid=1, token="y", heartbeat=time.time() - 7200)))
+    (out / f"{k1}.lock").write_text(json.dumps(dict(host="elsewhere", pid=1, token="y", heartbeat=time.time() - 7200)))
     assert _train(synthetic_data_root, out, "--seeds", "0", "1") == 0
     log = capsys.readouterr().out
     assert f"pid {dead.pid} on {socket.gethostname()} is not running" in log
     assert re.search(r"heartbeat is 720\d s old \(limit 600 s\)", log)
-    assert log.count("[done]") == 2 and not list(out.glob("*.claim"))
+    assert log.count("[done]") == 2 and not list(out.glob("*.lock"))
 
 
-def test_a_live_claim_is_waited_for_not_trained(synthetic_data_root, tmp_path, monkeypatch):
+def test_a_live_lock_is_waited_for_not_trained(synthetic_data_root, tmp_path, monkeypatch):
     from mdmtn.data import SplitsLoader
-    from mdmtn.experiments.claims import Claims
+    from mdmtn.experiments.locks import Locks
     from mdmtn.experiments.sweep import run_sweep
     from mdmtn.records.record import write_record
 
     monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "o"
     cfg = make_config("multimnist", "hps", (0, 0.5, 0.5), "smoke", 0, single_stage_iterations=1)
-    other = Claims(out, log=lambda s: None)
+    other = Locks(out, log=lambda s: None)
     assert other.acquire(cfg.key())
     done = []
 
-    def finish_elsewhere():  # the other holder writes the record, then releases its claim
+    def finish_elsewhere():  # the other holder writes the record, then releases its lock
         time.sleep(1.0)
         write_record(
             out / f"{cfg.key()}.json",
@@ -434,7 +435,7 @@ def test_workers_die_with_a_killed_parent(synthetic_data_root, tmp_path):
     p = cli(
         [*SLOW, "--seeds", "0", "1", "--workers", "2", "--set", "single_stage_iterations=600"], synthetic_data_root, out
     )
-    assert wait_for(lambda: len(list(out.glob("*.claim"))) == 2), p.stderr.read() if p.poll() is not None else ""
+    assert wait_for(lambda: len(list(out.glob("*.lock"))) == 2), p.stderr.read() if p.poll() is not None else ""
     kids = [c for c in children(p.pid) if "spawn_main" in cmdline(c)]
     assert len(kids) == 2
     time.sleep(1.0)  # the workers are training
@@ -488,14 +489,14 @@ def test_ctrl_c_prints_one_line_and_resumes(synthetic_data_root, tmp_path, worke
     if booting:  # the workers exist and sit in their slow start
         assert wait_for(lambda: any("spawn_main" in cmdline(c) for c in children(p.pid)), interval=0.01)
     else:
-        assert wait_for(lambda: len(list(out.glob("*.claim"))) >= 1)
+        assert wait_for(lambda: len(list(out.glob("*.lock"))) >= 1)
     time.sleep(1.0)
     os.killpg(p.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C: the whole process group
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130
     assert "interrupted; 0 runs done, re-run the same command to resume" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    assert not list(out.glob("*.claim"))
+    assert not list(out.glob("*.lock"))
     if booting:
         started = sorted(f.name.rsplit("-", 1)[1] for f in (tmp_path / "site").glob("start-*"))
         assert started == ["held", "held"], "workers must start with SIGINT held back"
@@ -589,7 +590,7 @@ def _cli_configs(monkeypatch, argv):
     import mdmtn.interface.cli as cli
 
     got = []
-    monkeypatch.setattr(cli, "_run", lambda cfgs, args: got.extend(cfgs) or 0)
+    monkeypatch.setattr(cli, "run_configs", lambda cfgs, args: got.extend(cfgs) or 0)
     assert cli_main(argv) == 0
     return got
 
@@ -652,5 +653,5 @@ def test_bad_option_values_are_one_line_errors_before_the_data(args, says, capsy
 
 
 def test_cells_refuses_changed_settings(capsys, tmp_path):
-    assert cli_main(["cells", "--lr", "0.1", "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)]) == 2
+    assert study_main(["cells", "--lr", "0.1", "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)]) == 2
     assert "cells trains the paper's configurations as they are" in capsys.readouterr().err

@@ -54,7 +54,7 @@ def test_committed_config_round_trips_through_the_grouped_config(path):
 def test_every_table_selected_sparse_run_has_committed_similarity_maps():
     """Fig. 7 draws the sparse runs Tables 1-2 select; a fresh clone has no checkpoints, so each
     selected run needs its maps committed, or the chapter would silently lose its figure."""
-    from mdmtn.reporting.report import load_all, table_rows
+    from mdmtn.study.report import load_all, table_rows
 
     quick = RESULTS / "quick"
     records = load_all([quick])

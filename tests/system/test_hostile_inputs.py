@@ -1,5 +1,5 @@
 """Inputs that mean the same run get one key; inputs that cannot be a run get one line and exit code 2
-before any work; every wait on a claim or a scheduler has a bound. Each test failed on the code
+before any work; every wait on a lock or a scheduler has a bound. Each test failed on the code
 before these guards (issue: nothing wrong, nothing stuck)."""
 
 import json
@@ -17,17 +17,22 @@ import torch
 from torch import nn
 
 from mdmtn.core.config import ConfigError, make_config
-from mdmtn.experiments.claims import Claims, claim_path, stale_reason
+from mdmtn.experiments.locks import Locks, lock_path, stale_reason
+from mdmtn.study.cli import main as study_main
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+STUDY_COMMANDS = {"cells", "measured", "plan-seeds", "compress", "maps"}  # python -m mdmtn.study
 
 
 def run_cli(*args, env_extra=None, timeout=120):
     # a data folder is named (no "using the download cache" note): the errors come before any data are read
     env = dict(os.environ, PYTHONUNBUFFERED="1", MDMTN_DATA="/nonexistent-mdmtn-data")
     env.update(env_extra or {})
+    module = "mdmtn.study" if args and args[0] in STUDY_COMMANDS else "mdmtn"
     return subprocess.run(
-        [sys.executable, "-m", "mdmtn", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -83,7 +88,7 @@ def test_set_given_twice_is_an_error_unless_it_agrees(tmp_path):
     assert _parse_set(["lr=0.1", "lr=0.1"]) == {"lr": "0.1"}
 
 
-# --- bounded waits on claims ----------------------------------------------------------------------------
+# --- bounded waits on locks ----------------------------------------------------------------------------
 
 
 def _age(path: Path, seconds: float) -> None:
@@ -92,44 +97,44 @@ def _age(path: Path, seconds: float) -> None:
 
 
 @pytest.mark.parametrize("content", ["", "not json", "[1, 2]", "{}", '{"host": 3}'])
-def test_an_empty_or_garbage_claim_is_stale_after_a_few_seconds(tmp_path, content):
-    path = claim_path(tmp_path, "k")
+def test_an_empty_or_garbage_lock_is_stale_after_a_few_seconds(tmp_path, content):
+    path = lock_path(tmp_path, "k")
     path.write_text(content)
-    claim = json.loads(content) if content.startswith(("{", "[")) else {}
-    claim = claim if isinstance(claim, dict) else {}
-    assert stale_reason(path, claim, stale_s=600) is None  # just written: maybe its holder is still writing
+    lock = json.loads(content) if content.startswith(("{", "[")) else {}
+    lock = lock if isinstance(lock, dict) else {}
+    assert stale_reason(path, lock, stale_s=600) is None  # just written: maybe its holder is still writing
     _age(path, 10)
-    assert "empty or unreadable" in stale_reason(path, claim, stale_s=600)
-    assert Claims(tmp_path, log=lambda m: None).acquire("k")  # taken over, no 10-minute wait
+    assert "empty or unreadable" in stale_reason(path, lock, stale_s=600)
+    assert Locks(tmp_path, log=lambda m: None).acquire("k")  # taken over, no 10-minute wait
 
 
 @pytest.mark.parametrize("beat", [math.nan, math.inf, "soon", time.time() + 10**6])
 def test_an_unreliable_heartbeat_falls_back_to_the_file_time(tmp_path, beat):
-    path = claim_path(tmp_path, "k")
-    claim = dict(host="elsewhere", pid=1, token="t", heartbeat=beat)
-    path.write_text(json.dumps(claim))
-    assert stale_reason(path, claim, stale_s=600) is None  # the file is fresh: the holder may be alive
+    path = lock_path(tmp_path, "k")
+    lock = dict(host="elsewhere", pid=1, token="t", heartbeat=beat)
+    path.write_text(json.dumps(lock))
+    assert stale_reason(path, lock, stale_s=600) is None  # the file is fresh: the holder may be alive
     _age(path, 700)
-    assert "old" in stale_reason(path, claim, stale_s=600)
+    assert "old" in stale_reason(path, lock, stale_s=600)
 
 
-def test_a_claim_whose_file_time_is_also_in_the_future_is_stale(tmp_path):
-    path = claim_path(tmp_path, "k")
-    claim = dict(host="elsewhere", pid=1, token="t", heartbeat=time.time() + 10**6)
-    path.write_text(json.dumps(claim))
+def test_a_lock_whose_file_time_is_also_in_the_future_is_stale(tmp_path):
+    path = lock_path(tmp_path, "k")
+    lock = dict(host="elsewhere", pid=1, token="t", heartbeat=time.time() + 10**6)
+    path.write_text(json.dumps(lock))
     _age(path, -(10**6))
-    assert "clocks disagree" in stale_reason(path, claim, stale_s=600)
+    assert "clocks disagree" in stale_reason(path, lock, stale_s=600)
 
 
 @pytest.mark.parametrize(
-    "var,value", [("MDMTN_CLAIM_STALE_S", "abc"), ("MDMTN_CLAIM_HEARTBEAT_S", "-1"), ("MDMTN_CLAIM_STALE_S", "nan")]
+    "var,value", [("MDMTN_LOCK_STALE_S", "abc"), ("MDMTN_LOCK_HEARTBEAT_S", "-1"), ("MDMTN_LOCK_STALE_S", "nan")]
 )
-def test_bad_claim_timing_variables_are_one_line(tmp_path, var, value):
+def test_bad_lock_timing_variables_are_one_line(tmp_path, var, value):
     one_line_error(run_cli("train", "--preset", "smoke", "--out", str(tmp_path), env_extra={var: value}), var)
 
 
 def test_bad_book_workers_variable_is_refused(monkeypatch):
-    from mdmtn.book.chapter import setup
+    from mdmtn.study.chapter import setup
 
     monkeypatch.setenv("MDMTN_BOOK_WORKERS", "many")
     ch = setup(dataset="multimnist", preset="smoke")
@@ -267,7 +272,6 @@ def test_a_pickle_payload_checkpoint_message_does_not_suggest_unsafe_loading(tmp
 
 
 def test_compress_exits_nonzero_when_it_skips(tmp_path):
-    from mdmtn.interface.cli import main
 
     cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "smoke", 0)
     rec = dict(
@@ -279,7 +283,7 @@ def test_compress_exits_nonzero_when_it_skips(tmp_path):
         metrics=dict(test_acc=[0.9, 0.9], test_acc_mean=0.9, SR=10.0, CR=1.0, PS=1.0),
     )
     (tmp_path / f"{cfg.key()}.json").write_text(json.dumps(rec))
-    assert main(["compress", str(tmp_path)]) == 1  # no checkpoint: skipped, which is not success
+    assert study_main(["compress", str(tmp_path)]) == 1  # no checkpoint: skipped, which is not success
 
 
 def test_cells_checks_cifar10_before_training_multimnist(synthetic_data_root, tmp_path):
@@ -390,7 +394,7 @@ def test_sealing_an_old_record_changes_nothing_but_adds_its_checksum(tmp_path):
     assert sealed.pop("checksum").startswith("sha256:") and sealed == rec
 
 
-# --- data trusted only when they are what they claim ------------------------------------------------------
+# --- data trusted only when they are what they lock ------------------------------------------------------
 
 
 def _copy_root(src, dst):
@@ -544,12 +548,11 @@ def _tampered(sparse_run, tmp_path, how):
 
 @pytest.mark.parametrize("how", ["bias", "row"])
 def test_compress_refuses_a_checkpoint_that_is_not_the_records_model(sparse_run, tmp_path, capsys, how):
-    from mdmtn.interface.cli import main
 
     cfg, rec, _ = sparse_run
     dst = _tampered(sparse_run, tmp_path, how)
     before = (dst / f"{cfg.key()}.json").read_bytes()
-    assert main(["compress", str(dst), "--force"]) == 1
+    assert study_main(["compress", str(dst), "--force"]) == 1
     err = capsys.readouterr().err
     assert "is not the model of record" in err and ("probe" in err if how == "bias" else "its weights have" in err), err
     assert (dst / f"{cfg.key()}.json").read_bytes() == before  # no summary of another model
@@ -558,12 +561,10 @@ def test_compress_refuses_a_checkpoint_that_is_not_the_records_model(sparse_run,
 def test_the_records_own_checkpoint_passes_and_compresses(sparse_run, tmp_path):
     import shutil
 
-    from mdmtn.interface.cli import main
-
     cfg, rec, out = sparse_run
     assert rec["probe"]["n"] == 4 and len(rec["probe"]["log_probs"]) == 2
     shutil.copytree(out, tmp_path / "ok")
-    assert main(["compress", str(tmp_path / "ok"), "--force"]) == 0
+    assert study_main(["compress", str(tmp_path / "ok"), "--force"]) == 0
     assert json.loads((tmp_path / "ok" / f"{cfg.key()}.json").read_text())["compression"]
 
 
@@ -583,9 +584,9 @@ def test_a_front_study_and_fig7_maps_refuse_a_source_checkpoint_of_other_weights
     sparse_run, tmp_path, synthetic_data_root
 ):
     from mdmtn.data import SplitsLoader
-    from mdmtn.experiments.maps import write_similarity_maps
     from mdmtn.experiments.sweep import pf_study_configs, run_sweep
     from mdmtn.records.checkpoint import CheckpointError
+    from mdmtn.study.maps import write_similarity_maps
 
     cfg, rec, _ = sparse_run
     dst = _tampered(sparse_run, tmp_path, "row")
@@ -619,7 +620,7 @@ def test_a_full_disk_at_the_record_write_is_one_line_and_leaves_nothing_half_wri
     synthetic_data_root, tmp_path, monkeypatch, capsys
 ):
     """The storage says ENOSPC while the finished run's record is written: one sentence (exit 2), no
-    temporary file, no claim left behind, and the same command resumes once there is room."""
+    temporary file, no lock left behind, and the same command resumes once there is room."""
     import errno
 
     import mdmtn.records.record as records
@@ -638,6 +639,6 @@ def test_a_full_disk_at_the_record_write_is_one_line_and_leaves_nothing_half_wri
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No space left on device" in err[0] and "re-run the same command" in err[0], err
-    assert not list(out.glob("*.json")) and not list(out.glob(".*.tmp")) and not list(out.glob("*.claim"))
+    assert not list(out.glob("*.json")) and not list(out.glob(".*.tmp")) and not list(out.glob("*.lock"))
     monkeypatch.setattr(records.os, "fsync", real_fsync)
     assert main(args) == 0 and len(list(out.glob("*.json"))) == 1

@@ -93,22 +93,23 @@ def test_curated_api_resolves_and_does_not_shadow_submodules():
 
 
 # The layers of README.md's map: each package and the packages it may import (besides itself and
-# the top-level ``mdmtn``, whose lazy names import nothing at import time). Reporting only reads
-# records: it may not import training or experiments, though both sit above it in the table.
-BELOW = ["core", "data", "models", "objectives", "records", "training", "experiments"]
+# the top-level ``mdmtn``, whose lazy names import nothing at import time). The library is every
+# layer but ``study``; the study may import the whole library, and the library never imports it.
+LIBRARY = ["core", "data", "models", "objectives", "records", "training", "experiments", "interface"]
 ALLOWED = {
     "core": [],
-    "data": BELOW[:1],
-    "models": BELOW[:2],
-    "objectives": BELOW[:3],
-    "records": BELOW[:4],
-    "training": BELOW[:5],
-    "experiments": BELOW[:6],
-    "reporting": BELOW[:5],
-    "book": BELOW + ["reporting"],
-    "interface": BELOW + ["reporting", "book"],
+    "data": LIBRARY[:1],
+    "models": LIBRARY[:2],
+    "objectives": LIBRARY[:3],
+    "records": LIBRARY[:4],
+    "training": LIBRARY[:5],
+    "experiments": LIBRARY[:6],
+    "interface": LIBRARY[:7],
+    "study": LIBRARY,
 }
 TOP_LEVEL = {"mdmtn", "mdmtn.__main__"}  # the only modules beside the layer packages
+# the study's modules that only read records (a page never trains, loads a model or writes)
+STUDY_WRITERS = {"cli", "maps", "compression", "chapter", "sections", "__main__"}  # the book helpers train a reader's k
 
 
 def _layer(module):
@@ -147,37 +148,46 @@ def test_every_layer_package_has_a_docstring_and_a_curated_api():
             assert getattr(pkg, name) is not None, f"mdmtn.{layer}.{name}"
 
 
-def test_the_old_flat_names_still_import_with_a_warning():
-    import importlib
+def test_the_library_never_imports_the_study():
+    """Neither at module level nor inside a function: a researcher's use of the trainer never
+    loads the reproduction study."""
+    mods, edges, _ = _graph()
+    bad = sorted(
+        f"{m} imports {d}"
+        for m, ds in edges.items()
+        for d in ds
+        if _layer(m) != "study" and d.startswith("mdmtn.study")
+    )
+    assert not bad, bad
+    import mdmtn
+
+    assert not any(name.startswith("study") for name in mdmtn.__all__)  # the public API names the library only
+
+
+def test_no_import_hook_and_no_lazy_tables_in_the_layer_packages():
+    """Each layer package imports its public names (no ``__getattr__`` table); only the top
+    package keeps its names lazy, so that ``import mdmtn`` does not import torch."""
     import sys
-    import warnings
 
     import mdmtn
 
-    for old, new in mdmtn.MOVED.items():
-        sys.modules.pop(f"mdmtn.{old}", None)
-        mdmtn.__dict__.pop(old, None)
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            mod = importlib.import_module(f"mdmtn.{old}")
-        assert mod is importlib.import_module(f"mdmtn.{new}"), old
-        assert any(issubclass(x.category, DeprecationWarning) and f"mdmtn.{new}" in str(x.message) for x in w), old
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always")
-        from mdmtn.baselines.common import finish_record  # a sub-module of a moved package: the same object
-    from mdmtn.training.baselines import common
-
-    assert finish_record is common.finish_record
+    assert not any(type(f).__module__.startswith("mdmtn") for f in sys.meta_path)
+    for layer in ALLOWED:
+        src = (ROOT / layer / "__init__.py").read_text(encoding="utf-8")
+        assert "__getattr__" not in src and "lazy" not in src.lower(), layer
+    assert not hasattr(mdmtn, "MOVED")
 
 
-def test_reporting_imports_nothing_that_writes_or_loads_a_checkpoint():
-    """Reporting only reads records: no writer, sealer or checkpoint loader of the records layer,
+def test_the_studys_readers_import_nothing_that_writes_or_loads_a_checkpoint():
+    """The study's reading modules only read records: no writer, sealer or checkpoint loader of the records layer,
     and no ``open(..., "w")``-style write in its source (a page never trains, loads a model or writes)."""
     import re
 
     banned = re.compile(r"^(write_|save_|seal_|atomic_write|load_checkpoint|load_verified_checkpoint)")
     bad = []
-    for f in (ROOT / "reporting").rglob("*.py"):
+    for f in (ROOT / "study").rglob("*.py"):
+        if f.stem in STUDY_WRITERS:
+            continue
         tree = ast.parse(f.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mdmtn"):

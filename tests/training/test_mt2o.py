@@ -15,7 +15,7 @@ from mdmtn.core.config import ConfigError
 from mdmtn.data import load_splits
 from mdmtn.experiments.joint_runs import load_joint_records, run_joint
 from mdmtn.objectives.pareto import hypervolume
-from mdmtn.reporting.joint_report import speed_ratio, time_to_fraction
+from mdmtn.study.joint_report import speed_ratio, time_to_fraction
 from mdmtn.training.mt2o import (
     JointConfig,
     cap,

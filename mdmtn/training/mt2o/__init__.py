@@ -40,7 +40,7 @@ excluded and reported separately.
 
 The package holds the method (``config``: :class:`JointConfig`; ``transfer``: the transfer step;
 ``solver``: :func:`solve`; ``toy``: :func:`quadratic_toy`). Its records live in
-:mod:`mdmtn.experiments.joint_runs` and its comparison tables in :mod:`mdmtn.reporting.joint_report`.
+:mod:`mdmtn.experiments.joint_runs` and its comparison tables in :mod:`mdmtn.study.joint_report`.
 """
 
 from mdmtn.training.mt2o.config import (

@@ -1,0 +1,85 @@
+"""Both arms side by side, and the way out of "inconclusive": the seeds that would decide a claim
+are checked against a brute-force search with SciPy's t quantiles, and a seeds plan on hand-built
+records adds exactly the runs its claims need."""
+
+import math
+
+import pytest
+from scipy import stats
+
+from mdmtn.core.config import make_config
+from mdmtn.study.arms import is_paper_claim, lean, seeds_plan, seeds_to_decide, way_out_rows
+from mdmtn.study.verdicts import Interval, Verdict, judge_match
+
+
+def _verdict(mean, se, n, region, verdict="inconclusive"):
+    claim = dict(id="x", rule="match", family="table cell", quote="q", source="s", statistic="s", registered="r")
+    iv = Interval(mean, mean - 1, mean + 1, n, "t", se, n - 1)
+    return Verdict(claim, verdict, "", n=str(n), interval=iv, region=region)
+
+
+def _brute(mean, se, n0, lo, hi, cap=50):
+    for n in range(n0, cap + 1):
+        h = stats.t.ppf(0.975, n - 1) * se * math.sqrt(n0 / n)
+        if (mean - h >= lo and mean + h <= hi) or mean + h < lo or mean - h > hi:
+            return max(n, 3)
+    return cap + 1
+
+
+@pytest.mark.parametrize("mean", [0.05, 0.3, 1.0, 2.5, -0.4])
+@pytest.mark.parametrize("se, n0", [(0.5, 3), (0.2, 5), (1.5, 3), (0.05, 2)])
+def test_seeds_to_decide_agrees_with_a_brute_force_search(mean, se, n0):
+    v = _verdict(mean, se, n0, (0.0, math.inf))
+    assert seeds_to_decide(v) == _brute(mean, se, n0, 0.0, math.inf)
+    band = _verdict(mean, se, n0, (-0.5, 0.5))
+    assert seeds_to_decide(band) == _brute(mean, se, n0, -0.5, 0.5)
+
+
+def test_lean_is_the_side_of_the_boundary_the_estimate_is_on():
+    assert lean(_verdict(0.2, 1, 3, (0.0, math.inf))) == "holds"
+    assert lean(_verdict(-0.2, 1, 3, (0.0, math.inf))) == "does not hold"
+    assert lean(_verdict(0.2, 1, 1, (0.0, math.inf))) is None  # one run: no spread, nothing to lean on
+
+
+def _rec(seed, acc, wall=100.0, k=(0.0, 0.35, 0.65)):
+    cfg = make_config("multimnist", "mdmtn", k, "paper", seed)
+    return dict(
+        status="ok",
+        key=cfg.key(),
+        config=cfg.to_dict(),
+        metrics=dict(test_acc=[acc / 100] * 2, test_acc_mean=acc / 100, SR=0.0),
+        wall_time_s=wall,
+    )
+
+
+def test_a_seeds_plan_adds_the_lowest_unused_seeds_up_to_what_its_claims_need():
+    claim = dict(
+        id="mm.mdmtn.dense.avg",
+        rule="match",
+        family="table cell",
+        quote="q",
+        source="Table 1",
+        statistic="s",
+        registered="r",
+        cell=dict(dataset="multimnist", method="wc_al", model="mdmtn", k=[0.0, 0.35, 0.65]),
+        metric="avg",
+        target=96.744,
+        tolerance=0.3,
+        tolerance_kind="abs",
+        preset="paper",
+        profile="library",
+    )
+    recs = [_rec(0, 96.70, 90.0), _rec(1, 96.95, 110.0), _rec(4, 96.60, 100.0)]  # seeds 0, 1, 4
+    v = judge_match(claim, recs)
+    assert v.verdict == "inconclusive" and is_paper_claim(claim)
+    need = seeds_to_decide(v)
+    assert need == _brute(v.interval.mean, v.interval.se, 3, *v.region)
+    chosen, runs = seeds_plan([v], recs, max_seeds=max(need, 3))
+    assert [w.claim_id for w in chosen] == ["mm.mdmtn.dense.avg"]
+    # seeds 2, 3, 5, ... fill the gaps first; each run costs the side's mean wall time (100 s)
+    assert [r.seed for r in runs] == [s for s in (2, 3, 5, 6, 7, 8, 9, 10) if True][: need - 3]
+    assert all(r.hours == pytest.approx(100 / 3600) for r in runs)
+    assert runs and runs[0].config["k"] == [0.0, 0.35, 0.65] and "seed" not in runs[0].config
+    assert way_out_rows([v], recs)[0].extra_runs == need - 3
+    # beyond the plan's limit: no runs
+    assert seeds_plan([v], recs, max_seeds=need - 1) == ([], [])

@@ -1,0 +1,83 @@
+"""The reproducibility report at the top of chapter 11 agrees with the verdicts it summarises: its
+numbers are recounted here from the verdict lists by another route (a brute-force walk over claims),
+on the committed records and on verdicts built to say the opposite."""
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mdmtn.core.config import ARMS
+from mdmtn.study.cells import preset_records
+from mdmtn.study.summary import summary_facts, summary_markdown
+from mdmtn.study.verdicts import judge_arms
+
+ROOT = Path(__file__).resolve().parents[2]
+
+OWN = {"root-cause study", "unitary baseline"}
+
+
+@pytest.fixture(scope="module")
+def committed():
+    paper = preset_records(ROOT / "results", "paper")
+    quick = preset_records(ROOT / "results", "quick")
+    return judge_arms(paper, quick), paper
+
+
+def _is_paper(c):
+    return c.get("family") not in OWN and c["rule"] != "decision" and not c.get("project")
+
+
+def _check(text, by_arm):
+    """Every statement of the report against a recount from ``by_arm``."""
+    first = by_arm[ARMS[0]]
+    n_paper = sum(_is_paper(v.claim) for v in first)
+    assert f"**{n_paper} claims of the paper**" in text
+    assert f"The registry holds {len(first)} entries" in text
+    for arm, vs in by_arm.items():
+        mine = [v for v in vs if _is_paper(v.claim)]
+        row = re.search(rf"^\| {re.escape(arm)} \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$", text, re.M)
+        assert row, arm
+        want = (
+            sum(v.verdict == "holds" for v in mine),
+            sum(v.verdict == "does not hold" for v in mine),
+            sum(v.verdict == "inconclusive" and v.reason == "few" for v in mine),
+            sum(v.verdict == "inconclusive" and v.reason != "few" for v in mine),
+            sum(v.verdict == "not yet" for v in mine),
+        )
+        assert tuple(int(x) for x in row.groups()) == want, arm
+    both = sorted(
+        v.claim["id"]
+        for v in first
+        if _is_paper(v.claim)
+        and all(next(x for x in by_arm[a] if x.claim["id"] == v.claim["id"]).verdict == "holds" for a in by_arm)
+    )
+    line = text.split("**What reproduces.** In both arms: ", 1)[1].split(". In the", 1)[0]
+    assert re.findall(r"`([^`]+)`", line) == both
+    sr = {a: next(x for x in by_arm[a] if x.claim["id"] == "mm.mdmtn.sparse.SR").verdict for a in by_arm}
+    study = next(x for x in first if x.claim["id"] == "study.mm.mdmtn.authors-head.SR").verdict
+    none_holds = "holds" not in list(sr.values()) + [study]
+    assert ("No switch profile reproduces the SR" in text) == none_holds
+
+
+def test_the_report_agrees_with_the_committed_verdicts(committed):
+    by_arm, paper = committed
+    _check(summary_markdown(summary_facts(by_arm, paper, ROOT / "results")), by_arm)
+
+
+def test_the_check_catches_a_report_that_disagrees(committed):
+    """Turned verdicts change the report, and the old report then fails the check."""
+    by_arm, paper = committed
+    old = summary_markdown(summary_facts(by_arm, paper))
+    arm = ARMS[0]
+    turned = [
+        replace(v, verdict="holds") if v.claim["id"] in ("mm.mdmtn.sparse.SR", "mm.hps.sparse.acc1") else v
+        for v in by_arm[arm]
+    ]
+    other = dict(by_arm, **{arm: turned})
+    new = summary_markdown(summary_facts(other, paper))
+    _check(new, other)
+    with pytest.raises(AssertionError):
+        _check(old, other)
+    assert "No switch profile reproduces" not in new
