@@ -77,8 +77,25 @@ def _field(default: Any, doc: str, key: str = "always") -> Any:
     return field(default=default, metadata=meta)
 
 
+MESSAGE_LIMIT = 400  # characters of a one-line error: a 50,000-value k must not print 250 KB
+
+
 class ConfigError(ValueError):
-    """A run configuration that cannot be trained; the message says how to fix it."""
+    """A run configuration that cannot be trained; the message says how to fix it, in one line of
+    at most :data:`MESSAGE_LIMIT` characters (a quoted value that would pass it is cut in the
+    middle, its length said), whatever value a user passed."""
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(shorten(" ".join(str(message).split("\n")), MESSAGE_LIMIT))
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` itself if it has at most ``limit`` characters, else its start and end with the
+    number of characters left out between them."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit - 40, 10)
+    return f"{text[: keep * 2 // 3]} ... [{len(text) - keep} characters] ... {text[-(keep // 3) :]}"
 
 
 def env_flag(name: str, error: type[Exception] | None = None) -> bool:

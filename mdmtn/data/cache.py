@@ -52,7 +52,8 @@ def _write(path: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
         "content_sha256": sha256_arrays(arrays),
         "arrays": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()},
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    # the writer's pid in the name: a later start can tell a dead writer's leftover from a live write
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(blob, f)
@@ -64,6 +65,38 @@ def _write(path: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
         raise
 
 
+STALE_TMP_S = 3600.0  # a temporary file with no live writer this old is a leftover whatever its name
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete the temporary files a killed writer of ``path`` left (``<name>.<pid>.<random>.tmp``
+    whose pid is not alive on this host, or any such file over an hour old): hundreds of MB each
+    for a dataset cache. Returns the files removed."""
+    import time
+
+    gone = []
+    for f in path.parent.glob(f"{path.name}.*.tmp"):
+        pid = f.name[len(path.name) + 1 :].split(".", 1)[0]
+        try:
+            old = time.time() - f.stat().st_mtime > STALE_TMP_S
+        except FileNotFoundError:
+            continue
+        if old or (pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))):
+            f.unlink(missing_ok=True)
+            gone.append(f)
+    return gone
+
+
 def load_or_build(
     path: Path, key: str, build: Callable[[], dict[str, np.ndarray]]
 ) -> tuple[dict[str, np.ndarray], bool]:
@@ -71,6 +104,8 @@ def load_or_build(
 
     Returns (arrays, hit). A cache folder that cannot be written only warns (data is still returned).
     """
+    if path.parent.is_dir():
+        remove_stale_temporaries(path)
     if path.is_file():
         arrays = _read(path, key)
         if arrays is not None:

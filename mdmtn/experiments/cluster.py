@@ -140,7 +140,9 @@ def run_sweep_dask(
             "--dask-scheduler needs Dask's distributed package: pip install -e .[cluster] (or pip install distributed)"
         ) from None
 
-    out_dir = check_out_dir(out_dir)
+    # absolute before it travels: a worker resolves a relative path in its own working directory,
+    # so records would land where the user never looks while this prints a path that is empty
+    out_dir = check_out_dir(Path(out_dir).expanduser().resolve())
     by_key, records, todo = pending(cfgs, out_dir, force, log)
     check_same_inputs(cfgs, records, out_dir, load)
     with connect(scheduler, Client) as client:

@@ -44,14 +44,29 @@ def env_seconds(name: str, default: float) -> float:
     return v
 
 
+MIN_HEARTBEAT_S = 0.5  # below this a heartbeat thread spins a core for nothing
+HEARTBEATS_PER_STALE = 3  # a live holder misses this many heartbeats before its lock reads as stale
+
+
 def lock_heartbeat_s() -> float:
-    """Seconds between heartbeats (``MDMTN_LOCK_HEARTBEAT_S``, default 30)."""
-    return env_seconds("MDMTN_LOCK_HEARTBEAT_S", 30.0)
+    """Seconds between heartbeats (``MDMTN_LOCK_HEARTBEAT_S``, default 30, at least 0.5)."""
+    v = env_seconds("MDMTN_LOCK_HEARTBEAT_S", 30.0)
+    if v < MIN_HEARTBEAT_S:
+        raise ConfigError(f"environment variable MDMTN_LOCK_HEARTBEAT_S={v:g}: expected at least {MIN_HEARTBEAT_S} s")
+    return v
 
 
 def lock_stale_s() -> float:
-    """Age after which a lock's heartbeat is stale (``MDMTN_LOCK_STALE_S``, default 600)."""
-    return env_seconds("MDMTN_LOCK_STALE_S", 600.0)
+    """Age after which a lock's heartbeat is stale (``MDMTN_LOCK_STALE_S``, default 600): at least
+    three heartbeats, or a second sweep would take over a live lock and both would train the run."""
+    v = env_seconds("MDMTN_LOCK_STALE_S", 600.0)
+    beat = lock_heartbeat_s()
+    if v < HEARTBEATS_PER_STALE * beat:
+        raise ConfigError(
+            f"MDMTN_LOCK_STALE_S={v:g} is below {HEARTBEATS_PER_STALE} heartbeats (MDMTN_LOCK_HEARTBEAT_S={beat:g}): "
+            "a live lock would be taken over; raise the first or lower the second"
+        )
+    return v
 
 
 def lock_path(out_dir: str | os.PathLike, key: str) -> Path:
@@ -155,6 +170,13 @@ class Locks:
         self.out_dir, self.log = Path(out_dir), log
         self.heartbeat_s = lock_heartbeat_s() if heartbeat_s is None else heartbeat_s
         self.stale_s = lock_stale_s() if stale_s is None else stale_s
+        if not self.heartbeat_s >= MIN_HEARTBEAT_S or not self.stale_s >= HEARTBEATS_PER_STALE * self.heartbeat_s:
+            raise ConfigError(
+                f"lock timings: heartbeat {self.heartbeat_s:g} s must be at least {MIN_HEARTBEAT_S} s and the stale "
+                f"threshold {self.stale_s:g} s at least {HEARTBEATS_PER_STALE} heartbeats"
+            )
+        if self.out_dir.joinpath(".locks.flock").is_dir():
+            raise ConfigError(f"{self.out_dir / '.locks.flock'} is a folder; remove it (it must be a file)")
         self.host, self.pid = socket.gethostname(), os.getpid()
         self._held: dict[str, str] = {}  # key -> token
         self._lock = threading.Lock()
@@ -191,6 +213,8 @@ class Locks:
         if self._create(key):
             return True
         path = lock_path(self.out_dir, key)
+        if path.exists() and not path.is_file():  # a folder or a pipe there: nobody's lock, never ours to remove
+            raise ConfigError(f"{path} is not a lock file (a folder or other non-regular file); remove it")
         with _locked(self.out_dir):
             c = read_lock(path)
             if c is not None:

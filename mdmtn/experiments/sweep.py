@@ -88,12 +88,17 @@ def pf_study_configs(source: RunConfig, source_key: str, vectors: str = "quick")
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep: ``done`` runs finished (their records are written), the rest resume
-    when the same command is run again."""
+    """Ctrl-C, SIGTERM or a dead worker process during a sweep: ``done`` runs finished (their
+    records are written), the rest resume when the same command is run again."""
 
-    def __init__(self, done: int) -> None:
-        super().__init__(f"interrupted; {done} runs done, re-run the same command to resume")
+    def __init__(self, done: int, why: str = "interrupted") -> None:
+        super().__init__(f"{why}; {done} runs done, re-run the same command to resume")
         self.done = done
+
+
+class WorkerDied(KeyboardInterrupt):
+    """A worker process of a sweep ended without finishing its run (killed by the system's
+    out-of-memory killer, or by hand): the sweep stops as it does on Ctrl-C."""
 
 
 def check_out_dir(out_dir: str | Path) -> Path:
@@ -191,6 +196,8 @@ def run_sweep(
             _run_inline(cfgs, plan, out_dir, load, checkpoints, progress, report, poll_s, device)
         else:
             _run_parallel(cfgs, plan, out_dir, load, checkpoints, progress, workers, threads, report, poll_s, device)
+    except WorkerDied as e:
+        raise SweepInterrupted(len(records) - n_before, str(e)) from None
     except KeyboardInterrupt:
         raise SweepInterrupted(len(records) - n_before) from None
     finally:
@@ -621,6 +628,7 @@ def _run_parallel(
 ) -> None:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     from tqdm import tqdm
 
@@ -650,7 +658,14 @@ def _run_parallel(
             for fut in done:
                 i = running.pop(fut)
                 plan.done(i)
-                report(i, fut.result())
+                try:
+                    rec = fut.result()
+                except BrokenProcessPool:
+                    raise WorkerDied(
+                        f"a worker process died while training {run_tag(i, cfgs)} (killed: out of memory?); "
+                        "the other runs in progress were stopped"
+                    ) from None
+                report(i, rec)
                 bar.update(1)
         pool.shutdown(wait=True)
     except BaseException:

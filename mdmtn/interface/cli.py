@@ -186,6 +186,11 @@ def _stack(args: argparse.Namespace) -> int:
     return STACK_ON_GPU if resolve_device(args.device).type == "cuda" and args.workers == 1 else 1
 
 
+def max_workers() -> int:
+    """The most worker processes a sweep starts: 4 per CPU core (each trains one run at a time)."""
+    return 4 * (os.cpu_count() or 1)
+
+
 MAX_THREADS = 1024  # far above any CPU this runs on; a larger count is a typo, and torch would fail on it
 
 
@@ -207,8 +212,12 @@ def _check_process_options(args: argparse.Namespace) -> None:
             raise ConfigError(f"--stack must be auto or an integer >= 1, got {args.stack!r}")
         if n > 1 and (args.workers != 1 or args.dask_scheduler):
             raise ConfigError("--stack K > 1 trains in this process; it excludes --workers and --dask-scheduler")
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    most = max_workers()
+    if not 1 <= args.workers <= most:
+        raise ConfigError(
+            f"--workers must be from 1 to {most} (4 per CPU core here), got {args.workers}; a cluster's workers "
+            "come with --dask-scheduler"
+        )
     _check_threads(args.threads)
     if not args.dask_scheduler:  # a cluster's workers resolve their own device
         from mdmtn.records.machine import resolve_device
@@ -628,10 +637,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return dispatch(build_parser(), argv)
 
 
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (a timeout, ``docker stop``, a cluster's pre-kill) ends a command as Ctrl-C does:
+    one sentence, the finished runs kept, the resume command. Only in the main thread of the
+    main interpreter, where Python delivers signals."""
+    import signal
+    import threading
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
 def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` with ``parser`` and run its command; a bad input is one line and exit code 2,
     an interrupt one line and 130 (also for ``python -m mdmtn.study``)."""
     args = parser.parse_args(argv)
+    _terminate_as_interrupt()
     from mdmtn.data import DatasetError
     from mdmtn.experiments.sweep import SweepInterrupted
     from mdmtn.records.checkpoint import CheckpointError

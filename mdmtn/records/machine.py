@@ -87,6 +87,8 @@ def resolve_device(spec: str | torch.device | None = "cpu") -> torch.device:
         raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}") from None
     if dev.type not in ("cpu", "cuda"):
         raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+    if dev.type == "cpu" and dev.index not in (None, 0):  # torch has one CPU device: cpu:5 would train on it
+        raise ConfigError(f"device {spec!r}: there is one CPU device (cpu or cpu:0); use cpu, cuda:N or auto")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"device {spec!r} asked for, but torch sees no CUDA GPU here; use --device cpu or auto")

@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -235,6 +236,9 @@ def record_path(out_dir: str | os.PathLike, cfg: RunConfig) -> Path:
     return Path(out_dir) / f"{cfg.key()}.json"
 
 
+MAX_RECORD_BYTES = 64 * 2**20  # the largest committed record is about 0.1 MB; a longer history fits many times
+
+
 class NewerSchemaError(RecordError):
     """A record written by a newer mdmtn: left where it is (never set aside or retrained)."""
 
@@ -250,18 +254,31 @@ def read_record(path: str | os.PathLike, key_of: Callable[[dict], str] = run_key
     computes the key from a record). Raises :class:`RecordError` otherwise."""
     path = Path(path)
     try:
+        st = path.stat()
+        # a FIFO would block every reader forever, a device or a huge file exhaust memory: named, not opened
+        if not stat.S_ISREG(st.st_mode):
+            raise RecordError(f"{path} is not a regular file (a folder, pipe or device); it is not read")
+        if st.st_size > MAX_RECORD_BYTES:
+            raise RecordError(f"{path} is {st.st_size:,} bytes, more than a record can be ({MAX_RECORD_BYTES:,})")
         rec = json.loads(path.read_bytes().decode("utf-8"))
+    except RecordError:
+        raise
     except OSError as e:
         raise RecordError(f"{path} cannot be read as a file ({e.strerror or e})") from None
     except UnicodeDecodeError:
         raise RecordError(f"{path} is not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise RecordError(f"{path} is not valid JSON ({e})") from None
+    except (RecursionError, ValueError) as e:  # nesting deeper than the parser's stack, an integer of 5,000 digits
+        raise RecordError(f"{path} is JSON no record can be ({type(e).__name__})") from None
     if not isinstance(rec, dict):
         raise RecordError(f"{path} holds a JSON {type(rec).__name__}, not a record object")
     missing = [f for f in ("status", "key", "config") if f not in rec]
     if missing:
         raise RecordError(f"{path} lacks the record field(s) {', '.join(missing)}")
+    # the layout first: a newer mdmtn's record (with a setting this version lacks) asks for an update
+    # instead of failing the config check and being moved aside as foreign
+    migrate_record(rec)
     try:
         key = key_of(rec)
     except Exception as e:  # noqa: BLE001 - a config this version cannot read is no record of it
@@ -328,13 +345,16 @@ def load_records(
     """The valid records of one or more folders (optionally only those with ``status``), sorted by
     key, each run once however often its folder is given. A file that is not a record of its name
     (:func:`read_record`) is reported to ``on_problem`` and skipped, or, with ``strict`` (a book page,
-    which must not show another run in its place), raises :class:`RecordError` naming it.
+    which must not show another run in its place), raises :class:`RecordError` naming it. The same
+    run found twice is read once; two different records under one key raise :class:`RecordError`
+    naming both files.
     ``kind="joint"`` reads joint records, the default reads run records (each skips the other
     silently)."""
     if isinstance(dirs, (str, os.PathLike)):
         dirs = [dirs]
     seen_dirs: set[Path] = set()
     out: dict[str, dict[str, Any]] = {}
+    where: dict[str, Path] = {}
     for d in dirs:
         d = Path(d).resolve()
         if d in seen_dirs:
@@ -353,7 +373,14 @@ def load_records(
                 continue
             if rec.get("kind") != kind or (status is not None and rec.get("status") != status):
                 continue
-            out.setdefault(rec["key"], rec)
+            first = out.setdefault(rec["key"], rec)
+            if first is not rec and content_checksum(first) != content_checksum(rec):
+                # one key, two different runs (another machine, other input files): never pick one silently
+                raise RecordError(
+                    f"two different records of run {rec['key']}: {where[rec['key']]} and {p} (trained apart: "
+                    "other data, machine or code); keep one of them"
+                )
+            where.setdefault(rec["key"], p)
     return [out[k] for k in sorted(out)]
 
 

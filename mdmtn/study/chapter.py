@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from mdmtn.core.config import DATASETS, PRESETS, ConfigError, RunConfig, make_config, validate_k
+from mdmtn.core.config import DATASETS, PRESETS, ConfigError, RunConfig, env_flag, make_config, shorten, validate_k
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_SYNTHETIC = "MDMTN_BOOK_ALLOW_SYNTHETIC"
@@ -88,7 +88,7 @@ class Chapter:
             except UnverifiedDataError:
                 raise
             except DatasetError as e:
-                if os.environ.get(ENV_SYNTHETIC, "") not in ("1", "true", "yes"):
+                if not env_flag(ENV_SYNTHETIC):
                     raise DatasetError(
                         f"{e} (This page needs the real data; to build it on tiny synthetic data "
                         f"instead, set {ENV_SYNTHETIC}=1.)"
@@ -175,6 +175,24 @@ class Chapter:
         return run_joint(jcs, out, lambda c: self.splits(c.dataset), progress=False, log=lambda s: None)
 
 
+def check_book_environment() -> None:
+    """The book's environment variables, checked where a chapter starts, each named in its own
+    one-line error: ``MDMTN_BOOK_PRESET`` (a preset), ``MDMTN_BOOK_ALLOW_SYNTHETIC`` (on / off),
+    ``MDMTN_DEVICE`` (a device this machine has)."""
+    preset = os.environ.get("MDMTN_BOOK_PRESET")
+    if preset not in (None, "") and preset not in PRESETS:
+        raise ConfigError(f"environment variable MDMTN_BOOK_PRESET={shorten(preset, 40)!r}: expected one of {PRESETS}")
+    env_flag(ENV_SYNTHETIC)
+    device = os.environ.get("MDMTN_DEVICE")
+    if device not in (None, ""):
+        from mdmtn.records.machine import resolve_device
+
+        try:
+            resolve_device(device)
+        except ConfigError as e:
+            raise ConfigError(f"environment variable MDMTN_DEVICE: {e}") from None
+
+
 def setup(
     *,
     dataset: str = "multimnist",
@@ -192,7 +210,8 @@ def setup(
     # affinity propagation rarely converges on these layers (recorded behaviour of the method);
     # its per-layer warnings would drown the pages
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    preset = os.environ.get("MDMTN_BOOK_PRESET", preset)
+    check_book_environment()
+    preset = os.environ.get("MDMTN_BOOK_PRESET") or preset
     if dataset not in DATASETS:
         raise ConfigError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if preset not in PRESETS:
@@ -210,8 +229,8 @@ def setup(
         if any(isinstance(s, bool) or float(s) != int(s) or int(s) < 0 for s in seeds):
             raise ValueError
         seeds = list(dict.fromkeys(int(s) for s in seeds))
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"seeds must be a list of integers >= 0, e.g. [0, 1, 2]; got {seeds!r}") from e
+    except (TypeError, ValueError, OverflowError) as e:  # 1e999 from papermill's JSON is inf
+        raise ConfigError(f"seeds must be a list of integers >= 0, e.g. [0, 1, 2]; got {shorten(repr(seeds))}") from e
     if not seeds:
         raise ConfigError("seeds must not be empty")
     if isinstance(k, str):

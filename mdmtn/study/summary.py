@@ -132,10 +132,15 @@ def summary_markdown(f: Mapping[str, Any]) -> str:
     ]
     hp = f["headline_paper"]
     held = [h for h in f["headline"] if h["verdict"] == "holds"]
+    what = {
+        "library": "the paper as described",
+        "authors-2023": "the 2023 code's switches",
+        "authors-head": "today's authors' code, judged by the root-cause study's entry",
+    }
     parts = "; ".join(
-        f"{h['profile']} {h['mean']:.1f} ± {h['std']:.1f}% (n = {h['n']}, {h['verdict']})"
+        f"{h['profile']} ({what[h['profile']]}) {h['mean']:.1f} ± {h['std']:.1f}% (n = {h['n']}, {h['verdict']})"
         if h["n"]
-        else f"{h['profile']} no runs"
+        else f"{h['profile']} ({what[h['profile']]}) no runs"
         for h in f["headline"]
     )
     lead = (

@@ -56,3 +56,34 @@ def test_relative_data_dir_is_relative_to_where_the_command_ran(monkeypatch, tmp
     monkeypatch.setenv("MDMTN_DATA", "../shared/data")
     assert setup(results_dir=tmp_path).data_dir == str((tmp_path / "shared" / "data").resolve())
     assert setup(data_dir="/abs/path", results_dir=tmp_path).data_dir == "/abs/path"
+
+
+@pytest.mark.parametrize(
+    "var, value, words",
+    [
+        ("MDMTN_BOOK_PRESET", "quik", "MDMTN_BOOK_PRESET"),
+        ("MDMTN_BOOK_ALLOW_SYNTHETIC", "ture", "MDMTN_BOOK_ALLOW_SYNTHETIC"),
+        ("MDMTN_DEVICE", "cuda:7", "MDMTN_DEVICE"),
+        ("MDMTN_DEVICE", "cpu:5", "MDMTN_DEVICE"),
+    ],
+)
+def test_the_books_environment_is_checked_where_a_chapter_starts(monkeypatch, var, value, words):
+    """A typo in the book's environment is named where a chapter starts, not silently "off" nor
+    blamed on the chapter's own parameter."""
+    from mdmtn.core.config import ConfigError
+    from mdmtn.study.chapter import setup
+
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError, match=words):
+        setup(preset="quick")
+
+
+def test_papermill_numbers_python_floats_cannot_hold_are_refused_in_one_line():
+    from mdmtn.core.config import ConfigError
+    from mdmtn.study.chapter import setup
+
+    with pytest.raises(ConfigError, match="seeds must be"):
+        setup(seeds=[float("inf")])
+    with pytest.raises(ConfigError) as e:
+        setup(k=[0.00002] * 50_000)
+    assert len(str(e.value)) <= 400 and "\n" not in str(e.value)

@@ -121,7 +121,7 @@ def test_typed_overrides_reach_the_config():
     "args, says",
     [
         (["--threads", "-1"], "--threads must be from 1 to"),
-        (["--workers", "0"], "--workers must be >= 1"),
+        (["--workers", "0"], "--workers must be from 1 to"),
         (["--seed", "1", "--seeds", "2"], "either --seed or --seeds"),
         (["--seeds", "-1"], "seeds must be integers >= 0"),
     ],
@@ -501,6 +501,45 @@ def test_ctrl_c_prints_one_line_and_resumes(synthetic_data_root, tmp_path, worke
         started = sorted(f.name.rsplit("-", 1)[1] for f in (tmp_path / "site").glob("start-*"))
         assert started == ["held", "held"], "workers must start with SIGINT held back"
         assert not list((tmp_path / "site").glob("interrupted-*")), "a starting worker got the Ctrl-C"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_ends_a_sweep_as_ctrl_c_does(synthetic_data_root, tmp_path, workers):
+    """SIGTERM to the command alone (a timeout, docker stop): one sentence with the resume command,
+    exit code 130, no traceback, no lock left behind."""
+    out = tmp_path / "o"
+    p = cli(
+        [*SLOW, "--seeds", "0", "1", "--workers", workers, "--set", "single_stage_iterations=600"],
+        synthetic_data_root,
+        out,
+    )
+    assert wait_for(lambda: len(list(out.glob("*.lock"))) >= 1)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted; 0 runs done, re-run the same command to resume" in err
+    assert "Traceback" not in err
+    assert wait_for(lambda: not list(out.glob("*.lock")), timeout=10)
+
+
+def test_a_killed_worker_ends_the_sweep_in_one_sentence(synthetic_data_root, tmp_path):
+    """A worker killed by the system (kill -9, as the out-of-memory killer does): the sweep names
+    the run, keeps what finished, says how to resume, and leaves no lock; no BrokenProcessPool."""
+    out = tmp_path / "o"
+    p = cli(
+        [*SLOW, "--seeds", "0", "1", "--workers", "2", "--set", "single_stage_iterations=600"], synthetic_data_root, out
+    )
+    assert wait_for(lambda: len(list(out.glob("*.lock"))) >= 2)
+    workers = [c for c in children(p.pid) if "spawn_main" in cmdline(c)]
+    assert workers
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "a worker process died while training" in err and "re-run the same command to resume" in err
+    assert "Traceback" not in err and "BrokenProcessPool" not in err
+    assert wait_for(lambda: not list(out.glob("*.lock")), timeout=10)
+    assert not list(out.glob("*.json"))  # neither run finished, and no half-written record is left
 
 
 def test_front_study_refuses_a_source_checkpoint_of_another_config(synthetic_data_root, tmp_path):

@@ -642,3 +642,143 @@ def test_a_full_disk_at_the_record_write_is_one_line_and_leaves_nothing_half_wri
     assert not list(out.glob("*.json")) and not list(out.glob(".*.tmp")) and not list(out.glob("*.lock"))
     monkeypatch.setattr(records.os, "fsync", real_fsync)
     assert main(args) == 0 and len(list(out.glob("*.json"))) == 1
+
+
+# -- issue 31: bounds, lock settings and short messages, through the CLI -----------------------------
+
+
+def test_a_huge_bad_value_gives_a_short_one_line_error(tmp_path):
+    """A 50,000-value k is refused in one line of at most 400 characters, not 250 KB."""
+    p = run_cli("train", "--k", *(["0.00002"] * 50_000), "--out", str(tmp_path / "o"))
+    one_line_error(p, "k")
+    assert len(p.stderr) <= 420
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--workers", "100000"), ("--workers must be from 1 to",)),
+        (("--device", "cpu:5"), ("one CPU device",)),
+    ],
+)
+def test_options_are_bounded_before_any_work(tmp_path, args, words):
+    one_line_error(run_cli("train", *args, "--out", str(tmp_path / "o")), *words)
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+@pytest.mark.parametrize(
+    "env, words",
+    [
+        ({"MDMTN_LOCK_STALE_S": "1"}, ("below 3 heartbeats",)),
+        ({"MDMTN_LOCK_HEARTBEAT_S": "1e-9"}, ("at least 0.5 s",)),
+        ({"MDMTN_LOCK_HEARTBEAT_S": "100", "MDMTN_LOCK_STALE_S": "200"}, ("below 3 heartbeats",)),
+    ],
+)
+def test_lock_settings_are_checked_against_each_other(tmp_path, env, words):
+    """A stale threshold a live holder could cross between two heartbeats would let a second sweep
+    take over a live lock (both would train the run); a tiny heartbeat would spin a core."""
+    one_line_error(run_cli("train", "--out", str(tmp_path / "o"), env_extra=env), *words)
+
+
+def test_a_lock_path_that_is_a_folder_is_named_not_a_crash(tmp_path):
+    from mdmtn.core.config import ConfigError
+    from mdmtn.experiments.locks import Locks
+
+    (tmp_path / "abc.lock").mkdir()
+    with pytest.raises(ConfigError, match="not a lock file"):
+        Locks(tmp_path, log=lambda m: None).acquire("abc")
+    (tmp_path / ".locks.flock").mkdir()
+    with pytest.raises(ConfigError, match="is a folder"):
+        Locks(tmp_path, log=lambda m: None)
+
+
+def test_aggregate_refuses_two_different_records_under_one_key(tmp_path):
+    """Two folders holding different runs of one config (trained on other input files): aggregate
+    names both files instead of keeping the first silently; the same run twice is read once."""
+    import shutil
+
+    from mdmtn.core.config import make_config
+    from mdmtn.records.record import new_record, write_record
+
+    cfg = make_config("multimnist", "hps", (0.0, 0.4, 0.6), "smoke", 0)
+
+    def put(folder, sha):
+        rec = new_record(
+            status="ok",
+            key=cfg.key(),
+            config=cfg.to_dict(),
+            metrics=dict(test_acc=[0.9, 0.9], test_acc_mean=0.9, SR=0.0, CR=1.0, PS=1.0),
+            data=dict(input_sha256=sha),
+            wall_time_s=1.0,
+        )
+        write_record(folder / f"{cfg.key()}.json", rec)
+
+    put(tmp_path / "a", "0" * 64)
+    put(tmp_path / "b", "1" * 64)
+    p = run_cli("aggregate", str(tmp_path / "a"), str(tmp_path / "b"))
+    one_line_error(p, "two different records", str(tmp_path / "a"), str(tmp_path / "b"))
+    shutil.rmtree(tmp_path / "b")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert run_cli("aggregate", str(tmp_path / "a"), str(tmp_path / "b")).returncode == 0
+
+
+def test_a_fifo_or_pathological_json_in_a_records_folder_is_named_within_a_bounded_time(tmp_path):
+    """A FIFO named *.json would block every reader forever, JSON nested 100,000 deep overflows the
+    parser's stack: both are named and skipped, and aggregate goes on with the real records."""
+    import json as _json
+
+    from mdmtn.core.config import make_config
+    from mdmtn.records.record import new_record, write_record
+
+    cfg = make_config("multimnist", "hps", (0.0, 0.4, 0.6), "smoke", 0)
+    rec = new_record(
+        status="ok",
+        key=cfg.key(),
+        config=cfg.to_dict(),
+        metrics=dict(test_acc=[0.9, 0.9], test_acc_mean=0.9, SR=0.0, CR=1.0, PS=1.0),
+        wall_time_s=1.0,
+    )
+    write_record(tmp_path / f"{cfg.key()}.json", rec)
+    os.mkfifo(tmp_path / "0000000000000000.json")
+    (tmp_path / "1111111111111111.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "2222222222222222.json").write_text(_json.dumps({"status": "ok", "key": "x", "config": 1}) + " " * 10)
+    p = run_cli("aggregate", str(tmp_path), timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "not a regular file" in p.stderr and "no record can be" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_newer_records_schema_is_checked_before_its_config(tmp_path):
+    """A record from a newer mdmtn that also added a setting says "update mdmtn" and is left where
+    it is, instead of failing the config check and being moved aside and retrained."""
+    import json as _json
+
+    from mdmtn.core.config import make_config
+
+    cfg = make_config("multimnist", "hps", (0.0, 0.4, 0.6), "smoke", 0)
+    path = tmp_path / f"{cfg.key()}.json"
+    newer = dict(schema=99, status="ok", key=cfg.key(), config=dict(cfg.to_dict(), a_setting_of_the_future=1))
+    path.write_text(_json.dumps(newer))
+    p = run_cli("train", "--model", "hps", "--k", "0", "0.4", "0.6", "--preset", "smoke", "--out", str(tmp_path))
+    one_line_error(p, "update mdmtn")
+    assert path.exists() and not list(tmp_path.glob("*.rejected-*"))
+
+
+def test_a_checkpoint_that_would_inflate_to_gigabytes_is_refused_before_torch_load(tmp_path, monkeypatch):
+    """A small zip whose members inflate past the limit is named without being opened by torch."""
+    import zipfile
+
+    import mdmtn.records.checkpoint as ck
+
+    bomb = tmp_path / "0123456789abcdef.pt"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", b"\0" * (8 * 2**20))  # 8 MB of zeros: a few KB on disk
+    assert bomb.stat().st_size < 2**20
+    monkeypatch.setattr(ck, "MAX_CHECKPOINT_BYTES", 4 * 2**20)  # the same check, at a limit a test can pass
+    loaded = []
+    monkeypatch.setattr(ck.torch, "load", lambda *a, **k: loaded.append(a))
+    with pytest.raises(ck.CheckpointError, match="inflates to"):
+        ck.load_checkpoint(bomb)
+    assert not loaded
+    (tmp_path / "notzip.pt").write_bytes(b"not a zip at all")
+    with pytest.raises(ck.CheckpointError, match="zip format"):
+        ck.load_checkpoint(tmp_path / "notzip.pt")
