@@ -436,8 +436,14 @@ def test_workers_die_with_a_killed_parent(synthetic_data_root, tmp_path):
         [*SLOW, "--seeds", "0", "1", "--workers", "2", "--set", "single_stage_iterations=600"], synthetic_data_root, out
     )
     assert wait_for(lambda: len(list(out.glob("*.lock"))) == 2), p.stderr.read() if p.poll() is not None else ""
-    kids = [c for c in children(p.pid) if "spawn_main" in cmdline(c)]
-    assert len(kids) == 2
+
+    def workers():
+        return [c for c in children(p.pid) if "spawn_main" in cmdline(c)]
+
+    # both runs are locked as soon as they are handed out; the second worker process may still be
+    # starting then (spawn is slow on a loaded machine): wait for it rather than count at once
+    assert wait_for(lambda: len(workers()) == 2, timeout=60)
+    kids = workers()
     time.sleep(1.0)  # the workers are training
     p.kill()
     p.wait()
@@ -531,8 +537,9 @@ def test_a_killed_worker_ends_the_sweep_in_one_sentence(synthetic_data_root, tmp
         [*SLOW, "--seeds", "0", "1", "--workers", "2", "--set", "single_stage_iterations=600"], synthetic_data_root, out
     )
     assert wait_for(lambda: len(list(out.glob("*.lock"))) >= 2)
+    assert wait_for(lambda: [c for c in children(p.pid) if "spawn_main" in cmdline(c)], timeout=60)
     workers = [c for c in children(p.pid) if "spawn_main" in cmdline(c)]
-    assert workers
+    time.sleep(1.0)  # training, not starting
     os.kill(workers[0], signal.SIGKILL)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
