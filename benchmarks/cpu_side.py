@@ -1,5 +1,5 @@
 """How much of a paper-preset run is spent outside its training epochs, before and after the
-evaluation chunking (mdmtn.training.engine.CPU_EVAL_CHUNK) and the compiled Affinity Propagation
+evaluation chunking (mdmtn.training.loop.CPU_EVAL_CHUNK) and the compiled Affinity Propagation
 (mdmtn.objectives.affinity; "before" runs scikit-learn's), for the sparse MDMTN cell of each dataset.
 
 A full paper-preset run takes 10-30 minutes per run on this project's CPU, so this benchmark
@@ -35,7 +35,8 @@ from mdmtn.records.checkpoint import load_checkpoint
 from mdmtn.records.machine import machine_info
 from mdmtn.records.record import find_record, load_records
 from mdmtn.training.compress import compression_summary
-from mdmtn.training.engine import CPU_EVAL_CHUNK, evaluate, lsuv_start_
+from mdmtn.training.engine import lsuv_start_
+from mdmtn.training.loop import CPU_EVAL_CHUNK, evaluate
 from mdmtn.training.trainer import algorithm1_run
 
 CELLS = {"multimnist": (0.001, 0.2, 0.799), "cifar10mnist": (0.01, 0.8, 0.19)}

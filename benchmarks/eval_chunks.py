@@ -1,4 +1,4 @@
-"""Does evaluating in chunks of 256 (mdmtn.training.engine.CPU_EVAL_CHUNK) change any prediction? Checked on
+"""Does evaluating in chunks of 256 (mdmtn.training.loop.CPU_EVAL_CHUNK) change any prediction? Checked on
 every paper-preset run whose checkpoint is on this machine (checkpoints are not committed; the
 records are), against evaluation in the config's batches of 1000, on the run's own validation and
 test data. Prints one row per checkpoint and the time of both ways, side by side.
@@ -16,7 +16,7 @@ import torch
 from mdmtn.data import SplitsLoader
 from mdmtn.records.machine import machine_info
 from mdmtn.records.probe import verified_checkpoints
-from mdmtn.training.engine import CPU_EVAL_CHUNK, evaluate
+from mdmtn.training.loop import CPU_EVAL_CHUNK, evaluate
 
 
 def main() -> None:

@@ -13,8 +13,10 @@ from mdmtn.data.splits import (
     Splits,
     SplitsLoader,
     TaskTensors,
+    data_options,
     iterate_batches,
     load_splits,
+    prepare_splits,
     random_split_indices,
 )
 
@@ -25,7 +27,9 @@ __all__ = [
     "SplitsLoader",
     "TaskTensors",
     "UnverifiedDataError",
+    "data_options",
     "iterate_batches",
     "load_splits",
+    "prepare_splits",
     "random_split_indices",
 ]

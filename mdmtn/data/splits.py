@@ -11,12 +11,12 @@ import json
 import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
-from mdmtn.core.config import DATASETS
+from mdmtn.core.config import DATASETS, ConfigError, RunConfig
 from mdmtn.data import cifar10mnist, multimnist
 from mdmtn.data.cache import load_or_build, sha256_arrays
 from mdmtn.data.sources import (
@@ -257,7 +257,8 @@ class SplitsLoader:
         self._cache: dict[tuple, Splits] = {}
 
     def __call__(self, cfg) -> Splits:
-        key = (cfg.dataset, cfg.data.full_train, cfg.data.normalize_inputs, cfg.data.split_seed, cfg.data.build_seed)
+        opts = data_options(cfg)
+        key = (cfg.dataset, *opts.values(), cfg.data.split_seed, cfg.data.build_seed)
         if key not in self._cache:
             self._cache[key] = load_splits(
                 cfg.dataset,
@@ -267,8 +268,7 @@ class SplitsLoader:
                 download=self.download,
                 split_seed=cfg.data.split_seed,
                 build_seed=cfg.data.build_seed,
-                full_train=cfg.data.full_train,
-                normalize=cfg.data.normalize_inputs,
+                **opts,
             )
         return self._cache[key]
 
@@ -282,3 +282,36 @@ class SplitsLoader:
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_cache": {}}
+
+
+def data_options(cfg: "RunConfig") -> dict[str, bool]:
+    """The :func:`load_splits` options a config trains on (full_train, normalize)."""
+    return dict(full_train=cfg.data.full_train, normalize=cfg.data.normalize_inputs)
+
+
+def prepare_splits(cfg: "RunConfig", splits: Splits | None, **load_kwargs: Any) -> Splits:
+    """Load (or check) the data of a run (every method) and cut it to the config's sizes.
+
+    Given ``splits`` must have been loaded with :func:`data_options` (checked when their
+    ``info`` says how they were loaded); otherwise a :class:`ConfigError` says how to load them.
+    """
+    opts = data_options(cfg)
+    if splits is None:
+        splits = load_splits(
+            cfg.dataset,
+            load_kwargs.pop("data_dir", None),
+            split_seed=cfg.data.split_seed,
+            build_seed=cfg.data.build_seed,
+            **opts,
+            **load_kwargs,
+        )
+    for name, want in opts.items():
+        have = splits.info.get(name)
+        if have is not None and have != want:
+            raise ConfigError(
+                f"method {cfg.method!r} on {cfg.dataset} trains on data loaded with {name}={want}, but the given "
+                f"splits have {name}={have}; load them with load_splits(..., "
+                + ", ".join(f"{k}={v}" for k, v in opts.items())
+                + ")"
+            )
+    return splits.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test)

@@ -473,7 +473,7 @@ def train_one(
     A diverged run (any method) writes an error record instead of raising."""
     from mdmtn.records.checkpoint import load_checkpoint
     from mdmtn.records.probe import load_verified_checkpoint
-    from mdmtn.training.engine import TrainingDiverged
+    from mdmtn.training.loop import TrainingDiverged
     from mdmtn.training.runner import train
 
     out_dir = Path(out_dir)
@@ -509,7 +509,7 @@ def train_one(
 
 def _write_result(cfg: RunConfig, out_dir: Path, result: Any, checkpoints: bool) -> dict[str, Any]:
     """Write a run's record (and checkpoint), or an error record for a diverged run; returns it."""
-    from mdmtn.training.engine import TrainingDiverged
+    from mdmtn.training.loop import TrainingDiverged
 
     if isinstance(result, TrainingDiverged):
         tb = "".join(traceback.format_exception(type(result), result, result.__traceback__))

@@ -1,8 +1,10 @@
-"""Layer 6, training: the epoch engine, Algorithm 1, the baselines, MT2O-v, stacked runs, compression."""
+"""Layer 6, training: the epoch loop, Algorithm 1, the baselines, MT2O-v, stacked runs, compression."""
 
 from mdmtn.training.compress import CompressedMultiTask
-from mdmtn.training.engine import TrainingDiverged, TrainResult, evaluate, seed_everything
-from mdmtn.training.runner import train
+from mdmtn.training.engine import seed_everything
+from mdmtn.training.finish import Trained, TrainResult
+from mdmtn.training.loop import TrainingDiverged, evaluate
+from mdmtn.training.runner import TRAINERS, train
 from mdmtn.training.stacked import train_stacked
 from mdmtn.training.trainer import train_algorithm1
 
@@ -13,6 +15,8 @@ __all__ = [
     "seed_everything",
     "TrainingDiverged",
     "TrainResult",
+    "Trained",
+    "TRAINERS",
     "train_stacked",
     "CompressedMultiTask",
 ]

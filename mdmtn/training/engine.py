@@ -1,14 +1,11 @@
-"""The training engine every method runs on: one run's state and its building blocks.
+"""Algorithm 1's run state and its building blocks, on the one epoch loop of :mod:`mdmtn.training.loop`.
 
 :class:`Run` holds a model, its data, the scalarised objective (the paper's Chebyshev augmented
-Lagrangian, or a weighted sum) and GrOWL; it provides the per-batch step (with divergence
-detection), an epoch, a stage with per-epoch hooks (projection, validation, keeping the best
-model), the multiplier update and progress. :func:`evaluate`, :func:`seed_everything` and
-:func:`lsuv_start_` are shared by all methods. :func:`run_epochs` is the plain loop of one
-network with its own optimisers (an :class:`EpochLoop`: a step function, an lr schedule, model
-selection), which the baselines use. Methods compose these: Algorithm 1 in
-:mod:`mdmtn.training.trainer`, the baselines in :mod:`mdmtn.training.baselines`, the joint solver in
-:mod:`mdmtn.training.mt2o`.
+Lagrangian, or a weighted sum) and GrOWL; it provides the per-batch step, a stage with per-epoch
+hooks (projection, validation, keeping the best model), the multiplier update and progress.
+:func:`seed_everything` and :func:`lsuv_start_` are shared by all methods. Methods compose these:
+Algorithm 1 in :mod:`mdmtn.training.trainer`, stacked runs in :mod:`mdmtn.training.stacked`, the
+joint solver in :mod:`mdmtn.training.mt2o`; the baselines train on :func:`mdmtn.training.loop.run_epochs`.
 """
 
 from __future__ import annotations
@@ -16,8 +13,8 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -32,49 +29,7 @@ from mdmtn.objectives.growl import apply_row_cap_, cap_count, growl_penalty, gro
 from mdmtn.objectives.lsuv import lsuv_
 from mdmtn.objectives.metrics import sparsity_metrics
 from mdmtn.objectives.scalarization import ChebyshevAL
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the run is stopped rather than returning a bad model."""
-
-
-@dataclass
-class TrainResult:
-    """A finished run: the selected model, the record (JSON-serialisable) and the tying plan."""
-
-    model: nn.Module
-    record: dict[str, Any]
-    plans: list = field(default_factory=list)
-
-
-# On a CPU, evaluation in chunks of at most this many samples is ~2.5x faster than in batches of
-# 1000 (the activations stay in cache; benchmarks/cpu_side.py). In eval mode a sample's outputs do not
-# depend on its batch, so the chunk changes no prediction: benchmarks/eval_chunks.py checks that on
-# every committed paper-preset checkpoint (identical per-task correct counts on validation and test).
-CPU_EVAL_CHUNK = 256
-
-
-@torch.inference_mode()
-def evaluate(
-    model: nn.Module, data: TaskTensors, batch_size: int = 1000, *, cpu_chunk: int | None = CPU_EVAL_CHUNK
-) -> dict[str, list[float]]:
-    """Per-task accuracy (fraction) and mean NLL loss of ``model`` on ``data``. ``batch_size`` is the
-    evaluation batch (the config's ``eval_batch_size``); on a CPU it is split into chunks of at most
-    ``cpu_chunk`` samples (None: not split), which changes speed, not predictions."""
-    was_training = model.training
-    model.eval()
-    correct = loss = None
-    if cpu_chunk is not None and data.x.device.type == "cpu":
-        batch_size = min(batch_size, cpu_chunk)
-    for xb, yb in iterate_batches(data, batch_size, shuffle=False):
-        outs = model(xb.contiguous(memory_format=torch.channels_last))
-        c = torch.stack([(o.argmax(1) == yb[:, i]).sum() for i, o in enumerate(outs)])
-        l = torch.stack([F.nll_loss(o, yb[:, i], reduction="sum") for i, o in enumerate(outs)])
-        correct = c if correct is None else correct + c
-        loss = l if loss is None else loss + l
-    model.train(was_training)
-    n = len(data)
-    return {"acc": (correct.double() / n).tolist(), "loss": (loss.double() / n).tolist()}
+from mdmtn.training.loop import Divergence, evaluate, train_epoch, training_batches
 
 
 def seed_everything(seed: int) -> None:
@@ -109,7 +64,7 @@ class Run:
         ).to(self.device)
         self.growl = list(model.growl_weights()) if cfg.sparse else []
         self.timer = PhaseTimer(self.device)
-        self._reset_divergence()
+        self.watch = Divergence("augmented Lagrangian", "try a smaller lr or mu0")
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, tuple[float, dict]] = {}  # slot -> (val acc, state_dict snapshot)
         self.best_epoch: dict[str, int] = {}  # slot -> index into history of that snapshot
@@ -163,41 +118,14 @@ class Run:
 
     def step(self, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step on a batch; returns the batch's (losses (m+1,), H (m+1,)), detached.
-
-        Divergence is noted on the device (:meth:`note_finite`) and raised once per epoch
-        (:meth:`check_finite`): testing it here would make the host wait for the device every step."""
+        The objective's finiteness is noted in ``self.watch``, checked once per epoch."""
         losses = self.objectives(self.model, xb, yb)
         la, h = self.scalarize(losses)
-        self.note_finite(la, losses)
+        self.watch.note(la, losses)
         self.zero_grads(opt)
         la.backward()
         opt.step()
         return losses.detach(), h.detach()
-
-    def _reset_divergence(self) -> None:
-        self._finite = torch.ones((), dtype=torch.bool, device=self.device)
-        self._bad_la = torch.zeros((), device=self.device)
-        self._bad_losses = torch.zeros(self.cfg.n_tasks + 1, device=self.device)
-
-    def note_finite(self, la: torch.Tensor, losses: torch.Tensor) -> None:
-        """Remember, on the device and without a host sync, whether every objective so far was
-        finite, and the first non-finite one (for the message)."""
-        ok = torch.isfinite(la.detach())
-        first = self._finite & ~ok
-        self._bad_la = torch.where(first, la.detach().to(self._bad_la.dtype), self._bad_la)
-        self._bad_losses = torch.where(first, losses.detach().to(self._bad_losses.dtype), self._bad_losses)
-        self._finite = self._finite & ok
-
-    def check_finite(self) -> None:
-        """Raise :class:`TrainingDiverged` if a step of this epoch had a non-finite objective
-        (one host sync per epoch)."""
-        if not bool(self._finite):
-            la, losses = self._bad_la.item(), self._bad_losses.tolist()
-            self._reset_divergence()
-            raise TrainingDiverged(
-                f"non-finite augmented Lagrangian {la} (losses {losses}) at epoch "
-                f"{len(self.history) + 1}; try a smaller lr or mu0"
-            )
 
     def zero_grads(self, opt: torch.optim.Optimizer) -> None:
         """Clear the gradients before a step: all of them, or, with ``accumulate_aux_grads``, all but
@@ -213,15 +141,13 @@ class Run:
             opt.zero_grad(set_to_none=True)
 
     def train_epoch(self, opt: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (Σ_batches losses (m+1,), Σ_batches H (m+1,))."""
+        """One epoch of :func:`mdmtn.training.loop.train_epoch`; returns (Σ_batches losses (m+1,),
+        Σ_batches H (m+1,)), float64."""
         self.model.train()
-        loss_sum = torch.zeros(self.cfg.n_tasks + 1, dtype=torch.float64, device=self.device)
-        h_sum = torch.zeros(self.cfg.n_tasks + 1, dtype=torch.float64, device=self.device)
-        for xb, yb in iterate_batches(self.splits.train, self.cfg.data.batch_size, shuffle=True, generator=self.g_data):
-            losses, h = self.step(opt, xb, yb)
-            loss_sum += losses.double()
-            h_sum += h.double()
-        self.check_finite()
+        batches = training_batches(self.splits.train, self.cfg.data.batch_size, self.g_data)
+        loss_sum, h_sum = train_epoch(
+            batches, lambda x, y: self.step(opt, x, y), self.watch, f"epoch {len(self.history) + 1}"
+        )
         return loss_sum, h_sum
 
     # -- projections applied after every epoch ---------------------------------------------------
@@ -348,119 +274,3 @@ def lsuv_start_(model: nn.Module, cfg: RunConfig, train: TaskTensors) -> None:
 def _forever(data: TaskTensors, batch_size: int, g: torch.Generator):
     while True:
         yield from iterate_batches(data, batch_size, shuffle=True, generator=g)
-
-
-# -- the plain epoch loop of the baselines (MGDA-UB, STL, MTAN, KDMTL) ---------------------------
-
-
-def training_batches(
-    data: TaskTensors, batch_size: int, generator: torch.Generator, drop_last: bool
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Shuffled (x channels-last (B, C, H, W), y (B, T)) batches.
-
-    ``drop_last`` drops an incomplete final batch, as MGDA's fixed-batch-size models did, but
-    never the only batch (tiny test data).
-    """
-    n_full = len(data) // batch_size
-    for i, (xb, yb) in enumerate(iterate_batches(data, batch_size, shuffle=True, generator=generator)):
-        if drop_last and n_full > 0 and i >= n_full:
-            break
-        yield xb.contiguous(memory_format=torch.channels_last), yb
-
-
-StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@dataclass
-class EpochLoop:
-    """How :func:`run_epochs` trains one network.
-
-    ``step(x, y)`` does one optimisation step and returns the detached per-task losses (T,).
-    ``evaluate(model) -> list[float] | None`` gives validation accuracies (None: no validation);
-    ``score`` turns them into the selection criterion (default: their mean). With validation and
-    ``select_best`` the best-scoring epoch's weights are restored at the end (ties keep the earlier
-    epoch, as the authors' strict ``<``); otherwise the last epoch is kept.
-    """
-
-    model: nn.Module
-    step: StepFn
-    optimizers: Sequence[torch.optim.Optimizer]
-    train: TaskTensors
-    epochs: int
-    batch_size: int
-    lr_schedule: Callable[[int], float]
-    generator: torch.Generator
-    evaluate: Callable[[nn.Module], list[float] | None] = lambda m: None
-    score: Callable[[list[float]], float] = lambda accs: float(np.mean(accs))
-    drop_last: bool = False
-    select_best: bool = True
-    phase: str = "train"
-    extra: Callable[[], dict[str, Any]] = dict  # more per-epoch history fields (e.g. MGDA weights)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: int | None = None
-    best_score: float = -math.inf
-
-
-def run_epochs(loop: EpochLoop, bar: tqdm | None = None) -> EpochLoop:
-    """Train ``loop.model`` for ``loop.epochs`` epochs; returns the loop with history and selection.
-
-    History entries: phase, epoch, train_objectives ``[nan, L1, ..., LT]`` (Σ over batches of the
-    batch-mean loss / N, the paper's convention; index 0 is the sparsity objective, which
-    baselines do not have), val_acc (or None), lr, seconds (the whole epoch), train_seconds and
-    val_seconds (its training and validation parts), plus ``loop.extra()``.
-    Raises :class:`mdmtn.training.trainer.TrainingDiverged` on a non-finite loss.
-    """
-    model = loop.model
-    base_lrs = [[g["lr"] for g in opt.param_groups] for opt in loop.optimizers]
-    best_state = None
-    for epoch in range(loop.epochs):
-        t0 = time.perf_counter()
-        f = loop.lr_schedule(epoch)
-        for opt, lrs in zip(loop.optimizers, base_lrs):
-            for g, lr in zip(opt.param_groups, lrs):
-                g["lr"] = lr * f
-        model.train()
-        loss_sum = finite = bad = None
-        for xb, yb in training_batches(loop.train, loop.batch_size, loop.generator, loop.drop_last):
-            losses = loop.step(xb, yb)
-            # divergence is tracked on the device and checked once per epoch: no host sync per step
-            ok = torch.isfinite(losses).all()
-            if finite is None:
-                finite, bad = ok, torch.where(ok, torch.zeros_like(losses), losses)
-            else:
-                bad = torch.where(finite & ~ok, losses, bad)
-                finite = finite & ok
-            loss_sum = losses.double() if loss_sum is None else loss_sum + losses.double()
-        if finite is not None and not bool(finite):
-            raise TrainingDiverged(
-                f"non-finite loss {bad.tolist()} in {loop.phase} epoch {epoch + 1}; try a smaller lr"
-            )
-        train_seconds = time.perf_counter() - t0
-        objectives = [math.nan] + (loss_sum / len(loop.train)).tolist()
-        t1 = time.perf_counter()
-        val = loop.evaluate(model)
-        entry = dict(
-            phase=loop.phase,
-            epoch=epoch,
-            train_objectives=objectives,
-            val_acc=val,
-            lr=loop.optimizers[0].param_groups[0]["lr"],
-            train_seconds=train_seconds,
-            val_seconds=time.perf_counter() - t1,
-            **loop.extra(),
-        )
-        if val is not None and loop.select_best:
-            s = loop.score(val)
-            if s > loop.best_score:
-                loop.best_score, loop.best_epoch = s, epoch
-                best_state = copy.deepcopy(model.state_dict())
-        else:
-            loop.best_epoch = epoch
-        entry["seconds"] = time.perf_counter() - t0
-        loop.history.append(entry)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(phase=loop.phase, val="-" if val is None else f"{np.mean(val):.4f}")
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return loop

@@ -1,9 +1,14 @@
-"""The one builder of a finished run's record, for the paper's method and every baseline: test and
-validation evaluation, sparsity, the optional compressed-export summary, provenance and timing."""
+"""What training returns, and the one builder of a finished run's record from it.
+
+Every trainer (the paper's method, each baseline, a member of a stack) returns a :class:`Trained`:
+the selected model and what its record needs, no record. :func:`finish` then builds the record
+outside training, for every method alike: test and validation evaluation, sparsity, the optional
+compressed-export summary, provenance and timing; it returns the :class:`TrainResult`."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,7 +22,53 @@ from mdmtn.objectives.metrics import layer_rows_block, sparsity_metrics
 from mdmtn.records.machine import machine_info
 from mdmtn.records.record import new_record
 from mdmtn.training.compress import compression_summary
-from mdmtn.training.engine import evaluate
+from mdmtn.training.loop import evaluate
+
+
+@dataclass
+class Trained:
+    """What a trainer returns: the selected ``model``; the per-epoch ``history``
+    (:mod:`mdmtn.training.loop`'s meanings); ``train_objectives``, the last epoch's
+    ``[L0, L1, ..., LT]``; the ``timer`` of its phases; ``fields``, the method's own record fields
+    (top level, in order); ``compression`` (True: the compressed export's size, False: null,
+    None: no field, the baselines); ``data_extra`` (more data provenance); the tying ``plans``."""
+
+    model: nn.Module
+    history: list[dict[str, Any]]
+    train_objectives: Sequence[float]
+    timer: PhaseTimer
+    fields: dict[str, Any] = field(default_factory=dict)
+    compression: bool | None = None
+    data_extra: dict[str, Any] | None = None
+    plans: list = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    """A finished run: the selected model, the record (JSON-serialisable) and the tying plan."""
+
+    model: nn.Module
+    record: dict[str, Any]
+    plans: list = field(default_factory=list)
+
+
+def finish(cfg: RunConfig, trained: Trained, splits: Splits, t_start: float, device: torch.device | str) -> TrainResult:
+    """The :class:`TrainResult` of a trained run: its model, the record :func:`finished_record`
+    builds from ``trained`` (``t_start``: ``time.perf_counter()`` when the run began) and its plans."""
+    record = finished_record(
+        cfg,
+        trained.model,
+        splits,
+        history=trained.history,
+        t_start=t_start,
+        timer=trained.timer,
+        device=device,
+        train_objectives=trained.train_objectives,
+        compression=trained.compression,
+        data_extra=trained.data_extra,
+        **trained.fields,
+    )
+    return TrainResult(trained.model, record, trained.plans)
 
 
 def finished_record(

@@ -1,24 +1,30 @@
-"""The runner: hands one config to its method and returns the trained model and its record.
+"""The runner: hands one config to its method and builds the run's record from what it returns.
 
-``method`` picks the training procedure: ``"wc_al"`` is the paper's Algorithm 1
-(:func:`mdmtn.training.trainer.train_algorithm1`); ``"mgda"``, ``"stl"``, ``"mtan"`` and ``"kdmtl"`` are the
-baselines (:func:`mdmtn.training.baselines.train_baseline`). Every method writes the same record layout, so a
+``method`` picks the trainer (:data:`TRAINERS`): ``"wc_al"`` is the paper's Algorithm 1
+(:func:`mdmtn.training.trainer.train_algorithm1`); ``"mgda"``, ``"stl"``, ``"mtan"``, ``"kdmtl"`` and
+``"unitary"`` are the baselines (:mod:`mdmtn.training.baselines`). Every trainer has one signature,
+``(cfg, splits, *, progress, model) -> Trained``, and returns no record: the runner prepares the
+data for every method alike and builds every record with :func:`mdmtn.training.finish.finish`, so a
 sweep, the CLI and the book treat them alike.
 """
 
 from __future__ import annotations
 
+import time
+
 import torch
 from torch import nn
 
 from mdmtn.core.config import RunConfig
-from mdmtn.data import Splits
+from mdmtn.data import Splits, prepare_splits
 from mdmtn.records.machine import code_version, resolve_device, set_precision
-from mdmtn.training.baselines import train_baseline
-from mdmtn.training.engine import TrainResult
+from mdmtn.training.baselines import TRAINERS as BASELINES
+from mdmtn.training.finish import TrainResult, finish
 from mdmtn.training.trainer import train_algorithm1
 
-__all__ = ["train"]
+__all__ = ["train", "TRAINERS"]
+
+TRAINERS = {"wc_al": train_algorithm1, **BASELINES}
 
 
 def train(
@@ -35,10 +41,12 @@ def train(
     """Train one run of ``cfg`` with its method; returns the model and its record.
 
     ``splits`` (already loaded data) takes precedence over ``data_dir`` and is subset to the
-    config's sizes. ``model`` replaces the paper architecture ``cfg.model`` (the paper's method and
-    MGDA). ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``) holds data, model and
-    optimiser state; the record names it. Same seed and device give the same record. Raises
-    :class:`mdmtn.training.engine.TrainingDiverged` on NaN.
+    config's sizes; they must have been loaded with the config's data options
+    (:func:`mdmtn.data.data_options`; checked). ``model`` replaces the paper
+    architecture ``cfg.model`` (the paper's method, MGDA and unitary). ``device`` (``"auto"``,
+    ``"cpu"``, ``"cuda"``, ``"cuda:N"``) holds data, model and optimiser state; the record names
+    it. Same seed and device give the same record. Raises
+    :class:`mdmtn.training.loop.TrainingDiverged` on NaN.
 
     >>> from mdmtn import make_config
     >>> cfg = make_config("multimnist", "hps", (0.0, 0.5, 0.5), "smoke")
@@ -49,14 +57,11 @@ def train(
     code_version()  # pin the commit now: the record is written at the end, when HEAD may have moved
     set_precision()  # TF32 off unless MDMTN_ALLOW_TF32=1; the record's machine block says which
     dev = resolve_device(device)
-    kw = dict(
-        data_dir=data_dir,
-        allow_unverified_cifar=allow_unverified_cifar,
-        download=download,
-        progress=progress,
-        model=model,
-        device=dev,
-    )
-    if cfg.method == "wc_al":
-        return train_algorithm1(cfg, splits, **kw)
-    return train_baseline(cfg, splits, **kw)
+    t_start = time.perf_counter()
+    splits = prepare_splits(
+        cfg, splits, data_dir=data_dir, allow_unverified_cifar=allow_unverified_cifar, download=download
+    ).to(dev)  # each trainer builds its networks on the data's device
+    data_s = time.perf_counter() - t_start
+    trained = TRAINERS[cfg.method](cfg, splits, progress=progress, model=model)
+    trained.timer.add("data", data_s)
+    return finish(cfg, trained, splits, t_start, dev)

@@ -32,8 +32,9 @@ from torch.func import functional_call, vmap
 from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits, iterate_batches
 from mdmtn.records.machine import code_version, resolve_device, set_precision
-from mdmtn.training.engine import TrainingDiverged, TrainResult
-from mdmtn.training.trainer import Algorithm1, algorithm1_run, finish_run
+from mdmtn.training.finish import TrainResult, finish
+from mdmtn.training.loop import TrainingDiverged
+from mdmtn.training.trainer import Algorithm1, algorithm1_run
 
 
 class StackError(ValueError):
@@ -217,7 +218,7 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
             l0 = m.l0_of(ws) if ws else torch.zeros((), device=lead.device)
             losses = torch.stack([l0] + [F.nll_loss(outs[t][i], yb[:, t]) for t in range(len(outs))])
             la, h = m.scalarize(losses, st.T[i])
-            m.note_finite(la, losses)  # on the device; checked once at the epoch's end, as in a single run
+            m.watch.note(la, losses)  # on the device; checked once at the epoch's end, as in a single run
             total = la if total is None else total + la  # parameters are disjoint: one backward for all
             s, hs = sums[m]
             s += losses.detach().double()
@@ -230,7 +231,7 @@ def stacked_epoch(batch: Sequence[tuple[_Member, torch.optim.Optimizer]]) -> dic
         raise RuntimeError("stacked runs drew different batches; they must share seed, data and batch size")
     for m in members:
         try:
-            m.check_finite()
+            m.watch.check(f"epoch {len(m.history) + 1}")
         except TrainingDiverged as e:  # that run stops; the others' slices never mixed with its values
             out[m] = e
         out.setdefault(m, sums[m])
@@ -272,7 +273,7 @@ def train_stacked(
         m = members[i]
         try:
             plans = m.fit()
-            results[i] = finish_run(m, plans, dev, t_start, stacked=dict(size=len(members)))
+            results[i] = finish(m.cfg, m.trained(plans, stacked=dict(size=len(members))), m.splits, t_start, dev)
         except BaseException as e:  # noqa: BLE001 - reported per run; the stack goes on
             results[i] = e
         finally:

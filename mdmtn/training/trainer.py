@@ -12,33 +12,39 @@ Works with any model satisfying :class:`mdmtn.models.MultiTaskModel`.
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
 from mdmtn.core.config import ConfigError, RunConfig
-from mdmtn.data import Splits, load_splits
+from mdmtn.data import Splits
 from mdmtn.models import build_model, check_model_contract
 from mdmtn.objectives.growl import enforce_plan_, plan_tying, rows_to_weight, weight_rows
-from mdmtn.records.machine import code_version, resolve_device
-from mdmtn.training.engine import Run, TrainingDiverged, TrainResult, evaluate, lsuv_start_, seed_everything
-from mdmtn.training.finish import finished_record
+from mdmtn.training.engine import Run, lsuv_start_, seed_everything
+from mdmtn.training.finish import Trained
 
-__all__ = [
-    "train_algorithm1",
-    "Algorithm1",
-    "TrainingDiverged",
-    "TrainResult",
-    "evaluate",
-    "seed_everything",
-    "lsuv_start_",
-]
+__all__ = ["train_algorithm1", "Algorithm1", "algorithm1_run"]
 
 
 class Algorithm1(Run):
     """The paper's Algorithm 1 on the engine's :class:`Run`: phase 1 with prox and cap, the kept
     sparse model, clustering, phase 2 with tying; k0 = 0 as one stage; App. B's retraining."""
+
+    def trained(self, plans: list, **fields) -> Trained:
+        """This run's :class:`Trained` (after :meth:`fit`): its record names the phase-1 model and
+        the history index phase 2 started from (None where there was none); ``fields``: more."""
+        return Trained(
+            self.model,
+            self.history,
+            self.last_train_objectives,
+            self.timer,
+            fields=dict(
+                phase1_model=getattr(self, "phase1_choice", None),
+                phase1_epoch=getattr(self, "phase1_epoch", None),
+                **fields,
+            ),
+            compression=self.cfg.sparse,
+            plans=plans,
+        )
 
     def fit_from_sparse(self) -> list:
         """Paper App. B: retrain a trained sparse model for a new k in one stage, re-zeroing its
@@ -114,52 +120,22 @@ def _zero_row_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]
 
 
 def train_algorithm1(
-    cfg: RunConfig,
-    splits: Splits | None = None,
-    *,
-    data_dir: str | None = None,
-    allow_unverified_cifar: bool = False,
-    download: bool = False,
-    progress: bool = True,
-    model: nn.Module | None = None,
-    device: str | torch.device | None = "cpu",
-) -> TrainResult:
-    """Train one run of the paper's method and return the model and its record.
+    cfg: RunConfig, splits: Splits, *, progress: bool = True, model: nn.Module | None = None
+) -> Trained:
+    """Train one run of the paper's method on ``splits`` (already cut to the config's sizes and on
+    the device that trains, as :func:`mdmtn.training.runner.train` prepares them); returns the
+    :class:`Trained` model, without a record (:func:`mdmtn.train` builds it).
 
-    ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``) holds the data, the model and the
-    optimiser state; the record names it. Same seed and device give the same record.
-
-    Configs of a baseline (``cfg.method != "wc_al"``) are refused: :func:`mdmtn.training.runner.train` hands
-    every config to its method.
-
-    ``splits`` (already loaded data) takes precedence over ``data_dir``; it is subset to the
-    config's sizes. ``model`` lets a user bring their own :class:`MultiTaskModel`; by default
-    the paper architecture ``cfg.model`` is built. Raises :class:`TrainingDiverged` on NaN.
-    """
+    ``model`` lets a user bring their own :class:`MultiTaskModel`; by default the paper
+    architecture ``cfg.model`` is built. Raises :class:`TrainingDiverged` on NaN."""
     if cfg.method != "wc_al":
         raise ConfigError(f"train_algorithm1 trains the paper's method, not {cfg.method!r}: use mdmtn.train")
-    code_version()  # pin the commit now: the record is written at the end, when HEAD may have moved
-    # a torch.device was resolved by the caller (mdmtn.train resolves once per run)
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
-    t_start = time.perf_counter()
-    if splits is None:
-        splits = load_splits(
-            cfg.dataset,
-            data_dir,
-            allow_unverified_cifar=allow_unverified_cifar,
-            download=download,
-            split_seed=cfg.data.split_seed,
-            build_seed=cfg.data.build_seed,
-        )
-    splits = splits.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test).to(dev)
-    data_s = time.perf_counter() - t_start
-    run = algorithm1_run(cfg, splits, dev, progress, model)
-    run.timer.add("data", data_s)
+    run = algorithm1_run(cfg, splits, splits.train.x.device, progress, model)
     try:
         plans = run.fit()
     finally:
         run.bar.close()
-    return finish_run(run, plans, dev, t_start)
+    return run.trained(plans)
 
 
 def algorithm1_run(
@@ -181,22 +157,3 @@ def algorithm1_run(
     # channels-last makes mkldnn convolutions and max-pooling ~1.8x faster on CPU (benchmarks/)
     model.to(device=dev, memory_format=torch.channels_last)
     return (run_class or Algorithm1)(cfg, model, splits, progress, **kw)
-
-
-def finish_run(run: Algorithm1, plans: list, dev: torch.device, t_start: float, **details) -> TrainResult:
-    """Evaluate a trained run and write its record (``details``: extra record fields)."""
-    record = finished_record(
-        run.cfg,
-        run.model,
-        run.splits,
-        history=run.history,
-        t_start=t_start,
-        timer=run.timer,
-        device=dev,
-        train_objectives=run.last_train_objectives,
-        compression=run.cfg.sparse,
-        phase1_model=getattr(run, "phase1_choice", None),
-        phase1_epoch=getattr(run, "phase1_epoch", None),  # index into history of the model phase 2 started from
-        **details,
-    )
-    return TrainResult(run.model, record, plans)

@@ -16,8 +16,8 @@ from mdmtn.models import HPS, KDMTL, MDMTN, MTAN, MULTIMNIST_SPEC, STL, STLSet, 
 from mdmtn.records.checkpoint import load_checkpoint, save_checkpoint
 from mdmtn.training.baselines import distillation_loss, lr_factor, mgda_step, unitary_step
 from mdmtn.training.baselines.mgda_train import shared_forward
+from mdmtn.training.loop import evaluate
 from mdmtn.training.runner import train
-from mdmtn.training.trainer import evaluate
 
 RECORD_FIELDS = ("status", "key", "config", "metrics", "history", "wall_time_s", "machine", "data")
 METRIC_FIELDS = (

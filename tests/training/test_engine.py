@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from mdmtn.data.splits import TaskTensors
 from mdmtn.models import build_model
-from mdmtn.training.engine import evaluate, seed_everything
+from mdmtn.training.engine import seed_everything
+from mdmtn.training.loop import evaluate
 
 
 @pytest.fixture(scope="module")

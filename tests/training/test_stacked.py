@@ -74,7 +74,8 @@ def test_only_configs_that_differ_in_k_stack():
 
 
 def test_a_diverging_run_ends_alone(splits, monkeypatch):
-    from mdmtn.training.engine import Run, TrainingDiverged
+    from mdmtn.training.engine import Run
+    from mdmtn.training.loop import TrainingDiverged
 
     cfgs = [
         make_config("multimnist", "hps", (0.0, 0.5, 0.5), "smoke", 0),

@@ -13,7 +13,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from mdmtn.core.config import make_config
 from mdmtn.data import load_splits
-from mdmtn.training.engine import TrainingDiverged
+from mdmtn.training.loop import TrainingDiverged
 from mdmtn.training.trainer import algorithm1_run
 
 aten = torch.ops.aten

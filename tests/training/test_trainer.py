@@ -19,8 +19,8 @@ from mdmtn.objectives.growl import weight_rows
 from mdmtn.objectives.metrics import sparsity_metrics
 from mdmtn.records.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mdmtn.training.compress import count_parameters
+from mdmtn.training.loop import TrainingDiverged, evaluate
 from mdmtn.training.runner import train
-from mdmtn.training.trainer import TrainingDiverged, evaluate
 
 
 @pytest.fixture(scope="module")

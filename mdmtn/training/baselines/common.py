@@ -1,29 +1,30 @@
 """What every baseline trainer shares: the lr schedule, data preparation, model selection and the record.
 
 A baseline is written as a *step* function (one mini-batch: forward, backward, optimiser
-step; returns the detached per-task losses) driven by the engine's :func:`mdmtn.training.engine.run_epochs`
-(re-exported here), which handles batching,
-the lr schedule, divergence, per-epoch validation, the best-validation (or last-epoch) model and
-the history. :func:`finish_record` then writes the same record layout as the paper's method
-(:func:`mdmtn.training.runner.train`), so one notebook reads every row of Tables 1-2.
+step; returns the detached per-task losses) driven by :func:`mdmtn.training.loop.run_epochs`, the
+epoch loop every method shares, which handles batching, the lr schedule, divergence, per-epoch
+validation, the best-validation (or last-epoch) model and the history. A baseline returns
+:func:`baseline_trained`; :func:`mdmtn.training.runner.train` builds its record in the same layout
+as the paper's method's, so one notebook reads every row of Tables 1-2.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 from tqdm import tqdm  # not tqdm.auto: in a notebook without ipywidgets it prints a warning into the page
 
-from mdmtn.core.config import ConfigError, RunConfig
+from mdmtn.core.config import RunConfig
 from mdmtn.core.timing import PhaseTimer
-from mdmtn.data import Splits, TaskTensors, iterate_batches, load_splits
+from mdmtn.data import Splits, TaskTensors, data_options, iterate_batches
 from mdmtn.models import build_model, check_model_contract
 from mdmtn.objectives.lsuv import lsuv_
-from mdmtn.training.engine import EpochLoop, TrainResult, evaluate, run_epochs, seed_everything
-from mdmtn.training.finish import finished_record
+from mdmtn.training.engine import seed_everything
+from mdmtn.training.finish import Trained
+from mdmtn.training.loop import EpochLoop, evaluate, run_epochs
 
 CHANNELS_LAST = torch.channels_last
 
@@ -36,39 +37,6 @@ def lr_factor(epoch: int, decay: float, first: int, step: int) -> float:
     """
     n = 0 if epoch < first else (epoch - first) // step + 1
     return decay**n
-
-
-def data_options(cfg: RunConfig) -> dict[str, bool]:
-    """The :func:`mdmtn.data.load_splits` options a config trains on (full_train, normalize)."""
-    return dict(full_train=cfg.data.full_train, normalize=cfg.data.normalize_inputs)
-
-
-def prepare_splits(cfg: RunConfig, splits: Splits | None, **load_kwargs: Any) -> Splits:
-    """Load (or check) the data of a baseline run and cut it to the config's sizes.
-
-    Given ``splits`` must have been loaded with :func:`data_options` (checked when their
-    ``info`` says how they were loaded); otherwise a :class:`ConfigError` says how to load them.
-    """
-    opts = data_options(cfg)
-    if splits is None:
-        splits = load_splits(
-            cfg.dataset,
-            load_kwargs.pop("data_dir", None),
-            split_seed=cfg.data.split_seed,
-            build_seed=cfg.data.build_seed,
-            **opts,
-            **load_kwargs,
-        )
-    for name, want in opts.items():
-        have = splits.info.get(name)
-        if have is not None and have != want:
-            raise ConfigError(
-                f"method {cfg.method!r} on {cfg.dataset} trains on data loaded with {name}={want}, but the given "
-                f"splits have {name}={have}; load them with load_splits(..., "
-                + ", ".join(f"{k}={v}" for k, v in opts.items())
-                + ")"
-            )
-    return splits.subset(cfg.data.n_train, cfg.data.n_val, cfg.data.n_test)
 
 
 def column(data: TaskTensors, t: int) -> TaskTensors:
@@ -105,46 +73,78 @@ def progress_bar(cfg: RunConfig, total: int, progress: bool) -> tqdm:
     )
 
 
-def finish_record(
+def baseline_trained(
     cfg: RunConfig,
     model: nn.Module,
     splits: Splits,
     history: list[dict[str, Any]],
-    t_start: float,
     train_objectives: list[float],
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The run record, in the layout of :func:`mdmtn.training.runner.train` (val_* are None without a
-    validation split); ``train_objectives`` are the last training epoch's ``[nan, L1, ..., LT]``;
-    baseline-specific facts go under ``"baseline"``."""
+) -> Trained:
+    """A baseline's :class:`Trained`: ``train_objectives`` are the last training epoch's
+    ``[nan, L1, ..., LT]``; baseline-specific facts go under the record's ``"baseline"``; the
+    timer's train and validation phases are the history's sums."""
     timer = PhaseTimer(splits.train.x.device)
-    timer.add("train", sum(h.get("train_seconds", 0.0) for h in history))
-    timer.add("validation", sum(h.get("val_seconds", 0.0) for h in history))
-    return finished_record(
-        cfg,
+    timer.add("train", sum(h.get("seconds") or 0.0 for h in history))
+    timer.add("validation", sum(h.get("val_seconds") or 0.0 for h in history))
+    return Trained(
         model,
-        splits,
-        history=history,
-        t_start=t_start,
-        timer=timer,
-        device=splits.train.x.device,
-        train_objectives=train_objectives,
+        history,
+        train_objectives,
+        timer,
+        fields=dict(phase1_model=None, baseline=extra or {}),
         data_extra=data_options(cfg),
-        phase1_model=None,
-        baseline=extra or {},
     )
 
 
 @dataclass
 class SearchRun:
-    """What a searched baseline (MTAN, KDMTL) sets up before its fits: the search subset, the
-    progress bar, the history list and a counter of fits."""
+    """A searched baseline (MTAN, KDMTL): the search subset, the progress bar, the history of every
+    fit and a counter of fits; :meth:`search` tries candidates, :meth:`result` is the tail every
+    searched baseline ends with."""
 
     search_data: TaskTensors
     do_search: bool
     bar: tqdm
     history: list[dict] = field(default_factory=list)
     fits: Iterator[int] = field(default_factory=lambda: iter(range(10**6)))
+
+    def search(self, candidates: Sequence[Any], fit: Callable[[Any], EpochLoop]) -> tuple[Any, list]:
+        """Fit each candidate (``fit(candidate) -> EpochLoop``, on the search subset) and return the
+        one with the best validation score (first on ties) and ``[{candidate, best_val, best_epoch}, ...]``;
+        without a search (or with one candidate), the first candidate and ``[]``."""
+        if not self.do_search or len(candidates) < 2:
+            return candidates[0], []
+        results, best, best_score = [], candidates[0], float("-inf")
+        for c in candidates:
+            loop = fit(c)
+            results.append(
+                dict(
+                    candidate=list(c) if isinstance(c, (tuple, list)) else c,
+                    best_val=loop.best_score,
+                    best_epoch=loop.best_epoch,
+                )
+            )
+            if loop.best_score > best_score:
+                best, best_score = c, loop.best_score
+        return best, results
+
+    def result(self, cfg: RunConfig, splits: Splits, final: EpochLoop, **fields: Any) -> Trained:
+        """The :class:`Trained` of the final fit: its best-validation model, every fit's history, and
+        the record's ``baseline`` block (the selected epoch, ``fields``, the search's sample count)."""
+        return baseline_trained(
+            cfg,
+            final.model,
+            splits,
+            self.history,
+            final.history[-1]["train_objectives"],
+            dict(
+                selected_epoch=final.best_epoch,
+                selection="best validation mean accuracy",
+                **fields,
+                search_samples=len(self.search_data) if self.do_search else 0,
+            ),
+        )
 
 
 def begin_search_run(
@@ -173,13 +173,12 @@ def train_last_epoch(
     splits: Splits,
     step: Step,
     *,
-    t_start: float,
     progress: bool,
     model: nn.Module | None,
     phase: str,
     extra: Callable[[], dict] | None = None,
     record_extra: Callable[[Mapping[str, Any]], dict] | None = None,
-) -> TrainResult:
+) -> Trained:
     """Train HPS or MDMTN (``cfg.model``, or a user's ``model``) with one SGD-with-momentum
     optimiser and the baseline lr schedule, keeping the last epoch: MGDA and unitary
     scalarisation, which differ only in ``step(model, opt, x, y) -> task losses (T,)``.
@@ -222,13 +221,11 @@ def train_last_epoch(
     finally:
         bar.close()
     last = loop.history[-1]
-    record = finish_record(
+    return baseline_trained(
         cfg,
         model,
         splits,
         loop.history,
-        t_start,
         last["train_objectives"],
         dict(selected_epoch=loop.best_epoch, selection="last epoch", **(record_extra(last) if record_extra else {})),
     )
-    return TrainResult(model, record)

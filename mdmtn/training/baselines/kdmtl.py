@@ -33,10 +33,9 @@ from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits, TaskTensors
 from mdmtn.models import build_model
 from mdmtn.objectives.lsuv import orthonormal_
-from mdmtn.training.baselines.common import CHANNELS_LAST, begin_search_run, finish_record, lr_factor, lsuv_init_
-from mdmtn.training.baselines.mtan import run_search
+from mdmtn.training.baselines.common import CHANNELS_LAST, begin_search_run, lr_factor, lsuv_init_
 from mdmtn.training.baselines.stl import train_single_task
-from mdmtn.training.engine import EpochLoop, TrainResult, evaluate, run_epochs
+from mdmtn.training.loop import EpochLoop, evaluate, run_epochs
 
 
 def distillation_loss(
@@ -101,8 +100,8 @@ def kdmtl_step(
     return step
 
 
-def train_kdmtl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
-    """Teachers, λ search, final student; returns a :class:`mdmtn.training.trainer.TrainResult` (the student)."""
+def train_kdmtl(cfg: RunConfig, splits: Splits, *, progress: bool = True, model=None):
+    """Teachers, λ search, final student; returns a :class:`mdmtn.training.finish.Trained` (the student)."""
     run = begin_search_run(
         cfg,
         splits,
@@ -115,7 +114,7 @@ def train_kdmtl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: boo
             + cfg.schedule.epochs
         ),
     )
-    search_data, do_search, bar, history, fits = run.search_data, run.do_search, run.bar, run.history, run.fits
+    search_data, bar, history, fits = run.search_data, run.bar, run.history, run.fits
     try:
         teachers = build_model("stl", splits.input_shape, n_tasks=cfg.n_tasks)
         g = torch.Generator().manual_seed(cfg.seed + 7)
@@ -179,27 +178,18 @@ def train_kdmtl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: boo
             history.extend(loop.history)
             return loop
 
-        lam, lam_results = run_search(
-            cfg.kdmtl.lambdas, lambda c, i: fit(c, search_data, cfg.schedule.search_epochs, "search_lambda"), do_search
+        lam, lam_results = run.search(
+            cfg.kdmtl.lambdas, lambda c: fit(c, search_data, cfg.schedule.search_epochs, "search_lambda")
         )
         final = fit(lam, splits.train, cfg.schedule.epochs, "final")
     finally:
         bar.close()
-    record = finish_record(
+    return run.result(
         cfg,
-        final.model,
         splits,
-        history,
-        t_start,
-        final.history[-1]["train_objectives"],
-        dict(
-            selected_epoch=final.best_epoch,
-            selection="best validation mean accuracy",
-            lambdas=list(lam),
-            search_lambda=lam_results,
-            teacher_test_acc=teacher_test,
-            teacher_selected_epoch=teacher_epochs,
-            search_samples=len(search_data) if do_search else 0,
-        ),
+        final,
+        lambdas=list(lam),
+        search_lambda=lam_results,
+        teacher_test_acc=teacher_test,
+        teacher_selected_epoch=teacher_epochs,
     )
-    return TrainResult(final.model, record)

@@ -117,12 +117,10 @@ def mgda_step(
     return loss_values, alpha
 
 
-def train_mgda(
-    cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model: nn.Module | None = None
-):
-    """Train HPS or MDMTN (``cfg.model``) with MGDA-UB; returns a :class:`mdmtn.training.trainer.TrainResult`.
+def train_mgda(cfg: RunConfig, splits: Splits, *, progress: bool = True, model: nn.Module | None = None):
+    """Train HPS or MDMTN (``cfg.model``) with MGDA-UB; returns a :class:`mdmtn.training.finish.Trained`.
 
-    ``splits`` are already prepared (:func:`mdmtn.training.baselines.common.prepare_splits`). The
+    ``splits`` are already prepared (:func:`mdmtn.data.prepare_splits`). The
     returned model is the last epoch's (``full_train``: there is no validation split).
     """
     weights: list[torch.Tensor] = []
@@ -145,7 +143,6 @@ def train_mgda(
         cfg,
         splits,
         step,
-        t_start=t_start,
         progress=progress,
         model=model,
         phase="mgda",

@@ -21,7 +21,7 @@ is :class:`mdmtn.models.MTAN`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,28 +29,8 @@ import torch.nn.functional as F
 from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits, TaskTensors
 from mdmtn.models import build_model
-from mdmtn.training.baselines.common import CHANNELS_LAST, begin_search_run, finish_record, lr_factor, lsuv_init_
-from mdmtn.training.engine import EpochLoop, TrainResult, evaluate, run_epochs
-
-
-def run_search(candidates: Sequence[Any], fit: Callable[[Any, int], EpochLoop], enabled: bool) -> tuple[Any, list]:
-    """Try each candidate (``fit(candidate, index) -> EpochLoop``) and return the one with the
-    best validation score (first on ties) and ``[{candidate, best_val, best_epoch}, ...]``."""
-    if not enabled or len(candidates) < 2:
-        return candidates[0], []
-    results, best, best_score = [], candidates[0], float("-inf")
-    for i, c in enumerate(candidates):
-        loop = fit(c, i)
-        results.append(
-            dict(
-                candidate=list(c) if isinstance(c, (tuple, list)) else c,
-                best_val=loop.best_score,
-                best_epoch=loop.best_epoch,
-            )
-        )
-        if loop.best_score > best_score:
-            best, best_score = c, loop.best_score
-    return best, results
+from mdmtn.training.baselines.common import CHANNELS_LAST, begin_search_run, lr_factor, lsuv_init_
+from mdmtn.training.loop import EpochLoop, evaluate, run_epochs
 
 
 def weighted_step(model: torch.nn.Module, opt: torch.optim.Optimizer, weights: Sequence[float]) -> Callable:
@@ -67,8 +47,8 @@ def weighted_step(model: torch.nn.Module, opt: torch.optim.Optimizer, weights: S
     return step
 
 
-def train_mtan(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
-    """λ search, lr search, final training; returns a :class:`mdmtn.training.trainer.TrainResult`."""
+def train_mtan(cfg: RunConfig, splits: Splits, *, progress: bool = True, model=None):
+    """λ search, lr search, final training; returns a :class:`mdmtn.training.finish.Trained`."""
     run = begin_search_run(
         cfg,
         splits,
@@ -79,7 +59,7 @@ def train_mtan(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool
             (len(cfg.mtan.lambdas) + len(cfg.mtan.lrs) if s else 0) * cfg.schedule.search_epochs + cfg.schedule.epochs
         ),
     )
-    search_data, do_search, bar, history, fits = run.search_data, run.do_search, run.bar, run.history, run.fits
+    search_data, bar, history, fits = run.search_data, run.bar, run.history, run.fits
 
     def fit(lambdas: Sequence[float], lr: float, data: TaskTensors, epochs: int, phase: str) -> EpochLoop:
         i = next(fits)
@@ -111,32 +91,14 @@ def train_mtan(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool
         return loop
 
     try:
-        lam, lam_results = run_search(
+        lam, lam_results = run.search(
             cfg.mtan.lambdas,
-            lambda c, i: fit(c, cfg.mtan.lrs[0], search_data, cfg.schedule.search_epochs, "search_lambda"),
-            do_search,
+            lambda c: fit(c, cfg.mtan.lrs[0], search_data, cfg.schedule.search_epochs, "search_lambda"),
         )
-        lr, lr_results = run_search(
-            cfg.mtan.lrs, lambda c, i: fit(lam, c, search_data, cfg.schedule.search_epochs, "search_lr"), do_search
+        lr, lr_results = run.search(
+            cfg.mtan.lrs, lambda c: fit(lam, c, search_data, cfg.schedule.search_epochs, "search_lr")
         )
         final = fit(lam, lr, splits.train, cfg.schedule.epochs, "final")
     finally:
         bar.close()
-    record = finish_record(
-        cfg,
-        final.model,
-        splits,
-        history,
-        t_start,
-        final.history[-1]["train_objectives"],
-        dict(
-            selected_epoch=final.best_epoch,
-            selection="best validation mean accuracy",
-            lambdas=list(lam),
-            lr=lr,
-            search_lambda=lam_results,
-            search_lr=lr_results,
-            search_samples=len(search_data) if do_search else 0,
-        ),
-    )
-    return TrainResult(final.model, record)
+    return run.result(cfg, splits, final, lambdas=list(lam), lr=lr, search_lambda=lam_results, search_lr=lr_results)

@@ -24,8 +24,9 @@ from tqdm import tqdm  # not tqdm.auto: in a notebook without ipywidgets it prin
 from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits, TaskTensors
 from mdmtn.models import build_model
-from mdmtn.training.baselines.common import CHANNELS_LAST, column, finish_record, lr_factor, progress_bar
-from mdmtn.training.engine import EpochLoop, TrainResult, evaluate, run_epochs, seed_everything
+from mdmtn.training.baselines.common import CHANNELS_LAST, baseline_trained, column, lr_factor, progress_bar
+from mdmtn.training.engine import seed_everything
+from mdmtn.training.loop import EpochLoop, evaluate, run_epochs
 
 
 def single_task_step(net: nn.Module, opt: torch.optim.Optimizer, task: int) -> Callable:
@@ -81,8 +82,8 @@ def train_single_task(
     )
 
 
-def train_stl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model=None):
-    """Train one STL network per task; returns a :class:`mdmtn.training.trainer.TrainResult` whose model is
+def train_stl(cfg: RunConfig, splits: Splits, *, progress: bool = True, model=None):
+    """Train one STL network per task; returns a :class:`mdmtn.training.finish.Trained` whose model is
     the :class:`~mdmtn.models.STLSet` of the selected networks."""
     if model is not None:
         raise ValueError("the STL baseline builds its own networks; bring-your-own models work with method 'mgda'")
@@ -114,13 +115,11 @@ def train_stl(cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool 
             selected.append(loop.best_epoch)
     finally:
         bar.close()
-    record = finish_record(
+    return baseline_trained(
         cfg,
         stl,
         splits,
         history,
-        t_start,
         objectives,
         dict(selected_epoch=selected, selection="best validation accuracy per task"),
     )
-    return TrainResult(stl, record)

@@ -31,9 +31,7 @@ def unitary_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, 
     return losses.detach()
 
 
-def train_unitary(
-    cfg: RunConfig, splits: Splits, *, t_start: float, progress: bool = True, model: nn.Module | None = None
-):
+def train_unitary(cfg: RunConfig, splits: Splits, *, progress: bool = True, model: nn.Module | None = None):
     """Train HPS or MDMTN (``cfg.model``, or a user's ``model``) on the mean of the task losses;
-    returns a :class:`mdmtn.training.engine.TrainResult` whose model is the last epoch's."""
-    return train_last_epoch(cfg, splits, unitary_step, t_start=t_start, progress=progress, model=model, phase="unitary")
+    returns a :class:`mdmtn.training.finish.Trained` whose model is the last epoch's."""
+    return train_last_epoch(cfg, splits, unitary_step, progress=progress, model=model, phase="unitary")

@@ -57,7 +57,8 @@ def solve(jc: JointConfig, splits: Splits, *, progress: bool = True) -> JointRes
     hypervolume curve ``hv_curve`` (list of dicts: ``train_seconds``, ``steps``,
     ``forward_passes``, ``hv``; ``train_cpu_seconds`` too: see :class:`_Clock`), per-subproblem final metrics, transfer statistics and timings.
     """
-    from mdmtn.training.engine import Run, evaluate, lsuv_start_, seed_everything  # the single-run machinery, shared
+    from mdmtn.training.engine import Run, lsuv_start_, seed_everything  # the single-run machinery, shared
+    from mdmtn.training.loop import evaluate
 
     code_version()  # pin the commit at the start (see runner.train)
     t_start = time.perf_counter()
