@@ -33,7 +33,7 @@ from mdmtn.objectives.growl import plan_tying
 from mdmtn.objectives.metrics import sparsity_metrics
 from mdmtn.records.checkpoint import load_checkpoint
 from mdmtn.records.machine import machine_info
-from mdmtn.records.record import find_record, load_records
+from mdmtn.records.store import find_record, load_records
 from mdmtn.training.compress import compression_summary
 from mdmtn.training.engine import lsuv_start_
 from mdmtn.training.loop import CPU_EVAL_CHUNK, evaluate

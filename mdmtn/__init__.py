@@ -39,7 +39,7 @@ _API = {
     "run_sweep": ("experiments.sweep", "run_sweep"),
     "compress_model": ("training.compress", "compress"),
     "load_checkpoint": ("records.checkpoint", "load_checkpoint"),
-    "read_record": ("records.record", "read_record"),
+    "read_record": ("records.store", "read_record"),
 }
 
 __all__ = ["__version__", *_API]

@@ -4,20 +4,21 @@ A file holds uint8 images and int64 labels as tensors plus two strings: ``key`` 
 raw input arrays, builder version and params, i.e. what the file was built *from*) and
 ``content_sha256`` (sha256 of the stored arrays, i.e. what the file *holds*). Loading checks
 both, so a truncated, bit-flipped or stale file is rebuilt with a warning instead of being used.
-Writes are atomic (temp file in the same folder + ``os.replace``).
+Writes are atomic (:func:`mdmtn.core.files.atomic_write`); a killed writer's temporary files are
+removed at the next start (:func:`mdmtn.core.files.remove_stale_temporaries`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+
+from mdmtn.core.files import atomic_write, remove_stale_temporaries
 
 
 def sha256_arrays(arrays: dict[str, np.ndarray], extra: str = "") -> str:
@@ -46,55 +47,15 @@ def _read(path: Path, key: str) -> dict[str, np.ndarray] | None:
 
 
 def _write(path: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     blob = {
         "key": key,
         "content_sha256": sha256_arrays(arrays),
         "arrays": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()},
     }
-    # the writer's pid in the name: a later start can tell a dead writer's leftover from a live write
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # readers see the old file or the complete new one, never a partial one
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(blob, f), "free space or set MDMTN_CACHE to another folder")
 
 
 STALE_TMP_S = 3600.0  # a temporary file with no live writer this old is a leftover whatever its name
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
-def remove_stale_temporaries(path: Path) -> list[Path]:
-    """Delete the temporary files a killed writer of ``path`` left (``<name>.<pid>.<random>.tmp``
-    whose pid is not alive on this host, or any such file over an hour old): hundreds of MB each
-    for a dataset cache. Returns the files removed."""
-    import time
-
-    gone = []
-    for f in path.parent.glob(f"{path.name}.*.tmp"):
-        pid = f.name[len(path.name) + 1 :].split(".", 1)[0]
-        try:
-            old = time.time() - f.stat().st_mtime > STALE_TMP_S
-        except FileNotFoundError:
-            continue
-        if old or (pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))):
-            f.unlink(missing_ok=True)
-            gone.append(f)
-    return gone
 
 
 def load_or_build(
@@ -104,8 +65,8 @@ def load_or_build(
 
     Returns (arrays, hit). A cache folder that cannot be written only warns (data is still returned).
     """
-    if path.parent.is_dir():
-        remove_stale_temporaries(path)
+    if path.parent.is_dir():  # a killed writer's temporaries: hundreds of MB each
+        remove_stale_temporaries(path.parent, STALE_TMP_S)
     if path.is_file():
         arrays = _read(path, key)
         if arrays is not None:

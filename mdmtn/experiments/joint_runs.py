@@ -9,7 +9,8 @@ from typing import Any, Callable, Sequence
 
 from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits
-from mdmtn.records.record import RecordError, load_records, read_record, write_record
+from mdmtn.records.schema import RecordError
+from mdmtn.records.store import load_records, read_record, write_record
 from mdmtn.training.mt2o import MT2O_VECTORS, JointConfig, joint_config, solve
 
 

@@ -22,7 +22,8 @@ import torch
 from mdmtn.core.config import INPUT_SHAPES, RunConfig
 from mdmtn.records.checkpoint import CheckpointError, save_checkpoint
 from mdmtn.records.probe import load_verified_checkpoint, model_probe
-from mdmtn.records.record import RecordError, read_record
+from mdmtn.records.schema import RecordError
+from mdmtn.records.store import read_record
 from mdmtn.training.runner import train
 
 __all__ = ["RestoreMismatch", "metric_gaps", "restore_checkpoint"]

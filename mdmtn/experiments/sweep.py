@@ -16,18 +16,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from mdmtn.core.config import ConfigError, RunConfig, make_config
+from mdmtn.core.files import remove_stale_temporaries
 from mdmtn.core.paper import paper_preference_vectors
 from mdmtn.experiments.locks import Locks, lock_stale_s
 from mdmtn.records.checkpoint import CheckpointError, save_checkpoint
-from mdmtn.records.record import (
-    RecordError,
-    find_record,
-    new_record,
-    read_record,
-    record_path,
-    remove_stale_temporaries,
-    write_record,
-)
+from mdmtn.records.schema import RecordError, new_record
+from mdmtn.records.store import find_record, read_record, record_path, write_record
 
 # A CPU-sized subset: three sparsity weights x three task trade-offs, plus every vector of
 # Tables 1-2 so the tables can be regenerated at the same k.

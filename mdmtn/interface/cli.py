@@ -325,9 +325,10 @@ def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, 
 
 
 def cmd_seal(args: argparse.Namespace) -> int:
-    """``seal DIR...``: give records written before checksums (schema 1-2) their checksum."""
+    """``seal DIR...``: bring records of an older schema to the current one (checksum over every field),
+    each checked by its own version's rule first."""
     from mdmtn.experiments.joint_runs import joint_key
-    from mdmtn.records.record import seal_folder
+    from mdmtn.records.store import seal_folder
 
     existing_dirs(args.dirs)
     sealed, refused = 0, []
@@ -342,7 +343,7 @@ def cmd_seal(args: argparse.Namespace) -> int:
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from mdmtn.records.aggregate import aggregate, format_table
-    from mdmtn.records.record import load_records
+    from mdmtn.records.store import load_records
 
     existing_dirs(args.runs)
     records = load_records(args.runs)  # each run once, also when a folder is given twice
@@ -389,7 +390,7 @@ def cmd_restore_checkpoint(args: argparse.Namespace) -> int:
             raise ConfigError(f"{name} must be a finite number of percentage points >= 0, got {v}")
     _check_threads(args.threads)
     from mdmtn.experiments.restore import TOL_ACC_POINTS, TOL_SR_POINTS, RestoreMismatch, restore_checkpoint
-    from mdmtn.records.record import RecordError
+    from mdmtn.records.schema import RecordError
 
     tol_acc = TOL_ACC_POINTS if args.tol_acc is None else args.tol_acc
     tol_sr = TOL_SR_POINTS if args.tol_sr is None else args.tol_sr
@@ -616,7 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--download", action="store_true", help="let torchvision download missing raw data")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_restore_checkpoint)
-    sl = sub.add_parser("seal", help="add the content checksum to records written before checksums existed")
+    sl = sub.add_parser("seal", help="bring older records to the current schema, with the checksum over every field")
     sl.add_argument("dirs", nargs="+", help="folders of <key>.json run records")
     sl.set_defaults(func=cmd_seal)
     a = sub.add_parser("aggregate", help="mean ± std over seeds of the run records in one or more directories")
@@ -656,10 +657,11 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None)
     an interrupt one line and 130 (also for ``python -m mdmtn.study``)."""
     args = parser.parse_args(argv)
     _terminate_as_interrupt()
+    from mdmtn.core.files import WriteFailed
     from mdmtn.data import DatasetError
     from mdmtn.experiments.sweep import SweepInterrupted
     from mdmtn.records.checkpoint import CheckpointError
-    from mdmtn.records.record import RecordError
+    from mdmtn.records.schema import RecordError
 
     try:
         if getattr(args, "allow_tf32", None) is not None:  # the training commands
@@ -669,7 +671,7 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None)
 
             allow_tf32()  # a bad MDMTN_ALLOW_TF32 is one line here, before any work
         return args.func(args)
-    except (ConfigError, DatasetError, CheckpointError, RecordError) as e:
+    except (ConfigError, DatasetError, CheckpointError, RecordError, WriteFailed) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except SweepInterrupted as e:

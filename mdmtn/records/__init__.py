@@ -1,31 +1,19 @@
 """Layer 5, records: run records (typed, versioned, checksummed), checkpoints, the machine a run ran on.
 
+The record's layout and checksum are :mod:`.schema`; files and folders of records :mod:`.store`.
+
 Only the record's own names are here, so that reading a record imports neither torch nor the
 models: checkpoints (:mod:`.checkpoint`, :mod:`.probe`), the machine (:mod:`.machine`) and the
 mean ± std over seeds (:mod:`.aggregate`) are imported from their modules."""
 
-from mdmtn.records.record import (
-    SCHEMA_VERSION,
-    NewerSchemaError,
-    RecordError,
-    RunRecord,
-    WriteFailed,
-    find_record,
-    load_records,
-    new_record,
-    read_record,
-    record_path,
-    seal_record,
-    write_json_atomic,
-    write_record,
-)
+from mdmtn.records.schema import SCHEMA_VERSION, NewerSchemaError, RecordError, RunRecord, new_record
+from mdmtn.records.store import find_record, load_records, read_record, record_path, seal_record, write_record
 
 __all__ = [
     "RunRecord",
     "SCHEMA_VERSION",
     "RecordError",
     "NewerSchemaError",
-    "WriteFailed",
     "new_record",
     "write_record",
     "read_record",
@@ -33,5 +21,4 @@ __all__ = [
     "find_record",
     "record_path",
     "seal_record",
-    "write_json_atomic",
 ]

@@ -10,8 +10,9 @@ from typing import Any
 import torch
 
 from mdmtn.core.config import INPUT_SHAPES, RunConfig
+from mdmtn.core.files import atomic_write
 from mdmtn.models import build_model
-from mdmtn.records.record import atomic_write
+from mdmtn.records.store import OUT_ADVICE
 
 
 class CheckpointError(RuntimeError):
@@ -61,7 +62,7 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, cfg: RunCon
         "state_dict": model.state_dict(),
         "extra": extra or {},
     }
-    atomic_write(path, lambda f: torch.save(payload, f))
+    atomic_write(path, lambda f: torch.save(payload, f), OUT_ADVICE)
     return path
 
 

@@ -135,7 +135,7 @@ def verified_checkpoints(
     from pathlib import Path
 
     from mdmtn.records.checkpoint import CheckpointError
-    from mdmtn.records.record import load_records
+    from mdmtn.records.store import load_records
 
     for rec in load_records(results_dir):
         ckpt = Path(results_dir) / f"{rec['key']}.pt"

@@ -19,7 +19,7 @@ from mdmtn.core.config import ARMS, BASE_PROFILE, RunConfig, make_config, profil
 from mdmtn.core.labels import METHOD_LABELS, TASK_LABELS
 from mdmtn.core.paper import PAPER_RESULTS
 from mdmtn.records.aggregate import summarize
-from mdmtn.records.record import load_records
+from mdmtn.records.store import load_records
 from mdmtn.study.report import run_label
 from mdmtn.study.selection import is_default
 from mdmtn.study.verdicts import phase1_best_epoch, side_runs  # noqa: F401 - phase1_best_epoch is part of this module's API

@@ -138,7 +138,7 @@ class Chapter:
         all their records; if this execution may not train (:attr:`trains`), only the existing."""
         from mdmtn.data import SplitsLoader
         from mdmtn.experiments.sweep import run_sweep
-        from mdmtn.records.record import find_record
+        from mdmtn.records.store import find_record
 
         if not self.trains:
             return [r for r in (find_record(self.records_dir, c) for c in cfgs) if r is not None]
@@ -257,7 +257,7 @@ def publish(name: str, text: str) -> str:
     half a file) and return the link a chapter page (``book/*.html``) uses for it."""
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"a published file needs a plain name, got {name!r}")
-    from mdmtn.records.record import atomic_write
+    from mdmtn.core.files import atomic_write
 
     data = text.encode("utf-8")
     atomic_write(BOOK_FILES / "files" / name, lambda f: f.write(data))

@@ -63,7 +63,7 @@ def cmd_measured(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         raise ConfigError(f"--write {args.write}: {e}") from None
     if new != text:  # atomically: a full disk leaves the old README, never half of one
-        from mdmtn.records.record import atomic_write
+        from mdmtn.core.files import atomic_write
 
         data = new.encode("utf-8")
         atomic_write(path, lambda f: f.write(data))
@@ -74,8 +74,8 @@ def cmd_measured(args: argparse.Namespace) -> int:
 def cmd_plan_seeds(args: argparse.Namespace) -> int:
     """``plan-seeds``: the runs that would decide an arm's inconclusive claims, written as a plan."""
     from mdmtn.core.config import ARMS
+    from mdmtn.core.files import atomic_write
     from mdmtn.records.machine import code_version
-    from mdmtn.records.record import atomic_write
     from mdmtn.study.arms import plan_toml, seeds_plan
     from mdmtn.study.cells import preset_records
     from mdmtn.study.verdicts import judge
@@ -111,7 +111,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 def cmd_maps(args: argparse.Namespace) -> int:
     """``maps DIR``: the Fig. 7 similarity maps of the runs Tables 1-2 select, from their checkpoints."""
-    from mdmtn.records.record import load_records
+    from mdmtn.records.store import load_records
     from mdmtn.study.maps import write_missing_maps
     from mdmtn.study.report import similarity_sources
 

@@ -11,7 +11,7 @@ from mdmtn.core.config import RunConfig
 from mdmtn.objectives.metrics import layer_rows_block
 from mdmtn.records.checkpoint import CheckpointError, load_checkpoint
 from mdmtn.records.probe import load_verified_checkpoint
-from mdmtn.records.record import load_records, write_record
+from mdmtn.records.store import load_records, write_record
 from mdmtn.training.compress import compression_summary
 
 

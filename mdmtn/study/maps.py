@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from mdmtn.core.files import write_json_atomic
 from mdmtn.objectives.growl import similarity_summary
 from mdmtn.records.checkpoint import restored_note
-from mdmtn.records.record import write_json_atomic
 
 
 def write_similarity_maps(cache: str | Path, checkpoint: str | Path, rec: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from mdmtn.core.paper import (
 )
 from mdmtn.objectives.pareto import best_run, nondominated, objective_vectors, sparsity_clusters
 from mdmtn.records.aggregate import summarize
-from mdmtn.records.record import load_records
+from mdmtn.records.store import load_records
 from mdmtn.study.selection import is_default
 
 

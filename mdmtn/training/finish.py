@@ -20,7 +20,7 @@ from mdmtn.core.timing import PhaseTimer
 from mdmtn.data import Splits
 from mdmtn.objectives.metrics import layer_rows_block, sparsity_metrics
 from mdmtn.records.machine import machine_info
-from mdmtn.records.record import new_record
+from mdmtn.records.schema import new_record
 from mdmtn.training.compress import compression_summary
 from mdmtn.training.loop import evaluate
 

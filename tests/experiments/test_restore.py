@@ -12,7 +12,7 @@ from mdmtn.experiments.restore import RestoreMismatch, restore_checkpoint
 from mdmtn.experiments.sweep import run_sweep
 from mdmtn.interface.cli import main as cli_main
 from mdmtn.records.checkpoint import load_checkpoint, restored_note
-from mdmtn.records.record import RecordError, content_checksum
+from mdmtn.records.schema import RecordError, content_checksum
 
 QUIET = dict(progress=False, log=lambda s: None)
 

@@ -5,7 +5,7 @@ import pytest
 from mdmtn.core.paper import paper_preference_vectors
 from mdmtn.data import load_splits
 from mdmtn.experiments.sweep import QUICK_VECTORS, run_sweep, sweep_configs, sweep_vectors
-from mdmtn.records.record import load_records
+from mdmtn.records.store import load_records
 
 
 def test_paper_vectors_match_the_spec():

@@ -262,10 +262,12 @@ def test_compress_refuses_a_checkpoint_of_another_config(synthetic_data_root, tm
     assert cli_main([*base, "--k", "0.01", "0.5", "0.49"]) == 0
     assert cli_main([*base, "--k", "0.01", "0.2", "0.79"]) == 0
     a, b = sorted(out.glob("*.json"))
-    for r in (a, b):  # drop the summaries so compress recomputes them
+    from mdmtn.records.store import write_record
+
+    for r in (a, b):  # records without the summaries (as an older mdmtn wrote them): compress adds them
         rec = json.loads(r.read_text())
         rec.pop("compression")
-        r.write_text(json.dumps(rec))
+        write_record(r, rec)
     shutil.copy(out / f"{b.stem}.pt", out / f"{a.stem}.pt")  # the wrong model under a's name
     capsys.readouterr()
     assert study_main(["compress", str(out)]) == 1  # a skipped record is not success
@@ -397,7 +399,7 @@ def test_a_live_lock_is_waited_for_not_trained(synthetic_data_root, tmp_path, mo
     from mdmtn.data import SplitsLoader
     from mdmtn.experiments.locks import Locks
     from mdmtn.experiments.sweep import run_sweep
-    from mdmtn.records.record import write_record
+    from mdmtn.records.store import write_record
 
     monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "o"
@@ -607,12 +609,13 @@ def test_no_data_folder_downloads_into_the_cache_or_says_why_not(tmp_path, capsy
 
 def test_records_carry_a_schema_version_and_older_or_newer_ones_are_handled(synthetic_data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
-    from mdmtn.records.record import SCHEMA_VERSION, RecordError, RunRecord, migrate_record, new_record, read_record
+    from mdmtn.records.schema import SCHEMA_VERSION, RecordError, RunRecord, migrate_record, new_record
+    from mdmtn.records.store import read_record
 
     assert _train(synthetic_data_root, tmp_path / "o") == 0
     (path,) = (tmp_path / "o").glob("*.json")
     rec = json.loads(path.read_text())
-    assert rec["schema"] == SCHEMA_VERSION == 3 and rec["status"] == "ok" and "phase1_model" in rec
+    assert rec["schema"] == SCHEMA_VERSION == 4 and rec["status"] == "ok" and "phase1_model" in rec
     assert rec["checksum"].startswith("sha256:")
     old = {k: v for k, v in rec.items() if k not in ("schema", "checksum")}  # as written before versions
     assert migrate_record(old) == {k: v for k, v in rec.items() if k != "checksum"}
@@ -622,7 +625,7 @@ def test_records_carry_a_schema_version_and_older_or_newer_ones_are_handled(synt
     with pytest.raises(RecordError, match="update mdmtn"):
         read_record(path)
     err = new_record(status="error", key="k", config={}, error="boom", traceback="tb")
-    assert err == {"schema": 3, "status": "error", "key": "k", "config": {}, "error": "boom", "traceback": "tb"}
+    assert err == {"schema": 4, "status": "error", "key": "k", "config": {}, "error": "boom", "traceback": "tb"}
     assert RunRecord.from_dict(err).to_dict() == err
     with pytest.raises(ValueError, match="may not reuse"):
         RunRecord(status="ok", key="k", config={}, details={"metrics": {}}).to_dict()

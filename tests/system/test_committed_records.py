@@ -27,7 +27,7 @@ def test_committed_record_keeps_its_key(path):
 
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: str(p.relative_to(RESULTS)))
 def test_committed_record_reads_into_the_current_schema_unchanged(path):
-    from mdmtn.records.record import SCHEMA_VERSION, RunRecord
+    from mdmtn.records.schema import SCHEMA_VERSION, RunRecord
 
     rec = json.loads(path.read_text(encoding="utf-8"))
     typed = RunRecord.from_dict(rec)
@@ -70,10 +70,11 @@ def test_every_table_selected_sparse_run_has_committed_similarity_maps():
 
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: str(p.relative_to(RESULTS)))
 def test_committed_record_carries_a_valid_checksum(path):
-    """Every committed record is sealed: an edit of its config, metrics, history or data fingerprint
-    after it was written makes it unreadable by name (run `python -m mdmtn seal DIR` on new records
-    of an older mdmtn before committing them)."""
-    from mdmtn.records.record import content_checksum
+    """Every committed record is sealed under the current schema, whose checksum covers every field:
+    an edit of anything a page or verdict reads makes it unreadable by name (run `python -m mdmtn
+    seal DIR` on new records of an older mdmtn before committing them)."""
+    from mdmtn.records.schema import SCHEMA_VERSION, content_checksum
 
     rec = json.loads(path.read_text(encoding="utf-8"))
+    assert rec.get("schema") == SCHEMA_VERSION, f"{path.name}: schema {rec.get('schema')}; seal it"
     assert rec.get("checksum") == content_checksum(rec), f"{path.name}: not sealed or edited"

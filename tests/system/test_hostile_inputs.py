@@ -311,7 +311,8 @@ def test_cells_checks_cifar10_before_training_multimnist(synthetic_data_root, tm
 
 
 def _finished(tmp_path, **metric_edits):
-    from mdmtn.records.record import new_record, write_record
+    from mdmtn.records.schema import new_record
+    from mdmtn.records.store import write_record
 
     cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "smoke", 0)
     rec = new_record(
@@ -329,7 +330,8 @@ def _finished(tmp_path, **metric_edits):
 
 
 def test_an_edited_metric_is_refused_by_name(tmp_path):
-    from mdmtn.records.record import RecordError, load_records, read_record
+    from mdmtn.records.schema import RecordError
+    from mdmtn.records.store import load_records, read_record
 
     cfg, path = _finished(tmp_path)
     assert read_record(path)["metrics"]["test_acc_mean"] == 0.9526
@@ -346,7 +348,8 @@ def test_an_edited_metric_is_refused_by_name(tmp_path):
 
 @pytest.mark.parametrize("drop", ["SR", "metrics", "wall_time_s"])
 def test_a_record_missing_what_readers_need_is_refused_never_read_as_zero(tmp_path, drop):
-    from mdmtn.records.record import RecordError, content_checksum, read_record
+    from mdmtn.records.schema import RecordError, content_checksum
+    from mdmtn.records.store import read_record
 
     cfg, path = _finished(tmp_path)
     rec = json.loads(path.read_text())
@@ -380,8 +383,9 @@ def test_a_newer_schema_record_is_left_in_place_and_stops_the_sweep(tmp_path):
     assert path.exists() and not list(tmp_path.glob("*.rejected-*"))
 
 
-def test_sealing_an_old_record_changes_nothing_but_adds_its_checksum(tmp_path):
-    from mdmtn.records.record import read_record, seal_record
+def test_sealing_an_old_record_changes_nothing_but_its_schema_and_checksum(tmp_path):
+    from mdmtn.records.schema import SCHEMA_VERSION, content_checksum
+    from mdmtn.records.store import read_record, seal_record
 
     cfg, path = _finished(tmp_path)
     rec = json.loads(path.read_text())
@@ -391,7 +395,13 @@ def test_sealing_an_old_record_changes_nothing_but_adds_its_checksum(tmp_path):
     assert read_record(path)["metrics"]["SR"] == 25.0  # an unsealed older record still reads
     assert seal_record(path) is True and seal_record(path) is False
     sealed = json.loads(path.read_text())
-    assert sealed.pop("checksum").startswith("sha256:") and sealed == rec
+    assert sealed.pop("checksum").startswith("sha256:") and sealed == dict(rec, schema=SCHEMA_VERSION)
+    # a version-3 record is checked by its own rule before it is brought up: an edit is refused
+    v3 = dict(rec, schema=3, metrics=dict(rec["metrics"], SR=99.0))
+    v3["checksum"] = content_checksum(dict(rec, schema=3))  # the checksum of the unedited record
+    path.write_text(json.dumps(v3))
+    with pytest.raises(Exception, match="does not match its checksum"):
+        seal_record(path)
 
 
 # --- data trusted only when they are what they lock ------------------------------------------------------
@@ -623,7 +633,7 @@ def test_a_full_disk_at_the_record_write_is_one_line_and_leaves_nothing_half_wri
     temporary file, no lock left behind, and the same command resumes once there is room."""
     import errno
 
-    import mdmtn.records.record as records
+    import mdmtn.core.files as records
     from mdmtn.interface.cli import main
 
     real_fsync = os.fsync
@@ -698,7 +708,8 @@ def test_aggregate_refuses_two_different_records_under_one_key(tmp_path):
     import shutil
 
     from mdmtn.core.config import make_config
-    from mdmtn.records.record import new_record, write_record
+    from mdmtn.records.schema import new_record
+    from mdmtn.records.store import write_record
 
     cfg = make_config("multimnist", "hps", (0.0, 0.4, 0.6), "smoke", 0)
 
@@ -728,7 +739,8 @@ def test_a_fifo_or_pathological_json_in_a_records_folder_is_named_within_a_bound
     import json as _json
 
     from mdmtn.core.config import make_config
-    from mdmtn.records.record import new_record, write_record
+    from mdmtn.records.schema import new_record
+    from mdmtn.records.store import write_record
 
     cfg = make_config("multimnist", "hps", (0.0, 0.4, 0.6), "smoke", 0)
     rec = new_record(

@@ -8,7 +8,7 @@ import torch
 
 from mdmtn.core.config import INPUT_SHAPES, MODELS, make_config
 from mdmtn.models import build_model, check_model_contract
-from mdmtn.records.record import CHECKSUM_FIELDS, RunRecord, check_fields, new_record
+from mdmtn.records.schema import CHECKSUM_FIELDS_V3, RunRecord, check_fields, new_record
 from mdmtn.training.runner import train
 
 # (method, model, k): the paper's method sparse and dense, and every baseline on its own model
@@ -61,7 +61,7 @@ def test_every_method_writes_the_same_record_layout_and_the_same_seed_gives_the_
     )
     check_fields(a)
     assert a["status"] == "ok" and a["key"] == cfg.key()
-    assert set(CHECKSUM_FIELDS) <= set(a)
+    assert set(CHECKSUM_FIELDS_V3) <= set(a)
     assert {"test_acc", "test_acc_mean", "val_acc_mean", "SR"} <= set(a["metrics"])
     assert len(a["metrics"]["test_acc"]) == cfg.n_tasks
     if cfg.method == "wc_al" and cfg.sparse:  # per-layer counts add up to the record's own totals

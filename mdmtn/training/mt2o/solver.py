@@ -20,7 +20,7 @@ from mdmtn.models import build_model
 from mdmtn.objectives.metrics import sparsity_metrics
 from mdmtn.objectives.pareto import hypervolume
 from mdmtn.records.machine import code_version, machine_info
-from mdmtn.records.record import new_record
+from mdmtn.records.schema import new_record
 from mdmtn.training.mt2o.config import JointConfig
 from mdmtn.training.mt2o.transfer import cap, load_state_, model_state, nearest_neighbours, transfer_step
 

@@ -1,4 +1,4 @@
-"""mdmtn.records.record: a record round-trips, any edit is caught by its checksum, a newer layout is
+"""mdmtn.records (schema and store): a record round-trips, any edit is caught by its checksum, a newer layout is
 refused, and reading records imports neither torch nor the models (checked in a fresh process)."""
 
 import json
@@ -8,17 +8,8 @@ import sys
 import pytest
 
 from mdmtn.core.config import make_config
-from mdmtn.records.record import (
-    SCHEMA_VERSION,
-    NewerSchemaError,
-    RecordError,
-    content_checksum,
-    load_records,
-    new_record,
-    read_record,
-    record_path,
-    write_record,
-)
+from mdmtn.records.schema import SCHEMA_VERSION, NewerSchemaError, RecordError, content_checksum, new_record
+from mdmtn.records.store import load_records, read_record, record_path, write_record
 
 
 def _record(tmp_path, seed=0):
@@ -65,7 +56,7 @@ def test_reading_records_imports_neither_torch_nor_the_models(tmp_path):
     _record(tmp_path, 0)
     _record(tmp_path, 1)
     code = (
-        "import sys\nfrom mdmtn.records.record import load_records\n"
+        "import sys\nfrom mdmtn.records.store import load_records\n"
         f"recs = load_records({str(tmp_path)!r})\n"
         "print(len(recs), 'torch' in sys.modules, 'mdmtn.models' in sys.modules)"
     )

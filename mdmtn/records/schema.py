@@ -1,0 +1,178 @@
+"""The run record's schema: one typed, versioned layout and its checksum.
+
+A record holds the config, its key, the metrics, the per-epoch history, the wall time, the
+machine and the library version, so every number shown elsewhere says how it was made.
+:class:`RunRecord` is the layout, :data:`SCHEMA_VERSION` its version, :func:`migrate_record` the one
+place older layouts are read, :func:`content_checksum` what proves a record unedited and
+:func:`check_fields` what a finished record must hold. Files and folders of records are
+:mod:`mdmtn.records.store`. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from mdmtn.core.config import RunConfig
+
+SCHEMA_VERSION = 4
+"""Version of the record layout. 1: records written before the layout had a version (no
+``schema`` field); 2: ``schema`` added, written by :func:`new_record` for every method; 3:
+``checksum`` added, the sha256 of the fields in :data:`CHECKSUM_FIELDS_V3`; 4: the checksum covers
+every field of the record but itself (:func:`content_checksum`), so no field a reader reads (a
+compression summary, a joint record's hypervolume curve, ...) can be edited unseen. A record of an
+older version is checked by its own version's rule; ``python -m mdmtn seal`` brings it to version 4
+after that check (the committed records all are: a test checks it)."""
+
+# What a version-3 record's checksum covered (and ``probe`` where present).
+CHECKSUM_FIELDS_V3 = ("status", "key", "config", "metrics", "history", "data", "wall_time_s")
+
+
+def content_checksum(rec: dict[str, Any]) -> str:
+    """``sha256:<hex>`` of the canonical JSON of what ``rec``'s checksum covers under its stored
+    ``schema``: from version 4 every field but ``checksum``; before, :data:`CHECKSUM_FIELDS_V3` (a
+    missing one counts as null) and ``probe``."""
+    if rec.get("schema", 1) >= 4:
+        fields = {k: v for k, v in rec.items() if k != "checksum"}
+    else:
+        fields = {k: rec.get(k) for k in CHECKSUM_FIELDS_V3}
+        if "probe" in rec:  # covered where present; records written before the probe keep their checksum
+            fields["probe"] = rec["probe"]
+    blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run record as stored (one JSON object per file, ``<key>.json``).
+
+    ``status``: ``"ok"`` or ``"error"``; ``key``: the config's hash (the file name); ``config``:
+    the full config (``RunConfig.to_dict()``, or the joint solver's); ``kind``: None for one
+    config's run, ``"joint"`` for an MT2O-v / independent solve of several; ``metrics``: test /
+    validation accuracy (fractions), losses, SR / CR / PS (percent / ratios); ``data``: what was
+    trained on (sizes, inputs' sha256); ``history``: one dict per epoch; ``wall_time_s``: seconds;
+    ``machine``: where and with which code (:func:`machine_info`); ``error`` / ``traceback`` for a
+    failed run; ``details``: the method's own fields (phase-1 choice, compression, α, a baseline's
+    facts, the joint solver's hypervolume curve, ...), stored at the top level of the JSON.
+    """
+
+    status: str
+    key: str
+    config: dict
+    kind: str | None = None
+    metrics: dict | None = None
+    data: dict | None = None
+    history: list | None = None
+    wall_time_s: float | None = None
+    machine: dict | None = None
+    error: str | None = None
+    traceback: str | None = None
+    details: dict = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+    checksum: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored JSON object: the fields that are set, then ``details`` at the top level."""
+        out: dict[str, Any] = {"schema": self.schema, "status": self.status, "key": self.key, "config": self.config}
+        for name in ("kind", "metrics", "data", "history", "wall_time_s", "machine", "error", "traceback", "checksum"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        clash = set(self.details) & (set(out) | set(_CORE))
+        if clash:
+            raise ValueError(f"record details may not reuse the fields {sorted(clash)}")
+        out.update(self.details)
+        return out
+
+    @classmethod
+    def from_dict(cls, rec: dict[str, Any]) -> "RunRecord":
+        """The record of a stored object of any schema version (:func:`migrate_record` first)."""
+        rec = migrate_record(rec)
+        return cls(**{k: rec[k] for k in _CORE if k in rec}, details={k: v for k, v in rec.items() if k not in _CORE})
+
+
+_CORE = (
+    "schema",
+    "status",
+    "key",
+    "config",
+    "kind",
+    "metrics",
+    "data",
+    "history",
+    "wall_time_s",
+    "machine",
+    "error",
+    "traceback",
+    "checksum",
+)
+
+
+def migrate_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """``rec`` in the current layout (:data:`SCHEMA_VERSION`), as a new dict; the one place where
+    older layouts are read. Version 1 -> 2 only adds ``schema``: no field was renamed, so the key,
+    the config and every number stay as written. A newer version than this library knows is an
+    error (:class:`RecordError`) rather than a guess."""
+    out = dict(rec)
+    version = out.get("schema", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise NewerSchemaError(
+            f"record {out.get('key')} has schema {version!r}; this mdmtn reads up to {SCHEMA_VERSION}: update mdmtn"
+        )
+    if version < SCHEMA_VERSION:
+        # 1 -> 2 added `schema`, 2 -> 3 `checksum`, 3 -> 4 widened what it covers: nothing was
+        # renamed, so the key, the config and every number stay as written
+        out["schema"] = SCHEMA_VERSION
+    return out
+
+
+def new_record(*, status: str, key: str, config: dict, **fields: Any) -> dict[str, Any]:
+    """The one function that writes a record's content, for every method, the joint solver and
+    failed runs: :class:`RunRecord` fields by name, anything else into ``details``. Returns the dict
+    to store (:func:`write_record` adds its checksum)."""
+    core = {k: fields.pop(k) for k in list(fields) if k in _CORE}
+    return RunRecord(status=status, key=key, config=config, **core, details=fields).to_dict()
+
+
+class RecordError(ValueError):
+    """A file in a records folder that is not a usable record; the message says why."""
+
+
+class NewerSchemaError(RecordError):
+    """A record written by a newer mdmtn: left where it is (never set aside or retrained)."""
+
+
+def run_key(rec: dict[str, Any]) -> str:
+    """The key a run record's config hashes to."""
+    return RunConfig.from_dict(rec["config"]).key()
+
+
+def check_fields(rec: dict[str, Any], path: str | os.PathLike = "record") -> None:
+    """The fields every reader of a finished run needs, with the right types; :class:`RecordError`
+    naming the record and the field otherwise (a missing SR must never read as 0)."""
+    if rec.get("status") != "ok" or rec.get("kind") == "joint":
+        return
+    m = rec.get("metrics")
+
+    def num(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    problems = []
+    if not isinstance(m, dict):
+        problems.append("metrics")
+    else:
+        acc = m.get("test_acc")
+        if not (isinstance(acc, list) and acc and all(num(a) for a in acc)):
+            problems.append("metrics.test_acc")
+        if not num(m.get("test_acc_mean")):
+            problems.append("metrics.test_acc_mean")
+        cfg = rec.get("config") or {}
+        if cfg.get("method", "wc_al") == "wc_al" and (cfg.get("k") or [0])[0] > 0:
+            problems += [f"metrics.{k}" for k in ("SR", "CR", "PS") if not num(m.get(k))]
+    if not num(rec.get("wall_time_s")):
+        problems.append("wall_time_s")
+    if problems:
+        raise RecordError(f"{path}: a finished record without usable {', '.join(problems)}; it is not used")
