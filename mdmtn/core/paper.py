@@ -46,26 +46,3 @@ PAPER_RESULTS: dict[tuple, dict[str, Any]] = {
     ("cifar10mnist", "wc_al", "mdmtn", (1e-2, 0.8, 0.19)): dict(acc=(61.05, 94.26, 77.654), SR=29.31, CR=1.94, PS=1.37),
     ("cifar10mnist", "stl", "stl"): dict(acc=(58.11, 97.07, 77.59), SR=0.0, CR=1.0, PS=1.0),
 }
-
-
-# Pareto-optimal sparse (k0 > 0) runs in the paper's Figs. 2-3 (MDMTN, 90 vectors, one seed each)
-PAPER_PARETO_COUNTS = {("multimnist", "mdmtn"): 39, ("cifar10mnist", "mdmtn"): 35}
-# what the paper's text says about those fronts: where its Pareto points' sparsity sits, and (Cifar10Mnist)
-# the accuracy range of the Pareto points and of the k0 = 0 models (mean test accuracy, %)
-# the same accuracy ranges as numbers (min, max of mean test accuracy, %), for the differences sentence
-PAPER_FRONT_ACC = {("cifar10mnist", "mdmtn"): dict(front=(74.46, 77.65), dense=(75.69, 77.22))}
-PAPER_FRONT_FACTS = {
-    ("multimnist", "mdmtn"): "its largest sparsity cluster at SR ≈ 53%",
-    ("cifar10mnist", "mdmtn"): "all its Pareto points at SR ≈ 29%, with accuracies 74.46–77.65% (k0 = 0 models: "
-    "75.69–77.22%)",
-}
-
-
-# The paper's claims about its fronts (Figs. 2-3 and their text) and the tolerance each is judged with,
-# fixed before the full sweeps finished: Pareto counts within 25%; SR levels within 5 points.
-PAPER_FRONT_CLAIMS: tuple[tuple[str, str, str, float], ...] = (
-    ("multimnist", "mdmtn", "count", 39),
-    ("multimnist", "mdmtn", "largest_cluster_sr", 53.0),
-    ("cifar10mnist", "mdmtn", "count", 35),
-    ("cifar10mnist", "mdmtn", "all_sr", 29.0),
-)

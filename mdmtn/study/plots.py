@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from mdmtn.data.splits import DATASET_SPECS
-from mdmtn.objectives import toy
 from mdmtn.objectives.pareto import objective_vectors, sparsity_clusters
+from mdmtn.study import toy
 
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -32,7 +32,7 @@ TRAIN_L1, TRAIN_L2 = "$L_1$ (train loss / N)", "$L_2$ (train loss / N)"
 
 
 def toy_figure(weights: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9)) -> plt.Figure:
-    """Weighted-sum vs weighted-Chebyshev solutions on the non-convex toy front (mdmtn.objectives.toy)."""
+    """Weighted-sum vs weighted-Chebyshev solutions on the non-convex toy front (mdmtn.study.toy)."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     f = toy.front()
     ax.plot(f[:, 0], f[:, 1], color="0.6", lw=2, label="Pareto front (analytic)")

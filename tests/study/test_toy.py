@@ -1,6 +1,6 @@
 import pytest
 
-from mdmtn.objectives.toy import chebyshev_solution, solve_chebyshev, solve_weighted_sum
+from mdmtn.study.toy import chebyshev_solution, solve_chebyshev, solve_weighted_sum
 
 
 @pytest.mark.parametrize("k", [(0.3, 0.7), (0.5, 0.5), (0.7, 0.3)])
