@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import os
 import typing
 from dataclasses import dataclass, field
@@ -880,11 +881,28 @@ FULL_SPLITS: dict[str, tuple[int, int, int]] = {
 }
 
 
+# Every integer setting but a seed is a count (epochs, iterations, batch sizes, examples, an
+# iteration cap): above this none finishes on any machine, and libraries below (NumPy, scikit-learn,
+# CUDA launch sizes) hold counts in 32 bits. Checked for all of them at once, before any work, so
+# a huge value cannot pass here and fail hours later (an AP cap at the first clustering).
+INT_SETTING_MAX = 1_000_000
+_SEEDS = ("seed", "split_seed", "build_seed")
+
+
 def _check_ranges(cfg: RunConfig) -> None:
     for name, ok, allowed in _RANGES:
         v = cfg.value(name)
         if isinstance(v, float) and not math.isfinite(v) or not ok(v):
             raise ConfigError(f"{name}={v!r} is out of range: must be {allowed}")
+    for name in _FIELDS:
+        v = cfg.value(name)
+        if name not in _SEEDS and isinstance(v, int) and not isinstance(v, bool) and v > INT_SETTING_MAX:
+            raise ConfigError(f"{name}={v} is out of range: a count must be at most {INT_SETTING_MAX:,}")
+    if cfg.init_from is not None and not re.fullmatch(r"[0-9a-f]{16}", cfg.init_from):
+        raise ConfigError(
+            f"init_from={shorten(repr(cfg.init_from))} is not a record key: give the 16 hex digits of the "
+            "sparse run's record (its file name without .json), whose checkpoint sits beside it"
+        )
     train, val, test = FULL_SPLITS[cfg.dataset]
     if cfg.data.full_train:  # validation folded into training; n_val is checked with full_train below
         train, val = train + val, None

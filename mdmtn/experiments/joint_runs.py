@@ -41,8 +41,12 @@ def run_joint(
     force: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Solve every joint config without a record in ``out_dir`` (resumable, atomic records)."""
-    out_dir = Path(out_dir)
+    """Solve every joint config without a record in ``out_dir`` (resumable, atomic records).
+    ``out_dir`` is checked to be a writable folder first (:class:`ConfigError`), not when the first
+    solve has finished."""
+    from mdmtn.experiments.sweep import check_out_dir
+
+    out_dir = check_out_dir(out_dir)
     recs = []
     for i, jc in enumerate(jcs):
         path = out_dir / f"{jc.key()}.json"

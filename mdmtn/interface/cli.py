@@ -286,7 +286,7 @@ def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, 
     import torch
 
     from mdmtn.experiments.joint_runs import run_joint
-    from mdmtn.experiments.sweep import sweep_vectors
+    from mdmtn.experiments.sweep import check_out_dir, sweep_vectors
     from mdmtn.training.mt2o import MT2O_SPARSE_VECTORS, MT2O_VECTORS, joint_config
 
     if args.pf_study_from:
@@ -297,6 +297,7 @@ def _joint(args: argparse.Namespace, seeds: Sequence[int], overrides: dict[str, 
         raise ConfigError(
             "--strategy mt2o|independent runs on the CPU in one process: leave out --device and --dask-scheduler"
         )
+    check_out_dir(args.out)  # before any note or work: a bad --out is one line
     overrides.pop("method")
     vectors = {"mt2o": MT2O_VECTORS, "mt2o-sparse": MT2O_SPARSE_VECTORS}.get(args.vectors) or sweep_vectors(
         args.vectors

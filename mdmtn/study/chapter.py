@@ -201,8 +201,10 @@ def setup(
     k: Sequence[float] | None = None,
     data_dir: str | None = None,
     results_dir: str | os.PathLike | None = None,
+    dense_k: bool = False,
 ) -> Chapter:
-    """Validate a chapter's parameters; raises :class:`ConfigError` saying what to fix."""
+    """Validate a chapter's parameters; raises :class:`ConfigError` saying what to fix. ``dense_k``:
+    the chapter's ``k`` joins a set of k0 = 0 vectors (chapter 10's joint set), so k0 must be 0."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -240,9 +242,14 @@ def setup(
             k = json.loads(k)
         except json.JSONDecodeError as e:
             raise ConfigError(f'k must be a list like "[0.01, 0.8, 0.19]", got {k!r}') from e
+    k = None if k is None else validate_k(k)
+    if dense_k and k is not None and k[0] != 0:
+        raise ConfigError(
+            f"k = {list(k)} has k0 > 0, but this chapter's joint set is dense (k0 = 0, one schedule for all): "
+            f"give k0 = 0, e.g. [0, {k[1]:g}, {1 - k[1]:g}]"
+        )
     if k is None and preset == "smoke":
         k = SMOKE_K
-    k = None if k is None else validate_k(k)
     results = Path(results_dir) if results_dir is not None else REPO_ROOT / "results"
     return Chapter(dataset, preset, seeds, k, resolve_data_dir(data_dir), results)
 

@@ -1,9 +1,12 @@
 import os
+from pathlib import Path
 
 import pytest
 
 from mdmtn.core.config import ConfigError
 from mdmtn.study.chapter import setup
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_chapter_trains_with_workers_beyond_smoke(monkeypatch, tmp_path):
@@ -87,3 +90,33 @@ def test_papermill_numbers_python_floats_cannot_hold_are_refused_in_one_line():
     with pytest.raises(ConfigError) as e:
         setup(k=[0.00002] * 50_000)
     assert len(str(e.value)) <= 400 and "\n" not in str(e.value)
+
+
+def _suggested_k(nb_path):
+    """The k a chapter's parameters cell suggests ("e.g. [...]"), and whether the page asks for a dense k."""
+    import json
+    import re
+
+    cells = json.loads(nb_path.read_text())["cells"]
+    params = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    m = re.search(r"^k = .*e\.g\. (\[[^\]]*\])", "".join(params["source"]), re.M)
+    text = "".join("".join(c["source"]) for c in cells)
+    return (json.loads(m.group(1)) if m else None), "dense_k=True" in text
+
+
+@pytest.mark.parametrize("nb", sorted((REPO / "book").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_the_k_a_chapter_suggests_is_accepted_by_that_chapter(nb):
+    """A reader who copies the suggested k into papermill must not get an error (chapter 10's joint set
+    is dense, and it once suggested a sparse k that its configs refused)."""
+    from mdmtn.core.config import ConfigError
+    from mdmtn.experiments import joint_runs
+    from mdmtn.study.chapter import setup
+
+    k, dense = _suggested_k(nb)
+    if k is None:
+        pytest.skip("no suggested k")
+    ch = setup(preset="quick", k=k, dense_k=dense)
+    if nb.stem == "10_mt2o":
+        assert joint_runs.chapter_configs(ch.dataset, ch.preset, ch.seeds, ch.k)
+        with pytest.raises(ConfigError, match="k0 = 0"):
+            setup(preset="quick", k=[0.001, 0.6, 0.399], dense_k=True)

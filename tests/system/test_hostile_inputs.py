@@ -669,6 +669,12 @@ def test_a_huge_bad_value_gives_a_short_one_line_error(tmp_path):
     [
         (("--workers", "100000"), ("--workers must be from 1 to",)),
         (("--device", "cpu:5"), ("one CPU device",)),
+        # every count has an upper bound, checked before data are read (the AP cap once failed after phase 1)
+        (("--set", "ap_max_iter=99999999999"), ("ap_max_iter=99999999999", "at most 1,000,000")),
+        (("--set", "phase1_iterations=5000000"), ("phase1_iterations", "at most 1,000,000")),
+        (("--batch-size", "2147483648"), ("batch_size", "at most 1,000,000")),
+        # the front study's source is a record key, never a path
+        (("--set", "init_from=../../elsewhere/model"), ("init_from", "not a record key")),
     ],
 )
 def test_options_are_bounded_before_any_work(tmp_path, args, words):
@@ -688,6 +694,14 @@ def test_lock_settings_are_checked_against_each_other(tmp_path, env, words):
     """A stale threshold a live holder could cross between two heartbeats would let a second sweep
     take over a live lock (both would train the run); a tiny heartbeat would spin a core."""
     one_line_error(run_cli("train", "--out", str(tmp_path / "o"), env_extra=env), *words)
+
+
+@pytest.mark.parametrize("strategy", ["mt2o", "independent"])
+def test_a_joint_solve_checks_its_out_folder_before_solving(tmp_path, strategy):
+    """--out is checked when the command starts, not when the first solve (minutes) has finished."""
+    (tmp_path / "f").write_text("a file, not a folder")
+    p = run_cli("sweep", "--strategy", strategy, "--preset", "smoke", "--out", str(tmp_path / "f"))
+    one_line_error(p, "is a file")
 
 
 def test_a_lock_path_that_is_a_folder_is_named_not_a_crash(tmp_path):
