@@ -21,12 +21,12 @@ import torch
 
 from mdmtn.core.config import INPUT_SHAPES, RunConfig
 from mdmtn.records.checkpoint import CheckpointError, save_checkpoint
-from mdmtn.records.probe import load_verified_checkpoint, model_probe
-from mdmtn.records.schema import RecordError
+from mdmtn.records.probe import load_verified_checkpoint, metric_gaps, model_probe
+from mdmtn.records.schema import RecordError, record_checksum
 from mdmtn.records.store import read_record
 from mdmtn.training.runner import train
 
-__all__ = ["RestoreMismatch", "metric_gaps", "restore_checkpoint"]
+__all__ = ["RestoreMismatch", "restore_checkpoint"]
 
 # default tolerances, in points. Measured gaps between the same config trained on an AMD EPYC
 # and on an Intel Xeon: 0.04 (dense MultiMNIST HPS), 1.65 on CIFAR-10 (sparse Cifar10Mnist MDMTN,
@@ -38,23 +38,6 @@ TOL_SR_POINTS = 1.0
 
 class RestoreMismatch(RuntimeError):
     """A retrained model does not reproduce its record within the tolerances; nothing was saved."""
-
-
-def metric_gaps(recorded: dict[str, Any], retrained: dict[str, Any]) -> dict[str, float]:
-    """Absolute differences, in percentage points, between two records' ``metrics``: each task's
-    test accuracy (``test_acc_1``, ``test_acc_2``), the mean validation accuracy and SR.
-
-    >>> metric_gaps({"test_acc": [0.9508, 0.9319], "val_acc_mean": 0.9371, "SR": 0.0},
-    ...             {"test_acc": [0.9504, 0.9315], "val_acc_mean": 0.9366, "SR": 0.0})
-    {'test_acc_1': 0.04, 'test_acc_2': 0.04, 'val_acc_mean': 0.05, 'SR': 0.0}
-    """
-    out = {
-        f"test_acc_{i + 1}": round(100 * abs(a - b), 6)
-        for i, (a, b) in enumerate(zip(recorded["test_acc"], retrained["test_acc"]))
-    }
-    out["val_acc_mean"] = round(100 * abs(recorded["val_acc_mean"] - retrained["val_acc_mean"]), 6)
-    out["SR"] = round(abs(recorded.get("SR", 0.0) - retrained.get("SR", 0.0)), 6)  # SR is stored in percent
-    return out
 
 
 def restore_checkpoint(
@@ -169,9 +152,13 @@ def _judge(
     gaps = metric_gaps(rec["metrics"], retrained["metrics"])
     acc_gap = max(v for k, v in gaps.items() if k != "SR")
     # plain JSON types only: weights_only loading refuses e.g. torch's TorchVersion strings
-    extra = json.loads(
-        json.dumps(dict(restored=dict(retrained, gaps_points=gaps, tolerance_points=dict(acc=tol_acc, SR=tol_sr))))
+    block = dict(
+        retrained,
+        gaps_points=gaps,
+        tolerance_points=dict(acc=tol_acc, SR=tol_sr),
+        record_checksum=record_checksum(rec),  # the record it was judged against: a copy stands for that one only
     )
+    extra = json.loads(json.dumps(dict(restored=block)))
     if acc_gap > tol_acc or gaps["SR"] > tol_sr:
         save_checkpoint(aside, model, cfg, extra)
         raise RestoreMismatch(

@@ -12,8 +12,11 @@ A checkpoint file carries its config, but nothing ties its weights to the run's 
   ``probe``; a checkpoint must reproduce them within :data:`PROBE_TOL` (float summation order
   across thread counts moves them by ~1e-6).
 
-A checkpoint retrained by ``restore-checkpoint`` is not the recorded model; it is checked against
-the retrained model's own counts and probe, which it stores in ``extra["restored"]``.
+A checkpoint retrained by ``restore-checkpoint`` is not the recorded model. It stores the retrained
+model's own counts, probe and metrics in ``extra["restored"]``, with the checksum of the record it
+was judged against and the tolerances it was accepted under; it is used only if that record is the
+one beside it (same checksum) and its metrics are within those tolerances of the record's
+(:func:`restored_mismatch`), and then checked against its own counts and probe.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ __all__ = [
     "PROBE_TOL",
     "model_probe",
     "checkpoint_mismatch",
+    "metric_gaps",
+    "restored_mismatch",
     "load_verified_checkpoint",
     "verified_checkpoints",
 ]
@@ -68,13 +73,58 @@ def model_probe(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any
     )
 
 
+def metric_gaps(recorded: dict[str, Any], retrained: dict[str, Any]) -> dict[str, float]:
+    """Absolute differences, in percentage points, between two records' ``metrics``: each task's
+    test accuracy (``test_acc_1``, ``test_acc_2``), the mean validation accuracy and SR.
+
+    >>> metric_gaps({"test_acc": [0.9508, 0.9319], "val_acc_mean": 0.9371, "SR": 0.0},
+    ...             {"test_acc": [0.9504, 0.9315], "val_acc_mean": 0.9366, "SR": 0.0})
+    {'test_acc_1': 0.04, 'test_acc_2': 0.04, 'val_acc_mean': 0.05, 'SR': 0.0}
+    """
+    out = {
+        f"test_acc_{i + 1}": round(100 * abs(a - b), 6)
+        for i, (a, b) in enumerate(zip(recorded["test_acc"], retrained["test_acc"]))
+    }
+    out["val_acc_mean"] = round(100 * abs(recorded["val_acc_mean"] - retrained["val_acc_mean"]), 6)
+    out["SR"] = round(abs(recorded.get("SR", 0.0) - retrained.get("SR", 0.0)), 6)  # SR is stored in percent
+    return out
+
+
+def restored_mismatch(rec: dict[str, Any], restored: dict[str, Any]) -> str | None:
+    """Why a retrained copy (``extra["restored"]``) does not stand for record ``rec``, or None: it
+    must name ``rec``'s checksum (it was judged against this very record) and its metrics must be
+    within the tolerances it states of ``rec``'s, recomputed here, not read from the copy."""
+    from mdmtn.records.schema import record_checksum
+
+    if restored.get("record_checksum") != record_checksum(rec):
+        return "it was retrained against another record (or before retrained copies named their record)"
+    try:
+        gaps = metric_gaps(rec["metrics"], restored["metrics"])
+        tol = restored["tolerance_points"]
+        acc_gap = max(v for k, v in gaps.items() if k != "SR")
+        ok = acc_gap <= float(tol["acc"]) + 1e-9 and gaps["SR"] <= float(tol["SR"]) + 1e-9
+    except (KeyError, TypeError, ValueError):
+        return "its retraining block is incomplete"
+    if not ok:
+        return (
+            f"the retrained copy's metrics differ from its record's by {acc_gap:.2f} accuracy and {gaps['SR']:.2f} "
+            f"SR points, beyond the tolerances it states ({tol['acc']}, {tol['SR']})"
+        )
+    return None
+
+
 def checkpoint_mismatch(
     model: nn.Module, input_shape: tuple[int, ...], rec: dict[str, Any], extra: dict[str, Any] | None = None
 ) -> str | None:
     """Why ``model`` (loaded from a checkpoint with ``extra``) is not the model of record ``rec``,
     or None when it is. A restored checkpoint (``extra["restored"]``) is compared with the
-    retrained model's own metrics and probe stored there, an original one with the record's."""
+    retrained model's own metrics and probe stored there, after that block is checked against the
+    record (:func:`restored_mismatch`); an original one with the record's."""
     restored = (extra or {}).get("restored")
+    if restored:
+        why = restored_mismatch(rec, restored)
+        if why is not None:
+            return why
     ref_metrics = (restored or {}).get("metrics") if restored else rec.get("metrics")
     ref_probe = (restored or {}).get("probe") if restored else rec.get("probe")
     whose = "the retrained copy's" if restored else "its record's"

@@ -45,6 +45,12 @@ def content_checksum(rec: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
+def record_checksum(rec: dict[str, Any]) -> str:
+    """The checksum that identifies record ``rec``: the stored one, or, for a record not yet written,
+    the one :func:`mdmtn.records.store.write_record` will store."""
+    return rec.get("checksum") or content_checksum({**rec, "schema": SCHEMA_VERSION, "checksum": None})
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """A run record as stored (one JSON object per file, ``<key>.json``).

@@ -590,6 +590,56 @@ def test_restore_does_not_keep_a_checkpoint_of_other_weights(sparse_run, tmp_pat
     assert any("not this run's model" in s for s in logs)
 
 
+def test_a_retrained_copy_is_checked_against_its_record_not_only_itself(sparse_run, tmp_path, synthetic_data_root):
+    """A checkpoint marked "retrained" vouches for its weights with counts, a probe and metrics stored
+    in the same file; it stands for a record only if it names that record's checksum and its metrics
+    are within its stated tolerances of the record's, recomputed from the record."""
+    import shutil
+
+    from mdmtn.core.config import INPUT_SHAPES
+    from mdmtn.data import SplitsLoader
+    from mdmtn.experiments.restore import restore_checkpoint
+    from mdmtn.objectives.metrics import sparsity_metrics
+    from mdmtn.records.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from mdmtn.records.probe import load_verified_checkpoint, model_probe
+
+    from mdmtn.records.store import read_record
+
+    cfg, _, out = sparse_run
+    dst = tmp_path / "r"
+    shutil.copytree(out, dst)
+    rec = read_record(dst / f"{cfg.key()}.json")  # as written, with its checksum
+    ckpt = dst / f"{cfg.key()}.pt"
+    ckpt.unlink()
+    assert (
+        restore_checkpoint(dst, cfg.key(), SplitsLoader(synthetic_data_root), log=lambda s: None)["status"]
+        == "restored"
+    )
+    model, _, extra = load_verified_checkpoint(ckpt, rec)  # the honest copy is used
+    assert extra["restored"]["record_checksum"] == rec["checksum"]
+
+    honest = extra["restored"]
+
+    def forged(**edit):
+        m, c, _ = load_checkpoint(ckpt)
+        with torch.no_grad():
+            next(b for n, b in m.named_parameters() if n.endswith("bias")).add_(0.5)  # other weights
+        block = dict(honest, probe=model_probe(m, INPUT_SHAPES[c.dataset]))  # consistent with themselves
+        block["metrics"] = dict(block["metrics"], **sparsity_metrics(m))
+        block.update(edit)
+        save_checkpoint(ckpt, m, c, dict(restored=block))
+
+    # another record's copy (or one from before copies named their record)
+    forged(record_checksum="sha256:" + "0" * 64)
+    with pytest.raises(CheckpointError, match="retrained against another record"):
+        load_verified_checkpoint(ckpt, rec)
+    # metrics far from the record's, with tolerances that do not cover them
+    far = dict(rec["metrics"], test_acc=[a - 0.2 for a in rec["metrics"]["test_acc"]])
+    forged(metrics=far)
+    with pytest.raises(CheckpointError, match="beyond the tolerances it states"):
+        load_verified_checkpoint(ckpt, rec)
+
+
 def test_a_front_study_and_fig7_maps_refuse_a_source_checkpoint_of_other_weights(
     sparse_run, tmp_path, synthetic_data_root
 ):
