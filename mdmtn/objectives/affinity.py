@@ -19,6 +19,7 @@ number of iterations bit for bit.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -34,11 +35,43 @@ COMPILED = njit is not None  # whether the compiled loop runs (else scikit-learn
 
 
 def _compile(f):
-    """``f`` compiled with the flags below, cached on disk where numba finds a writable place."""
+    """``f`` compiled with the flags below, cached on disk where numba finds a writable place. A
+    cache index that does not unpickle (a killed writer, a damaged disk) is removed first, with a
+    warning, so that numba compiles afresh instead of failing with a traceback at the first call."""
     try:
-        return njit(fastmath=_FASTMATH, cache=True)(f)
+        compiled = njit(fastmath=_FASTMATH, cache=True)(f)
     except RuntimeError:  # no writable cache directory: compile in each process instead
         return njit(fastmath=_FASTMATH)(f)
+    _drop_damaged_index(compiled)
+    return compiled
+
+
+def _drop_damaged_index(compiled) -> None:
+    import pickle
+    import warnings
+
+    # numba's own layout (numba.core.caching.IndexDataCacheFile): a pickled version, then the
+    # pickled (source stamp, overloads); read here the way numba reads it
+    index = getattr(getattr(getattr(compiled, "_cache", None), "_cache_file", None), "_index_path", None)
+    if index is None or not os.path.exists(index):
+        return
+    try:
+        with open(index, "rb") as fh:
+            pickle.load(fh)
+            stamp, overloads = pickle.loads(fh.read())
+        for name in dict(overloads).values():  # the compiled code each entry points to
+            with open(os.path.join(os.path.dirname(index), name), "rb") as fh:
+                pickle.loads(fh.read())
+    except FileNotFoundError:
+        return  # a data file gone: numba itself recompiles that entry
+    except Exception as e:  # noqa: BLE001 - anything numba's reader would trip over
+        warnings.warn(
+            f"numba cache index {index} is damaged ({type(e).__name__}); removed, compiling afresh", stacklevel=3
+        )
+        try:
+            os.unlink(index)
+        except OSError:
+            pass
 
 
 def affinity_propagation(

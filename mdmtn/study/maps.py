@@ -6,9 +6,59 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+import hashlib
+import json
+
 from mdmtn.core.files import write_json_atomic
 from mdmtn.objectives.growl import similarity_summary
 from mdmtn.records.checkpoint import restored_note
+
+# what each stored map must hold for a page to draw it
+MAP_FIELDS = ("name", "label", "rows", "shown", "zero_rows", "tied_groups", "SR", "order", "S_u8")
+
+
+def maps_checksum(stored: dict[str, Any]) -> str:
+    """``sha256:<hex>`` over a maps file's content but its checksum (canonical JSON)."""
+    body = {k: v for k, v in stored.items() if k != "checksum"}
+    return "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class MapsDamaged(ValueError):
+    """A stored maps file that is not the maps of its run; the message names it and the fix."""
+
+
+def read_maps(cache: str | Path) -> dict[str, Any] | None:
+    """The maps stored at ``cache`` (``<records>/similarity/<key>.json``), or None when there are none.
+    Checked to be what the page draws: JSON holding ``maps`` (each with :data:`MAP_FIELDS`) and a
+    ``source``, of run ``<key>`` and matching its checksum where it has one (files written before
+    map files carried them have none). :class:`MapsDamaged` names the file and how to rebuild it."""
+    cache = Path(cache)
+    if not cache.exists():
+        return None
+    fix = f"rebuild it from the run's checkpoint: python -m mdmtn.study maps {cache.parent.parent}"
+    try:
+        stored = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise MapsDamaged(f"{cache} is not readable JSON ({type(e).__name__}); {fix}") from None
+    if isinstance(stored, list):  # the first format: a bare list of block-averaged maps
+        stored = dict(
+            maps=stored,
+            source="stored maps of the run's own model, block-averaged, rows in layer order (an older format)",
+        )
+    maps = stored.get("maps") if isinstance(stored, dict) else None
+    if not (isinstance(maps, list) and maps and all(isinstance(m, dict) for m in maps)):
+        raise MapsDamaged(f"{cache} holds no list of maps; {fix}")
+    if "S_u8" in maps[0]:
+        missing = sorted({f for m in maps for f in MAP_FIELDS if f not in m})
+        if missing:
+            raise MapsDamaged(f"{cache} lacks the map field(s) {', '.join(missing)}; {fix}")
+    if not isinstance(stored.get("source"), str):
+        raise MapsDamaged(f"{cache} does not say which model its maps come from; {fix}")
+    if stored.get("key", cache.stem) != cache.stem:
+        raise MapsDamaged(f"{cache} holds the maps of run {stored['key']}, not of {cache.stem}; {fix}")
+    if "checksum" in stored and stored["checksum"] != maps_checksum(stored):
+        raise MapsDamaged(f"{cache}: its content does not match its checksum (edited or damaged); {fix}")
+    return stored
 
 
 def write_similarity_maps(cache: str | Path, checkpoint: str | Path, rec: dict[str, Any]) -> dict[str, Any]:
@@ -22,7 +72,8 @@ def write_similarity_maps(cache: str | Path, checkpoint: str | Path, rec: dict[s
     model, _, extra = load_verified_checkpoint(checkpoint, rec)
     note = restored_note(extra)
     source = f"the run's own checkpoint ({key})" if note is None else f"a checkpoint of run {key}: {note}"
-    out = dict(maps=similarity_summary(model), source=source)
+    out = dict(key=key, maps=similarity_summary(model), source=source)
+    out["checksum"] = maps_checksum(out)
     write_json_atomic(Path(cache), out)
     return out
 

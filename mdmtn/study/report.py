@@ -378,16 +378,14 @@ def seed_check_markdown(
     return "\n".join(lines)
 
 
-def _stored_maps(cache: Path) -> dict[str, Any] | None:
-    import json
+def _stored_maps(cache: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(maps, None), (None, None) when there are none, or (None, why) for a damaged file."""
+    from mdmtn.study.maps import MapsDamaged, read_maps
 
-    stored = json.loads(cache.read_text()) if cache.exists() else None
-    if isinstance(stored, list):  # the first format: a bare list of block-averaged maps
-        stored = dict(
-            maps=stored,
-            source="stored maps of the run's own model, block-averaged, rows in layer order (an older format)",
-        )
-    return stored
+    try:
+        return read_maps(cache), None
+    except MapsDamaged as e:
+        return None, str(e)
 
 
 def _similarity_runs(records: Sequence[dict], records_dir: str | Path):
@@ -409,7 +407,7 @@ def similarity_sources(records: Sequence[dict], records_dir: str | Path) -> list
     ``python -m mdmtn.study maps`` (:func:`mdmtn.study.maps.write_missing_maps`) makes them."""
     out = []
     for _, _, key, cache, ckpt in _similarity_runs(records, records_dir):
-        stored = _stored_maps(cache)
+        stored, _ = _stored_maps(cache)  # a damaged file is rebuilt like a missing one
         if (stored is None or "S_u8" not in stored["maps"][0]) and ckpt.exists():
             out.append(dict(record=next(r for r in records if r["key"] == key), cache=cache, checkpoint=ckpt))
     return out
@@ -418,11 +416,12 @@ def similarity_sources(records: Sequence[dict], records_dir: str | Path) -> list
 def similarity_panels(records: Sequence[dict], records_dir: str | Path) -> list[dict[str, Any]]:
     """One Fig. 7 panel per sparse "ours" row of Tables 1-2 (the table's selected run): ``dataset``,
     ``arch``, ``k``, ``SR``, ``key``, ``maps`` and ``source`` (None when no maps are stored) and
-    ``checkpoint`` (whether ``<key>.pt`` is there, so ``python -m mdmtn.study maps`` could make them).
+    ``checkpoint`` (whether ``<key>.pt`` is there, so ``python -m mdmtn.study maps`` could make them);
+    ``damaged``: why a stored maps file is not used (:func:`mdmtn.study.maps.read_maps`), else None.
     Maps are read from ``<records_dir>/similarity/<key>.json``; nothing is computed or written."""
     out = []
     for ds, row, key, cache, ckpt in _similarity_runs(records, records_dir):
-        stored = _stored_maps(cache)
+        stored, damaged = _stored_maps(cache)
         out.append(
             dict(
                 dataset=ds,
@@ -432,6 +431,7 @@ def similarity_panels(records: Sequence[dict], records_dir: str | Path) -> list[
                 key=key,
                 maps=stored["maps"] if stored else None,
                 source=stored["source"] if stored else None,
+                damaged=damaged,
                 checkpoint=ckpt.exists(),
             )
         )

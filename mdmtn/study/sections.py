@@ -92,6 +92,9 @@ def similarity(
         write_missing_maps(similarity_sources(records, records_dir))
     p = next((x for x in similarity_panels(records, records_dir) if (x["dataset"], x["arch"]) == (dataset, arch)), None)
     if p is None or p["maps"] is None:
+        if p is not None and p["damaged"]:
+            _md(f"Fig. 7 for {arch.upper()} on {dataset} is not drawn: {p['damaged']}.")
+            return
         if p is not None and p["checkpoint"]:
             _md(
                 f"The maps of run {p['key']} ({arch.upper()} on {dataset}) are not made yet; "

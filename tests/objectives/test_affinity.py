@@ -14,7 +14,7 @@ from sklearn.cluster import AffinityPropagation
 from sklearn.exceptions import ConvergenceWarning
 
 import mdmtn.objectives.affinity as affinity
-from mdmtn.objectives.affinity import affinity_propagation
+from mdmtn.objectives.affinity import COMPILED, affinity_propagation
 from mdmtn.objectives.growl import cluster_rows, similarity_matrix, weight_rows
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "paper"
@@ -167,3 +167,30 @@ def test_the_degenerate_case_test_agrees_with_scikit_learns():
     for S in cases + [one_off, own_diagonal]:
         for pref in (np.asarray(0.5), np.array([0.5, 0.5]), np.array([0.5, 0.6])):
             assert affinity._equal_similarities_and_preferences(S, pref) == bool(theirs(S, pref))
+
+
+@pytest.mark.skipif(not COMPILED, reason="numba not installed")
+@pytest.mark.parametrize("damage", ["index", "data"])
+def test_a_damaged_numba_cache_is_rebuilt_not_a_traceback(tmp_path, damage):
+    """Real processes share a numba cache folder; one file of it is damaged (a killed writer, a bad
+    disk) and the next process warns, compiles afresh and gives the same clustering."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from mdmtn.objectives.affinity import affinity_propagation\n"
+        "S = -np.random.default_rng(0).random((30, 30))\n"
+        "print(affinity_propagation(S, -1.0)[0].tolist())\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    files = sorted(tmp_path.rglob("*.nbi" if damage == "index" else "*.nbc"))
+    assert files
+    for f in files:
+        f.write_bytes(os.urandom(64))
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    assert "is damaged" in again.stderr and again.stdout == first.stdout
