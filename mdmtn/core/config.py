@@ -24,8 +24,8 @@ import dataclasses
 import hashlib
 import json
 import math
-import re
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence

@@ -3,11 +3,10 @@ page only reads them (``python -m mdmtn.study maps <records dir>``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Iterable
-
 import hashlib
 import json
+from pathlib import Path
+from typing import Any, Iterable
 
 from mdmtn.core.files import write_json_atomic
 from mdmtn.objectives.growl import similarity_summary

@@ -602,7 +602,6 @@ def test_a_retrained_copy_is_checked_against_its_record_not_only_itself(sparse_r
     from mdmtn.objectives.metrics import sparsity_metrics
     from mdmtn.records.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from mdmtn.records.probe import load_verified_checkpoint, model_probe
-
     from mdmtn.records.store import read_record
 
     cfg, _, out = sparse_run
