@@ -620,6 +620,10 @@ def _worker_run(
 def _run_parallel(
     cfgs, plan: _Plan, out_dir, load, checkpoints, progress, workers, threads, report, poll_s, device
 ) -> None:
+    """Train the plan's runs in ``workers`` processes. Each process is its own one-worker pool, so a
+    process that dies (the out-of-memory killer, kill -9) breaks its own run only: no new run
+    starts, the others in progress finish and are recorded, then :class:`WorkerDied` says which run
+    was lost (resumed by the same command)."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -632,44 +636,57 @@ def _run_parallel(
     bar = tqdm(
         total=len(plan.queue), desc=f"sweep ({workers} workers x {threads} threads)", unit="run", disable=not progress
     )
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_worker_start, initargs=(threads, os.getpid())
-    )
-    running: dict[Any, int] = {}
+    pools = [
+        ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_worker_start, initargs=(threads, os.getpid()))
+        for _ in range(workers)
+    ]
+    free = list(pools)
+    running: dict[Any, tuple[int, Any]] = {}
+    lost: list[int] = []  # runs whose worker process died
     try:
         while not plan.finished:
-            while len(running) < workers and (i := plan.next()) is not None:
-                with _sigint_held():  # submit starts the worker processes
-                    running[pool.submit(_worker_run, cfgs[i], str(out_dir), load, checkpoints, device)] = i
+            while not lost and free and (i := plan.next()) is not None:
+                pool = free.pop()
+                with _sigint_held():  # submit starts the worker process
+                    running[pool.submit(_worker_run, cfgs[i], str(out_dir), load, checkpoints, device)] = (i, pool)
             for j, rec in plan.resolve_deferred().items():
                 report(j, rec, elsewhere=True)
                 bar.update(1)
             if not running:
+                if lost:  # what was in progress has finished; nothing new was started
+                    break
                 if plan.queue or plan.deferred:
                     time.sleep(poll_s)
                 continue
             done, _ = wait(running, timeout=poll_s if plan.deferred else None, return_when=FIRST_COMPLETED)
             for fut in done:
-                i = running.pop(fut)
+                i, pool = running.pop(fut)
                 plan.done(i)
                 try:
                     rec = fut.result()
                 except BrokenProcessPool:
-                    raise WorkerDied(
-                        f"a worker process died while training {run_tag(i, cfgs)} (killed: out of memory?); "
-                        "the other runs in progress were stopped"
-                    ) from None
+                    lost.append(i)
+                    pool.shutdown(wait=False)
+                    continue
                 report(i, rec)
                 bar.update(1)
-        pool.shutdown(wait=True)
+                free.append(pool)
+        for pool in pools:
+            pool.shutdown(wait=True)
+        if lost:
+            raise WorkerDied(
+                f"a worker process died while training {', '.join(run_tag(i, cfgs) for i in lost)} (killed: out "
+                "of memory?); the runs in progress in the other workers finished and were recorded"
+            )
     except BaseException:
         # a run in a worker cannot be cancelled: end the workers, so none finishes a run after this
-        pool.shutdown(wait=False, cancel_futures=True)
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
         for p in mp.active_children():
             p.terminate()
         for p in mp.active_children():
             p.join(5)
-        for i in running.values():
+        for i, _ in running.values():
             plan.done(i)
         raise
     finally:
