@@ -114,16 +114,29 @@ def side_config(rec: Mapping[str, Any]) -> dict[str, Any]:
     return {n: v for n, v in RunConfig.from_dict(rec["config"]).to_dict().items() if n != "seed"}
 
 
-def _side_walls(v: Verdict, records_by_key: Mapping[str, dict]) -> list[tuple[int, float]]:
-    """Per side of ``v``: (seeds it has, mean wall time per run in s), from its records' configs."""
-    sides: dict[str, list[float]] = {}
+@dataclass
+class _Side:
+    """One side of a comparison (or a cell): one configuration but for its seed, its seeds and the
+    wall time of each of its runs (seconds, by record key)."""
+
+    config: dict[str, Any]
+    seeds: set[int]
+    walls: dict[str, float]
+
+
+def _sides(v: Verdict, records_by_key: Mapping[str, dict]) -> dict[str, _Side]:
+    """The sides of ``v``'s runs, by their configuration (canonical JSON): the one grouping both the
+    way out of "inconclusive" and the seeds plan read."""
+    sides: dict[str, _Side] = {}
     for key in v.keys:
         r = records_by_key.get(key)
         if r is None:
             continue
-        side = json.dumps(side_config(r), sort_keys=True)  # a side: one configuration but for its seed
-        sides.setdefault(side, []).append(float(r.get("wall_time_s") or 0.0))
-    return [(len(w), sum(w) / len(w)) for w in sides.values()]
+        cfg = side_config(r)
+        side = sides.setdefault(json.dumps(cfg, sort_keys=True), _Side(cfg, set(), {}))
+        side.seeds.add(r["config"]["seed"])
+        side.walls[key] = float(r.get("wall_time_s") or 0.0)
+    return sides
 
 
 def way_out_rows(vs: Sequence[Verdict], records: Sequence[dict]) -> list[WayOut]:
@@ -139,9 +152,10 @@ def way_out_rows(vs: Sequence[Verdict], records: Sequence[dict]) -> list[WayOut]
         need = seeds_to_decide(v)
         extra, hours = 0, 0.0
         if need is not None and need <= MAX_SEEDS:
-            for n, wall in _side_walls(v, by_key):
-                extra += max(0, need - n)
-                hours += max(0, need - n) * wall / 3600
+            for side in _sides(v, by_key).values():
+                missing = max(0, need - len(side.walls))
+                extra += missing
+                hours += missing * (sum(side.walls.values()) / len(side.walls)) / 3600
         out.append(WayOut(v.claim["id"], v.arm, v.n, lean(v), need, extra, hours))
     return out
 
@@ -182,24 +196,19 @@ def seeds_plan(
     it. Fixed before any of its runs: no stopping when a verdict looks decided."""
     by_key = {r["key"]: r for r in records}
     chosen = [w for w in way_out_rows(vs, records) if w.seeds is not None and w.seeds <= max_seeds]
-    want: dict[str, tuple[dict, int, set[int], set[str]]] = {}
-    walls: dict[str, dict[str, float]] = {}
+    want: dict[str, tuple[_Side, int, set[str]]] = {}  # side -> (its runs, seeds it needs, claims)
     for w in chosen:
         v = next(x for x in vs if x.claim["id"] == w.claim_id)
-        for key in v.keys:
-            r = by_key.get(key)
-            if r is None:
-                continue
-            cfg = side_config(r)
-            side = json.dumps(cfg, sort_keys=True)
-            _, need, seeds, ids = want.get(side, (cfg, 0, set(), set()))
-            want[side] = (cfg, max(need, w.seeds), seeds | {r["config"]["seed"]}, ids | {w.claim_id})
-            walls.setdefault(side, {})[key] = float(r.get("wall_time_s") or 0.0)
+        for name, side in _sides(v, by_key).items():
+            have, need, ids = want.get(name, (_Side(side.config, set(), {}), 0, set()))
+            have.seeds |= side.seeds
+            have.walls.update(side.walls)
+            want[name] = (have, max(need, w.seeds), ids | {w.claim_id})
     runs = []
-    for side, (cfg, need, seeds, ids) in want.items():
-        new = [s for s in range(need + len(seeds)) if s not in seeds][: max(0, need - len(seeds))]
-        hours = sum(walls[side].values()) / len(walls[side]) / 3600
-        runs += [PlannedRun(cfg, s, tuple(sorted(ids)), hours) for s in new]
+    for side, need, ids in want.values():
+        new = [s for s in range(need + len(side.seeds)) if s not in side.seeds][: max(0, need - len(side.seeds))]
+        hours = sum(side.walls.values()) / len(side.walls) / 3600
+        runs += [PlannedRun(side.config, s, tuple(sorted(ids)), hours) for s in new]
     runs.sort(key=lambda p: (p.seed, p.config["dataset"], p.config.get("method", ""), p.config["model"], p.config["k"]))
     return chosen, runs
 

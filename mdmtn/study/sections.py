@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mdmtn.study.chapter import show
+from mdmtn.study.selection import selection_line
 
 
 def _md(text: str) -> None:
@@ -70,6 +71,7 @@ def front(records: Sequence[dict], dataset: str, arch: str, profile: str = "libr
     if not p["runs"]:
         _md("No records for this combination yet.")
         return
+    _md(selection_line(f"This front ({arch.upper()} / {dataset})", p["runs"]))
     show(pareto_figure(p["sparse"], p["front"], p["dense_front"], title=f"{arch.upper()} / {dataset}"))
     _md(front_caption(p, dataset, arch))
     _md("**Sparsity clusters of the Pareto-optimal runs**")
@@ -103,6 +105,7 @@ def similarity(
             return
         _md(f"No selected sparse run with a checkpoint or stored maps for {arch.upper()} on {dataset}.")
         return
+    _md(selection_line(f"Fig. 7 ({arch.upper()} / {dataset})", [r for r in records if r["key"] == p["key"]]))
     show(similarity_figure(p["maps"], title=f"{arch.upper()}, k = {tuple(p['k'])}, SR {p['SR']:.1f}%"))
     _md(similarity_caption(p, preset))
 
@@ -121,6 +124,7 @@ def pf_study(records: Sequence[dict], dataset: str, arch: str, letter: str, pres
         )
         return
     s = p["source"]
+    _md(selection_line(f"Fig. 6({letter})", [s] + p["study"] + p["dense"]))
     show(
         fronts_2d_figure(
             {
@@ -149,6 +153,7 @@ def pf_overlay(records: Sequence[dict], dataset: str, letter: str, preset: str) 
     if not groups:
         _md("No records for this overlay yet.")
         return
+    _md(selection_line(f"Fig. 6({letter})", [r for g in groups.values() for r in g]))
     show(fronts_2d_figure(groups, title=f"({letter}) {dataset}: both architectures"))
     counts = "; ".join(
         f"{a.upper()}: {len(p['study'])} study runs, {len(p['dense'])} k0 = 0 runs" for a, p in panels.items()

@@ -36,3 +36,33 @@ def is_default(rec: dict[str, Any], profile: str = "library", overrides: dict[st
     (``init_from``), switch variants and any other overridden field are not. Cached per (config,
     profile, overrides): tables, fronts and verdicts ask about the same records often."""
     return _is_default(json.dumps(rec["config"], sort_keys=True), profile, json.dumps(overrides or {}, sort_keys=True))
+
+
+def _profile_of(config_json: str) -> str:
+    """The switch profile a config is the default run of; "every profile" for a method no switch
+    touches (STL, MTAN, KDMTL, unitary); "variant" for none."""
+    from mdmtn.core.config import PROFILES
+
+    hits = [p for p in PROFILES if _is_default(config_json, p)]
+    return "every profile" if len(hits) == len(PROFILES) else (hits[0] if hits else "variant")
+
+
+def selection_line(what: str, records: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> str:
+    """One line, shown before a section displays anything, saying which runs it reads: how many,
+    their preset(s), switch profile(s) (the profile a run is exactly the default config of; "every
+    profile" for a method no switch touches; else "variant": a switch or setting overridden, a
+    front study) and seeds. Markdown."""
+    if not records:
+        return f"*{what} reads no run records yet.*"
+    configs = [r["config"].get("run", r["config"]) for r in records]  # a joint record's runs share one config
+    presets = sorted({c["preset"] for c in configs})
+    profiles: dict[str, int] = {}
+    for c in configs:
+        name = _profile_of(json.dumps(c, sort_keys=True))
+        profiles[name] = profiles.get(name, 0) + 1
+    seeds = sorted({c["seed"] for c in configs})
+    shown = ", ".join(f"{p} ({n})" for p, n in sorted(profiles.items(), key=lambda kv: (-kv[1], kv[0])))
+    return (
+        f"*{what} reads {len(records)} run record{'s' if len(records) != 1 else ''}: preset "
+        f"{', '.join(presets)}; profile {shown}; seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, seeds))}.*"
+    )
