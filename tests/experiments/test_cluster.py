@@ -144,3 +144,23 @@ def test_a_worker_killed_mid_run_loses_only_that_run(cluster, synthetic_data_roo
     assert sorted(r["config"]["seed"] for r in recs) == [0, 1, 2] and all(r["status"] == "ok" for r in recs)
     assert stdout.count("[done]") == 3  # one record each: none lost, none trained twice
     assert not list(out.glob("*.lock")) and not list(out.glob("*.rejected-*"))
+
+
+def test_a_relative_out_is_where_the_user_looks_not_in_the_workers_directory(cluster, synthetic_data_root, tmp_path):
+    """The workers run in another directory (REPO) than the command (tmp_path); a relative --out is
+    made absolute before it travels, so the records land under the command's directory and the
+    path the sweep prints exists."""
+    env = dict(os.environ, MDMTN_CACHE=str(tmp_path / "cache"), MDMTN_DATA=str(synthetic_data_root))
+    args = ["--preset", "smoke", "--model", "hps", "--k", "0", "0.5", "0.5", "--no-progress", "--no-checkpoint"]
+    done = subprocess.run(
+        [sys.executable, "-m", "mdmtn", "train", *args, "--out", "rel/o", "--dask-scheduler", str(cluster)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    (rec,) = (tmp_path / "rel" / "o").glob("*.json")
+    assert json.loads(rec.read_text())["status"] == "ok"
+    assert str(tmp_path / "rel" / "o") in done.stdout and not (REPO / "rel").exists()
