@@ -34,7 +34,7 @@ from mdmtn.data import Splits, TaskTensors
 from mdmtn.models import build_model
 from mdmtn.objectives.lsuv import orthonormal_
 from mdmtn.training.baselines.common import CHANNELS_LAST, begin_search_run, lr_factor, lsuv_init_
-from mdmtn.training.baselines.stl import train_single_task
+from mdmtn.training.baselines.stl import train_stl_set
 from mdmtn.training.loop import EpochLoop, evaluate, run_epochs
 
 
@@ -116,28 +116,20 @@ def train_kdmtl(cfg: RunConfig, splits: Splits, *, progress: bool = True, model=
     )
     search_data, bar, history, fits = run.search_data, run.bar, run.history, run.fits
     try:
-        teachers = build_model("stl", splits.input_shape, n_tasks=cfg.n_tasks)
-        g = torch.Generator().manual_seed(cfg.seed + 7)
-        teacher_epochs = []
-        for t, net in enumerate(teachers.nets):
-            loop = train_single_task(
-                net,
-                t,
-                splits.train,
-                splits.val,
-                epochs=cfg.kdmtl.teacher_epochs,
-                lr=cfg.kdmtl.teacher_lr,
-                lr_decay=cfg.kdmtl.teacher_lr_decay,
-                lr_first_decay=1,
-                lr_step=1,
-                batch_size=cfg.data.batch_size,
-                eval_batch_size=cfg.data.eval_batch_size,
-                generator=g,
-                phase=f"teacher_task{t + 1}",
-                bar=bar,
-            )
-            history += loop.history
-            teacher_epochs.append(loop.best_epoch)
+        teachers, loops = train_stl_set(
+            cfg,
+            splits,
+            seed=cfg.seed + 7,
+            epochs=cfg.kdmtl.teacher_epochs,
+            lr=cfg.kdmtl.teacher_lr,
+            lr_decay=cfg.kdmtl.teacher_lr_decay,
+            lr_first_decay=1,
+            lr_step=1,
+            phase="teacher_task",
+            bar=bar,
+        )
+        history += [h for loop in loops for h in loop.history]
+        teacher_epochs = [loop.best_epoch for loop in loops]
         teachers.eval()
         for p in teachers.parameters():
             p.requires_grad_(False)

@@ -23,7 +23,7 @@ from tqdm import tqdm  # not tqdm.auto: in a notebook without ipywidgets it prin
 
 from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits, TaskTensors
-from mdmtn.models import build_model
+from mdmtn.models import STLSet, build_model
 from mdmtn.training.baselines.common import CHANNELS_LAST, baseline_trained, column, lr_factor, progress_bar
 from mdmtn.training.engine import seed_everything
 from mdmtn.training.loop import EpochLoop, evaluate, run_epochs
@@ -82,39 +82,73 @@ def train_single_task(
     )
 
 
+def train_stl_set(
+    cfg: RunConfig,
+    splits: Splits,
+    *,
+    seed: int,
+    epochs: int,
+    lr: float,
+    lr_decay: float,
+    lr_first_decay: int,
+    lr_step: int,
+    phase: str,
+    bar: tqdm | None,
+) -> tuple[STLSet, list[EpochLoop]]:
+    """Build an :class:`~mdmtn.models.STLSet` and train its network t on task t
+    (:func:`train_single_task`, batches drawn from one generator seeded with ``seed``, phases
+    ``<phase>1``, ``<phase>2``, ...): the STL baseline and KDMTL's teachers. Returns the set and
+    each network's finished loop."""
+    nets = build_model("stl", splits.input_shape, n_tasks=cfg.n_tasks)
+    g = torch.Generator().manual_seed(seed)
+    loops = [
+        train_single_task(
+            net,
+            t,
+            splits.train,
+            splits.val,
+            epochs=epochs,
+            lr=lr,
+            lr_decay=lr_decay,
+            lr_first_decay=lr_first_decay,
+            lr_step=lr_step,
+            batch_size=cfg.data.batch_size,
+            eval_batch_size=cfg.data.eval_batch_size,
+            generator=g,
+            phase=f"{phase}{t + 1}",
+            bar=bar,
+        )
+        for t, net in enumerate(nets.nets)
+    ]
+    return nets, loops
+
+
 def train_stl(cfg: RunConfig, splits: Splits, *, progress: bool = True, model=None):
     """Train one STL network per task; returns a :class:`mdmtn.training.finish.Trained` whose model is
     the :class:`~mdmtn.models.STLSet` of the selected networks."""
     if model is not None:
         raise ValueError("the STL baseline builds its own networks; bring-your-own models work with method 'mgda'")
     seed_everything(cfg.seed)
-    stl = build_model("stl", splits.input_shape, n_tasks=cfg.n_tasks)
-    g = torch.Generator().manual_seed(cfg.seed)
-    history, objectives, selected = [], [float("nan")], []
     bar = progress_bar(cfg, cfg.n_tasks * cfg.schedule.epochs, progress)
     try:
-        for t, net in enumerate(stl.nets):
-            loop = train_single_task(
-                net,
-                t,
-                splits.train,
-                splits.val,
-                epochs=cfg.schedule.epochs,
-                lr=cfg.schedule.lr,
-                lr_decay=cfg.schedule.lr_decay,
-                lr_first_decay=cfg.schedule.lr_first_decay,
-                lr_step=cfg.schedule.lr_step,
-                batch_size=cfg.data.batch_size,
-                eval_batch_size=cfg.data.eval_batch_size,
-                generator=g,
-                phase=f"stl_task{t + 1}",
-                bar=bar,
-            )
-            history += loop.history
-            objectives.append(loop.history[-1]["train_objectives"][1])
-            selected.append(loop.best_epoch)
+        sch = cfg.schedule
+        stl, loops = train_stl_set(
+            cfg,
+            splits,
+            seed=cfg.seed,
+            epochs=sch.epochs,
+            lr=sch.lr,
+            lr_decay=sch.lr_decay,
+            lr_first_decay=sch.lr_first_decay,
+            lr_step=sch.lr_step,
+            phase="stl_task",
+            bar=bar,
+        )
     finally:
         bar.close()
+    history = [h for loop in loops for h in loop.history]
+    objectives = [float("nan")] + [loop.history[-1]["train_objectives"][1] for loop in loops]
+    selected = [loop.best_epoch for loop in loops]
     return baseline_trained(
         cfg,
         stl,
