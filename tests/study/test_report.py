@@ -1,3 +1,5 @@
+import hashlib
+
 import pytest
 
 from mdmtn.core.config import make_config
@@ -20,7 +22,7 @@ def rec(model, k, objectives, accs, method="wc_al", seed=0, sr=10.0, **overrides
     )
     return dict(
         status="ok",
-        key=f"{model}{k}{seed}{method}{overrides}",
+        key=hashlib.sha256(f"{model}{k}{seed}{method}{overrides}".encode()).hexdigest()[:16],  # a key's form
         config=cfg,
         metrics=dict(
             train_objectives=list(objectives),
@@ -82,7 +84,7 @@ def test_sweep_runs_leave_out_switch_variants_and_front_study_runs():
     dominates the sweep must not become the table's sparse row."""
     a = rec("mdmtn", (0.01, 0.5, 0.49), (1, 1, 1), (0.90, 0.90))
     variant = rec("mdmtn", (0.01, 0.5, 0.49), (0.5, 0.5, 0.5), (0.99, 0.99), prox_mode="head")
-    study = rec("mdmtn", (0.01, 0.2, 0.79), (0.4, 0.4, 0.4), (0.99, 0.99), init_from="abc")
+    study = rec("mdmtn", (0.01, 0.2, 0.79), (0.4, 0.4, 0.4), (0.99, 0.99), init_from="0123456789abcdef")
     base = rec("mgda", (0.0, 0.5, 0.5), (0, 1, 1), (0.9, 0.9), method="mgda")
     assert [r["key"] for r in sweep_runs([a, variant, study, base])] == [a["key"]]
     rows = {(r["arch"], r["method"]): r for r in table_rows([a, variant, study], "multimnist")}
@@ -199,7 +201,9 @@ def test_pf_study_panel_starts_from_the_table_selection_and_counts_the_papers_ve
             ((0.001, 0.9, 0.099), 2.5, 2.5),
         )
     ]
-    foreign = rec("mdmtn", (0.001, 0.5, 0.499), (0.5, 0.1, 0.1), (0.9, 0.9), init_from="somebodyelse")
+    foreign = rec(
+        "mdmtn", (0.001, 0.5, 0.499), (0.5, 0.1, 0.1), (0.9, 0.9), init_from="fedcba9876543210"
+    )  # another source run
     p = pf_study_panel([src, other, dense, *study, foreign], "multimnist", "mdmtn")
     assert p["source"]["key"] == src["key"]  # best test accuracy among the Pareto-optimal sparse runs
     assert [r["key"] for r in p["study"]] == [r["key"] for r in study] and p["planned"] == 18
