@@ -53,7 +53,7 @@ def selection_line(what: str, records: list[dict[str, Any]] | tuple[dict[str, An
     profile" for a method no switch touches; else "variant": a switch or setting overridden, a
     front study) and seeds. Markdown."""
     if not records:
-        return f"*{what} reads no run records yet.*"
+        return f"*{what}: no run records yet.*"
     configs = [r["config"].get("run", r["config"]) for r in records]  # a joint record's runs share one config
     presets = sorted({c["preset"] for c in configs})
     profiles: dict[str, int] = {}
@@ -63,6 +63,6 @@ def selection_line(what: str, records: list[dict[str, Any]] | tuple[dict[str, An
     seeds = sorted({c["seed"] for c in configs})
     shown = ", ".join(f"{p} ({n})" for p, n in sorted(profiles.items(), key=lambda kv: (-kv[1], kv[0])))
     return (
-        f"*{what} reads {len(records)} run record{'s' if len(records) != 1 else ''}: preset "
+        f"*{what}: {len(records)} run record{'s' if len(records) != 1 else ''} read; preset "
         f"{', '.join(presets)}; profile {shown}; seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, seeds))}.*"
     )

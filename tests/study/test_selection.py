@@ -16,9 +16,9 @@ def test_the_line_counts_presets_profiles_and_seeds_as_built():
     stl = _rec(make_config("multimnist", "stl", (0.0, 0.5, 0.5), "paper", 0, method="stl"))
     line = selection_line("This table", [*lib, a23, variant, stl])
     assert line == (
-        "*This table reads 5 run records: preset paper, quick; profile library (2), authors-2023 (1), "
+        "*This table: 5 run records read; preset paper, quick; profile library (2), authors-2023 (1), "
         "every profile (1), variant (1); seeds 0, 1, 2.*"
     )
     assert is_default(a23, "authors-2023") and not is_default(a23) and not is_default(variant)
-    assert selection_line("Fig. 7", []) == "*Fig. 7 reads no run records yet.*"
+    assert selection_line("Fig. 7", []) == "*Fig. 7: no run records yet.*"
     assert selection_line("Fig. 7", lib[:1]).endswith("profile library (1); seed 0.*")
