@@ -255,8 +255,11 @@ def setup(
 
 
 # what the chapters publish for download: Sphinx copies this folder to the site's root
-# (html_extra_path in _config.yml), so files/<name> sits beside book/ in _build/html
-BOOK_FILES = REPO_ROOT / "_build" / "book_files"
+# (html_extra_path in _config.yml), so files/<name> sits beside book/ in _build/html. The folder is
+# in the repository (files/.gitkeep; its other files are ignored): Sphinx drops an html_extra_path
+# that does not exist when the build starts, before any chapter has published anything, and a
+# fresh clone's `jupyter-book build .` then had download links that led nowhere
+BOOK_FILES = REPO_ROOT / "book" / "_published"
 
 
 def publish(name: str, text: str) -> str:
