@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["WriteFailed", "atomic_write", "write_json_atomic", "remove_stale_temporaries", "TMP_SUFFIX"]
+__all__ = ["WriteFailed", "atomic_write", "write_json_atomic", "remove_stale_temporaries", "pid_alive", "TMP_SUFFIX"]
 
 TMP_SUFFIX = ".tmp"
 
@@ -81,7 +81,8 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, advice: str = "free spa
     return path
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (someone else's included)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -112,7 +113,7 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float) -> 
             old = now - p.stat().st_mtime > older_than_s
         except FileNotFoundError:
             continue
-        dead = writer is not None and writer[1] == me[1] and writer != me and not _alive(writer[0])
+        dead = writer is not None and writer[1] == me[1] and writer != me and not pid_alive(writer[0])
         if old or dead:
             try:
                 p.unlink()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from mdmtn.core.config import ConfigError
+from mdmtn.core.files import pid_alive
 
 # A lock file that is empty or unreadable (a disk that filled up while it was written, a garbage
 # file) is stale once it is older than this: a live holder writes its content right after creating it.
@@ -89,16 +90,6 @@ def read_lock(path: Path) -> dict[str, Any] | None:
     return d if isinstance(d, dict) else {}
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def stale_reason(path: Path, lock: dict[str, Any], stale_s: float | None = None) -> str | None:
     """Why a lock no longer protects its run (None if it does).
 
@@ -120,7 +111,7 @@ def stale_reason(path: Path, lock: dict[str, Any], stale_s: float | None = None)
         if age > UNREADABLE_STALE_S:
             return f"it is empty or unreadable and {age:.0f} s old (limit {UNREADABLE_STALE_S:.0f} s)"
         return None
-    if host == socket.gethostname() and not _pid_alive(pid):
+    if host == socket.gethostname() and not pid_alive(pid):
         return f"its holder pid {pid} on {host} is not running"
     beat = lock.get("heartbeat")
     reliable = (

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from mdmtn.objectives.metrics import sparsity_metrics
+from mdmtn.records.schema import record_checksum
 
 __all__ = [
     "PROBE_N",
@@ -94,8 +95,6 @@ def restored_mismatch(rec: dict[str, Any], restored: dict[str, Any]) -> str | No
     """Why a retrained copy (``extra["restored"]``) does not stand for record ``rec``, or None: it
     must name ``rec``'s checksum (it was judged against this very record) and its metrics must be
     within the tolerances it states of ``rec``'s, recomputed here, not read from the copy."""
-    from mdmtn.records.schema import record_checksum
-
     if restored.get("record_checksum") != record_checksum(rec):
         return "it was retrained against another record (or before retrained copies named their record)"
     try:
@@ -125,8 +124,8 @@ def checkpoint_mismatch(
         why = restored_mismatch(rec, restored)
         if why is not None:
             return why
-    ref_metrics = (restored or {}).get("metrics") if restored else rec.get("metrics")
-    ref_probe = (restored or {}).get("probe") if restored else rec.get("probe")
+    ref = restored or rec
+    ref_metrics, ref_probe = ref.get("metrics"), ref.get("probe")
     whose = "the retrained copy's" if restored else "its record's"
     have = sparsity_metrics(model)
     for name in COUNTS:

@@ -31,6 +31,13 @@ after that check (the committed records all are: a test checks it)."""
 CHECKSUM_FIELDS_V3 = ("status", "key", "config", "metrics", "history", "data", "wall_time_s")
 
 
+def canonical_checksum(obj: Any) -> str:
+    """``sha256:<hex>`` of ``obj``'s canonical JSON (sorted keys, no spaces): the one hash of
+    records and of the study's derived files."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
 def content_checksum(rec: dict[str, Any]) -> str:
     """``sha256:<hex>`` of the canonical JSON of what ``rec``'s checksum covers under its stored
     ``schema``: from version 4 every field but ``checksum``; before, :data:`CHECKSUM_FIELDS_V3` (a
@@ -41,14 +48,21 @@ def content_checksum(rec: dict[str, Any]) -> str:
         fields = {k: rec.get(k) for k in CHECKSUM_FIELDS_V3}
         if "probe" in rec:  # covered where present; records written before the probe keep their checksum
             fields["probe"] = rec["probe"]
-    blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), allow_nan=True)
-    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+    return canonical_checksum(fields)
+
+
+def sealed(rec: dict[str, Any]) -> dict[str, Any]:
+    """``rec`` as it is stored: in the current layout, with its checksum (a new dict; every other
+    field as it was)."""
+    out = dict(rec, schema=SCHEMA_VERSION)
+    out["checksum"] = content_checksum(out)
+    return out
 
 
 def record_checksum(rec: dict[str, Any]) -> str:
     """The checksum that identifies record ``rec``: the stored one, or, for a record not yet written,
     the one :func:`mdmtn.records.store.write_record` will store."""
-    return rec.get("checksum") or content_checksum({**rec, "schema": SCHEMA_VERSION, "checksum": None})
+    return rec.get("checksum") or sealed(rec)["checksum"]
 
 
 @dataclass(frozen=True)

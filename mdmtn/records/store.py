@@ -25,15 +25,13 @@ from mdmtn.records.schema import (
     content_checksum,
     migrate_record,
     run_key,
+    sealed,
 )
 
 
 def write_record(path: str | os.PathLike, rec: dict[str, Any]) -> Path:
     """Store a run (or joint) record atomically, in the current layout, with its checksum."""
-    rec = dict(rec, schema=SCHEMA_VERSION)
-    rec.pop("checksum", None)
-    rec["checksum"] = content_checksum(rec)
-    return write_json_atomic(path, rec, OUT_ADVICE)
+    return write_json_atomic(path, sealed(rec), OUT_ADVICE)
 
 
 def seal_record(path: str | os.PathLike, key_of: Callable[[dict], str] | None = None) -> bool:
@@ -48,9 +46,7 @@ def seal_record(path: str | os.PathLike, key_of: Callable[[dict], str] | None = 
     read_record(path, key_of or _key_of(raw))  # checked to be the record its name says first
     if raw.get("schema", 1) >= SCHEMA_VERSION and raw.get("checksum"):
         return False
-    sealed = dict(raw, schema=SCHEMA_VERSION)
-    sealed["checksum"] = content_checksum(sealed)
-    write_json_atomic(path, sealed)
+    write_json_atomic(path, sealed(raw))
     return True
 
 

@@ -3,7 +3,6 @@ page only reads them (``python -m mdmtn.study maps <records dir>``)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Iterable
@@ -11,15 +10,15 @@ from typing import Any, Iterable
 from mdmtn.core.files import write_json_atomic
 from mdmtn.objectives.growl import similarity_summary
 from mdmtn.records.checkpoint import restored_note
+from mdmtn.records.schema import canonical_checksum
 
 # what each stored map must hold for a page to draw it
 MAP_FIELDS = ("name", "label", "rows", "shown", "zero_rows", "tied_groups", "SR", "order", "S_u8")
 
 
 def maps_checksum(stored: dict[str, Any]) -> str:
-    """``sha256:<hex>`` over a maps file's content but its checksum (canonical JSON)."""
-    body = {k: v for k, v in stored.items() if k != "checksum"}
-    return "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """The checksum of a maps file: over its content but the checksum itself."""
+    return canonical_checksum({k: v for k, v in stored.items() if k != "checksum"})
 
 
 class MapsDamaged(ValueError):
