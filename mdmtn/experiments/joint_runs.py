@@ -1,5 +1,4 @@
-"""Joint solves as experiments: their records (resumable, atomic, checked against their names)
-and the book's MT2O-v comparison configs."""
+"""Joint solves as experiments: their records (resumable, atomic, checked against their names)."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits
 from mdmtn.records.schema import RecordError
 from mdmtn.records.store import load_records, read_record, write_record
-from mdmtn.training.mt2o import MT2O_VECTORS, JointConfig, joint_config, solve
+from mdmtn.training.mt2o import JointConfig, solve
 
 
 def joint_key(rec: dict[str, Any]) -> str:
@@ -73,25 +72,3 @@ def load_joint_records(out_dir: str | Path) -> list[dict[str, Any]]:
     """All joint records (``kind == "joint"``) in ``out_dir``, sorted by strategy then seed."""
     recs = load_records(out_dir, key_of=joint_key, kind="joint")
     return sorted(recs, key=lambda r: (r["strategy"], r["config"]["run"]["seed"]))
-
-
-def chapter_configs(
-    dataset: str,
-    preset: str,
-    seeds: Sequence[int],
-    extra_k: Sequence[float] | None = None,
-    model: str = "hps",
-    iterations: int | None = 3,
-) -> list[JointConfig]:
-    """The book's comparison: MT2O-v and independent on :data:`MT2O_VECTORS` (plus ``extra_k``), per
-    seed, alternating which strategy comes first (so slow spells of a shared CPU hit both).
-    ``iterations=3`` is half the quick preset's single stage (6 of 12 epochs), so that 3 seeds ×
-    2 strategies × 5 subproblems fit a 2-core CPU's afternoon."""
-    vectors = list(MT2O_VECTORS) + (
-        [tuple(extra_k)] if extra_k is not None and tuple(extra_k) not in MT2O_VECTORS else []
-    )
-    out = []
-    for i, s in enumerate(seeds):
-        order = ("mt2o", "independent") if i % 2 == 0 else ("independent", "mt2o")
-        out += [joint_config(dataset, model, vectors, preset, s, strategy=st, iterations=iterations) for st in order]
-    return out

@@ -415,13 +415,8 @@ def cmd_restore_checkpoint(args: argparse.Namespace) -> int:
     return status
 
 
-def add_common_options(t: argparse.ArgumentParser) -> None:
-    """Arguments shared by ``train`` and ``sweep``."""
-    t.add_argument("--dataset", choices=DATASETS, default="multimnist")
-    t.add_argument("--preset", choices=PRESETS, default="quick")
-    t.add_argument("--seed", type=int, default=None, help="one seed (default 0)")
-    t.add_argument("--seeds", type=int, nargs="+", help="several seeds, one record each")
-    t.add_argument("--out", default="runs", help="directory for run records and checkpoints")
+def add_data_options(t: argparse.ArgumentParser) -> None:
+    """Where the raw data are and which checks of them to skip (``train``, ``sweep``, ``restore-checkpoint``)."""
     t.add_argument("--data-dir", default=None, help="folder with MNIST/ and cifar-10-batches-py/ (default $MDMTN_DATA)")
     t.add_argument(
         "--allow-unverified-cifar",
@@ -434,6 +429,16 @@ def add_common_options(t: argparse.ArgumentParser) -> None:
         help="use MNIST files that are not the official ones (sha256; also MDMTN_ALLOW_UNVERIFIED_MNIST=1)",
     )
     t.add_argument("--download", action="store_true", help="let torchvision download missing raw data")
+
+
+def add_common_options(t: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``train`` and ``sweep``."""
+    t.add_argument("--dataset", choices=DATASETS, default="multimnist")
+    t.add_argument("--preset", choices=PRESETS, default="quick")
+    t.add_argument("--seed", type=int, default=None, help="one seed (default 0)")
+    t.add_argument("--seeds", type=int, nargs="+", help="several seeds, one record each")
+    t.add_argument("--out", default="runs", help="directory for run records and checkpoints")
+    add_data_options(t)
     t.add_argument(
         "--mu-schedule",
         choices=("paper", "head"),
@@ -604,18 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tol-sr", type=float, default=None, help="largest accepted gap of SR, in points (default 1.0)")
     r.add_argument("--threads", type=int, default=0, help="torch threads (default: the record's own count)")
     r.add_argument("--force", action="store_true", help="retrain even if a checkpoint of the run is there")
-    r.add_argument("--data-dir", default=None, help="folder with MNIST/ and cifar-10-batches-py/ (default $MDMTN_DATA)")
-    r.add_argument(
-        "--allow-unverified-cifar",
-        action="store_true",
-        help="skip torchvision's md5 check of the CIFAR-10 pickles (needed for rebuilt copies)",
-    )
-    r.add_argument(
-        "--allow-unverified-mnist",
-        action="store_true",
-        help="use MNIST files that are not the official ones (sha256; also MDMTN_ALLOW_UNVERIFIED_MNIST=1)",
-    )
-    r.add_argument("--download", action="store_true", help="let torchvision download missing raw data")
+    add_data_options(r)
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_restore_checkpoint)
     sl = sub.add_parser("seal", help="bring older records to the current schema, with the checksum over every field")

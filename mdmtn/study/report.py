@@ -13,11 +13,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from mdmtn.core.config import RunConfig, make_config
-from mdmtn.core.labels import METHOD_LABELS, TASK_LABELS
 from mdmtn.core.paper import PAPER_RESULTS, paper_preference_vectors
 from mdmtn.objectives.pareto import best_run, nondominated, objective_vectors, sparsity_clusters
 from mdmtn.records.aggregate import summarize
 from mdmtn.records.store import load_records
+from mdmtn.study.labels import METHOD_LABELS, TASK_LABELS
 from mdmtn.study.paper_fronts import PAPER_FRONT_ACC, PAPER_FRONT_CLAIMS, PAPER_FRONT_FACTS, PAPER_PARETO_COUNTS
 from mdmtn.study.selection import is_default
 

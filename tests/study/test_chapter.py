@@ -109,7 +109,7 @@ def test_the_k_a_chapter_suggests_is_accepted_by_that_chapter(nb):
     """A reader who copies the suggested k into papermill must not get an error (chapter 10's joint set
     is dense, and it once suggested a sparse k that its configs refused)."""
     from mdmtn.core.config import ConfigError
-    from mdmtn.experiments import joint_runs
+    from mdmtn.study import joint_report
     from mdmtn.study.chapter import setup
 
     k, dense = _suggested_k(nb)
@@ -117,6 +117,6 @@ def test_the_k_a_chapter_suggests_is_accepted_by_that_chapter(nb):
         pytest.skip("no suggested k")
     ch = setup(preset="quick", k=k, dense_k=dense)
     if nb.stem == "10_mt2o":
-        assert joint_runs.chapter_configs(ch.dataset, ch.preset, ch.seeds, ch.k)
+        assert joint_report.chapter_configs(ch.dataset, ch.preset, ch.seeds, ch.k)
         with pytest.raises(ConfigError, match="k0 = 0"):
             setup(preset="quick", k=[0.001, 0.6, 0.399], dense_k=True)

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from mt2o_toy import quadratic_toy
 from synthetic import write_all
 
 from mdmtn.core.config import ConfigError
@@ -22,7 +23,6 @@ from mdmtn.training.mt2o import (
     front_hypervolume,
     joint_config,
     nearest_neighbours,
-    quadratic_toy,
     solve,
     transfer_step,
 )

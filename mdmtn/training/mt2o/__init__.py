@@ -39,7 +39,7 @@ with GrOWL the density 1 − SR) is logged over training wall-clock; the time sp
 excluded and reported separately.
 
 The package holds the method (``config``: :class:`JointConfig`; ``transfer``: the transfer step;
-``solver``: :func:`solve`; ``toy``: :func:`quadratic_toy`). Its records live in
+``solver``: :func:`solve`). Its records live in
 :mod:`mdmtn.experiments.joint_runs` and its comparison tables in :mod:`mdmtn.study.joint_report`.
 """
 
@@ -52,7 +52,6 @@ from mdmtn.training.mt2o.config import (
     joint_config,
 )
 from mdmtn.training.mt2o.solver import JointResult, front_hypervolume, front_points, solve
-from mdmtn.training.mt2o.toy import quadratic_toy
 from mdmtn.training.mt2o.transfer import (
     TransferOutcome,
     cap,
@@ -79,5 +78,4 @@ __all__ = [
     "nearest_neighbours",
     "model_state",
     "load_state_",
-    "quadratic_toy",
 ]

@@ -1,4 +1,5 @@
-"""MT2O-v's loop on a toy with a known front: two quadratics, linear scalarisation."""
+"""MT2O-v's loop on a toy with a known front (two quadratics, linear scalarisation): the tests check
+the transfer step against the analytic front here."""
 
 from __future__ import annotations
 
