@@ -129,6 +129,42 @@ class SearchRun:
                 best, best_score = c, loop.best_score
         return best, results
 
+    def fit(
+        self,
+        cfg: RunConfig,
+        splits: Splits,
+        fit_index: int,
+        net: nn.Module,
+        step: Callable,
+        opt: torch.optim.Optimizer,
+        data: TaskTensors,
+        epochs: int,
+        phase: str,
+        extra: Callable[[], dict],
+    ) -> EpochLoop:
+        """Train ``net`` (fit number ``fit_index`` of the run, which seeds its batch order) for ``epochs``
+        epochs on ``data`` at the config's lr schedule, keeping its best validation mean accuracy; the
+        epochs join the run's history."""
+        sch = cfg.schedule
+        loop = run_epochs(
+            EpochLoop(
+                model=net,
+                step=step,
+                optimizers=[opt],
+                train=data,
+                epochs=epochs,
+                batch_size=cfg.data.batch_size,
+                lr_schedule=lambda e: lr_factor(e, sch.lr_decay, sch.lr_first_decay, sch.lr_step),
+                generator=torch.Generator().manual_seed(1000 * cfg.seed + 10 * fit_index),
+                evaluate=lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"],
+                phase=phase,
+                extra=extra,
+            ),
+            self.bar,
+        )
+        self.history.extend(loop.history)
+        return loop
+
     def result(self, cfg: RunConfig, splits: Splits, final: EpochLoop, **fields: Any) -> Trained:
         """The :class:`Trained` of the final fit: its best-validation model, every fit's history, and
         the record's ``baseline`` block (the selected epoch, ``fields``, the search's sample count)."""

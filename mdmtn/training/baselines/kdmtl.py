@@ -33,9 +33,9 @@ from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits, TaskTensors
 from mdmtn.models import build_model
 from mdmtn.objectives.lsuv import orthonormal_
-from mdmtn.training.baselines.common import CHANNELS_LAST, begin_search_run, lr_factor, lsuv_init_
+from mdmtn.training.baselines.common import CHANNELS_LAST, begin_search_run, lsuv_init_
 from mdmtn.training.baselines.stl import train_stl_set
-from mdmtn.training.loop import EpochLoop, evaluate, run_epochs
+from mdmtn.training.loop import EpochLoop, evaluate
 
 
 def distillation_loss(
@@ -149,26 +149,8 @@ def train_kdmtl(cfg: RunConfig, splits: Splits, *, progress: bool = True, model=
             adaptor_opt = torch.optim.Adam(
                 student.adaptors.parameters(), lr=cfg.kdmtl.adaptor_lr, weight_decay=cfg.kdmtl.adaptor_weight_decay
             )
-            loop = run_epochs(
-                EpochLoop(
-                    model=student,
-                    step=kdmtl_step(student, teachers.nets, opt, adaptor_opt, lambdas, cfg.kdmtl.detach),
-                    optimizers=[opt],
-                    train=data,
-                    epochs=epochs,
-                    batch_size=cfg.data.batch_size,
-                    lr_schedule=lambda e: lr_factor(
-                        e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step
-                    ),
-                    generator=torch.Generator().manual_seed(1000 * cfg.seed + 10 * i),
-                    evaluate=lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"],
-                    phase=phase,
-                    extra=lambda: dict(lambdas=list(lambdas)),
-                ),
-                bar,
-            )
-            history.extend(loop.history)
-            return loop
+            step = kdmtl_step(student, teachers.nets, opt, adaptor_opt, lambdas, cfg.kdmtl.detach)
+            return run.fit(cfg, splits, i, student, step, opt, data, epochs, phase, lambda: dict(lambdas=list(lambdas)))
 
         lam, lam_results = run.search(
             cfg.kdmtl.lambdas, lambda c: fit(c, search_data, cfg.schedule.search_epochs, "search_lambda")

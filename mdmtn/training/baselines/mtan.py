@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits, TaskTensors
 from mdmtn.models import build_model
-from mdmtn.training.baselines.common import CHANNELS_LAST, begin_search_run, lr_factor, lsuv_init_
-from mdmtn.training.loop import EpochLoop, evaluate, run_epochs
+from mdmtn.training.baselines.common import CHANNELS_LAST, begin_search_run, lsuv_init_
+from mdmtn.training.loop import EpochLoop
 
 
 def weighted_step(model: torch.nn.Module, opt: torch.optim.Optimizer, weights: Sequence[float]) -> Callable:
@@ -59,7 +59,7 @@ def train_mtan(cfg: RunConfig, splits: Splits, *, progress: bool = True, model=N
             (len(cfg.mtan.lambdas) + len(cfg.mtan.lrs) if s else 0) * cfg.schedule.search_epochs + cfg.schedule.epochs
         ),
     )
-    search_data, bar, history, fits = run.search_data, run.bar, run.history, run.fits
+    search_data, fits = run.search_data, run.fits
 
     def fit(lambdas: Sequence[float], lr: float, data: TaskTensors, epochs: int, phase: str) -> EpochLoop:
         i = next(fits)
@@ -69,26 +69,10 @@ def train_mtan(cfg: RunConfig, splits: Splits, *, progress: bool = True, model=N
         net.to(device=splits.train.x.device, memory_format=CHANNELS_LAST)
         lsuv_init_(net, data, cfg.data.batch_size, seed=1000 * cfg.seed + 10 * i + 3)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
-        loop = run_epochs(
-            EpochLoop(
-                model=net,
-                step=weighted_step(net, opt, lambdas),
-                optimizers=[opt],
-                train=data,
-                epochs=epochs,
-                batch_size=cfg.data.batch_size,
-                lr_schedule=lambda e: lr_factor(
-                    e, cfg.schedule.lr_decay, cfg.schedule.lr_first_decay, cfg.schedule.lr_step
-                ),
-                generator=torch.Generator().manual_seed(1000 * cfg.seed + 10 * i),
-                evaluate=lambda m: evaluate(m, splits.val, cfg.data.eval_batch_size)["acc"],
-                phase=phase,
-                extra=lambda: dict(lambdas=list(lambdas), base_lr=lr),
-            ),
-            bar,
+        step = weighted_step(net, opt, lambdas)
+        return run.fit(
+            cfg, splits, i, net, step, opt, data, epochs, phase, lambda: dict(lambdas=list(lambdas), base_lr=lr)
         )
-        history.extend(loop.history)
-        return loop
 
     try:
         lam, lam_results = run.search(
@@ -100,5 +84,5 @@ def train_mtan(cfg: RunConfig, splits: Splits, *, progress: bool = True, model=N
         )
         final = fit(lam, lr, splits.train, cfg.schedule.epochs, "final")
     finally:
-        bar.close()
+        run.bar.close()
     return run.result(cfg, splits, final, lambdas=list(lam), lr=lr, search_lambda=lam_results, search_lr=lr_results)
