@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-__all__ = ["PhaseTimer", "PHASES", "non_epoch_share"]
+__all__ = ["PhaseTimer", "PHASES"]
 
 # The phases a run of the paper's method reports, in the order they happen. Baselines report
 # the ones they have.
@@ -67,13 +67,3 @@ class PhaseTimer:
         phases = {k: round(v, 4) for k, v in self.seconds.items()}
         phases["other"] = round(max(wall_time_s - sum(self.seconds.values()), 0.0), 4)
         return dict(phases_s=phases, after_wall_s={}, device_synced=self._sync is not None)
-
-
-def non_epoch_share(rec: dict[str, Any]) -> float | None:
-    """Fraction of a record's wall time spent outside the training epochs (``1 - train /
-    wall_time_s``), from its ``timing`` block; None for a record without one."""
-    t = (rec.get("timing") or {}).get("phases_s")
-    wall = rec.get("wall_time_s")
-    if not t or not wall:
-        return None
-    return 1.0 - t.get("train", 0.0) / wall

@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 
 from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits
-from mdmtn.records.schema import RecordError
+from mdmtn.records.schema import RecordError, RunRecord
 from mdmtn.records.store import load_records, read_record, write_record
 from mdmtn.training.mt2o import JointConfig, solve
 
@@ -18,7 +18,7 @@ def joint_key(rec: dict[str, Any]) -> str:
     return JointConfig.from_dict(rec["config"]).key()
 
 
-def find_joint_record(out_dir: str | Path, jc: JointConfig) -> dict[str, Any] | None:
+def find_joint_record(out_dir: str | Path, jc: JointConfig) -> RunRecord | None:
     """The record of ``jc`` in ``out_dir`` (``<key>.json``, checked to be that config's), or None."""
     path = Path(out_dir) / f"{jc.key()}.json"
     if not path.exists():
@@ -28,7 +28,7 @@ def find_joint_record(out_dir: str | Path, jc: JointConfig) -> dict[str, Any] | 
     except RecordError as e:
         print(f"warning: {e}", file=sys.stderr)
         return None
-    return rec if rec.get("status") == "ok" else None
+    return RunRecord.from_dict(rec) if rec.get("status") == "ok" else None
 
 
 def run_joint(
@@ -39,8 +39,9 @@ def run_joint(
     progress: bool = True,
     force: bool = False,
     log: Callable[[str], None] = print,
-) -> list[dict[str, Any]]:
-    """Solve every joint config without a record in ``out_dir`` (resumable, atomic records).
+) -> list[RunRecord]:
+    """Solve every joint config without a record in ``out_dir`` (resumable, atomic records); returns
+    the records in ``jcs`` order.
     ``out_dir`` is checked to be a writable folder first (:class:`ConfigError`), not when the first
     solve has finished."""
     from mdmtn.experiments.sweep import check_out_dir
@@ -55,7 +56,7 @@ def run_joint(
             f"seed={jc.runs[0].seed}"
         )
         if rec is not None:
-            log(f"[skip] {tag}: {path} exists (final HV {rec['final_hv']:.4f})")
+            log(f"[skip] {tag}: {path} exists (final HV {rec.details['final_hv']:.4f})")
             recs.append(rec)
             continue
         rec = solve(jc, load(jc.runs[0]), progress=progress).record
@@ -64,11 +65,11 @@ def run_joint(
             f"[done] {tag}: {path}: final HV {rec['final_hv']:.4f}, train {rec['train_seconds']:.1f}s, "
             f"transfers accepted {rec['transfers']['accepted']}/{rec['transfers']['tried']}"
         )
-        recs.append(rec)
+        recs.append(RunRecord.from_dict(rec))
     return recs
 
 
-def load_joint_records(out_dir: str | Path) -> list[dict[str, Any]]:
+def load_joint_records(out_dir: str | Path) -> list[RunRecord]:
     """All joint records (``kind == "joint"``) in ``out_dir``, sorted by strategy then seed."""
     recs = load_records(out_dir, key_of=joint_key, kind="joint")
-    return sorted(recs, key=lambda r: (r["strategy"], r["config"]["run"]["seed"]))
+    return sorted(recs, key=lambda r: (r.details["strategy"], r.config["run"]["seed"]))

@@ -22,7 +22,7 @@ import torch
 from mdmtn.core.config import INPUT_SHAPES, RunConfig
 from mdmtn.records.checkpoint import CheckpointError, save_checkpoint
 from mdmtn.records.probe import load_verified_checkpoint, metric_gaps, model_probe
-from mdmtn.records.schema import RecordError, record_checksum
+from mdmtn.records.schema import RecordError, RunRecord, record_checksum
 from mdmtn.records.store import read_record
 from mdmtn.training.runner import train
 
@@ -71,10 +71,10 @@ def restore_checkpoint(
     path, ckpt = out_dir / f"{key}.json", out_dir / f"{key}.pt"
     if not path.is_file():
         raise RecordError(f"no record {path}: restore-checkpoint needs the run's committed record")
-    rec = read_record(path)
-    if rec["status"] != "ok":
-        raise RecordError(f"{path} is a failed run (status {rec['status']!r}); there is no model to restore")
-    cfg = RunConfig.from_dict(rec["config"])
+    rec = RunRecord.from_dict(read_record(path))
+    if not rec.ok:
+        raise RecordError(f"{path} is a failed run (status {rec.status!r}); there is no model to restore")
+    cfg = rec.cfg
     if cfg.init_from is not None and not (out_dir / f"{cfg.init_from}.pt").is_file():
         raise CheckpointError(
             f"{key} started from run {cfg.init_from}, whose checkpoint is missing too: restore {cfg.init_from} first"
@@ -90,7 +90,7 @@ def restore_checkpoint(
         log(f"judging the copy retrained earlier ({aside.name}) against the tolerances (--force retrains)")
         return _judge(rec, cfg, kept_aside[0], kept_aside[1]["restored"], ckpt, aside, tol_acc, tol_sr, log)
     splits = load(cfg)
-    want, got = rec.get("data", {}).get("input_sha256"), splits.info.get("input_sha256")
+    want, got = (rec.data or {}).get("input_sha256"), splits.info.get("input_sha256")
     if want and got and want != got:
         raise RecordError(
             f"the data found (inputs sha256 {got[:12]}…) are not those run {key} was trained on "
@@ -98,10 +98,9 @@ def restore_checkpoint(
         )
     start = None
     if cfg.init_from is not None:
-        start, _, _ = load_verified_checkpoint(
-            out_dir / f"{cfg.init_from}.pt", read_record(out_dir / f"{cfg.init_from}.json")
-        )
-    n = threads or rec.get("machine", {}).get("torch_threads") or torch.get_num_threads()
+        src = RunRecord.from_dict(read_record(out_dir / f"{cfg.init_from}.json"))
+        start, _, _ = load_verified_checkpoint(out_dir / f"{cfg.init_from}.pt", src)
+    n = threads or (rec.machine or {}).get("torch_threads") or torch.get_num_threads()
     before = torch.get_num_threads()
     torch.set_num_threads(int(n))
     try:
@@ -117,13 +116,13 @@ def restore_checkpoint(
         metrics=new["metrics"],
         wall_time_s=new["wall_time_s"],
         machine=new.get("machine", {}),
-        recorded_machine=rec.get("machine", {}),
+        recorded_machine=rec.machine or {},
         probe=model_probe(result.model, INPUT_SHAPES[cfg.dataset]),
     )  # ties the file to this copy
     return _judge(rec, cfg, result.model, retrained, ckpt, aside, tol_acc, tol_sr, log)
 
 
-def _model_of(path: Path, rec: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]] | None:
+def _model_of(path: Path, rec: RunRecord) -> tuple[torch.nn.Module, dict[str, Any]] | None:
     """(model, extra) of the checkpoint at ``path`` if it is readable and holds record ``rec``'s
     config and model (:func:`mdmtn.records.probe.load_verified_checkpoint`)."""
     if not path.exists():
@@ -136,7 +135,7 @@ def _model_of(path: Path, rec: dict[str, Any]) -> tuple[torch.nn.Module, dict[st
 
 
 def _judge(
-    rec: dict[str, Any],
+    rec: RunRecord,
     cfg: RunConfig,
     model: torch.nn.Module,
     retrained: dict[str, Any],
@@ -148,8 +147,8 @@ def _judge(
 ) -> dict[str, Any]:
     """Save ``model`` as the run's checkpoint if its metrics reproduce the record within the
     tolerances; else keep it aside (``<key>.mismatch.pt``, never loaded as the run's model) and raise."""
-    key = rec["key"]
-    gaps = metric_gaps(rec["metrics"], retrained["metrics"])
+    key = rec.key
+    gaps = metric_gaps(rec.metrics.to_dict(), retrained["metrics"])
     acc_gap = max(v for k, v in gaps.items() if k != "SR")
     # plain JSON types only: weights_only loading refuses e.g. torch's TorchVersion strings
     block = dict(

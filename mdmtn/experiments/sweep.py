@@ -20,7 +20,7 @@ from mdmtn.core.files import remove_stale_temporaries
 from mdmtn.core.paper import paper_preference_vectors
 from mdmtn.experiments.locks import Locks, lock_stale_s
 from mdmtn.records.checkpoint import CheckpointError, save_checkpoint
-from mdmtn.records.schema import RecordError, new_record
+from mdmtn.records.schema import RecordError, RunRecord, new_record
 from mdmtn.records.store import find_record, read_record, record_path, write_record
 
 # A CPU-sized subset: three sparsity weights x three task trade-offs, plus every vector of
@@ -131,7 +131,7 @@ def run_sweep(
     poll_s: float = 5.0,
     device: str = "cpu",
     stack: int = 1,
-) -> list[dict[str, Any]]:
+) -> list[RunRecord]:
     """Train every config of ``cfgs`` that has no finished record in ``out_dir`` (all with ``force``).
 
     ``load(cfg)`` returns the :class:`mdmtn.data.Splits` for a config (called lazily, only if
@@ -171,14 +171,14 @@ def run_sweep(
     check_same_inputs(cfgs, records, out_dir, load)
     check_study_sources(cfgs, todo, out_dir, checkpoints)
 
-    def report(i: int, rec: dict[str, Any], elsewhere: bool = False) -> None:
+    def report(i: int, rec: RunRecord, elsewhere: bool = False) -> None:
         records[i] = rec
         if elsewhere:
             log(f"[skip] {run_tag(i, cfgs)}: another sweep wrote {record_path(out_dir, cfgs[i])}")
-        elif rec.get("status") == "ok":
+        elif rec.ok:
             log(f"[done] {run_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: {summary(rec)}")
         else:
-            log(f"[error] {run_tag(i, cfgs)}: diverged ({rec.get('error')})")
+            log(f"[error] {run_tag(i, cfgs)}: diverged ({rec.error})")
 
     locks = Locks(out_dir, log=log)
     plan = _Plan(cfgs, todo, out_dir, locks, log, force)
@@ -200,7 +200,7 @@ def run_sweep(
 
 
 def check_same_inputs(
-    cfgs: Sequence[RunConfig], records: dict[int, dict[str, Any]], out_dir: Path, load: Callable[[RunConfig], Any]
+    cfgs: Sequence[RunConfig], records: dict[int, RunRecord], out_dir: Path, load: Callable[[RunConfig], Any]
 ) -> None:
     """Before any training: every finished record found (``records``, index -> record) was trained
     on the very input files ``load`` reads now (the sha256 of the raw inputs, ``data.input_sha256``).
@@ -208,7 +208,7 @@ def check_same_inputs(
     overwritten either: :class:`ConfigError` names it and the way out. Records that predate the
     fingerprint are taken as they are. ``load`` is called once per data setting (it caches)."""
     for i, rec in records.items():
-        want = (rec.get("data") or {}).get("input_sha256")
+        want = (rec.data or {}).get("input_sha256")
         if not want:
             continue
         got = (getattr(load(cfgs[i]), "info", None) or {}).get("input_sha256")
@@ -252,7 +252,7 @@ def study_after_source(src: RunConfig, out_dir: str | Path, vectors: str) -> lis
     rec = find_record(out_dir, src)
     if rec is None:
         raise ConfigError(f"the source run k={list(src.k)} has no finished record in {out_dir}")
-    return pf_study_configs(src, rec["key"], vectors)
+    return pf_study_configs(src, rec.key, vectors)
 
 
 def check_study_sources(cfgs: Sequence[RunConfig], todo: Sequence[int], out_dir: Path, checkpoints: bool) -> None:
@@ -278,12 +278,12 @@ def check_study_sources(cfgs: Sequence[RunConfig], todo: Sequence[int], out_dir:
 
 def pending(
     cfgs: Sequence[RunConfig], out_dir: Path, force: bool, log: Callable[[str], None]
-) -> tuple[dict[str, int], dict[int, dict[str, Any]], list[int]]:
+) -> tuple[dict[str, int], dict[int, RunRecord], list[int]]:
     """What a sweep of ``cfgs`` finds in ``out_dir``: (key -> index of its first config, index ->
     finished record, indices to train). A config given twice is listed once; a file under a
     config's name that is not its record is set aside (:func:`mdmtn.records.find_record`)."""
     by_key: dict[str, int] = {}
-    records: dict[int, dict[str, Any]] = {}
+    records: dict[int, RunRecord] = {}
     todo: list[int] = []
     for i, cfg in enumerate(cfgs):
         if cfg.key() in by_key:
@@ -298,7 +298,7 @@ def pending(
     return by_key, records, todo
 
 
-def in_order(cfgs: Sequence[RunConfig], by_key: dict[str, int], records: dict[int, dict[str, Any]]) -> list[dict]:
+def in_order(cfgs: Sequence[RunConfig], by_key: dict[str, int], records: dict[int, RunRecord]) -> list[RunRecord]:
     """The records in ``cfgs`` order; a duplicate config shares its first occurrence's record."""
     return [records.get(i, records[by_key[cfg.key()]]) for i, cfg in enumerate(cfgs)]
 
@@ -319,7 +319,7 @@ class _Plan:
         force: bool = False,
     ) -> None:
         self.cfgs, self.out_dir, self.locks, self.log, self.force = cfgs, out_dir, locks, log, force
-        self.finished_elsewhere: dict[int, dict[str, Any]] = {}
+        self.finished_elsewhere: dict[int, RunRecord] = {}
         # front-study configs go last: they start from their source's checkpoint
         self.queue = [i for i in todo if cfgs[i].init_from is None] + [i for i in todo if cfgs[i].init_from]
         self.running: set[int] = set()
@@ -360,13 +360,13 @@ class _Plan:
         self.running.discard(i)
         self.locks.release(self.cfgs[i].key())
 
-    def resolve_deferred(self) -> dict[int, dict[str, Any]]:
+    def resolve_deferred(self) -> dict[int, RunRecord]:
         """Records that other sweeps finished meanwhile; configs whose holder vanished requeued."""
         found, self.finished_elsewhere = self.finished_elsewhere, {}
         for i in list(self.deferred):
             path = record_path(self.out_dir, self.cfgs[i])
             try:
-                rec = read_record(path) if path.exists() else None
+                rec = RunRecord.from_dict(read_record(path)) if path.exists() else None
             except RecordError:
                 rec = None
             if self.locks.holder(self.cfgs[i].key()) is not None:
@@ -461,7 +461,7 @@ def train_one(
     checkpoints: bool = False,
     progress: bool = False,
     device: str = "cpu",
-) -> dict[str, Any]:
+) -> RunRecord:
     """Train one config and write its record (and checkpoint) atomically; returns the record.
 
     A diverged run (any method) writes an error record instead of raising."""
@@ -485,7 +485,8 @@ def train_one(
                 f"the front study's source checkpoint {cfg.init_from}.pt in {out_dir} has no record "
                 f"{src_path.name} to be checked against; train the source there first"
             )
-        start, _, src_extra = load_verified_checkpoint(out_dir / f"{cfg.init_from}.pt", read_record(src_path))
+        src_rec = RunRecord.from_dict(read_record(src_path))
+        start, _, src_extra = load_verified_checkpoint(out_dir / f"{cfg.init_from}.pt", src_rec)
     try:
         result = train(cfg, splits, progress=progress, model=start, device=device)
     except TrainingDiverged as e:
@@ -501,7 +502,7 @@ def train_one(
     return _write_result(cfg, out_dir, result, checkpoints)
 
 
-def _write_result(cfg: RunConfig, out_dir: Path, result: Any, checkpoints: bool) -> dict[str, Any]:
+def _write_result(cfg: RunConfig, out_dir: Path, result: Any, checkpoints: bool) -> RunRecord:
     """Write a run's record (and checkpoint), or an error record for a diverged run; returns it."""
     from mdmtn.training.loop import TrainingDiverged
 
@@ -528,7 +529,7 @@ def _write_result(cfg: RunConfig, out_dir: Path, result: Any, checkpoints: bool)
             # the record's own write is timed by writing it once more with that time (a few ms)
             after["record_write"] = round(time.perf_counter() - t2, 4)
     write_record(record_path(out_dir, cfg), rec)
-    return rec
+    return RunRecord.from_dict(rec)
 
 
 def train_stack(
@@ -539,7 +540,7 @@ def train_stack(
     checkpoints: bool = False,
     progress: bool = False,
     device: str = "cpu",
-) -> list[dict[str, Any]]:
+) -> list[RunRecord]:
     """Train configs that differ only in k as one stack (:func:`mdmtn.training.stacked.train_stacked`) and
     write each one's record as :func:`train_one` would; returns the records in ``group`` order."""
     from mdmtn.training.stacked import train_stacked
@@ -613,7 +614,7 @@ def _worker_start(threads: int, parent: int) -> None:
 
 def _worker_run(
     cfg: RunConfig, out_dir: str, load: Callable[[RunConfig], Any], checkpoints: bool, device: str = "cpu"
-) -> dict[str, Any]:
+) -> RunRecord:
     return train_one(cfg, out_dir, load(cfg), checkpoints=checkpoints, progress=False, device=device)
 
 
@@ -693,11 +694,11 @@ def _run_parallel(
         bar.close()
 
 
-def summary(rec: dict[str, Any]) -> str:
+def summary(rec: RunRecord) -> str:
     """One line: per-task test accuracy, SR/CR/PS and wall time of a record."""
-    m = rec["metrics"]
-    acc = " / ".join(f"{100 * a:.2f}" for a in m["test_acc"])
+    m = rec.metrics
+    acc = " / ".join(f"{100 * a:.2f}" for a in m.test_acc)
     return (
-        f"test acc {acc} (avg {100 * m['test_acc_mean']:.3f}%)  SR {m['SR']:.2f}%  CR {m['CR']:.3f}  "
-        f"PS {m['PS']:.3f}  wall {rec['wall_time_s']:.1f}s"
+        f"test acc {acc} (avg {100 * m.test_acc_mean:.3f}%)  SR {m.SR:.2f}%  CR {m.CR:.3f}  "
+        f"PS {m.PS:.3f}  wall {rec.wall_time_s:.1f}s"
     )

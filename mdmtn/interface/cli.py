@@ -167,9 +167,9 @@ def run_configs(cfgs: list, args: argparse.Namespace) -> int:
             device=args.device,
             stack=_stack(args),
         )
-    failed = [r for r in recs if r.get("status") != "ok"]
+    failed = [r for r in recs if not r.ok]
     for r in failed:
-        print(f"error: run {r['key']} diverged: {r.get('error')}", file=sys.stderr)
+        print(f"error: run {r.key} diverged: {r.error}", file=sys.stderr)
     return 1 if failed else 0
 
 

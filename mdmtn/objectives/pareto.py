@@ -1,21 +1,17 @@
-"""Pareto tools for sweeps: objective vectors of runs, ε-nondominance, hypervolume, clusters.
+"""Pareto tools for sweeps: ε-nondominance, hypervolume, clusters, supported points.
 
 Dominance and hypervolume are computed by moocore; this module only arranges the data the way
-the paper does (book appendix): a run's objective vector is its last-epoch training losses
-(L0, L1, L2), each the sum over batches of the batch-mean loss divided by N_train.
+the paper does (book appendix). A run's objective vector (its last-epoch training losses L0, L1, L2,
+each the sum over batches of the batch-mean loss divided by N_train) is read from its record by
+:func:`mdmtn.study.selection.objective_vectors`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import moocore
 import numpy as np
-
-
-def objective_vectors(records: Sequence[dict[str, Any]], dims: Sequence[int] = (0, 1, 2)) -> np.ndarray:
-    """(n, len(dims)) array of the runs' objective vectors; dims index (L0, L1, L2)."""
-    return np.array([[r["metrics"]["train_objectives"][d] for d in dims] for r in records], dtype=float)
 
 
 def nondominated(points: np.ndarray, eps: float | Sequence[float] = 0.0) -> np.ndarray:
@@ -59,15 +55,6 @@ def sparsity_clusters(sr_percent: Sequence[float], d: float = 0.1) -> np.ndarray
         labels[(labels < 0) & (np.abs(sr - sr[i]) <= d)] = c
         c += 1
     return labels
-
-
-def best_run(records: Sequence[dict[str, Any]], select: str = "test") -> dict[str, Any] | None:
-    """The run with the highest mean accuracy of the tasks on the ``test`` split (the paper's
-    rule, which selects on test data; departure #18) or on the ``val`` split."""
-    if not records:
-        return None
-    key = {"test": "test_acc_mean", "val": "val_acc_mean"}[select]
-    return max(records, key=lambda r: r["metrics"][key])
 
 
 def supported(points: np.ndarray, tol: float = 1e-9) -> np.ndarray:

@@ -6,11 +6,12 @@ Only the record's own names are here, so that reading a record imports neither t
 models: checkpoints (:mod:`.checkpoint`, :mod:`.probe`), the machine (:mod:`.machine`) and the
 mean ± std over seeds (:mod:`.aggregate`) are imported from their modules."""
 
-from mdmtn.records.schema import SCHEMA_VERSION, NewerSchemaError, RecordError, RunRecord, new_record
+from mdmtn.records.schema import SCHEMA_VERSION, Metrics, NewerSchemaError, RecordError, RunRecord, new_record
 from mdmtn.records.store import find_record, load_records, read_record, record_path, seal_record, write_record
 
 __all__ = [
     "RunRecord",
+    "Metrics",
     "SCHEMA_VERSION",
     "RecordError",
     "NewerSchemaError",

@@ -19,6 +19,7 @@ import numpy as np
 
 from mdmtn.core.paper import PAPER_RESULTS
 from mdmtn.data import cifar10mnist, multimnist
+from mdmtn.records.schema import RunRecord
 
 TASK_NAMES = {"multimnist": multimnist.TASK_NAMES, "cifar10mnist": cifar10mnist.TASK_NAMES}
 DEFAULT_METRICS = ("test_acc", "test_acc_mean", "SR", "CR", "PS", "wall_time_s")
@@ -45,45 +46,45 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
-def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+def summarize(runs: Sequence[RunRecord]) -> dict[str, Any] | None:
     """The one summary of a group of runs (seeds) of one configuration, None for no runs: ``n``,
     ``seeds`` (sorted), (mean, std with ddof 1) of test accuracy in % (``acc1``, ``acc2``: first and
     last task; ``avg``: their mean), ``SR`` (%), ``CR``, ``PS`` and ``wall`` (seconds); ``cpus`` (the
     CPU models), and the first run's ``preset``, ``k`` and every run's ``keys``."""
     if not runs:
         return None
-    m = [r["metrics"] for r in runs]
+    m = [r.metrics for r in runs]
     return dict(
         n=len(runs),
-        seeds=sorted(r["config"]["seed"] for r in runs),
-        acc1=mean_std([100 * x["test_acc"][0] for x in m]),
-        acc2=mean_std([100 * x["test_acc"][-1] for x in m]),
-        avg=mean_std([100 * x["test_acc_mean"] for x in m]),
-        SR=mean_std([x.get("SR", 0.0) for x in m]),
-        CR=mean_std([x.get("CR", 1.0) for x in m]),
-        PS=mean_std([x.get("PS", 1.0) for x in m]),
-        wall=mean_std([r["wall_time_s"] for r in runs]),
-        cpus=sorted({r.get("machine", {}).get("cpu_model") or "?" for r in runs}),
-        preset=runs[0]["config"]["preset"],
-        k=tuple(runs[0]["config"]["k"]),
-        keys=[r["key"] for r in runs],
+        seeds=sorted(r.cfg.seed for r in runs),
+        acc1=mean_std([100 * x.test_acc[0] for x in m]),
+        acc2=mean_std([100 * x.test_acc[-1] for x in m]),
+        avg=mean_std([100 * x.test_acc_mean for x in m]),
+        SR=mean_std([x.SR for x in m]),
+        CR=mean_std([x.CR for x in m]),
+        PS=mean_std([x.PS for x in m]),
+        wall=mean_std([r.wall_time_s for r in runs]),
+        cpus=sorted({(r.machine or {}).get("cpu_model") or "?" for r in runs}),
+        preset=runs[0].cfg.preset,
+        k=runs[0].cfg.k,
+        keys=[r.key for r in runs],
     )
 
 
-def _value(rec: dict[str, Any], name: str) -> Any:
-    return rec.get(name) if name == "wall_time_s" else rec["metrics"].get(name)
+def _value(rec: RunRecord, name: str) -> Any:
+    return rec.wall_time_s if name == "wall_time_s" else getattr(rec.metrics, name)
 
 
-def group_records(records: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def group_records(records: Iterable[RunRecord]) -> list[list[RunRecord]]:
     """Records grouped by their config without ``seed``, in first-seen order."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[RunRecord]] = {}
     for rec in records:
-        cfg = {k: v for k, v in rec["config"].items() if k != "seed"}
+        cfg = {k: v for k, v in rec.config.items() if k != "seed"}
         groups.setdefault(repr(sorted(cfg.items())), []).append(rec)
     return list(groups.values())
 
 
-def aggregate(records: Iterable[dict[str, Any]], metrics: Sequence[str] = DEFAULT_METRICS) -> list[dict[str, Any]]:
+def aggregate(records: Iterable[RunRecord], metrics: Sequence[str] = DEFAULT_METRICS) -> list[dict[str, Any]]:
     """One row per group of seeds.
 
     Each row: ``dataset``, ``method``, ``model``, ``preset``, ``k``, ``seeds`` (sorted), ``n``,
@@ -91,13 +92,12 @@ def aggregate(records: Iterable[dict[str, Any]], metrics: Sequence[str] = DEFAUL
     in ``records``), ``stats`` {metric: (mean, std)}, and ``paper`` (the paper's row or None).
     Records with ``status != "ok"`` are skipped.
     """
-    recs = [r for r in records if r.get("status", "ok") == "ok"]
-    groups = group_records(recs)
-    configs = [g[0]["config"] for g in groups]
+    groups = group_records(r for r in records if r.ok)
+    configs = [g[0].config for g in groups]
     shown = set(LABEL_FIELDS) | {"seed", "k"}
     rows = []
     for g in groups:
-        c = g[0]["config"]
+        c = g[0].config
         peers = [o for o in configs if _same_label(o, c)]  # same dataset/method/model/preset
         varying = sorted(k for k in c if k not in shown and len({repr(o.get(k)) for o in peers}) > 1)
         stats: dict[str, tuple[float, float]] = {}
@@ -114,7 +114,7 @@ def aggregate(records: Iterable[dict[str, Any]], metrics: Sequence[str] = DEFAUL
             dict(
                 **{f: c.get(f) for f in LABEL_FIELDS},
                 k=c.get("k"),
-                seeds=sorted(r["config"]["seed"] for r in g),
+                seeds=sorted(r.cfg.seed for r in g),
                 n=len(g),
                 differs={k: c.get(k) for k in varying},
                 stats=stats,
@@ -183,18 +183,25 @@ def format_table(rows: Sequence[dict[str, Any]], paper: bool = True) -> str:
     return "\n".join(lines)
 
 
-def timing_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def non_epoch_share(rec: RunRecord) -> float | None:
+    """Fraction of a record's wall time spent outside the training epochs (``1 - train /
+    wall_time_s``), from its ``timing`` block; None for a record without one."""
+    t = (rec.details.get("timing") or {}).get("phases_s")
+    if not t or not rec.wall_time_s:
+        return None
+    return 1.0 - t.get("train", 0.0) / rec.wall_time_s
+
+
+def timing_rows(records: Iterable[RunRecord]) -> list[dict[str, Any]]:
     """Where the wall time of each group of seeds went (records with a ``timing`` block only;
     :mod:`mdmtn.core.timing`): ``dataset``, ``method``, ``model``, ``k``, ``n``, ``wall`` (mean s),
     ``phases`` {phase: mean s} (``other`` last), ``after`` {write phase: mean s} and
     ``outside_epochs`` (mean share of the wall time not spent in training epochs, 0-1)."""
-    from mdmtn.core.timing import non_epoch_share
-
     rows = []
-    for g in group_records(r for r in records if r.get("status", "ok") == "ok" and r.get("timing")):
-        c = g[0]["config"]
-        names = sorted({p for r in g for p in r["timing"]["phases_s"]}, key=lambda p: (p == "other", p))
-        after = sorted({p for r in g for p in r["timing"].get("after_wall_s", {})})
+    for g in group_records(r for r in records if r.ok and r.details.get("timing")):
+        c, timing = g[0].config, [r.details["timing"] for r in g]
+        names = sorted({p for t in timing for p in t["phases_s"]}, key=lambda p: (p == "other", p))
+        after = sorted({p for t in timing for p in t.get("after_wall_s", {})})
         rows.append(
             dict(
                 dataset=c["dataset"],
@@ -202,9 +209,9 @@ def timing_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 model=c["model"],
                 k=c.get("k"),
                 n=len(g),
-                wall=float(np.mean([r["wall_time_s"] for r in g])),
-                phases={p: float(np.mean([r["timing"]["phases_s"].get(p, 0.0) for r in g])) for p in names},
-                after={p: float(np.mean([r["timing"]["after_wall_s"].get(p, 0.0) for r in g])) for p in after},
+                wall=float(np.mean([r.wall_time_s for r in g])),
+                phases={p: float(np.mean([t["phases_s"].get(p, 0.0) for t in timing])) for p in names},
+                after={p: float(np.mean([t["after_wall_s"].get(p, 0.0) for t in timing])) for p in after},
                 outside_epochs=float(np.mean([non_epoch_share(r) for r in g])),
             )
         )

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from mdmtn.objectives.metrics import sparsity_metrics
-from mdmtn.records.schema import record_checksum
+from mdmtn.records.schema import RunRecord, record_checksum
 
 __all__ = [
     "PROBE_N",
@@ -91,14 +91,14 @@ def metric_gaps(recorded: dict[str, Any], retrained: dict[str, Any]) -> dict[str
     return out
 
 
-def restored_mismatch(rec: dict[str, Any], restored: dict[str, Any]) -> str | None:
+def restored_mismatch(rec: RunRecord, restored: dict[str, Any]) -> str | None:
     """Why a retrained copy (``extra["restored"]``) does not stand for record ``rec``, or None: it
     must name ``rec``'s checksum (it was judged against this very record) and its metrics must be
     within the tolerances it states of ``rec``'s, recomputed here, not read from the copy."""
     if restored.get("record_checksum") != record_checksum(rec):
         return "it was retrained against another record (or before retrained copies named their record)"
     try:
-        gaps = metric_gaps(rec["metrics"], restored["metrics"])
+        gaps = metric_gaps(rec.metrics.to_dict(), restored["metrics"])
         tol = restored["tolerance_points"]
         acc_gap = max(v for k, v in gaps.items() if k != "SR")
         ok = acc_gap <= float(tol["acc"]) + 1e-9 and gaps["SR"] <= float(tol["SR"]) + 1e-9
@@ -113,7 +113,7 @@ def restored_mismatch(rec: dict[str, Any], restored: dict[str, Any]) -> str | No
 
 
 def checkpoint_mismatch(
-    model: nn.Module, input_shape: tuple[int, ...], rec: dict[str, Any], extra: dict[str, Any] | None = None
+    model: nn.Module, input_shape: tuple[int, ...], rec: RunRecord, extra: dict[str, Any] | None = None
 ) -> str | None:
     """Why ``model`` (loaded from a checkpoint with ``extra``) is not the model of record ``rec``,
     or None when it is. A restored checkpoint (``extra["restored"]``) is compared with the
@@ -124,8 +124,10 @@ def checkpoint_mismatch(
         why = restored_mismatch(rec, restored)
         if why is not None:
             return why
-    ref = restored or rec
-    ref_metrics, ref_probe = ref.get("metrics"), ref.get("probe")
+    if restored:
+        ref_metrics, ref_probe = restored.get("metrics"), restored.get("probe")
+    else:
+        ref_metrics, ref_probe = rec.metrics and rec.metrics.to_dict(), rec.details.get("probe")
     whose = "the retrained copy's" if restored else "its record's"
     have = sparsity_metrics(model)
     for name in COUNTS:
@@ -147,7 +149,7 @@ def checkpoint_mismatch(
     return None
 
 
-def load_verified_checkpoint(path, rec: dict[str, Any]) -> tuple[nn.Module, Any, dict[str, Any]]:
+def load_verified_checkpoint(path, rec: RunRecord) -> tuple[nn.Module, Any, dict[str, Any]]:
     """(model, config, extra) of the checkpoint at ``path``, used only if it holds record ``rec``'s
     config and model (:func:`checkpoint_mismatch`); :class:`mdmtn.records.checkpoint.CheckpointError` names
     the file, the record and the fix otherwise."""
@@ -157,7 +159,7 @@ def load_verified_checkpoint(path, rec: dict[str, Any]) -> tuple[nn.Module, Any,
     from mdmtn.records.checkpoint import CheckpointError, load_checkpoint
 
     model, cfg, extra = load_checkpoint(path)
-    key, folder = rec.get("key"), Path(path).parent
+    key, folder = rec.key, Path(path).parent
     if cfg.key() != key:
         raise CheckpointError(
             f"checkpoint {path} holds the model of config {cfg.key()}, not of record {key}; "
@@ -174,9 +176,9 @@ def load_verified_checkpoint(path, rec: dict[str, Any]) -> tuple[nn.Module, Any,
 
 def verified_checkpoints(
     results_dir,
-    keep: Callable[[dict[str, Any]], bool] | None = None,
-    skipped: Callable[[dict, Exception], None] | None = None,
-) -> Iterator[tuple[dict[str, Any], nn.Module, Any]]:
+    keep: Callable[[RunRecord], bool] | None = None,
+    skipped: Callable[[RunRecord, Exception], None] | None = None,
+) -> Iterator[tuple[RunRecord, nn.Module, Any]]:
     """(record, model, config) for each record of ``results_dir`` that ``keep`` accepts (all if
     None) and whose checkpoint is on this machine (checkpoints are not committed; the records are)
     and holds its model (:func:`load_verified_checkpoint`); a checkpoint that does not is passed to
@@ -187,7 +189,7 @@ def verified_checkpoints(
     from mdmtn.records.store import load_records
 
     for rec in load_records(results_dir):
-        ckpt = Path(results_dir) / f"{rec['key']}.pt"
+        ckpt = Path(results_dir) / f"{rec.key}.pt"
         if (keep is not None and not keep(rec)) or not ckpt.exists():
             continue
         try:

@@ -10,6 +10,8 @@ place older layouts are read, :func:`content_checksum` what proves a record uned
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -59,21 +61,71 @@ def sealed(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def record_checksum(rec: dict[str, Any]) -> str:
-    """The checksum that identifies record ``rec``: the stored one, or, for a record not yet written,
-    the one :func:`mdmtn.records.store.write_record` will store."""
-    return rec.get("checksum") or sealed(rec)["checksum"]
+def record_checksum(rec: "dict[str, Any] | RunRecord") -> str:
+    """The checksum that identifies record ``rec`` (stored JSON or typed): the stored one, or, for a
+    record not yet written, the one :func:`mdmtn.records.store.write_record` will store."""
+    raw = rec.to_dict() if isinstance(rec, RunRecord) else rec
+    return raw.get("checksum") or sealed(raw)["checksum"]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """A finished run's numbers, as :func:`mdmtn.training.finish.finish` measures them.
+
+    ``test_acc`` / ``val_acc``: accuracy per task, fractions in [0, 1] (``val_*`` None when the run
+    trained on train + validation); ``*_mean``: their mean; ``test_loss``: NLL per task;
+    ``train_objectives``: the last epoch's training objectives; ``*_rows``: rows of the weight
+    matrices (summed over layers) that are zero, non-zero, or distinct; ``SR`` (percent), ``CR`` and
+    ``PS`` (ratios): the paper's sparsity, compression and parameter-sharing metrics;
+    ``params_*`` and ``param_SR`` (percent): the same at the level of single parameters."""
+
+    test_acc: list[float]
+    test_acc_mean: float
+    test_loss: list[float] | None = None
+    val_acc: list[float] | None = None
+    val_acc_mean: float | None = None
+    train_objectives: list[float] | None = None
+    total_rows: int | None = None
+    zero_rows: int | None = None
+    nonzero_rows: int | None = None
+    unique_rows: int | None = None
+    SR: float | None = None
+    CR: float | None = None
+    PS: float | None = None
+    params_total: int | None = None
+    params_zero: int | None = None
+    param_SR: float | None = None
+
+    @classmethod
+    def from_dict(cls, m: dict[str, Any]) -> "Metrics":
+        """The metrics of a stored record; :class:`RecordError` for a name this layout lacks."""
+        unknown = set(m) - _METRIC_NAMES
+        if unknown:
+            raise RecordError(f"unknown metric(s) {sorted(unknown)}: written by another mdmtn?")
+        try:
+            return cls(**m)
+        except TypeError as e:  # a required metric missing
+            raise RecordError(f"metrics without {e}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored JSON object, every field in declaration order."""
+        return {name: getattr(self, name) for name in _METRIC_ORDER}
+
+
+_METRIC_ORDER = tuple(f.name for f in dataclasses.fields(Metrics))
+_METRIC_NAMES = frozenset(_METRIC_ORDER)
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """A run record as stored (one JSON object per file, ``<key>.json``).
+    """A run record as stored (one JSON object per file, ``<key>.json``), and as every reader gets it
+    (:func:`mdmtn.records.store.load_records`).
 
     ``status``: ``"ok"`` or ``"error"``; ``key``: the config's hash (the file name); ``config``:
-    the full config (``RunConfig.to_dict()``, or the joint solver's); ``kind``: None for one
-    config's run, ``"joint"`` for an MT2O-v / independent solve of several; ``metrics``: test /
-    validation accuracy (fractions), losses, SR / CR / PS (percent / ratios); ``data``: what was
-    trained on (sizes, inputs' sha256); ``history``: one dict per epoch; ``wall_time_s``: seconds;
+    the full config as stored (``RunConfig.to_dict()``, or the joint solver's), and :attr:`cfg` the
+    same as a :class:`RunConfig`; ``kind``: None for one config's run, ``"joint"`` for an MT2O-v /
+    independent solve of several; ``metrics``: :class:`Metrics`; ``data``: what was trained on
+    (sizes, inputs' sha256); ``history``: one dict per epoch; ``wall_time_s``: seconds;
     ``machine``: where and with which code (:func:`machine_info`); ``error`` / ``traceback`` for a
     failed run; ``details``: the method's own fields (phase-1 choice, compression, α, a baseline's
     facts, the joint solver's hypervolume curve, ...), stored at the top level of the JSON.
@@ -83,7 +135,7 @@ class RunRecord:
     key: str
     config: dict
     kind: str | None = None
-    metrics: dict | None = None
+    metrics: Metrics | None = None
     data: dict | None = None
     history: list | None = None
     wall_time_s: float | None = None
@@ -94,13 +146,26 @@ class RunRecord:
     schema: int = SCHEMA_VERSION
     checksum: str | None = None
 
+    @functools.cached_property
+    def cfg(self) -> RunConfig:
+        """The config as a :class:`RunConfig` (settings a record predates take their defaults); a
+        joint record has none (:class:`RecordError`)."""
+        if self.kind == "joint":
+            raise RecordError(f"joint record {self.key} holds several configs, not one RunConfig")
+        return RunConfig.from_dict(self.config)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run finished (``status == "ok"``)."""
+        return self.status == "ok"
+
     def to_dict(self) -> dict[str, Any]:
         """The stored JSON object: the fields that are set, then ``details`` at the top level."""
         out: dict[str, Any] = {"schema": self.schema, "status": self.status, "key": self.key, "config": self.config}
         for name in ("kind", "metrics", "data", "history", "wall_time_s", "machine", "error", "traceback", "checksum"):
             value = getattr(self, name)
             if value is not None:
-                out[name] = value
+                out[name] = value.to_dict() if isinstance(value, Metrics) else value
         clash = set(self.details) & (set(out) | set(_CORE))
         if clash:
             raise ValueError(f"record details may not reuse the fields {sorted(clash)}")
@@ -111,7 +176,10 @@ class RunRecord:
     def from_dict(cls, rec: dict[str, Any]) -> "RunRecord":
         """The record of a stored object of any schema version (:func:`migrate_record` first)."""
         rec = migrate_record(rec)
-        return cls(**{k: rec[k] for k in _CORE if k in rec}, details={k: v for k, v in rec.items() if k not in _CORE})
+        core = {k: rec[k] for k in _CORE if k in rec}
+        if isinstance(core.get("metrics"), dict):
+            core["metrics"] = Metrics.from_dict(core["metrics"])
+        return cls(**core, details={k: v for k, v in rec.items() if k not in _CORE})
 
 
 _CORE = (
@@ -154,6 +222,8 @@ def new_record(*, status: str, key: str, config: dict, **fields: Any) -> dict[st
     failed runs: :class:`RunRecord` fields by name, anything else into ``details``. Returns the dict
     to store (:func:`write_record` adds its checksum)."""
     core = {k: fields.pop(k) for k in list(fields) if k in _CORE}
+    if isinstance(core.get("metrics"), dict):
+        core["metrics"] = Metrics.from_dict(core["metrics"])
     return RunRecord(status=status, key=key, config=config, **core, details=fields).to_dict()
 
 
@@ -184,6 +254,10 @@ def check_fields(rec: dict[str, Any], path: str | os.PathLike = "record") -> Non
     if not isinstance(m, dict):
         problems.append("metrics")
     else:
+        try:
+            Metrics.from_dict(m)
+        except RecordError as e:
+            raise RecordError(f"{path}: {e}") from None
         acc = m.get("test_acc")
         if not (isinstance(acc, list) and acc and all(num(a) for a in acc)):
             problems.append("metrics.test_acc")

@@ -21,6 +21,7 @@ from mdmtn.records.schema import (
     SCHEMA_VERSION,
     NewerSchemaError,
     RecordError,
+    RunRecord,
     check_fields,
     content_checksum,
     migrate_record,
@@ -81,7 +82,8 @@ MAX_RECORD_BYTES = 64 * 2**20  # the largest committed record is about 0.1 MB; a
 
 
 def read_record(path: str | os.PathLike, key_of: Callable[[dict], str] = run_key) -> dict[str, Any]:
-    """The record in ``path``, checked to be what its name says: UTF-8 JSON holding an object with
+    """The stored JSON object in ``path`` (what the file holds: readers get it typed through
+    :func:`load_records` and :func:`find_record`), checked to be what its name says: UTF-8 JSON holding an object with
     ``status``, ``key`` and ``config``, whose key and config both hash to the file name (``key_of``
     computes the key from a record). Raises :class:`RecordError` otherwise."""
     path = Path(path)
@@ -145,9 +147,9 @@ def load_records(
     on_problem: Callable[[str], None] | None = _warn,
     kind: str | None = None,
     strict: bool = False,
-) -> list[dict[str, Any]]:
-    """The valid records of one or more folders (optionally only those with ``status``), sorted by
-    key, each run once however often its folder is given. A file that is not a record of its name
+) -> list[RunRecord]:
+    """The valid records of one or more folders as :class:`RunRecord` (optionally only those with
+    ``status``), sorted by key, each run once however often its folder is given. A file that is not a record of its name
     (:func:`read_record`) is reported to ``on_problem`` and skipped, or, with ``strict`` (a book page,
     which must not show another run in its place), raises :class:`RecordError` naming it. The same
     run found twice is read once; two different records under one key raise :class:`RecordError`
@@ -185,13 +187,13 @@ def load_records(
                     "other data, machine or code); keep one of them"
                 )
             where.setdefault(rec["key"], p)
-    return [out[k] for k in sorted(out)]
+    return [RunRecord.from_dict(out[k]) for k in sorted(out)]
 
 
 def find_record(
     out_dir: str | os.PathLike, cfg: RunConfig, *, set_aside: bool = False, log: Callable[[str], None] | None = _warn
-) -> dict[str, Any] | None:
-    """The finished record of ``cfg`` in ``out_dir``, or None (missing, failed or not a record of
+) -> RunRecord | None:
+    """The finished record of ``cfg`` in ``out_dir`` (typed), or None (missing, failed or not a record of
     this config). With ``set_aside`` a file under the config's name that is not its record is
     renamed to ``<name>.rejected-<n>`` (kept, never used) and ``log`` says so."""
     p = record_path(out_dir, cfg)
@@ -210,7 +212,7 @@ def find_record(
         elif log is not None:
             log(str(e))
         return None
-    return rec if rec.get("status") == "ok" else None
+    return RunRecord.from_dict(rec) if rec.get("status") == "ok" else None
 
 
 def _free_name(p: Path, tag: str) -> Path:

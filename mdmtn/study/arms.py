@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from mdmtn.core.config import ARMS, RunConfig
+from mdmtn.records.schema import RunRecord
 from mdmtn.study.verdicts import LEVEL, VERDICTS, Verdict, t_quantile
 
 # families of the registry that are the project's own apparatus, not claims of the paper
@@ -111,7 +112,7 @@ class WayOut:
 def side_config(rec: Mapping[str, Any]) -> dict[str, Any]:
     """A record's configuration but its seed, in today's full flat form (records written before a
     setting existed lack its field, though their key and run are the same)."""
-    return {n: v for n, v in RunConfig.from_dict(rec["config"]).to_dict().items() if n != "seed"}
+    return {n: v for n, v in RunConfig.from_dict(rec.config).to_dict().items() if n != "seed"}
 
 
 @dataclass
@@ -124,7 +125,7 @@ class _Side:
     walls: dict[str, float]
 
 
-def _sides(v: Verdict, records_by_key: Mapping[str, dict]) -> dict[str, _Side]:
+def _sides(v: Verdict, records_by_key: Mapping[str, RunRecord]) -> dict[str, _Side]:
     """The sides of ``v``'s runs, by their configuration (canonical JSON): the one grouping both the
     way out of "inconclusive" and the seeds plan read."""
     sides: dict[str, _Side] = {}
@@ -134,17 +135,17 @@ def _sides(v: Verdict, records_by_key: Mapping[str, dict]) -> dict[str, _Side]:
             continue
         cfg = side_config(r)
         side = sides.setdefault(json.dumps(cfg, sort_keys=True), _Side(cfg, set(), {}))
-        side.seeds.add(r["config"]["seed"])
-        side.walls[key] = float(r.get("wall_time_s") or 0.0)
+        side.seeds.add(r.config["seed"])
+        side.walls[key] = float(r.wall_time_s or 0.0)
     return sides
 
 
-def way_out_rows(vs: Sequence[Verdict], records: Sequence[dict]) -> list[WayOut]:
+def way_out_rows(vs: Sequence[Verdict], records: Sequence[RunRecord]) -> list[WayOut]:
     """For every inconclusive paper claim in ``vs`` (one arm): the seeds a side that would decide it
     at its observed spread (:func:`seeds_to_decide`), which way it leans (:func:`lean`), the runs
     to add (per side, up to that many seeds) and their worker-hours at the mean wall time of the
     side's own runs (single-thread runs on the 2-core CPU, from the records)."""
-    by_key = {r["key"]: r for r in records}
+    by_key = {r.key: r for r in records}
     out = []
     for v in vs:
         if v.verdict != "inconclusive" or not is_paper_claim(v.claim):
@@ -187,14 +188,14 @@ class PlannedRun:
 
 
 def seeds_plan(
-    vs: Sequence[Verdict], records: Sequence[dict], max_seeds: int = 5
+    vs: Sequence[Verdict], records: Sequence[RunRecord], max_seeds: int = 5
 ) -> tuple[list[WayOut], list[PlannedRun]]:
     """The plan that decides, at today's spread, every inconclusive paper claim of one arm needing
     at most ``max_seeds`` seeds a side: (the claims, the runs). Every side of those claims is
     brought to the claim's number of seeds, the largest over its claims, with the lowest unused
     seeds; a side is one configuration but for its seed, so a run serves every claim that reads
     it. Fixed before any of its runs: no stopping when a verdict looks decided."""
-    by_key = {r["key"]: r for r in records}
+    by_key = {r.key: r for r in records}
     chosen = [w for w in way_out_rows(vs, records) if w.seeds is not None and w.seeds <= max_seeds]
     want: dict[str, tuple[_Side, int, set[str]]] = {}  # side -> (its runs, seeds it needs, claims)
     for w in chosen:

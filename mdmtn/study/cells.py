@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from mdmtn.core.config import ARMS, BASE_PROFILE, RunConfig, make_config, profile_overrides
 from mdmtn.core.paper import PAPER_RESULTS
 from mdmtn.records.aggregate import summarize
+from mdmtn.records.schema import RunRecord
 from mdmtn.records.store import load_records
 from mdmtn.study.labels import METHOD_LABELS, TASK_LABELS
 from mdmtn.study.report import run_label
@@ -25,7 +26,7 @@ from mdmtn.study.selection import is_default
 from mdmtn.study.verdicts import phase1_best_epoch, side_runs  # noqa: F401 - phase1_best_epoch is part of this module's API
 
 
-def preset_records(results_dir: str | Path, preset: str, status: str | None = "ok") -> list[dict]:
+def preset_records(results_dir: str | Path, preset: str, status: str | None = "ok") -> list[RunRecord]:
     """Every record of ``preset`` under ``results_dir`` with ``status`` (None: any): ``<preset>/``,
     its ``baselines/`` and its ``seeds/`` (re-runs of selected configs), each run once."""
     base = Path(results_dir) / preset
@@ -86,7 +87,7 @@ def cell_label(cell: dict[str, Any]) -> str:
     return f"{arch}, ours k = ({', '.join(f'{v:g}' for v in cell['k'])})"
 
 
-def cell_runs(records: Sequence[dict], cell: dict[str, Any], preset: str, arm: str) -> list[dict]:
+def cell_runs(records: Sequence[RunRecord], cell: dict[str, Any], preset: str, arm: str) -> list[RunRecord]:
     """Default-config records of ``cell`` at ``preset`` in one ``arm`` (a switch profile; all seeds,
     each seed once, in seed order); baselines at any k (they ignore it). The selection of
     :func:`mdmtn.study.verdicts.side_runs`."""
@@ -95,7 +96,9 @@ def cell_runs(records: Sequence[dict], cell: dict[str, Any], preset: str, arm: s
     )
 
 
-def cell_rows(dataset: str, paper_records: Sequence[dict], quick_records: Sequence[dict]) -> list[dict[str, Any]]:
+def cell_rows(
+    dataset: str, paper_records: Sequence[RunRecord], quick_records: Sequence[RunRecord]
+) -> list[dict[str, Any]]:
     """One dict per cell: the cell, :func:`summarize` of ours at ``paper`` in every arm of
     :data:`mdmtn.core.config.ARMS` (``at_paper[arm]``), and at ``quick``, where only the library's
     defaults were swept (``at_quick``)."""
@@ -175,29 +178,34 @@ def cell_tables(rows: Sequence[dict], planned_seeds: int = 3) -> dict[str, str]:
     return {name: "\n".join(t) for name, t in (("avg", avg), ("tasks", tasks), ("sparsity", sparsity), ("runs", runs))}
 
 
-def _cell_records(records: Sequence[dict], dataset: str, model: str, k: Sequence[float], preset: str) -> list[dict]:
+def _cell_records(
+    records: Sequence[RunRecord], dataset: str, model: str, k: Sequence[float], preset: str
+) -> list[RunRecord]:
     """The finished paper's-method records of one (dataset, model, k, preset), front studies left
     out, with any switches."""
     out = []
     for r in records:
-        c = r["config"]
+        c = r.config
         if (c["dataset"], c["model"], c["preset"], c.get("method", "wc_al")) != (dataset, model, preset, "wc_al"):
             continue
-        if all(abs(a - b) < 1e-12 for a, b in zip(c["k"], k)) and not c.get("init_from") and r.get("status") == "ok":
+        if all(abs(a - b) < 1e-12 for a, b in zip(c["k"], k)) and not c.get("init_from") and r.ok:
             out.append(r)
     return out
 
 
-def switch_study(records: Sequence[dict], dataset: str, model: str, k: Sequence[float], preset: str) -> str:
+def switch_study(records: Sequence[RunRecord], dataset: str, model: str, k: Sequence[float], preset: str) -> str:
     """Markdown: every record of one (dataset, model, k, preset), labelled by the fields in which its
     config differs from the default (the authors'-code switches), with accuracy, SR/CR/PS and the
     phase-1 epoch phase 2 started from (its SR and validation accuracy)."""
     rows = []
     for r in _cell_records(records, dataset, model, k, preset):
-        cfg = RunConfig.from_dict(r["config"])
+        cfg = RunConfig.from_dict(r.config)
         label = run_label(r)[1] or "defaults"
-        h, e = r.get("history", []), r.get("phase1_epoch")
-        if e is None and r.get("phase1_model") in ("sparse", "draft"):  # older records: the rule applied to the history
+        h, e = r.history or [], r.details.get("phase1_epoch")
+        if e is None and r.details.get("phase1_model") in (
+            "sparse",
+            "draft",
+        ):  # older records: the rule applied to the history
             e = phase1_best_epoch(h, cfg.growl.eta1)
         kept = (
             f"{e + 1} ({h[e]['SR']:.1f}%, val {100 * sum(h[e]['val_acc']) / len(h[e]['val_acc']):.2f}%)"
@@ -205,7 +213,7 @@ def switch_study(records: Sequence[dict], dataset: str, model: str, k: Sequence[
             else "–"
         )
         p1 = [(x["SR"], 100 * sum(x["val_acc"]) / len(x["val_acc"])) for x in h if x.get("phase") == "phase1"]
-        m = r["metrics"]
+        m = r.metrics
         rows.append((label != "defaults", label, cfg.seed, m, kept, p1))
     # six columns, SR / CR / PS in one, so the table fits the page's 688 px column
     lines = [
@@ -215,13 +223,13 @@ def switch_study(records: Sequence[dict], dataset: str, model: str, k: Sequence[
     ]
     for _, label, seed, m, kept, p1 in sorted(rows, key=lambda t: (t[0], t[1], t[2])):
         lines.append(
-            f"| {label} | {seed} | {100 * m['test_acc_mean']:.2f} | {m['SR']:.1f} / {m['CR']:.2f} / {m['PS']:.2f} | "
+            f"| {label} | {seed} | {100 * m.test_acc_mean:.2f} | {m.SR:.1f} / {m.CR:.2f} / {m.PS:.2f} | "
             f"{kept} | {', '.join(f'{a:.0f}/{b:.1f}' for a, b in p1)} |"
         )
     return "\n".join(lines)
 
 
-def mgda_variants(records: Sequence[dict], preset: str = "paper") -> str:
+def mgda_variants(records: Sequence[RunRecord], preset: str = "paper") -> str:
     """Markdown: MGDA-UB as the paper describes it (gradients w.r.t. the shared representation)
     beside the variant of the authors' code (gradients w.r.t. the shared weights, with the leftover
     task gradients of their loop), per dataset and architecture, at ``preset``, against the paper's
@@ -240,9 +248,9 @@ def mgda_variants(records: Sequence[dict], preset: str = "paper") -> str:
             for variant in ("ub", "authors"):
                 seen: dict[int, dict] = {}
                 for r in records:
-                    c = r["config"]
+                    c = r.config
                     if (c["dataset"], c.get("method"), c["model"], c["preset"]) != (ds, "mgda", model, preset) or (
-                        r.get("status") != "ok"
+                        not r.ok
                     ):
                         continue
                     if variant == "ub" and is_default(r):
@@ -254,7 +262,7 @@ def mgda_variants(records: Sequence[dict], preset: str = "paper") -> str:
                 s = summarize([seen[k] for k in sorted(seen)])
                 code = ""
                 if variant == "authors" and seen:
-                    code = "; " + ", ".join(sorted({r["config"]["mgda_grad_bug"] for r in seen.values()}))
+                    code = "; " + ", ".join(sorted({r.config["mgda_grad_bug"] for r in seen.values()}))
                 cols += [
                     f"{_fmt(s['avg'], s['n'], 2)} ({s['n']}{code})" if s else "not run",
                     _delta(s["avg"] if s else None, paper, 2),
@@ -263,7 +271,7 @@ def mgda_variants(records: Sequence[dict], preset: str = "paper") -> str:
     return "\n".join(lines)
 
 
-def unitary_table(records: Sequence[dict], preset: str = "paper") -> str:
+def unitary_table(records: Sequence[RunRecord], preset: str = "paper") -> str:
     """Markdown: unitary scalarisation per (dataset, architecture) at ``preset`` beside the paper's
     method's dense and sparse cells in each arm; mean test accuracy in %, "mean ± std (n)"."""
 

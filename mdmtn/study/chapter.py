@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mdmtn.core.config import DATASETS, PRESETS, ConfigError, RunConfig, env_flag, make_config, shorten, validate_k
+from mdmtn.records.schema import RunRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_SYNTHETIC = "MDMTN_BOOK_ALLOW_SYNTHETIC"
@@ -133,7 +134,7 @@ class Chapter:
             return n
         return 1 if self.preset == "smoke" else max(1, min(2, os.cpu_count() or 1))
 
-    def ensure(self, cfgs: Sequence[RunConfig]) -> list[dict]:
+    def ensure(self, cfgs: Sequence[RunConfig]) -> list[RunRecord]:
         """Train the configs that have no record yet in :attr:`records_dir` (resumable) and return
         all their records; if this execution may not train (:attr:`trains`), only the existing."""
         from mdmtn.data import SplitsLoader
@@ -164,7 +165,7 @@ class Chapter:
             device=os.environ.get("MDMTN_DEVICE", "cpu"),
         )
 
-    def ensure_joint(self, jcs: Sequence[Any]) -> list[dict]:
+    def ensure_joint(self, jcs: Sequence[Any]) -> list[RunRecord]:
         """Joint (MT2O-v / independent) records of ``jcs`` from ``records_dir/mt2o``, solving the
         missing ones when this execution may train (as :meth:`ensure`)."""
         from mdmtn.experiments.joint_runs import find_joint_record, run_joint
@@ -274,7 +275,7 @@ def publish(name: str, text: str) -> str:
     return f"../files/{name}"
 
 
-def provenance_line(what: str, keys: Sequence[str], records: Sequence[dict]) -> None:
+def provenance_line(what: str, keys: Sequence[str], records: Sequence[RunRecord]) -> None:
     """Display, under a table or figure, how many run records it reads, the commits that made
     them, and a link to the list of their keys (published beside the page)."""
     import hashlib

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from mdmtn.core.config import RunConfig
 from mdmtn.objectives.metrics import layer_rows_block
 from mdmtn.records.checkpoint import CheckpointError, load_checkpoint
 from mdmtn.records.probe import load_verified_checkpoint
@@ -33,12 +32,12 @@ def compress_records(
     skipped with a message to ``warn``. Returns (records updated, records skipped)."""
     n = skipped = 0
     for rec in load_records(out_dir):
-        path = Path(out_dir) / f"{rec['key']}.json"
-        if rec["config"].get("method", "wc_al") != "wc_al" or rec["config"]["k"][0] == 0:
+        path = Path(out_dir) / f"{rec.key}.json"
+        if rec.config.get("method", "wc_al") != "wc_al" or rec.config["k"][0] == 0:
             continue
-        if rec.get("compression") and rec.get("layer_rows") and not force:
+        if rec.details.get("compression") and rec.details.get("layer_rows") and not force:
             continue
-        ckpt = Path(out_dir) / f"{rec['key']}.pt"
+        ckpt = Path(out_dir) / f"{rec.key}.pt"
         if not ckpt.exists():
             warn(f"skip {path.name}: no checkpoint {ckpt.name} (retrain to get one)")
             skipped += 1
@@ -49,7 +48,7 @@ def compress_records(
             warn(f"skip {path.name}: {e}")
             skipped += 1
             continue
-        if ckpt_cfg.key() != rec["key"] or ckpt_cfg.to_dict() != RunConfig.from_dict(rec["config"]).to_dict():
+        if ckpt_cfg.key() != rec.key or ckpt_cfg.to_dict() != rec.cfg.to_dict():
             warn(
                 f"skip {path.name}: refusing checkpoint {ckpt.name}, whose stored config (key {ckpt_cfg.key()}) "
                 f"is not this record's; retrain the run to get its own checkpoint"
@@ -62,10 +61,8 @@ def compress_records(
             warn(f"skip {path.name}: {e}")
             skipped += 1
             continue
-        rec["compression"] = compression_summary(model)
-        rec["layer_rows"] = layer_rows_block(model)
-        write_record(path, rec)
-        c = rec["compression"]
+        c = compression_summary(model)
+        write_record(path, dict(rec.to_dict(), compression=c, layer_rows=layer_rows_block(model)))
         log(
             f"{path.name}: params {c['params_dense']:,} -> {c['params_compressed']:,} "
             f"(ratio {c['param_ratio']:.3f}, 1 - SR = {c['one_minus_SR']:.3f})"

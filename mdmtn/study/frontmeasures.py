@@ -12,8 +12,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from mdmtn.core.paper import paper_preference_vectors
-from mdmtn.objectives.pareto import dominated_share, objective_vectors, supported
+from mdmtn.objectives.pareto import dominated_share, supported
+from mdmtn.records.schema import RunRecord
 from mdmtn.study.report import cluster_members, front_panel, pf_study_panel
+from mdmtn.study.selection import objective_vectors
 
 
 @dataclass(frozen=True)
@@ -25,11 +27,11 @@ class FrontValue:
     text: str
 
 
-def _acc(runs: Sequence[dict]) -> list[float]:
-    return [100 * r["metrics"]["test_acc_mean"] for r in runs]
+def _acc(runs: Sequence[RunRecord]) -> list[float]:
+    return [100 * r.metrics.test_acc_mean for r in runs]
 
 
-def front_measure(records: Sequence[dict], claim: dict[str, Any]) -> tuple[dict[int, FrontValue], str]:
+def front_measure(records: Sequence[RunRecord], claim: dict[str, Any]) -> tuple[dict[int, FrontValue], str]:
     """({sweep seed: the measure}, note) for a registry entry with rule ``front``, on the sweep of
     the entry's arm (``claim["profile"]``, the library's defaults if it names none); an empty dict
     while no sweep of the entry's (dataset, model) covers the paper's 90 vectors."""
@@ -42,15 +44,13 @@ def front_measure(records: Sequence[dict], claim: dict[str, Any]) -> tuple[dict[
         panel = pf_study_panel(records, ds, arch)
         if not panel["study"]:
             return {}, "no front-study runs"
-        best = max(panel["study"], key=lambda r: r["metrics"]["test_acc_mean"])
-        seed = panel["source"]["config"]["seed"]
-        acc = 100 * best["metrics"]["test_acc_mean"]
-        text = (
-            f"{acc:.2f}% at k = {tuple(best['config']['k'])} ({len(panel['study'])} of {panel['planned']} study runs)"
-        )
+        best = max(panel["study"], key=lambda r: r.metrics.test_acc_mean)
+        seed = panel["source"].config["seed"]
+        acc = 100 * best.metrics.test_acc_mean
+        text = f"{acc:.2f}% at k = {tuple(best.config['k'])} ({len(panel['study'])} of {panel['planned']} study runs)"
         return {seed: FrontValue(acc, text)}, ""
     p = front_panel(records, ds, arch, profile)
-    covered = len({tuple(r["config"]["k"]) for r in p["runs"]} & set(paper_preference_vectors()))
+    covered = len({tuple(r.config["k"]) for r in p["runs"]} & set(paper_preference_vectors()))
     if covered < len(paper_preference_vectors()):
         return {}, f"sweep covers {covered} of the paper's 90 vectors"
     seed = p["seeds"][0]
@@ -59,8 +59,8 @@ def front_measure(records: Sequence[dict], claim: dict[str, Any]) -> tuple[dict[
         value = FrontValue(len(front), f"{len(front)} of {len(p['paper_sparse'])}")
     elif measure == "sr53_gain":
         groups = cluster_members(front)
-        near = min(groups, key=lambda g: abs(np.mean([r["metrics"]["SR"] for r in g]) - 53.0))
-        sr = float(np.mean([r["metrics"]["SR"] for r in near]))
+        near = min(groups, key=lambda g: abs(np.mean([r.metrics.SR for r in g]) - 53.0))
+        sr = float(np.mean([r.metrics.SR for r in near]))
         gain = float(np.mean(_acc(near)) - np.mean(_acc(p["dense"])))
         value = FrontValue(
             (gain, sr),
@@ -68,7 +68,7 @@ def front_measure(records: Sequence[dict], claim: dict[str, Any]) -> tuple[dict[
             f"{np.mean(_acc(p['dense'])):.2f}%: {gain:+.2f} points",
         )
     elif measure == "share_sr29":
-        near = sum(abs(r["metrics"]["SR"] - 29.0) <= 5 for r in front)
+        near = sum(abs(r.metrics.SR - 29.0) <= 5 for r in front)
         value = FrontValue(near / len(front), f"{near} of {len(front)} within 5 points of 29%")
     elif measure == "supported_share":
         on_hull = int(supported(objective_vectors(front)).sum())
@@ -87,7 +87,7 @@ def front_measure(records: Sequence[dict], claim: dict[str, Any]) -> tuple[dict[
     return {seed: value}, f"{p['presets'][0]} preset"
 
 
-def _mdmtn_dominates(records: Sequence[dict]) -> tuple[dict[int, FrontValue], str]:
+def _mdmtn_dominates(records: Sequence[RunRecord]) -> tuple[dict[int, FrontValue], str]:
     """Fig. 6: per dataset and front (the study from the sparse model, the k0 = 0 runs), the share of
     HPS front points weakly dominated in (L1, L2) by an MDMTN front point; one value per study seed
     (the source run's seed, which both architectures' studies must share)."""
@@ -97,7 +97,7 @@ def _mdmtn_dominates(records: Sequence[dict]) -> tuple[dict[int, FrontValue], st
         if any(not p["study"] for p in panels.values()):
             missing.append(ds)
             continue
-        seeds |= {p["source"]["config"]["seed"] for p in panels.values()}
+        seeds |= {p["source"].config["seed"] for p in panels.values()}
         for front in ("study_front", "dense_front"):
             h, m = (objective_vectors(panels[a][front], (1, 2)) for a in ("hps", "mdmtn"))
             share = dominated_share(h, m)

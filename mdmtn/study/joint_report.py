@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from mdmtn.records.schema import RunRecord
+
 if TYPE_CHECKING:
     from mdmtn.training.mt2o import JointConfig
 
@@ -22,17 +24,17 @@ def time_to_fraction(curve: Sequence[dict[str, Any]], target: float, clock: str 
 
 
 def speed_ratio(
-    mt2o_rec: dict[str, Any], indep_rec: dict[str, Any], fraction: float = 0.95, clock: str = "train_seconds"
+    mt2o_rec: RunRecord, indep_rec: RunRecord, fraction: float = 0.95, clock: str = "train_seconds"
 ) -> dict[str, float]:
     """Time for each strategy to reach ``fraction`` of the *independent* run's final hypervolume,
     and the ratio MT2O-v / independent (< 1: MT2O-v is faster)."""
-    target = fraction * indep_rec["final_hv"]
-    t_m = time_to_fraction(mt2o_rec["hv_curve"], target, clock)
-    t_i = time_to_fraction(indep_rec["hv_curve"], target, clock)
+    target = fraction * indep_rec.details["final_hv"]
+    t_m = time_to_fraction(mt2o_rec.details["hv_curve"], target, clock)
+    t_i = time_to_fraction(indep_rec.details["hv_curve"], target, clock)
     return dict(target=target, mt2o=t_m, independent=t_i, ratio=t_m / t_i if t_i > 0 else math.nan)
 
 
-def compare(records: Sequence[dict[str, Any]], fraction: float = 0.95) -> dict[str, Any]:
+def compare(records: Sequence[RunRecord], fraction: float = 0.95) -> dict[str, Any]:
     """Pair MT2O-v and independent records by seed (same vectors and run settings) and summarise.
 
     Returns ``rows`` (one per seed: final HV of each arm, training seconds of each arm, time of
@@ -41,13 +43,13 @@ def compare(records: Sequence[dict[str, Any]], fraction: float = 0.95) -> dict[s
     """
     by = {}
     for r in records:
-        cfg = r["config"]
+        cfg = r.config
         group = json.dumps(
             {k: v for k, v in cfg.items() if k not in ("transfer",)}
             | {"run": {k: v for k, v in cfg["run"].items() if k != "seed"}},
             sort_keys=True,
         )
-        by.setdefault((group, cfg["run"]["seed"]), {})[r["strategy"]] = r
+        by.setdefault((group, cfg["run"]["seed"]), {})[r.details["strategy"]] = r
     rows = []
     for (_, seed), pair in sorted(by.items(), key=lambda x: x[0][1]):
         if "mt2o" not in pair or "none" not in pair:
@@ -57,10 +59,10 @@ def compare(records: Sequence[dict[str, Any]], fraction: float = 0.95) -> dict[s
         rows.append(
             dict(
                 seed=seed,
-                hv_mt2o=m["final_hv"],
-                hv_independent=i["final_hv"],
-                train_s_mt2o=m["train_seconds"],
-                train_s_independent=i["train_seconds"],
+                hv_mt2o=m.details["final_hv"],
+                hv_independent=i.details["final_hv"],
+                train_s_mt2o=m.details["train_seconds"],
+                train_s_independent=i.details["train_seconds"],
                 t_mt2o=sr["mt2o"],
                 t_independent=sr["independent"],
                 ratio=sr["ratio"],
@@ -68,12 +70,13 @@ def compare(records: Sequence[dict[str, Any]], fraction: float = 0.95) -> dict[s
                 passes_ratio=speed_ratio(m, i, fraction, clock="forward_passes")["ratio"],
                 cpu_ratio=(
                     speed_ratio(m, i, fraction, clock="train_cpu_seconds")["ratio"]
-                    if "train_cpu_seconds" in m["hv_curve"][-1] and "train_cpu_seconds" in i["hv_curve"][-1]
+                    if "train_cpu_seconds" in m.details["hv_curve"][-1]
+                    and "train_cpu_seconds" in i.details["hv_curve"][-1]
                     else math.nan
                 ),
-                accepted=m["transfers"]["accepted"],
-                tried=m["transfers"]["tried"],
-                machine_load=(m["machine"].get("load_avg_1min"), i["machine"].get("load_avg_1min")),
+                accepted=m.details["transfers"]["accepted"],
+                tried=m.details["transfers"]["tried"],
+                machine_load=((m.machine or {}).get("load_avg_1min"), (i.machine or {}).get("load_avg_1min")),
             )
         )
     out = dict(rows=rows, fraction=fraction)
@@ -131,14 +134,20 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}" if math.isfinite(x) else "–"
 
 
-def subproblems_markdown(records: Sequence[dict[str, Any]]) -> str:
+def subproblems_markdown(records: Sequence[RunRecord]) -> str:
     """Per record and subproblem: k, final test accuracy per task, validation losses and SR."""
     lines = ["| strategy | seed | k | test acc % | val loss | SR % |", "|---|---|---|---|---|---|"]
     for r in records:
-        name = "MT2O-v" if r["strategy"] == "mt2o" else "independent" if r["strategy"] == "none" else r["strategy"]
-        for s in r["subproblems"]:
+        name = (
+            "MT2O-v"
+            if r.details["strategy"] == "mt2o"
+            else "independent"
+            if r.details["strategy"] == "none"
+            else r.details["strategy"]
+        )
+        for s in r.details["subproblems"]:
             lines.append(
-                f"| {name} | {r['config']['run']['seed']} | ({', '.join(f'{v:g}' for v in s['k'])}) | "
+                f"| {name} | {r.config['run']['seed']} | ({', '.join(f'{v:g}' for v in s['k'])}) | "
                 f"{' / '.join(f'{100 * a:.1f}' for a in s['test_acc'])} | "
                 f"{' / '.join(f'{v:.3f}' for v in s['val_loss'])} | {s['SR']:.1f} |"
             )

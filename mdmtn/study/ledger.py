@@ -14,12 +14,13 @@ from typing import Any, Sequence
 
 from mdmtn.core.config import RunConfig, profile_of
 from mdmtn.core.paper import PAPER_RESULTS
+from mdmtn.records.schema import RunRecord
 
 MEASURED_START, MEASURED_END = "<!-- measured:start -->", "<!-- measured:end -->"
 DATASET_NAMES = {"multimnist": "MultiMNIST", "cifar10mnist": "Cifar10Mnist"}
 
 
-def all_records(results: str | Path, preset: str, status: str | None = None) -> list[dict[str, Any]]:
+def all_records(results: str | Path, preset: str, status: str | None = None) -> list[RunRecord]:
     """Every run record of ``preset`` under ``results`` (any status unless ``status`` is given), from
     the folders the tables read (:func:`mdmtn.study.cells.preset_records`)."""
     from mdmtn.study.cells import preset_records
@@ -32,8 +33,8 @@ def rejected_files(results: str | Path) -> list[Path]:
     return sorted(p for p in Path(results).rglob("*.rejected-*"))
 
 
-def cpu(rec: dict[str, Any]) -> str:
-    m = rec.get("machine") or {}
+def cpu(rec: RunRecord) -> str:
+    m = rec.machine or {}
     return m.get("cpu_model") or "unrecorded CPU"
 
 
@@ -49,10 +50,10 @@ def _span(xs: Sequence[float], unit: str = "%") -> str:
     return f"{lo:.2f}{unit}" if len(xs) == 1 or abs(hi - lo) < 0.005 else f"{lo:.2f}–{hi:.2f}{unit}"
 
 
-def group_label(rec: dict[str, Any], coarse: bool = False) -> str:
+def group_label(rec: RunRecord, coarse: bool = False) -> str:
     """``MultiMNIST MDMTN, ours k = (...)`` / ``Cifar10Mnist MGDA-UB on HPS`` / ``MultiMNIST STL``, plus
     the switch profile or ``switch variant`` where the config is not the library's default."""
-    c = rec["config"]
+    c = rec.config
     ds = DATASET_NAMES.get(c["dataset"], c["dataset"])
     method = c.get("method", "wc_al")
     if method == "wc_al":
@@ -78,7 +79,7 @@ def group_label(rec: dict[str, Any], coarse: bool = False) -> str:
     return f"{ds} {what}{tag}"
 
 
-def ledger_rows(records: Sequence[dict], coarse: bool = False) -> list[dict[str, Any]]:
+def ledger_rows(records: Sequence[RunRecord], coarse: bool = False) -> list[dict[str, Any]]:
     """Per group of records (:func:`group_label`; ``coarse``: one group per architecture, k0 > 0 or
     = 0, and front study): statuses, seeds, wall times, CPUs."""
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -91,16 +92,16 @@ def ledger_rows(records: Sequence[dict], coarse: bool = False) -> list[dict[str,
             dict(
                 label=label,
                 n=len(rs),
-                ok=sum(r.get("status") == "ok" for r in rs),
-                seeds=sorted({r["config"]["seed"] for r in rs}),
-                wall=[r.get("wall_time_s", 0.0) for r in rs],
+                ok=sum(r.ok for r in rs),
+                seeds=sorted({r.config["seed"] for r in rs}),
+                wall=[r.wall_time_s or 0.0 for r in rs],
                 cpus=Counter(cpu(r) for r in rs),
             )
         )
     return rows
 
 
-def ledger_markdown(records: Sequence[dict], coarse: bool = False) -> str:
+def ledger_markdown(records: Sequence[RunRecord], coarse: bool = False) -> str:
     """Table: group, runs (ok / all), seeds, wall time per run, total, CPU models."""
     lines = ["| runs of | ok / all | seeds | wall time per run | total | CPU (runs) |", "|---|---|---|---|---|---|"]
     for row in ledger_rows(records, coarse):
@@ -119,8 +120,8 @@ def compute_summary(results: str | Path) -> dict[str, Any]:
         recs = all_records(results, preset)
         out[preset] = dict(
             runs=len(recs),
-            status=Counter(r.get("status", "?") for r in recs),
-            hours=sum(r.get("wall_time_s", 0.0) for r in recs) / 3600,
+            status=Counter(r.status for r in recs),
+            hours=sum(r.wall_time_s or 0.0 for r in recs) / 3600,
             cpus=Counter(cpu(r) for r in recs),
         )
     out["rejected"] = [str(p.relative_to(results)) for p in rejected_files(results)]
@@ -143,20 +144,20 @@ def compute_markdown(results: str | Path) -> str:
     return "\n".join(lines)
 
 
-def _cell_line(recs: Sequence[dict], ds: str, model: str, k: tuple) -> str | None:
+def _cell_line(recs: Sequence[RunRecord], ds: str, model: str, k: tuple) -> str | None:
     from mdmtn.study.verdicts import side_runs
 
     runs = side_runs(recs, dict(dataset=ds, method="wc_al", model=model, k=list(k)), "paper", "library")
     if not runs:
         return None
     p = PAPER_RESULTS[(ds, "wc_al", model, k)]
-    accs = [100 * r["metrics"]["test_acc_mean"] for r in runs]
-    srs = [r["metrics"].get("SR") for r in runs]
+    accs = [100 * r.metrics.test_acc_mean for r in runs]
+    srs = [r.metrics.SR for r in runs]
     sr = "" if k[0] == 0 else f", SR {_span(srs)} (the paper {p['SR']:g}%)"
     return (
         f"{DATASET_NAMES[ds]} {model.upper()} at k = ({', '.join(f'{x:g}' for x in k)}), seeds "
-        f"{', '.join(str(r['config']['seed']) for r in runs)}: mean accuracy {_span(accs)} "
-        f"(the paper {p['acc'][2]:g}%){sr}; {_minutes([r['wall_time_s'] for r in runs])} per run"
+        f"{', '.join(str(r.config['seed']) for r in runs)}: mean accuracy {_span(accs)} "
+        f"(the paper {p['acc'][2]:g}%){sr}; {_minutes([r.wall_time_s for r in runs])} per run"
     )
 
 
@@ -184,34 +185,34 @@ def measured_markdown(results: str | Path) -> str:
         )
     base = defaultdict(list)
     for r in paper:
-        c = r["config"]
+        c = r.config
         if c.get("method") in ("mgda", "stl", "unitary") and group_label(r).endswith(("HPS", "MDMTN", "STL")):
             base[group_label(r)].append(r)
     for label in sorted(base):
-        rs = sorted(base[label], key=lambda r: r["config"]["seed"])
-        accs = [100 * r["metrics"]["test_acc_mean"] for r in rs]
+        rs = sorted(base[label], key=lambda r: r.config["seed"])
+        accs = [100 * r.metrics.test_acc_mean for r in rs]
         lines.append(
-            f"- {label}, seeds {', '.join(str(r['config']['seed']) for r in rs)}: mean accuracy "
-            f"{_span(accs)}; {_minutes([r['wall_time_s'] for r in rs])} per run."
+            f"- {label}, seeds {', '.join(str(r.config['seed']) for r in rs)}: mean accuracy "
+            f"{_span(accs)}; {_minutes([r.wall_time_s for r in rs])} per run."
         )
     lines += ["", "Compute spent, all records (failed and diverged runs included):", "", compute_markdown(results), ""]
     quick = all_records(results, "quick", status="ok")
     one = [
         r
         for r in quick
-        if r["config"]["dataset"] == "multimnist"
-        and r["config"]["model"] == "mdmtn"
-        and r["config"]["k"] == [0.001, 0.2, 0.799]
-        and r["config"]["seed"] == 0
+        if r.config["dataset"] == "multimnist"
+        and r.config["model"] == "mdmtn"
+        and r.config["k"] == [0.001, 0.2, 0.799]
+        and r.config["seed"] == 0
         and group_label(r).startswith("MultiMNIST MDMTN, ours k = (0.001, 0.2, 0.799)")
         and "[" not in group_label(r)
     ]
     if one:
-        r, m = one[0], one[0]["metrics"]
+        r, m = one[0], one[0].metrics
         lines.append(
-            f"The one-command run above (`--preset quick`, seed 0, {cpu(r)}): {r['wall_time_s']:.0f} s; test "
-            f"accuracy {100 * m['test_acc'][0]:.2f} / {100 * m['test_acc'][1]:.2f} (avg "
-            f"{100 * m['test_acc_mean']:.2f}%), SR {m['SR']:.1f}%, CR {m['CR']:.2f}, PS {m['PS']:.2f}. "
+            f"The one-command run above (`--preset quick`, seed 0, {cpu(r)}): {r.wall_time_s:.0f} s; test "
+            f"accuracy {100 * m.test_acc[0]:.2f} / {100 * m.test_acc[1]:.2f} (avg "
+            f"{100 * m.test_acc_mean:.2f}%), SR {m.SR:.1f}%, CR {m.CR:.2f}, PS {m.PS:.2f}. "
             "CPU-scale: 20,000 training images and 12 epochs against the paper's full schedule."
         )
     return "\n".join(lines)

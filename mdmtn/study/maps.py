@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from mdmtn.core.files import write_json_atomic
 from mdmtn.objectives.growl import similarity_summary
 from mdmtn.records.checkpoint import restored_note
-from mdmtn.records.schema import canonical_checksum
+from mdmtn.records.schema import RunRecord, canonical_checksum
 
 # what each stored map must hold for a page to draw it
 MAP_FIELDS = ("name", "label", "rows", "shown", "zero_rows", "tied_groups", "SR", "order", "S_u8")
@@ -59,14 +59,14 @@ def read_maps(cache: str | Path) -> dict[str, Any] | None:
     return stored
 
 
-def write_similarity_maps(cache: str | Path, checkpoint: str | Path, rec: dict[str, Any]) -> dict[str, Any]:
+def write_similarity_maps(cache: str | Path, checkpoint: str | Path, rec: RunRecord) -> dict[str, Any]:
     """Compute the Fig. 7 maps of run record ``rec``'s saved model (:func:`mdmtn.objectives.growl.similarity_summary`)
     and store them at ``cache``, atomically, with ``source``: which model they were drawn from
     (the run's own, or a retrained copy, :func:`mdmtn.records.checkpoint.restored_note`). The checkpoint must
     be that run's model (:func:`mdmtn.records.probe.load_verified_checkpoint`), else CheckpointError."""
     from mdmtn.records.probe import load_verified_checkpoint
 
-    key = rec["key"]
+    key = rec.key
     model, _, extra = load_verified_checkpoint(checkpoint, rec)
     note = restored_note(extra)
     source = f"the run's own checkpoint ({key})" if note is None else f"a checkpoint of run {key}: {note}"

@@ -10,8 +10,10 @@ import numpy as np
 import torch
 
 from mdmtn.data.splits import DATASET_SPECS
-from mdmtn.objectives.pareto import objective_vectors, sparsity_clusters
+from mdmtn.objectives.pareto import sparsity_clusters
+from mdmtn.records.schema import RunRecord
 from mdmtn.study import toy
+from mdmtn.study.selection import objective_vectors
 
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -74,7 +76,11 @@ def sample_grid(splits: Any, n: int = 10) -> plt.Figure:
 
 
 def pareto_figure(
-    sparse: Sequence[dict], sparse_front: Sequence[dict], dense_front: Sequence[dict], d: float = 0.1, title: str = ""
+    sparse: Sequence[dict],
+    sparse_front: Sequence[RunRecord],
+    dense_front: Sequence[RunRecord],
+    d: float = 0.1,
+    title: str = "",
 ) -> plt.Figure:
     """Paper Figs. 2-3: 3-D Pareto front (L1, L2, L0) of the k0 > 0 runs coloured by sparsity
     cluster, and its 2-D projection (L1, L2) with the k0 = 0 front in black."""
@@ -83,7 +89,7 @@ def pareto_figure(
     ax2 = fig.add_subplot(1, 2, 2)
     if sparse_front:
         p = objective_vectors(sparse_front)
-        sr = [r["metrics"]["SR"] for r in sparse_front]
+        sr = [r.metrics.SR for r in sparse_front]
         labels = sparsity_clusters(sr, d)
         for c in np.unique(labels):
             m = labels == c
@@ -147,28 +153,28 @@ def fronts_2d_figure(groups: dict[str, Sequence[dict]], title: str = "") -> plt.
     return _label_2d(fig, ax, TRAIN_L1, TRAIN_L2, title)
 
 
-def hv_curves_figure(records: Sequence[dict], title: str = "") -> plt.Figure:
+def hv_curves_figure(records: Sequence[RunRecord], title: str = "") -> plt.Figure:
     """Hypervolume of the current K solutions against training wall-clock (left) and optimiser
     steps (middle), one line per joint record, MT2O-v solid and independent dashed, coloured by
     seed; right: MT2O-v minus independent of the same seed, by step (both log at the same steps)."""
     fig, axes = plt.subplots(3, 1, figsize=(7.2, 10))  # stacked: each panel as wide as the content column
     by_seed: dict[int, dict[str, dict]] = {}
     for r in records:
-        seed = r["config"]["run"]["seed"]
-        by_seed.setdefault(seed, {})[r["strategy"]] = r
-        style = dict(color=f"C{seed % 10}", ls="-" if r["strategy"] == "mt2o" else "--")
-        name = {"mt2o": "MT2O-v", "none": "independent"}.get(r["strategy"], r["strategy"])
+        seed = r.config["run"]["seed"]
+        by_seed.setdefault(seed, {})[r.details["strategy"]] = r
+        style = dict(color=f"C{seed % 10}", ls="-" if r.details["strategy"] == "mt2o" else "--")
+        name = {"mt2o": "MT2O-v", "none": "independent"}.get(r.details["strategy"], r.details["strategy"])
         for ax, clock in zip(axes, ("train_seconds", "steps")):
             ax.plot(
-                [p[clock] for p in r["hv_curve"]],
-                [p["hv"] for p in r["hv_curve"]],
+                [p[clock] for p in r.details["hv_curve"]],
+                [p["hv"] for p in r.details["hv_curve"]],
                 label=f"{name}, seed {seed}",
                 **style,
             )
     for seed, pair in sorted(by_seed.items()):
         if "mt2o" in pair and "none" in pair:
-            a = {p["steps"]: p["hv"] for p in pair["mt2o"]["hv_curve"]}
-            b = {p["steps"]: p["hv"] for p in pair["none"]["hv_curve"]}
+            a = {p["steps"]: p["hv"] for p in pair["mt2o"].details["hv_curve"]}
+            b = {p["steps"]: p["hv"] for p in pair["none"].details["hv_curve"]}
             steps = sorted(set(a) & set(b))
             axes[2].plot(steps, [a[s] - b[s] for s in steps], color=f"C{seed % 10}", label=f"seed {seed}")
     axes[2].axhline(0, color="k", lw=0.8)
@@ -187,22 +193,22 @@ def hv_curves_figure(records: Sequence[dict], title: str = "") -> plt.Figure:
     return fig
 
 
-def joint_fronts_figure(records: Sequence[dict], title: str = "") -> plt.Figure:
+def joint_fronts_figure(records: Sequence[RunRecord], title: str = "") -> plt.Figure:
     """Final solutions of joint records in (val loss task 1, val loss task 2), MT2O-v vs
     independent, all seeds; marker size grows with SR."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for r in records:
-        mt = r["strategy"] == "mt2o"
-        pts = np.asarray(r["hv_curve"][-1]["points"])
-        size = 20 + 2 * np.asarray([s["SR"] for s in r["subproblems"]])
+        mt = r.details["strategy"] == "mt2o"
+        pts = np.asarray(r.details["hv_curve"][-1]["points"])
+        size = 20 + 2 * np.asarray([s["SR"] for s in r.details["subproblems"]])
         ax.scatter(
             pts[:, 0],
             pts[:, 1],
             s=size,
             marker="o" if mt else "s",
-            facecolors=f"C{r['config']['run']['seed'] % 10}" if mt else "none",
-            edgecolors=f"C{r['config']['run']['seed'] % 10}",
-            label=f"{'MT2O-v' if mt else 'independent'}, seed {r['config']['run']['seed']}",
+            facecolors=f"C{r.config['run']['seed'] % 10}" if mt else "none",
+            edgecolors=f"C{r.config['run']['seed'] % 10}",
+            label=f"{'MT2O-v' if mt else 'independent'}, seed {r.config['run']['seed']}",
         )
     return _label_2d(fig, ax, "validation loss, task 1", "validation loss, task 2", title, legend=7)
 

@@ -6,6 +6,7 @@ comparison only; every "ours" number is computed from a run record.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -14,12 +15,13 @@ import numpy as np
 
 from mdmtn.core.config import RunConfig, make_config
 from mdmtn.core.paper import PAPER_RESULTS, paper_preference_vectors
-from mdmtn.objectives.pareto import best_run, nondominated, objective_vectors, sparsity_clusters
+from mdmtn.objectives.pareto import nondominated, sparsity_clusters
 from mdmtn.records.aggregate import summarize
+from mdmtn.records.schema import RunRecord
 from mdmtn.records.store import load_records
 from mdmtn.study.labels import METHOD_LABELS, TASK_LABELS
 from mdmtn.study.paper_fronts import PAPER_FRONT_ACC, PAPER_FRONT_CLAIMS, PAPER_FRONT_FACTS, PAPER_PARETO_COUNTS
-from mdmtn.study.selection import is_default
+from mdmtn.study.selection import best_run, is_default, objective_vectors
 
 
 def paper_rows(dataset: str) -> list[tuple]:
@@ -36,29 +38,29 @@ def paper_rows(dataset: str) -> list[tuple]:
     return rows
 
 
-def load_all(dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
+def load_all(dirs: Iterable[str | Path]) -> list[RunRecord]:
     """Finished records from several directories (missing directories are skipped)."""
-    out: list[dict[str, Any]] = []
+    out: list[RunRecord] = []
     for d in dirs:
         if Path(d).is_dir():
             out += load_records(d, strict=True)  # a page never shows another run in place of a bad one
     return out
 
 
-def select(records: Sequence[dict], **conds: Any) -> list[dict]:
+def select(records: Sequence[RunRecord], **conds: Any) -> list[RunRecord]:
     """Records whose config matches every condition (e.g. dataset="multimnist", model="hps")."""
-    return [r for r in records if all(r["config"].get(k) == v for k, v in conds.items())]
+    return [r for r in records if all(r.config.get(k) == v for k, v in conds.items())]
 
 
-def sweep_runs(records: Sequence[dict], profile: str = "library") -> list[dict]:
+def sweep_runs(records: Sequence[RunRecord], profile: str = "library") -> list[RunRecord]:
     """The paper's-method records whose config is the preset's default for their (dataset,
     model, k, seed) under switch ``profile``: what a sweep of that arm produces. Leaves out
     front-study runs (``init_from``), switch variants (chapter 9) and any other overridden field,
     so fronts and tables compare like with like."""
-    return [r for r in records if r["config"].get("method", "wc_al") == "wc_al" and is_default(r, profile)]
+    return [r for r in records if r.config.get("method", "wc_al") == "wc_al" and is_default(r, profile)]
 
 
-def cluster_table(front: Sequence[dict], d: float = 0.1) -> str:
+def cluster_table(front: Sequence[RunRecord], d: float = 0.1) -> str:
     """Markdown: the sparsity clusters of Pareto-optimal runs (paper's greedy SR rule, gap ``d``)
     with their size, mean and range of SR, and mean test accuracy."""
     if not front:
@@ -66,15 +68,15 @@ def cluster_table(front: Sequence[dict], d: float = 0.1) -> str:
     # the SR range: a cluster may hold distinct levels up to d apart, which its mean hides
     lines = ["| cluster | runs | mean SR | SR range | mean test acc (avg) |", "|---|---|---|---|---|"]
     for c, members in enumerate(cluster_members(front, d)):
-        srs = [r["metrics"]["SR"] for r in members]
+        srs = [r.metrics.SR for r in members]
         lines.append(
             f"| {c} | {len(members)} | {np.mean(srs):.1f}% | {min(srs):.1f}–{max(srs):.1f}% | "
-            f"{100 * np.mean([r['metrics']['test_acc_mean'] for r in members]):.2f}% |"
+            f"{100 * np.mean([r.metrics.test_acc_mean for r in members]):.2f}% |"
         )
     return "\n".join(lines)
 
 
-def pareto_runs(records: Sequence[dict], dims: Sequence[int] = (0, 1, 2), eps: float = 0.0) -> list[dict]:
+def pareto_runs(records: Sequence[RunRecord], dims: Sequence[int] = (0, 1, 2), eps: float = 0.0) -> list[RunRecord]:
     """The ε-nondominated runs (objective vectors = last-epoch training losses, the book appendix)."""
     if not records:
         return []
@@ -82,7 +84,7 @@ def pareto_runs(records: Sequence[dict], dims: Sequence[int] = (0, 1, 2), eps: f
     return [r for r, keep in zip(records, mask) if keep]
 
 
-def table_rows(records: Sequence[dict], dataset: str, select_on: str = "test") -> list[dict[str, Any]]:
+def table_rows(records: Sequence[RunRecord], dataset: str, select_on: str = "test") -> list[dict[str, Any]]:
     """Rows of Table 1 (MultiMNIST) or 2 (Cifar10Mnist): for each paper row, ours beside it.
 
     "Ours" rows follow the paper's rule (book appendix): among the Pareto-optimal k0 > 0 runs (3-D
@@ -97,13 +99,13 @@ def table_rows(records: Sequence[dict], dataset: str, select_on: str = "test") -
             runs = select(recs, method=method, model=arch)
         else:
             ours = select(sweep_runs(recs), model=arch)
-            candidates = [r for r in ours if (r["config"]["k"][0] == 0) == (method == "ours-dense")]
+            candidates = [r for r in ours if (r.config["k"][0] == 0) == (method == "ours-dense")]
             pool = candidates if method == "ours-dense" else pareto_runs(candidates)
             best = best_run(pool, select_on)
             runs = [] if best is None else [best]
         summary = summarize(runs) if runs else None
         if summary is not None and method not in ("mgda", "stl"):  # how many vectors the selection saw
-            summary["from_vectors"] = len({tuple(r["config"]["k"]) for r in candidates})
+            summary["from_vectors"] = len({tuple(r.config["k"]) for r in candidates})
             summary["from_pareto"] = len(pool)
         rows.append(
             dict(
@@ -183,10 +185,10 @@ def layer_table(model: "torch.nn.Module") -> str:  # noqa: F821 - string annotat
     return "\n".join(lines)
 
 
-def run_label(rec: dict) -> tuple[str, str]:
+def run_label(rec: RunRecord) -> tuple[str, str]:
     """(method as a reader names it, what sets the run apart from its preset's default config):
     e.g. ("MGDA-UB", ""), ("ours", "cap_ramp=False"), ("ours", "front study from 04bba69f")."""
-    c = rec["config"]
+    c = rec.config
     method = METHOD_LABELS.get(c.get("method", "wc_al"), c.get("method", "?"))
     try:
         cfg = RunConfig.from_dict(c)
@@ -203,7 +205,7 @@ def run_label(rec: dict) -> tuple[str, str]:
     return method, ", ".join(parts)
 
 
-def runs_table(records: Sequence[dict]) -> str:
+def runs_table(records: Sequence[RunRecord]) -> str:
     """Markdown table, one line per run record: method and architecture, k (paper's method only),
     variant, seed, accuracies, SR/CR/PS, wall time; sorted by method, architecture, k, variant, seed.
     Seven columns, so that it fits a book page (tests/book_in_browser.py)."""
@@ -213,39 +215,39 @@ def runs_table(records: Sequence[dict]) -> str:
     ]
     rows = []
     for r in records:
-        c, m = r["config"], r["metrics"]
+        c, m = r.config, r.metrics
         method, variant = run_label(r)
         k = "–" if c.get("method", "wc_al") != "wc_al" else "(" + ", ".join(f"{v:g}" for v in c["k"]) + ")"
         rows.append(
             ((method, c["model"], tuple(c["k"]) if k != "–" else (), variant, c["seed"]), method, c, m, k, variant, r)
         )
     for _, method, c, m, k, variant, r in sorted(rows, key=lambda t: t[0]):
-        accs = " / ".join(f"{100 * a:.2f}" for a in m["test_acc"]) + f" / {100 * m['test_acc_mean']:.2f}"
+        accs = " / ".join(f"{100 * a:.2f}" for a in m.test_acc) + f" / {100 * m.test_acc_mean:.2f}"
         lines.append(
             f"| {method} {c['model'].upper()} | {k} | {variant or 'default'} | {c['seed']} | {accs} | "
-            f"{m.get('SR', 0):.1f} / {m.get('CR', 1):.2f} / {m.get('PS', 1):.2f} | {r['wall_time_s']:.0f} s |"
+            f"{m.SR:.1f} / {m.CR:.2f} / {m.PS:.2f} | {r.wall_time_s:.0f} s |"
         )
     return "\n".join(lines)
 
 
-def provenance(records: Sequence[dict]) -> str:
+def provenance(records: Sequence[RunRecord]) -> str:
     """One paragraph saying how the numbers on a page were produced."""
     if not records:
         return (
             "**No run records found for this page yet** — run the chapter with a `k` (or `python -m mdmtn train ...`)."
         )
-    presets = sorted({r["config"]["preset"] for r in records})
-    sizes = sorted({(r["data"]["n_train"], r["data"]["n_val"], r["data"]["n_test"]) for r in records if "data" in r})
+    presets = sorted({r.config["preset"] for r in records})
+    sizes = sorted({(r.data["n_train"], r.data["n_val"], r.data["n_test"]) for r in records if r.data is not None})
     # the CPU model as well: the same config does not train bit for bit alike on AVX2 and AVX-512 CPUs
     per_machine = Counter(
-        f"{r['machine'].get('cpu_model') or r['machine'].get('processor', '?')}, "
-        f"{r['machine'].get('cpu_count')} CPUs, {r['machine'].get('device', 'cpu')}"
+        f"{r.machine.get('cpu_model') or r.machine.get('processor', '?')}, "
+        f"{r.machine.get('cpu_count')} CPUs, {r.machine.get('device', 'cpu')}"
         for r in records
-        if "machine" in r
+        if r.machine is not None
     )
     machines = [f"{m} ({n} run{'s' if n > 1 else ''})" for m, n in sorted(per_machine.items())]
-    versions = sorted({r["machine"].get("mdmtn", "?") for r in records if "machine" in r})
-    wall = sum(r.get("wall_time_s", 0) for r in records)
+    versions = sorted({r.machine.get("mdmtn", "?") for r in records if r.machine is not None})
+    wall = sum(r.wall_time_s or 0 for r in records)
     scale = "**CPU-scale results, not the paper's**" if presets != ["paper"] else "full paper schedule"
     return (
         f"{scale}: {len(records)} run records, preset(s) {', '.join(presets)}; "
@@ -254,9 +256,9 @@ def provenance(records: Sequence[dict]) -> str:
     )
 
 
-def joint_provenance(records: Sequence[dict]) -> str:
+def joint_provenance(records: Sequence[RunRecord]) -> str:
     """:func:`provenance` for joint (MT2O-v / independent) records: preset, seeds, epochs, machine."""
-    flat = [dict(r, config=r["config"]["run"]) for r in records]
+    flat = [dataclasses.replace(r, config=r.config["run"]) for r in records]
 
     def epochs(c: dict) -> int:
         run = c["run"]
@@ -265,44 +267,41 @@ def joint_provenance(records: Sequence[dict]) -> str:
         )
         return its * run["epochs_per_iteration"]
 
-    seeds = sorted({r["config"]["run"]["seed"] for r in records})
-    loads = [r["machine"].get("load_avg_1min") for r in records]
+    seeds = sorted({r.config["run"]["seed"] for r in records})
+    loads = [r.machine.get("load_avg_1min") for r in records]
     loads = [x for x in loads if x is not None]
     return (
-        provenance(flat) + f" {len(records[0]['config']['vectors'])} subproblems per record, seeds {seeds}, "
-        f"{', '.join(map(str, sorted({epochs(r['config']) for r in records})))} epochs each"
+        provenance(flat) + f" {len(records[0].config['vectors'])} subproblems per record, seeds {seeds}, "
+        f"{', '.join(map(str, sorted({epochs(r.config) for r in records})))} epochs each"
         + (f"; 1-min load average at the end of the runs {min(loads):.1f}–{max(loads):.1f} (2 cores)" if loads else "")
         + "."
     )
 
 
-def compression_table(records: Sequence[dict]) -> str:
-    """Markdown table of the compressed export (``record["compression"]``) of the sparse runs:
+def compression_table(records: Sequence[RunRecord]) -> str:
+    """Markdown table of the compressed export (``record.details["compression"]``) of the sparse runs:
     SR beside the parameter and stored-size reduction that :func:`mdmtn.training.compress` turns it into."""
-    rows = [r for r in records if r.get("compression")]
+    rows = [r for r in records if r.details.get("compression")]
     if not rows:
         return "No sparse run record carries a compression summary yet (`python -m mdmtn.study compress DIR`)."
     lines = [
         "| model | k | SR % | 1 − SR | params dense → compressed | ratio | stored KiB dense → compressed |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(rows, key=lambda r: (r["config"]["model"], r["config"]["k"], r["config"].get("init_from") or "")):
-        c, m = r["compression"], r["metrics"]
-        k = (
-            "("
-            + ", ".join(f"{v:g}" for v in r["config"]["k"])
-            + ")"
-            + (" PF study" if r["config"].get("init_from") else "")
-        )
+    for r in sorted(rows, key=lambda r: (r.config["model"], r.config["k"], r.config.get("init_from") or "")):
+        c, m = r.details["compression"], r.metrics
+        k = "(" + ", ".join(f"{v:g}" for v in r.config["k"]) + ")" + (" PF study" if r.config.get("init_from") else "")
         lines.append(
-            f"| {r['config']['model'].upper()} | {k} | {m['SR']:.1f} | {c['one_minus_SR']:.3f} | "
+            f"| {r.config['model'].upper()} | {k} | {m.SR:.1f} | {c['one_minus_SR']:.3f} | "
             f"{c['params_dense']:,} → {c['params_compressed']:,} | {c['param_ratio']:.3f} | "
             f"{c['stored_bytes_dense'] / 1024:,.0f} → {c['stored_bytes_compressed'] / 1024:,.0f} |"
         )
     return "\n".join(lines)
 
 
-def seed_check(rows: Sequence[dict], all_records: Sequence[dict], reruns: Sequence[dict]) -> list[dict[str, Any]]:
+def seed_check(
+    rows: Sequence[dict], all_records: Sequence[RunRecord], reruns: Sequence[RunRecord]
+) -> list[dict[str, Any]]:
     """The table's selected "ours" runs beside re-runs of the same config with other seeds.
 
     The paper's rule keeps the best of many runs (by test accuracy), so the selected number is
@@ -315,11 +314,11 @@ def seed_check(rows: Sequence[dict], all_records: Sequence[dict], reruns: Sequen
 
     def but_seed(r: dict) -> RunConfig | None:  # older records lack newer fields: compare with defaults filled in
         try:
-            return RunConfig.from_dict({**r["config"], "seed": 0})
+            return RunConfig.from_dict({**r.config, "seed": 0})
         except Exception:
             return None
 
-    by_key = {r["key"]: r for r in all_records}
+    by_key = {r.key: r for r in all_records}
     out = []
     for row in rows:
         if row["method"] not in ("ours-dense", "ours-sparse") or row["ours"] is None:
@@ -329,8 +328,8 @@ def seed_check(rows: Sequence[dict], all_records: Sequence[dict], reruns: Sequen
         mates = [
             r
             for r in reruns
-            if r["key"] != chosen["key"]
-            and r["config"]["seed"] != chosen["config"]["seed"]
+            if r.key != chosen.key
+            and r.config["seed"] != chosen.config["seed"]
             and same is not None
             and but_seed(r) == same
         ]
@@ -338,7 +337,7 @@ def seed_check(rows: Sequence[dict], all_records: Sequence[dict], reruns: Sequen
             dict(
                 arch=row["arch"],
                 method=row["method"],
-                k=tuple(chosen["config"]["k"]),
+                k=tuple(chosen.config["k"]),
                 selected=summarize([chosen]),
                 all=summarize([chosen] + mates) if mates else None,
             )
@@ -347,7 +346,7 @@ def seed_check(rows: Sequence[dict], all_records: Sequence[dict], reruns: Sequen
 
 
 def seed_check_markdown(
-    checks: Sequence[dict], rerun_dir: str = "results/<preset>/seeds", reruns: Sequence[dict] = ()
+    checks: Sequence[dict], rerun_dir: str = "results/<preset>/seeds", reruns: Sequence[RunRecord] = ()
 ) -> str:
     """Markdown table of :func:`seed_check`: selected run vs mean ± std over seeds. ``reruns``
     (all re-run records) lets the page say when re-runs exist but of configurations the table no
@@ -355,7 +354,7 @@ def seed_check_markdown(
     if not checks or all(c["all"] is None for c in checks):
         how = f"`python -m mdmtn train --model M --k K0 K1 K2 --seeds 1 2 --out {rerun_dir} --workers 2` adds them."
         if reruns:
-            ks = sorted({(r["config"]["model"].upper(), tuple(r["config"]["k"])) for r in reruns})
+            ks = sorted({(r.config["model"].upper(), tuple(r.config["k"])) for r in reruns})
             return (
                 f"{len(reruns)} re-runs with other seeds are in `{rerun_dir}`, but of configurations this table "
                 f"does not select ({'; '.join(f'{m} k = {k}' for m, k in ks)}). Re-runs of the configurations it "
@@ -388,7 +387,7 @@ def _stored_maps(cache: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, str(e)
 
 
-def _similarity_runs(records: Sequence[dict], records_dir: str | Path):
+def _similarity_runs(records: Sequence[RunRecord], records_dir: str | Path):
     for ds in ("multimnist", "cifar10mnist"):
         for row in table_rows(records, ds):
             if row["method"] != "ours-sparse" or row["ours"] is None:
@@ -400,7 +399,7 @@ def _similarity_runs(records: Sequence[dict], records_dir: str | Path):
 MAPS_COMMAND = "python -m mdmtn.study maps"
 
 
-def similarity_sources(records: Sequence[dict], records_dir: str | Path) -> list[dict[str, Any]]:
+def similarity_sources(records: Sequence[RunRecord], records_dir: str | Path) -> list[dict[str, Any]]:
     """The Fig. 7 runs (the sparse "ours" row of Tables 1-2 each) whose maps are missing, or stored in
     the older block-averaged format, while the run's checkpoint ``<key>.pt`` is there: dicts with
     ``record``, ``cache`` (``<records_dir>/similarity/<key>.json``) and ``checkpoint``. Only reads;
@@ -409,11 +408,11 @@ def similarity_sources(records: Sequence[dict], records_dir: str | Path) -> list
     for _, _, key, cache, ckpt in _similarity_runs(records, records_dir):
         stored, _ = _stored_maps(cache)  # a damaged file is rebuilt like a missing one
         if (stored is None or "S_u8" not in stored["maps"][0]) and ckpt.exists():
-            out.append(dict(record=next(r for r in records if r["key"] == key), cache=cache, checkpoint=ckpt))
+            out.append(dict(record=next(r for r in records if r.key == key), cache=cache, checkpoint=ckpt))
     return out
 
 
-def similarity_panels(records: Sequence[dict], records_dir: str | Path) -> list[dict[str, Any]]:
+def similarity_panels(records: Sequence[RunRecord], records_dir: str | Path) -> list[dict[str, Any]]:
     """One Fig. 7 panel per sparse "ours" row of Tables 1-2 (the table's selected run): ``dataset``,
     ``arch``, ``k``, ``SR``, ``key``, ``maps`` and ``source`` (None when no maps are stored) and
     ``checkpoint`` (whether ``<key>.pt`` is there, so ``python -m mdmtn.study maps`` could make them);
@@ -450,7 +449,7 @@ def similarity_caption(panel: dict[str, Any], preset: str) -> str:
     )
 
 
-def front_panel(records: Sequence[dict], dataset: str, arch: str, profile: str = "library") -> dict[str, Any]:
+def front_panel(records: Sequence[RunRecord], dataset: str, arch: str, profile: str = "library") -> dict[str, Any]:
     """What one Fig. 2/3 panel shows, from the sweep's default-config records of (dataset, arch),
     of one seed (the one with the most runs: records of a few configs re-run with other seeds
     would otherwise dominate or join the front):
@@ -460,15 +459,15 @@ def front_panel(records: Sequence[dict], dataset: str, arch: str, profile: str =
     and ``paper_count`` (the paper's Pareto count, None where it gives none)."""
     runs = select(sweep_runs(records, profile), dataset=dataset, model=arch)
     if runs:  # one sweep, one seed: re-runs of a few selected configs with other seeds are not part of its front
-        per_seed = Counter(r["config"]["seed"] for r in runs)
+        per_seed = Counter(r.config["seed"] for r in runs)
         seed = max(sorted(per_seed), key=per_seed.__getitem__)  # the seed with most runs; the lowest on a tie
-        runs = [r for r in runs if r["config"]["seed"] == seed]
-    sparse = [r for r in runs if r["config"]["k"][0] > 0]
-    dense = [r for r in runs if r["config"]["k"][0] == 0]
+        runs = [r for r in runs if r.config["seed"] == seed]
+    sparse = [r for r in runs if r.config["k"][0] > 0]
+    dense = [r for r in runs if r.config["k"][0] == 0]
     # the paper counts its front among its own 90 vectors: another vector swept too (a reader's, the
     # quick set's) can join or shrink the front, so the comparison uses the paper's vectors alone
     paper_k = set(paper_preference_vectors())
-    paper_sparse = [r for r in sparse if tuple(r["config"]["k"]) in paper_k]
+    paper_sparse = [r for r in sparse if tuple(r.config["k"]) in paper_k]
     return dict(
         runs=runs,
         sparse=sparse,
@@ -477,26 +476,26 @@ def front_panel(records: Sequence[dict], dataset: str, arch: str, profile: str =
         paper_sparse=paper_sparse,
         paper_front=pareto_runs(paper_sparse),
         dense_front=pareto_runs(dense, dims=(1, 2)),
-        vectors=len({tuple(r["config"]["k"]) for r in runs}),
-        presets=sorted({r["config"]["preset"] for r in runs}),
-        seeds=sorted({r["config"]["seed"] for r in runs}),
+        vectors=len({tuple(r.config["k"]) for r in runs}),
+        presets=sorted({r.config["preset"] for r in runs}),
+        seeds=sorted({r.config["seed"] for r in runs}),
         paper_count=PAPER_PARETO_COUNTS.get((dataset, arch)),
     )
 
 
-def paper_vectors_done(records: Sequence[dict], dataset: str, arch: str, profile: str, seed: int = 0) -> int:
+def paper_vectors_done(records: Sequence[RunRecord], dataset: str, arch: str, profile: str, seed: int = 0) -> int:
     """How many of the paper's 90 vectors the ``seed`` sweep of (dataset, arch) holds under ``profile``."""
     runs = select(sweep_runs(records, profile), dataset=dataset, model=arch, seed=seed)
-    return len({tuple(r["config"]["k"]) for r in runs} & set(paper_preference_vectors()))
+    return len({tuple(r.config["k"]) for r in runs} & set(paper_preference_vectors()))
 
 
-def sr_clusters(runs: Sequence[dict]) -> list[tuple[float, int]]:
+def sr_clusters(runs: Sequence[RunRecord]) -> list[tuple[float, int]]:
     """(mean SR %, number of runs) of each sparsity cluster of ``runs`` (the authors' grouping,
     :func:`mdmtn.objectives.pareto.sparsity_clusters`, d = 0.1), by increasing SR."""
     return [(float(np.mean(c)), len(c)) for c in _clusters(runs)]
 
 
-def front_verdicts(records: Sequence[dict]) -> list[dict[str, str]]:
+def front_verdicts(records: Sequence[RunRecord]) -> list[dict[str, str]]:
     """One verdict per claim of :data:`PAPER_FRONT_CLAIMS`, from the sweeps in ``records``: "holds",
     "does not hold", or "not yet" while the sweep lacks some of the paper's 90 vectors (the numbers
     so far are still given). Fronts are 3-D exact non-dominance of the k0 > 0 runs of the paper's
@@ -506,10 +505,10 @@ def front_verdicts(records: Sequence[dict]) -> list[dict[str, str]]:
     out = []
     for ds, arch, what, value in PAPER_FRONT_CLAIMS:
         p = front_panel(records, ds, arch)
-        covered = len({tuple(r["config"]["k"]) for r in p["runs"]} & paper_k)
+        covered = len({tuple(r.config["k"]) for r in p["runs"]} & paper_k)
         fig = {"multimnist": "Fig. 2", "cifar10mnist": "Fig. 3"}[ds]
         front = p["paper_front"]
-        srs = [r["metrics"]["SR"] for r in front]
+        srs = [r.metrics.SR for r in front]
         where = f"{covered} of the paper's {len(paper_k)} vectors, {', '.join(p['presets']) or '–'} preset"
         if what == "count":
             claim = f"{fig}: {value:g} Pareto-optimal {arch.upper()} models (within 25%)"
@@ -549,8 +548,8 @@ def front_caption(panel: dict[str, Any], dataset: str, arch: str) -> str:
     if fact:
         paper = paper.rstrip(". ") + f", {fact}. "
 
-    def span(runs: Sequence[dict]) -> str:
-        accs = [100 * r["metrics"]["test_acc_mean"] for r in runs]
+    def span(runs: Sequence[RunRecord]) -> str:
+        accs = [100 * r.metrics.test_acc_mean for r in runs]
         return f"{min(accs):.2f}–{max(accs):.2f}%" if accs else "–"
 
     levels = ""
@@ -574,25 +573,25 @@ def front_caption(panel: dict[str, Any], dataset: str, arch: str) -> str:
     )
 
 
-def _cpu_mix(runs: Sequence[dict]) -> str:
+def _cpu_mix(runs: Sequence[RunRecord]) -> str:
     """Which CPU models trained the drawn runs (the same config does not train bit for bit alike on
     different CPUs), said when there is more than one."""
-    mix = Counter((r.get("machine") or {}).get("cpu_model") or "unrecorded CPU" for r in runs)
+    mix = Counter((r.machine or {}).get("cpu_model") or "unrecorded CPU" for r in runs)
     if len(mix) < 2:
         return ""
     return " Trained on several CPU models: " + ", ".join(f"{m} ({n} runs)" for m, n in sorted(mix.items())) + "."
 
 
-def cluster_members(runs: Sequence[dict], d: float = 0.1) -> list[list[dict]]:
+def cluster_members(runs: Sequence[RunRecord], d: float = 0.1) -> list[list[RunRecord]]:
     """The runs of each sparsity cluster (:func:`mdmtn.objectives.pareto.sparsity_clusters`, gap ``d``), in
     label order (the order in which the grouping found them)."""
-    labels = sparsity_clusters([r["metrics"]["SR"] for r in runs], d) if runs else np.array([], dtype=int)
+    labels = sparsity_clusters([r.metrics.SR for r in runs], d) if runs else np.array([], dtype=int)
     return [[r for r, lab in zip(runs, labels) if lab == c] for c in sorted(set(labels.tolist()))]
 
 
-def _clusters(runs: Sequence[dict]) -> list[list[float]]:
+def _clusters(runs: Sequence[RunRecord]) -> list[list[float]]:
     """The SR values (%) of each sparsity cluster of ``runs`` (d = 0.1), by increasing mean."""
-    return sorted(([r["metrics"]["SR"] for r in c] for c in cluster_members(runs)), key=np.mean)
+    return sorted(([r.metrics.SR for r in c] for c in cluster_members(runs)), key=np.mean)
 
 
 def _cluster_level(srs: Sequence[float]) -> str:
@@ -614,24 +613,24 @@ def _front_differences(panel: dict[str, Any], dataset: str, arch: str) -> str:
             ("k0 = 0", panel["dense"], acc["dense"]),
         ):
             if runs:
-                ours = [100 * r["metrics"]["test_acc_mean"] for r in runs]
+                ours = [100 * r.metrics.test_acc_mean for r in runs]
                 parts.append(
                     f"{name} accuracies {lo - min(ours):.2f} (lowest) to {hi - max(ours):.2f} (highest) "
                     "points below the paper's"
                 )
     r = panel["front"][0]
-    c, paper = r["config"], make_config(dataset, arch, tuple(r["config"]["k"]), "paper", 0)
+    c, paper = r.config, make_config(dataset, arch, tuple(r.config["k"]), "paper", 0)
     epochs = c["epochs_per_iteration"] * (c["phase1_iterations"] + c["phase2_iterations"])
     paper_epochs = paper.schedule.epochs_per_iteration * (
         paper.schedule.phase1_iterations + paper.schedule.phase2_iterations
     )
     return (
         f" Where ours differs: {'; '.join(parts)}. Ours trained {epochs} epochs on "
-        f"{r['data']['n_train']:,} training images, the paper's schedule {paper_epochs} epochs on all of them."
+        f"{r.data['n_train']:,} training images, the paper's schedule {paper_epochs} epochs on all of them."
     )
 
 
-def pf_study_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str, Any]:
+def pf_study_panel(records: Sequence[RunRecord], dataset: str, arch: str) -> dict[str, Any]:
     """What one panel of Fig. 6 (the App. B front study) shows for (dataset, arch): ``source`` (the
     best sparse run, as Tables 1-2 select it; None if there is none), ``study`` (the finished runs
     started from its model), ``planned`` (how many vectors the paper's study has at its k0: 18, or 17
@@ -640,18 +639,14 @@ def pf_study_panel(records: Sequence[dict], dataset: str, arch: str) -> dict[str
     rows = [r for r in table_rows(records, dataset) if r["arch"] == arch and r["method"] == "ours-sparse"]
     source = None
     if rows and rows[0]["ours"] is not None:
-        source = next(r for r in records if r["key"] == rows[0]["ours"]["keys"][0])
-    study = (
-        []
-        if source is None
-        else [r for r in records if r["config"].get("init_from") == source["key"] and r.get("status") == "ok"]
-    )
+        source = next(r for r in records if r.key == rows[0]["ours"]["keys"][0])
+    study = [] if source is None else [r for r in records if r.config.get("init_from") == source.key and r.ok]
     dense = [
         r
         for r in select(sweep_runs(records), dataset=dataset, model=arch)
-        if r["config"]["k"][0] == 0 and (source is None or r["config"]["seed"] == source["config"]["seed"])
+        if r.config["k"][0] == 0 and (source is None or r.config["seed"] == source.config["seed"])
     ]
-    planned = None if source is None else sum(1 for k in paper_preference_vectors() if k[0] == source["config"]["k"][0])
+    planned = None if source is None else sum(1 for k in paper_preference_vectors() if k[0] == source.config["k"][0])
     return dict(
         source=source,
         study=study,
@@ -667,13 +662,13 @@ def pf_study_caption(panel: dict[str, Any], dataset: str, arch: str, letter: str
     s = panel["source"]
     if s is None:
         return f"*No sparse {arch.upper()} run on {dataset} to start the study from yet.*"
-    k = tuple(s["config"]["k"])
+    k = tuple(s.config["k"])
     return (
         f"*The paper's Fig. 6{letter} shows the front of the study started from its best sparse {arch.upper()} "
         f"model, over all {panel['planned']} vectors with that model's k0, against the k0 = 0 front. Ours: "
         f"{len(panel['study'])} of the {panel['planned']} vectors "
-        f"({len(panel['study_front'])} on the front), started from run {s['key']} (k = {k}, SR "
-        f"{s['metrics']['SR']:.1f}%, {s['config']['preset']} preset, seed {s['config']['seed']}); "
+        f"({len(panel['study_front'])} on the front), started from run {s.key} (k = {k}, SR "
+        f"{s.metrics.SR:.1f}%, {s.config['preset']} preset, seed {s.config['seed']}); "
         f"{len(panel['dense'])} k0 = 0 runs ({len(panel['dense_front'])} on their front)."
         + _restored_start(panel)
         + _study_vs_dense(panel)
@@ -683,7 +678,9 @@ def pf_study_caption(panel: dict[str, Any], dataset: str, arch: str, letter: str
 
 def _restored_start(panel: dict[str, Any]) -> str:
     """A sentence when the study started from a retrained copy of its source (mdmtn.experiments.restore)."""
-    restored = [r["source_checkpoint"] for r in panel["study"] if r.get("source_checkpoint", {}).get("restored")]
+    restored = [
+        r.details["source_checkpoint"] for r in panel["study"] if r.details.get("source_checkpoint", {}).get("restored")
+    ]
     if not restored:
         return ""
     gaps = restored[0]["gaps_points"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from mdmtn.records.schema import RunRecord
 from mdmtn.study.chapter import show
 from mdmtn.study.selection import selection_line
 
@@ -61,7 +62,7 @@ def paper_front(results_dir: str | Path, dataset: str, profile: str = "authors-2
     _md("**The CPU-scale sketch** (`quick` preset, the library's defaults), for comparison:")
 
 
-def front(records: Sequence[dict], dataset: str, arch: str, profile: str = "library") -> None:
+def front(records: Sequence[RunRecord], dataset: str, arch: str, profile: str = "library") -> None:
     """Figs. 2-3: the 3-D front and its 2-D projection, the caption, the cluster table, provenance,
     from the sweep of ``profile`` in ``records``."""
     from mdmtn.study.plots import pareto_figure
@@ -80,7 +81,12 @@ def front(records: Sequence[dict], dataset: str, arch: str, profile: str = "libr
 
 
 def similarity(
-    records: Sequence[dict], records_dir: str | Path, dataset: str, arch: str, preset: str, make_missing: bool = False
+    records: Sequence[RunRecord],
+    records_dir: str | Path,
+    dataset: str,
+    arch: str,
+    preset: str,
+    make_missing: bool = False,
 ) -> None:
     """Fig. 7: the similarity maps of the sparse run Table 1 or 2 selects, then their caption. With
     ``make_missing`` (a chapter that trains its own runs) maps missing beside a checkpoint are made
@@ -105,12 +111,12 @@ def similarity(
             return
         _md(f"No selected sparse run with a checkpoint or stored maps for {arch.upper()} on {dataset}.")
         return
-    _md(selection_line(f"Fig. 7 ({arch.upper()} / {dataset})", [r for r in records if r["key"] == p["key"]]))
+    _md(selection_line(f"Fig. 7 ({arch.upper()} / {dataset})", [r for r in records if r.key == p["key"]]))
     show(similarity_figure(p["maps"], title=f"{arch.upper()}, k = {tuple(p['k'])}, SR {p['SR']:.1f}%"))
     _md(similarity_caption(p, preset))
 
 
-def pf_study(records: Sequence[dict], dataset: str, arch: str, letter: str, preset: str) -> None:
+def pf_study(records: Sequence[RunRecord], dataset: str, arch: str, letter: str, preset: str) -> None:
     """Fig. 6 (a)-(d): the front study from one sparse run against the k0 = 0 front, caption, provenance."""
     from mdmtn.study.plots import fronts_2d_figure
     from mdmtn.study.report import pf_study_caption, pf_study_panel, provenance
@@ -120,7 +126,7 @@ def pf_study(records: Sequence[dict], dataset: str, arch: str, letter: str, pres
         _md(
             pf_study_caption(p, dataset, arch, letter)
             if p["source"] is None
-            else f"*The study from run {p['source']['key']} has not been run at the {preset} preset yet.*"
+            else f"*The study from run {p['source'].key} has not been run at the {preset} preset yet.*"
         )
         return
     s = p["source"]
@@ -128,7 +134,7 @@ def pf_study(records: Sequence[dict], dataset: str, arch: str, letter: str, pres
     show(
         fronts_2d_figure(
             {
-                f"from sparse model k = {tuple(s['config']['k'])} (SR {s['metrics']['SR']:.1f}%)": p["study"],
+                f"from sparse model k = {tuple(s.config['k'])} (SR {s.metrics.SR:.1f}%)": p["study"],
                 "dense runs, k0 = 0": p["dense"],
             },
             title=f"({letter}) {arch.upper()} / {dataset}",
@@ -138,7 +144,7 @@ def pf_study(records: Sequence[dict], dataset: str, arch: str, letter: str, pres
     _md(provenance([s] + p["study"] + p["dense"]))
 
 
-def pf_overlay(records: Sequence[dict], dataset: str, letter: str, preset: str) -> None:
+def pf_overlay(records: Sequence[RunRecord], dataset: str, letter: str, preset: str) -> None:
     """Fig. 6 (e)/(f): both architectures' study and k0 = 0 fronts of one dataset, then the caption."""
     from mdmtn.study.plots import fronts_2d_figure
     from mdmtn.study.report import pf_study_panel
@@ -164,7 +170,7 @@ def pf_overlay(records: Sequence[dict], dataset: str, letter: str, preset: str) 
     )
 
 
-def pf_best(records: Sequence[dict]) -> None:
+def pf_best(records: Sequence[RunRecord]) -> None:
     """The best run of each front study (test-selected, as the paper), beside the paper's."""
     from mdmtn.study.report import pf_study_panel
 
@@ -172,10 +178,10 @@ def pf_best(records: Sequence[dict]) -> None:
         for arch in ("hps", "mdmtn"):
             p = pf_study_panel(records, ds, arch)
             if p["study"]:
-                best = max(p["study"], key=lambda r: r["metrics"]["test_acc_mean"])
+                best = max(p["study"], key=lambda r: r.metrics.test_acc_mean)
                 _md(
                     f"**{arch.upper()} / {ds}**: best study run (test-selected, as the paper) k = "
-                    f"{tuple(best['config']['k'])}, avg test accuracy {100 * best['metrics']['test_acc_mean']:.2f}%"
+                    f"{tuple(best.config['k'])}, avg test accuracy {100 * best.metrics.test_acc_mean:.2f}%"
                 )
     _md(
         "The paper's best study runs, at its full schedule: MultiMNIST MDMTN k = (1e-3, 0.199, 0.8), 97.075%; "

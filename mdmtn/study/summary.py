@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 from mdmtn.core.config import ARMS
 from mdmtn.core.paper import PAPER_RESULTS
 from mdmtn.records.aggregate import mean_std
+from mdmtn.records.schema import RunRecord
 from mdmtn.study.arms import arm_counts, is_paper_claim
 from mdmtn.study.verdicts import Verdict, side_runs
 
@@ -26,19 +27,19 @@ def _sparse_k(ds: str, model: str) -> tuple[float, ...]:
     return next(key[3] for key in PAPER_RESULTS if key[:3] == (ds, "wc_al", model) and key[3][0] > 0)
 
 
-def _profile_stat(records: Sequence[dict], ds: str, model: str, profile: str, metric: str) -> dict[str, Any]:
+def _profile_stat(records: Sequence[RunRecord], ds: str, model: str, profile: str, metric: str) -> dict[str, Any]:
     """Mean ± std, n and seeds of a sparse cell's ``metric`` (SR %, or avg accuracy %) under a profile."""
     runs = side_runs(
         records, dict(dataset=ds, method="wc_al", model=model, k=list(_sparse_k(ds, model))), "paper", profile
     )
-    vals = [r["metrics"]["SR"] if metric == "SR" else 100 * r["metrics"]["test_acc_mean"] for r in runs]
+    vals = [r.metrics.SR if metric == "SR" else 100 * r.metrics.test_acc_mean for r in runs]
     m, s = mean_std(vals) if vals else (float("nan"), float("nan"))
-    cpus = sorted({r.get("machine", {}).get("cpu_model") or "?" for r in runs})
-    return dict(mean=m, std=s, n=len(vals), seeds=[r["config"]["seed"] for r in runs], cpus=cpus)
+    cpus = sorted({(r.machine or {}).get("cpu_model") or "?" for r in runs})
+    return dict(mean=m, std=s, n=len(vals), seeds=[r.config["seed"] for r in runs], cpus=cpus)
 
 
 def summary_facts(
-    by_arm: Mapping[str, Sequence[Verdict]], records: Sequence[dict], results_dir: str | Path | None = None
+    by_arm: Mapping[str, Sequence[Verdict]], records: Sequence[RunRecord], results_dir: str | Path | None = None
 ) -> dict[str, Any]:
     """Every number the report states, as data: ``scope`` (entries, the paper's claims, the
     project's own by family), ``counts`` per arm (the paper's claims), ``holds_both`` /

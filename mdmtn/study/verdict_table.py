@@ -13,6 +13,7 @@ import csv
 import io
 from typing import Any, Mapping, Sequence
 
+from mdmtn.records.schema import RunRecord
 from mdmtn.study.arms import is_paper_claim
 from mdmtn.study.verdicts import Verdict
 
@@ -37,10 +38,10 @@ COLUMNS = (
 )
 
 
-def verdict_rows(by_arm: Mapping[str, Sequence[Verdict]], records: Sequence[dict]) -> list[dict[str, Any]]:
+def verdict_rows(by_arm: Mapping[str, Sequence[Verdict]], records: Sequence[RunRecord]) -> list[dict[str, Any]]:
     """One row per (claim, arm): the columns of :data:`COLUMNS`. ``seeds`` and ``record_keys`` are
     space-separated; the interval columns are empty where no single interval decides."""
-    seed_of = {r["key"]: r["config"]["seed"] for r in records}
+    seed_of = {r.key: r.config["seed"] for r in records}
     rows = []
     for arm, vs in by_arm.items():
         for v in vs:
@@ -79,13 +80,13 @@ def verdict_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     return out.getvalue()
 
 
-def provenance(keys: Sequence[str], records: Sequence[dict]) -> dict[str, Any]:
+def provenance(keys: Sequence[str], records: Sequence[RunRecord]) -> dict[str, Any]:
     """How many of ``records`` a table or figure reads (``keys``, each once) and the commits
     that made them (``mdmtn_commit`` of each record's machine block, sorted, "?" where a record
     names none)."""
-    by_key = {r["key"]: r for r in records}
+    by_key = {r.key: r for r in records}
     keys = sorted(set(keys))
     commits = sorted(
-        {((by_key[k].get("machine") or {}).get("mdmtn_commit") or "?").split("+")[0][:12] for k in keys if k in by_key}
+        {((by_key[k].machine or {}).get("mdmtn_commit") or "?").split("+")[0][:12] for k in keys if k in by_key}
     )
     return dict(n=len(keys), keys=keys, commits=commits)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mdmtn.core.config import ARMS, BASE_PROFILE, BOOK_PROFILE
+from mdmtn.records.schema import RunRecord
 from mdmtn.study.selection import is_default
 
 REGISTRY = Path(__file__).resolve().parent / "registry.toml"
@@ -204,21 +205,22 @@ def decide(iv: Interval, lo: float, hi: float, n_min: int, n: int) -> str:
 # --- which runs a claim is judged on ------------------------------------------------------------------
 
 
-def metric_value(rec: dict[str, Any], metric: str) -> float:
-    """One metric of a record in the paper's units (accuracies in %); KeyError if it is missing."""
-    m = rec["metrics"]
+def metric_value(rec: RunRecord, metric: str) -> float:
+    """One metric of a record in the paper's units (accuracies in %); AttributeError for a metric the
+    record's layout lacks, TypeError for one it did not measure."""
+    m = rec.metrics
     if metric == "acc1":
-        return 100.0 * m["test_acc"][0]
+        return 100.0 * m.test_acc[0]
     if metric == "acc2":
-        return 100.0 * m["test_acc"][-1]
+        return 100.0 * m.test_acc[-1]
     if metric == "avg":
-        return 100.0 * m["test_acc_mean"]
-    return float(m[metric])
+        return 100.0 * m.test_acc_mean
+    return float(getattr(m, metric))
 
 
 def side_runs(
-    records: Sequence[dict], side: dict[str, Any], preset: str, profile: str | None = BOOK_PROFILE
-) -> list[dict]:
+    records: Sequence[RunRecord], side: dict[str, Any], preset: str, profile: str | None = BOOK_PROFILE
+) -> list[RunRecord]:
     """The ok records of one side of a claim at ``preset``, each seed once (in seed order): configs
     equal to the library's for (dataset, model, method, k, seed) under switch ``profile`` (one arm;
     the book's decision arm unless named), with only the switches the method reads. ``side`` holds dataset, method, model and either k or ``sparse``
@@ -238,8 +240,8 @@ def side_runs(
     profile = profile or BOOK_PROFILE
     out: dict[int, dict] = {}
     for r in records:
-        c = r.get("config", {})
-        if r.get("status") != "ok" or c.get("preset") != preset or c.get("dataset") != side["dataset"]:
+        c = r.config
+        if not r.ok or c.get("preset") != preset or c.get("dataset") != side["dataset"]:
             continue
         if c.get("method", "wc_al") != method or c.get("model") != side["model"]:
             continue
@@ -250,13 +252,13 @@ def side_runs(
     return [out[s] for s in sorted(out)]
 
 
-def _values(runs: Sequence[dict], metric: str) -> tuple[dict[int, float], list[str]]:
+def _values(runs: Sequence[RunRecord], metric: str) -> tuple[dict[int, float], list[str]]:
     vals, missing = {}, []
     for r in runs:
         try:
-            vals[r["config"]["seed"]] = metric_value(r, metric)
-        except (KeyError, IndexError, TypeError):
-            missing.append(r.get("key", "?"))
+            vals[r.config["seed"]] = metric_value(r, metric)
+        except (AttributeError, KeyError, IndexError, TypeError):
+            missing.append(r.key)
     return vals, missing
 
 
@@ -303,7 +305,7 @@ def _reason(verdict: str, few: bool) -> str:
     return "" if verdict != "inconclusive" else "few" if few else "wide"
 
 
-def judge_match(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+def judge_match(c: dict[str, Any], records: Sequence[RunRecord]) -> Verdict:
     runs = side_runs(records, c["cell"], c["preset"], c.get("profile"))
     vals, missing = _values(runs, c["metric"])
     lo, hi = _band(c)
@@ -330,20 +332,20 @@ def judge_match(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
         n=str(iv.n),
         interval=iv,
         per_seed=_fmt_seeds(vals, digits),
-        keys=[r["key"] for r in runs],
+        keys=[r.key for r in runs],
         reason=_reason(v, iv.n < n_min),
         region=(lo, hi),
     )
 
 
 def _two_sides(
-    c: dict[str, Any], records: Sequence[dict], metric: str = "avg"
+    c: dict[str, Any], records: Sequence[RunRecord], metric: str = "avg"
 ) -> tuple[dict[int, float], dict[int, float], list[str]]:
     ra = side_runs(records, c["a"], c["preset"], c.get("profile"))
     rb = side_runs(records, c["b"], c["preset"], c.get("profile"))
     va, _ = _values(ra, metric)
     vb, _ = _values(rb, metric)
-    return va, vb, [r["key"] for r in ra + rb]
+    return va, vb, [r.key for r in ra + rb]
 
 
 def _judge_difference(
@@ -372,7 +374,7 @@ def _judge_difference(
     )
 
 
-def judge_order(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+def judge_order(c: dict[str, Any], records: Sequence[RunRecord]) -> Verdict:
     va, vb, keys = _two_sides(c, records)
     if c["expect"] == "a > b":
         return _judge_difference(c, va, vb, 0.0, math.inf, keys, "a - b")
@@ -380,12 +382,12 @@ def judge_order(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     return _judge_difference(c, va, vb, -math.inf, 0.0, keys, "a - b")
 
 
-def judge_noninferior(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+def judge_noninferior(c: dict[str, Any], records: Sequence[RunRecord]) -> Verdict:
     va, vb, keys = _two_sides(c, records)
     return _judge_difference(c, va, vb, -float(c["tolerance"]), math.inf, keys, "a - b")
 
 
-def judge_trade(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+def judge_trade(c: dict[str, Any], records: Sequence[RunRecord]) -> Verdict:
     a2, b2, keys = _two_sides(c, records, "acc2")
     a1, b1, _ = _two_sides(c, records, "acc1")
     mnist = _judge_difference(c, a2, b2, 0.0, math.inf, keys, "MNIST a - b")
@@ -403,7 +405,7 @@ def judge_trade(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     )
 
 
-def judge_gap_larger(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+def judge_gap_larger(c: dict[str, Any], records: Sequence[RunRecord]) -> Verdict:
     gaps, keys = [], []
     for ds in (c["a"]["dataset"], c["b"]["dataset"]):
         va, vb, k = _two_sides(
@@ -444,7 +446,7 @@ def judge_gap_larger(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     )
 
 
-def judge_sr_spread(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+def judge_sr_spread(c: dict[str, Any], records: Sequence[RunRecord]) -> Verdict:
     from mdmtn.core.paper import PAPER_RESULTS
 
     spreads, keys, per = {}, [], []
@@ -455,7 +457,7 @@ def judge_sr_spread(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
             records, dict(dataset=key[0], method="wc_al", model=key[2], k=key[3]), c["preset"], c.get("profile")
         )
         vals, _ = _values(runs, "SR")
-        keys += [r["key"] for r in runs]
+        keys += [r.key for r in runs]
         if vals:
             spreads[(key[0], key[2])] = (max(vals.values()) - min(vals.values()), len(vals))
             per.append(f"{key[0]} {key[2].upper()}: {_fmt_seeds(vals, 1)}")
@@ -529,7 +531,7 @@ def front_status(c: dict[str, Any], value: Any) -> str:
     return "in" if v > target + tol else "out" if not has_fail or v <= target - fail else "near"
 
 
-def judge_front(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+def judge_front(c: dict[str, Any], records: Sequence[RunRecord]) -> Verdict:
     """A front claim from its registered rule: each sweep seed's measure is "in" the claim's region,
     "out", or "near" (:func:`front_status`). With fewer sweep seeds than the entry needs (``min_n``,
     3 unless it says): inconclusive. Otherwise holds if every seed is in, does not hold if every seed
@@ -587,8 +589,8 @@ def _cell_intervals(c, records, cells, value_of) -> tuple[list[str], list[str], 
         runs = side_runs(
             records, dict(dataset=ds, method="wc_al", model=model, sparse=True), c["preset"], c.get("profile")
         )
-        vals = {r["config"]["seed"]: v for r in runs if (v := value_of(r)) is not None}
-        keys += [r["key"] for r in runs]
+        vals = {r.config["seed"]: v for r in runs if (v := value_of(r)) is not None}
+        keys += [r.key for r in runs]
         name = f"{ds} {model.upper()}"
         if not vals:
             verdicts.append("not yet")
@@ -603,17 +605,17 @@ def _cell_intervals(c, records, cells, value_of) -> tuple[list[str], list[str], 
     return verdicts, summaries, per, keys, min(ns) if ns else 0
 
 
-def judge_above(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
+def judge_above(c: dict[str, Any], records: Sequence[RunRecord]) -> Verdict:
     """A per-run statistic of the paper's sparse cells (``statistic_of``: ``PS``, or ``monitor_minus_shared``
     from the record's ``layer_rows``) lies above ``above`` in every cell of ``models``: per cell the
     95% t interval over seeds decides (:func:`decide`), and :func:`_cells_verdict` combines the cells."""
     from mdmtn.objectives.metrics import part_sr
 
     def ps(r):
-        return r["metrics"].get("PS")
+        return r.metrics.PS
 
     def monitor_minus_shared(r):
-        block = r.get("layer_rows")
+        block = r.details.get("layer_rows")
         if not block:
             return None
         mon, sh = part_sr(block, "monitors."), part_sr(block, "shared.")
@@ -635,7 +637,7 @@ def judge_above(c: dict[str, Any], records: Sequence[dict]) -> Verdict:
     )
 
 
-def judge_decision(c: dict[str, Any], records: Sequence[dict], done: Sequence[Verdict]) -> Verdict:
+def judge_decision(c: dict[str, Any], records: Sequence[RunRecord], done: Sequence[Verdict]) -> Verdict:
     """Score each profile on the four sparse cells by the registered rule (study entries; the
     library's own by the Table 1-2 SR and average-accuracy entries)."""
     by_id = {v.claim["id"]: v for v in done}
@@ -676,7 +678,7 @@ def judge_decision(c: dict[str, Any], records: Sequence[dict], done: Sequence[Ve
     return Verdict(c, "holds", f"choice: {best}. {table}.{note}")
 
 
-def _profile_accuracy(records: Sequence[dict], ds: str, model: str, profile: str, sr_claim: dict) -> str:
+def _profile_accuracy(records: Sequence[RunRecord], ds: str, model: str, profile: str, sr_claim: dict) -> str:
     from mdmtn.core.paper import PAPER_RESULTS
 
     cell = sr_claim["cell"]
@@ -690,8 +692,8 @@ def _profile_accuracy(records: Sequence[dict], ds: str, model: str, profile: str
 
 
 def judge(
-    records: Sequence[dict],
-    quick_records: Sequence[dict] = (),
+    records: Sequence[RunRecord],
+    quick_records: Sequence[RunRecord] = (),
     claims: Sequence[dict] | None = None,
     arm: str = BOOK_PROFILE,
 ) -> list[Verdict]:
@@ -729,7 +731,7 @@ def judge(
     return out
 
 
-def judge_arms(records: Sequence[dict], quick_records: Sequence[dict] = ()) -> dict[str, list[Verdict]]:
+def judge_arms(records: Sequence[RunRecord], quick_records: Sequence[RunRecord] = ()) -> dict[str, list[Verdict]]:
     """:func:`judge` in every arm of :data:`ARMS`, the registered decision's arm first."""
     return {arm: judge(records, quick_records, arm=arm) for arm in ARMS}
 
@@ -777,13 +779,13 @@ def phase1_best_epoch(history: Sequence[dict], eta1: float) -> int | None:
     return max(pool, key=lambda i: (sum(history[i]["val_acc"]) / len(history[i]["val_acc"]), -i))
 
 
-def kept_epoch_sr(rec: dict[str, Any]) -> float | None:
+def kept_epoch_sr(rec: RunRecord) -> float | None:
     """SR (%) of the phase-1 epoch phase 2 started from: the record's ``phase1_epoch`` where it has
     one, else the saving rule applied to its history (older records)."""
-    h = rec.get("history") or []
-    e = rec.get("phase1_epoch")
+    h = rec.history or []
+    e = rec.details.get("phase1_epoch")
     if e is None:
-        eta1 = rec["config"].get("eta1")
+        eta1 = rec.config.get("eta1")
         e = phase1_best_epoch(h, eta1) if eta1 is not None else None
     try:
         return float(h[e]["SR"]) if e is not None else None
@@ -791,7 +793,7 @@ def kept_epoch_sr(rec: dict[str, Any]) -> float | None:
         return None
 
 
-def root_cause_rows(records: Sequence[dict], preset: str = "paper") -> list[dict[str, Any]]:
+def root_cause_rows(records: Sequence[RunRecord], preset: str = "paper") -> list[dict[str, Any]]:
     """One row per (switch profile, sparse cell): seeds, per-seed kept-epoch SR and final SR / CR /
     PS, and mean ± std of the final SR and of mean test accuracy."""
     from mdmtn.records.aggregate import mean_std
@@ -800,7 +802,7 @@ def root_cause_rows(records: Sequence[dict], preset: str = "paper") -> list[dict
     for profile in ("library", "authors-2023", "authors-head"):
         for ds, model, k in STUDY_CELLS:
             runs = side_runs(records, dict(dataset=ds, method="wc_al", model=model, k=list(k)), preset, profile)
-            runs = [r for r in runs if "SR" in r.get("metrics", {})]
+            runs = [r for r in runs if r.metrics.SR is not None]
             rows.append(
                 dict(
                     profile=profile,
@@ -808,14 +810,14 @@ def root_cause_rows(records: Sequence[dict], preset: str = "paper") -> list[dict
                     model=model,
                     runs=runs,
                     kept=[kept_epoch_sr(r) for r in runs],
-                    SR=mean_std([r["metrics"]["SR"] for r in runs]),
-                    acc=mean_std([100 * r["metrics"]["test_acc_mean"] for r in runs]),
+                    SR=mean_std([r.metrics.SR for r in runs]),
+                    acc=mean_std([100 * r.metrics.test_acc_mean for r in runs]),
                 )
             )
     return rows
 
 
-def decision_markdown(vs: Sequence[Verdict], records: Sequence[dict], preset: str = "paper") -> str:
+def decision_markdown(vs: Sequence[Verdict], records: Sequence[RunRecord], preset: str = "paper") -> str:
     """The study's decision in words, generated from its verdict (``study.decision``) and the records:
     which profile the registered rule chose, by what score, what that changes in the book and what
     it does not, and what the chosen profile's sparse cells show."""
@@ -850,7 +852,7 @@ def decision_markdown(vs: Sequence[Verdict], records: Sequence[dict], preset: st
     )
 
 
-def root_cause_markdown(records: Sequence[dict], preset: str = "paper") -> str:
+def root_cause_markdown(records: Sequence[RunRecord], preset: str = "paper") -> str:
     """The study's table: profile × cell, every seed's SR where phase 1 kept its model and at the
     end (with CR / PS), and the accuracy; the paper's value in the cell column."""
     from mdmtn.core.paper import PAPER_RESULTS
@@ -870,8 +872,8 @@ def root_cause_markdown(records: Sequence[dict], preset: str = "paper") -> str:
         name = {"multimnist": "MultiMNIST", "cifar10mnist": "Cifar10Mnist"}[r["dataset"]]
         per = (
             "<br>".join(
-                f"s{x['config']['seed']}: {'–' if kept is None else f'{kept:.1f}'} → {x['metrics']['SR']:.1f} / "
-                f"{x['metrics'].get('CR', float('nan')):.2f} / {x['metrics'].get('PS', float('nan')):.2f}"
+                f"s{x.config['seed']}: {'–' if kept is None else f'{kept:.1f}'} → {x.metrics.SR:.1f} / "
+                f"{x.metrics.CR:.2f} / {x.metrics.PS:.2f}"
                 for x, kept in zip(r["runs"], r["kept"])
             )
             or "not yet run"

@@ -83,11 +83,11 @@ def test_cluster_sweep_equals_a_sequential_one(cluster, synthetic_data_root, tmp
     finally:
         torch.set_num_threads(threads)
     for a, b in zip(on_cluster, here):
-        assert a["key"] == b["key"] and a["status"] == b["status"] == "ok"
-        assert a["metrics"]["test_acc"] == pytest.approx(b["metrics"]["test_acc"])
-        assert a["metrics"]["test_loss"] == pytest.approx(b["metrics"]["test_loss"], rel=1e-5)
+        assert a.key == b.key and a.status == b.status == "ok"
+        assert a.metrics.test_acc == pytest.approx(b.metrics.test_acc)
+        assert a.metrics.test_loss == pytest.approx(b.metrics.test_loss, rel=1e-5)
     again = run_sweep_dask(cfgs, tmp_path / "cluster", load, str(cluster), log=lambda s: None)  # resumes: all done
-    assert [r["key"] for r in again] == [c.key() for c in cfgs]
+    assert [r.key for r in again] == [c.key() for c in cfgs]
     assert not list((tmp_path / "cluster").glob("*.lock"))
 
 

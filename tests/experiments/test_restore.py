@@ -12,7 +12,7 @@ from mdmtn.experiments.restore import RestoreMismatch, restore_checkpoint
 from mdmtn.experiments.sweep import run_sweep
 from mdmtn.interface.cli import main as cli_main
 from mdmtn.records.checkpoint import load_checkpoint, restored_note
-from mdmtn.records.schema import RecordError, content_checksum
+from mdmtn.records.schema import RecordError, RunRecord, content_checksum
 
 QUIET = dict(progress=False, log=lambda s: None)
 
@@ -26,7 +26,7 @@ def _trained(root, out, checkpoints):
 def test_restored_checkpoint_is_the_model_a_checkpointed_run_saves(synthetic_data_root, tmp_path):
     # independent truth: the same config trained with checkpoints on, in another folder
     _, rec = _trained(synthetic_data_root, tmp_path / "a", checkpoints=False)
-    key = rec["key"]
+    key = rec.key
     assert not (tmp_path / "a" / f"{key}.pt").exists()
     _trained(synthetic_data_root, tmp_path / "b", checkpoints=True)
     record_text = (tmp_path / "a" / f"{key}.json").read_text()
@@ -40,13 +40,13 @@ def test_restored_checkpoint_is_the_model_a_checkpointed_run_saves(synthetic_dat
     assert cfg.key() == key
     for (n, w), (_, r) in zip(model.state_dict().items(), reference.state_dict().items()):
         assert torch.equal(w, r), n
-    assert extra["restored"]["metrics"]["test_acc"] == rec["metrics"]["test_acc"]
+    assert extra["restored"]["metrics"]["test_acc"] == rec.metrics.test_acc
     assert "retrained copy" in restored_note(extra) and restored_note({}) is None
     assert (tmp_path / "a" / f"{key}.json").read_text() == record_text  # the record is never rewritten
     # Fig. 7 maps drawn from a checkpoint say whether it is the run's own model or a retrained copy
     from mdmtn.study.maps import write_similarity_maps
 
-    recs = [json.loads((tmp_path / d / f"{key}.json").read_text()) for d in ("a", "b")]
+    recs = [RunRecord.from_dict(json.loads((tmp_path / d / f"{key}.json").read_text())) for d in ("a", "b")]
     copy = write_similarity_maps(tmp_path / "m1.json", tmp_path / "a" / f"{key}.pt", recs[0])["source"]
     own = write_similarity_maps(tmp_path / "m2.json", tmp_path / "b" / f"{key}.pt", recs[1])["source"]
     assert (
@@ -67,21 +67,22 @@ def test_restored_checkpoint_is_the_model_a_checkpointed_run_saves(synthetic_dat
     from mdmtn.study.report import pf_study_caption, pf_study_panel
 
     study = run_sweep(pf_study_configs(cfg, key)[:1], tmp_path / "a", SplitsLoader(synthetic_data_root), **QUIET)
-    assert study[0]["source_checkpoint"]["restored"] is True
+    assert study[0].details["source_checkpoint"]["restored"] is True
     direct = run_sweep(pf_study_configs(cfg, key)[:1], tmp_path / "b", SplitsLoader(synthetic_data_root), **QUIET)
-    assert "source_checkpoint" not in direct[0]  # started from the run's own checkpoint: nothing to say
+    assert "source_checkpoint" not in direct[0].details  # started from the run's own checkpoint: nothing to say
     panel = pf_study_panel([rec, *study], "multimnist", "hps")
-    assert panel["source"]["key"] == key and "1 of these runs started from a retrained copy" in pf_study_caption(
+    assert panel["source"].key == key and "1 of these runs started from a retrained copy" in pf_study_caption(
         panel, "multimnist", "hps", "a"
     )
 
 
 def test_a_retrain_that_misses_the_record_is_kept_aside_not_used(synthetic_data_root, tmp_path, monkeypatch):
     _, rec = _trained(synthetic_data_root, tmp_path, checkpoints=False)
-    key, path = rec["key"], tmp_path / f"{rec['key']}.json"
-    rec["metrics"]["test_acc"][0] += 0.02  # the record now says 2 points more than the model reaches
-    rec["checksum"] = content_checksum(rec)  # re-sealed: a consistent record the model does not reproduce
-    path.write_text(json.dumps(rec))
+    key, path = rec.key, tmp_path / f"{rec.key}.json"
+    raw = json.loads(path.read_text())
+    raw["metrics"]["test_acc"][0] += 0.02  # the record now says 2 points more than the model reaches
+    raw["checksum"] = content_checksum(raw)  # re-sealed: a consistent record the model does not reproduce
+    path.write_text(json.dumps(raw))
     with pytest.raises(RestoreMismatch, match=r"2\.00 accuracy points.*--tol-acc 2\.00"):
         restore_checkpoint(tmp_path, key, SplitsLoader(synthetic_data_root), log=lambda s: None)
     assert not (tmp_path / f"{key}.pt").exists()
@@ -99,10 +100,11 @@ def test_a_retrain_that_misses_the_record_is_kept_aside_not_used(synthetic_data_
 
 def test_other_data_are_refused_before_any_training(synthetic_data_root, tmp_path, monkeypatch):
     _, rec = _trained(synthetic_data_root, tmp_path, checkpoints=False)
-    key, path = rec["key"], tmp_path / f"{rec['key']}.json"
-    rec["data"]["input_sha256"] = "0" * 64
-    rec["checksum"] = content_checksum(rec)  # re-sealed: a consistent record of other data
-    path.write_text(json.dumps(rec))
+    key, path = rec.key, tmp_path / f"{rec.key}.json"
+    raw = json.loads(path.read_text())
+    raw["data"]["input_sha256"] = "0" * 64
+    raw["checksum"] = content_checksum(raw)  # re-sealed: a consistent record of other data
+    path.write_text(json.dumps(raw))
     monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("trained although the data differ"))
     with pytest.raises(RecordError, match="not those run"):
         restore_checkpoint(tmp_path, key, SplitsLoader(synthetic_data_root), log=lambda s: None)
@@ -162,9 +164,9 @@ def test_a_sweep_refuses_a_study_whose_source_checkpoint_is_missing_before_train
     from mdmtn.records.checkpoint import CheckpointError
 
     cfg, rec = _trained(synthetic_data_root, tmp_path, checkpoints=False)
-    study = pf_study_configs(cfg, rec["key"])[:2]
+    study = pf_study_configs(cfg, rec.key)[:2]
     monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("trained before the check"))
-    with pytest.raises(CheckpointError, match=f"restore-checkpoint {tmp_path} {rec['key']}"):
+    with pytest.raises(CheckpointError, match=f"restore-checkpoint {tmp_path} {rec.key}"):
         run_sweep(study, tmp_path, SplitsLoader(synthetic_data_root), **QUIET)
     with pytest.raises(CheckpointError, match="train the source first"):
         run_sweep(study, tmp_path / "empty", SplitsLoader(synthetic_data_root), **QUIET)

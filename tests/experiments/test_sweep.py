@@ -40,7 +40,7 @@ def test_interrupted_sweep_resumes_without_redoing_finished_runs(synthetic_data_
     with pytest.raises(KeyboardInterrupt):
         run_sweep(cfgs, tmp_path, lambda c: splits, progress=False, log=lambda s: None)
     done = load_records(tmp_path)
-    assert [r["key"] for r in done] == [cfgs[0].key()]
+    assert [r.key for r in done] == [cfgs[0].key()]
     assert not list(tmp_path.glob(".*.tmp"))  # nothing half-written
     first = (tmp_path / f"{cfgs[0].key()}.json").read_text()
 
@@ -48,7 +48,7 @@ def test_interrupted_sweep_resumes_without_redoing_finished_runs(synthetic_data_
     monkeypatch.setattr(runner, "train", lambda cfg, *a, **kw: (calls.append(cfg.key()), real_train(cfg, *a, **kw))[1])
     recs = run_sweep(cfgs, tmp_path, lambda c: splits, progress=False, log=lambda s: None)
     assert calls == [cfgs[1].key(), cfgs[2].key()]  # the finished run was not redone
-    assert [r["key"] for r in recs] == [c.key() for c in cfgs]
+    assert [r.key for r in recs] == [c.key() for c in cfgs]
     assert (tmp_path / f"{cfgs[0].key()}.json").read_text() == first
     assert all(json.loads((tmp_path / f"{c.key()}.json").read_text())["status"] == "ok" for c in cfgs)
 
@@ -62,20 +62,20 @@ def test_pf_study_keeps_the_source_zero_rows(synthetic_data_root, tmp_path):
     splits = load_splits("multimnist", synthetic_data_root)
     src = make_config("multimnist", "mdmtn", (0.01, 0.5, 0.49), "smoke")
     (rec,) = run_sweep([src], tmp_path, lambda c: splits, checkpoints=True, progress=False, log=lambda s: None)
-    cfgs = pf_study_configs(src, rec["key"])
-    assert len(cfgs) == 5 and all(c.k[0] == 0.01 and c.init_from == rec["key"] for c in cfgs)
-    assert len(pf_study_configs(src, rec["key"], "paper")) == 18
-    source_model = load_checkpoint(tmp_path / f"{rec['key']}.pt")[0]
+    cfgs = pf_study_configs(src, rec.key)
+    assert len(cfgs) == 5 and all(c.k[0] == 0.01 and c.init_from == rec.key for c in cfgs)
+    assert len(pf_study_configs(src, rec.key, "paper")) == 18
+    source_model = load_checkpoint(tmp_path / f"{rec.key}.pt")[0]
     out = run_sweep(cfgs[:1], tmp_path, lambda c: splits, checkpoints=True, progress=False, log=lambda s: None)[0]
-    assert {h["phase"] for h in out["history"]} == {"pf_study"}
-    assert len(out["history"]) == src.schedule.single_stage_iterations * src.schedule.epochs_per_iteration
-    model = load_checkpoint(tmp_path / f"{out['key']}.pt")[0]
+    assert {h["phase"] for h in out.history} == {"pf_study"}
+    assert len(out.history) == src.schedule.single_stage_iterations * src.schedule.epochs_per_iteration
+    model = load_checkpoint(tmp_path / f"{out.key}.pt")[0]
     src_w = dict(source_model.named_parameters())
     for name, w in model.named_parameters():
         if w.dim() > 1 and name != "alpha":
             zero_before = weight_rows(src_w[name].detach(), "code").sum(1) == 0
             assert (weight_rows(w.detach(), "code")[zero_before] == 0).all()
-    assert out["metrics"]["SR"] >= rec["metrics"]["SR"] - 1e-9
+    assert out.metrics.SR >= rec.metrics.SR - 1e-9
 
 
 def test_parallel_sweep_equals_sequential_and_orders_pf_study_after_its_source(synthetic_data_root, tmp_path):
@@ -101,13 +101,13 @@ def test_parallel_sweep_equals_sequential_and_orders_pf_study_after_its_source(s
         seq = run_sweep(cfgs, tmp_path / "seq", loader, checkpoints=True, progress=False, log=lambda s: None)
     finally:
         torch.set_num_threads(n)
-    assert [r["key"] for r in par] == [c.key() for c in cfgs] == [r["key"] for r in seq]
+    assert [r.key for r in par] == [c.key() for c in cfgs] == [r.key for r in seq]
     for a, b in zip(par, seq):
-        assert a["status"] == b["status"] == "ok"
+        assert a.status == b.status == "ok"
         for name in ("test_acc", "val_acc", "SR", "CR", "PS"):
-            assert a["metrics"][name] == pytest.approx(b["metrics"][name], rel=1e-5, abs=1e-6), name
-        ma = load_checkpoint(tmp_path / "par" / f"{a['key']}.pt")[0].state_dict()
-        mb = load_checkpoint(tmp_path / "seq" / f"{b['key']}.pt")[0].state_dict()
+            assert getattr(a.metrics, name) == pytest.approx(getattr(b.metrics, name), rel=1e-5, abs=1e-6), name
+        ma = load_checkpoint(tmp_path / "par" / f"{a.key}.pt")[0].state_dict()
+        mb = load_checkpoint(tmp_path / "seq" / f"{b.key}.pt")[0].state_dict()
         for k in ma:
             assert torch.allclose(ma[k].float(), mb[k].float(), rtol=1e-4, atol=1e-6), k
     # resuming a finished parallel sweep trains nothing

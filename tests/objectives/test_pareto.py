@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mdmtn.objectives.pareto import best_run, hypervolume, nondominated, sparsity_clusters
+from mdmtn.objectives.pareto import hypervolume, nondominated, sparsity_clusters
 
 
 def brute_force_nondominated(p, eps):
@@ -37,13 +37,6 @@ def test_hypervolume_against_grid_count():
 def test_sparsity_clusters_greedy():
     labels = sparsity_clusters([10, 15, 50, 55, 21, 90])
     assert list(labels) == [0, 0, 1, 1, 2, 3]
-
-
-def test_best_run():
-    recs = [{"metrics": {"test_acc_mean": a, "val_acc_mean": b}} for a, b in [(0.5, 0.9), (0.7, 0.1)]]
-    assert best_run(recs)["metrics"]["test_acc_mean"] == 0.7
-    assert best_run(recs, "val")["metrics"]["val_acc_mean"] == 0.9
-    assert best_run([]) is None
 
 
 def test_supported_points_are_those_a_weighted_sum_reaches_brute_force():

@@ -7,15 +7,18 @@ import pytest
 
 from mdmtn.core.config import make_config
 from mdmtn.records.aggregate import aggregate, format_table, group_records, mean_std, paper_result
+from mdmtn.records.schema import RunRecord
 
 
 def _rec(cfg, acc, wall, sr=0.0, status="ok"):
-    return dict(
-        status=status,
-        key=cfg.key(),
-        config=cfg.to_dict(),
-        wall_time_s=wall,
-        metrics=dict(test_acc=list(acc), test_acc_mean=float(np.mean(acc)), SR=sr, CR=1.0, PS=1.0),
+    return RunRecord.from_dict(
+        dict(
+            status=status,
+            key=cfg.key(),
+            config=cfg.to_dict(),
+            wall_time_s=wall,
+            metrics=dict(test_acc=list(acc), test_acc_mean=float(np.mean(acc)), SR=sr, CR=1.0, PS=1.0),
+        )
     )
 
 
@@ -41,11 +44,11 @@ def test_mean_std_against_numpy(records):
     rows = aggregate(records)
     assert [(r["method"], r["n"]) for r in rows] == [("mgda", 3), ("stl", 3), ("mgda", 2)]
     for row, recs in zip(rows, [records[0:3], records[3:6], records[6:8]]):
-        acc = np.array([r["metrics"]["test_acc"] for r in recs])
+        acc = np.array([r.metrics.test_acc for r in recs])
         for t, name in enumerate(("left", "right")):
             m, s = row["stats"][f"test_acc[{name}]"]
             assert m == pytest.approx(acc[:, t].mean()) and s == pytest.approx(acc[:, t].std(ddof=1))
-        wall = np.array([r["wall_time_s"] for r in recs])
+        wall = np.array([r.wall_time_s for r in recs])
         assert row["stats"]["wall_time_s"] == pytest.approx((wall.mean(), wall.std(ddof=1)))
         assert row["stats"]["test_acc_mean"][0] == pytest.approx(acc.mean())
     assert rows[0]["seeds"] == [0, 1, 2]  # the failed seed-5 record is skipped
@@ -64,7 +67,7 @@ def test_single_seed_and_missing_values():
 def test_grouping_ignores_only_the_seed(records):
     groups = group_records(records[:6])
     assert [len(g) for g in groups] == [3, 3]
-    assert {r["config"]["seed"] for r in groups[0]} == {0, 1, 2}
+    assert {r.config["seed"] for r in groups[0]} == {0, 1, 2}
 
 
 def test_table_and_paper_numbers(records):

@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from mdmtn.core.config import make_config
+from mdmtn.records.schema import RunRecord
 from mdmtn.study.arms import is_paper_claim, lean, seeds_plan, seeds_to_decide, way_out_rows
 from mdmtn.study.verdicts import Interval, Verdict, judge_match
 
@@ -43,12 +44,14 @@ def test_lean_is_the_side_of_the_boundary_the_estimate_is_on():
 
 def _rec(seed, acc, wall=100.0, k=(0.0, 0.35, 0.65)):
     cfg = make_config("multimnist", "mdmtn", k, "paper", seed)
-    return dict(
-        status="ok",
-        key=cfg.key(),
-        config=cfg.to_dict(),
-        metrics=dict(test_acc=[acc / 100] * 2, test_acc_mean=acc / 100, SR=0.0),
-        wall_time_s=wall,
+    return RunRecord.from_dict(
+        dict(
+            status="ok",
+            key=cfg.key(),
+            config=cfg.to_dict(),
+            metrics=dict(test_acc=[acc / 100] * 2, test_acc_mean=acc / 100, SR=0.0),
+            wall_time_s=wall,
+        )
     )
 
 

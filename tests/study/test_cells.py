@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mdmtn.core.config import BOOK_PROFILE, make_config, profile_overrides
+from mdmtn.records.schema import RunRecord
 from mdmtn.study.cells import (
     cell_rows,
     cell_runs,
@@ -18,13 +19,15 @@ from mdmtn.study.cells import (
 
 def rec(dataset, model, k, preset, seed, acc, sr=0.0, method="wc_al", **over):
     cfg = make_config(dataset, model, k, preset, seed, method=method, **over)
-    return dict(
-        status="ok",
-        key=cfg.key(),
-        config=cfg.to_dict(),
-        wall_time_s=10.0 + seed,
-        metrics=dict(test_acc=[acc / 100, acc / 100], test_acc_mean=acc / 100, SR=sr, CR=1.5, PS=1.2),
-        machine=dict(cpu_model="cpu"),
+    return RunRecord.from_dict(
+        dict(
+            status="ok",
+            key=cfg.key(),
+            config=cfg.to_dict(),
+            wall_time_s=10.0 + seed,
+            metrics=dict(test_acc=[acc / 100, acc / 100], test_acc_mean=acc / 100, SR=sr, CR=1.5, PS=1.2),
+            machine=dict(cpu_model="cpu"),
+        )
     )
 
 
@@ -44,7 +47,7 @@ def test_cell_runs_take_default_configs_at_the_cell_k_each_seed_once():
         rec(MM, "mdmtn", SPARSE, "quick", 0, 95.0, **BOOK),
     ]
     runs = cell_runs(recs, cell, "paper", BOOK_PROFILE)
-    assert [r["config"]["seed"] for r in runs] == [0, 1]
+    assert [r.config["seed"] for r in runs] == [0, 1]
     assert cell_runs(recs, cell, "paper", "library") == []  # the other arm has none of these runs
     s = summarize(runs)
     assert s["avg"] == pytest.approx((96.5, np.std([96.0, 97.0], ddof=1)))
@@ -98,7 +101,7 @@ def test_phase1_best_epoch_agrees_with_the_trainer(synthetic_data_root, tmp_path
         assert phase1_best_epoch(r["history"], cfg.growl.eta1) == r["phase1_epoch"]
         r.pop("phase1_epoch")  # an older record: the table recovers it from the history
         r["status"] = "ok"
-        table = switch_study([r], MM, "mdmtn", cfg.k, "smoke")
+        table = switch_study([RunRecord.from_dict(r)], MM, "mdmtn", cfg.k, "smoke")
         assert (
             f"| eta1=30.0 | {seed} |" in table and f"| {phase1_best_epoch(r['history'], cfg.growl.eta1) + 1} (" in table
         )

@@ -34,7 +34,7 @@ def test_chapter_with_workers_on_synthetic_data_trains_in_process(monkeypatch, t
     ch = setup(data_dir=str(tmp_path / "nowhere"), results_dir=tmp_path / "results")
     assert ch.workers == 2
     recs = ch.ensure([ch.config("hps", (0.0, 0.5, 0.5), s) for s in (0, 1)])
-    assert [r["status"] for r in recs] == ["ok", "ok"]
+    assert [r.status for r in recs] == ["ok", "ok"]
     assert any("SYNTHETIC" in n for n in ch.notes)
 
 

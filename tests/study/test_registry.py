@@ -88,7 +88,7 @@ def test_pre_registered_verdicts_rest_only_on_later_records():
         pytest.skip("a shallow clone has no history to check against")
     paper = preset_records(ROOT / "results", "paper")
     quick = preset_records(ROOT / "results", "quick")
-    by_key = {r["key"]: r for r in paper + quick}
+    by_key = {r.key: r for r in paper + quick}
     for arm in ARMS:
         for v in judge(paper, quick, arm=arm):
             _check_after_rule(v, by_key, paper + quick, arm)
@@ -102,10 +102,10 @@ def _check_after_rule(v, by_key, records, arm):
         return
     keys = v.keys
     if v.post_hoc:
-        keys = [r["key"] for r in side_runs(records, c[c["unseen_side"]], c["preset"], c.get("profile", arm))]
+        keys = [r.key for r in side_runs(records, c[c["unseen_side"]], c["preset"], c.get("profile", arm))]
     # runs that existed before the rule and are named as such in the entry (shown on the page)
     for key in set(keys) - set(c.get("seen_before", [])):
-        commit = (by_key[key].get("machine", {}).get("mdmtn_commit") or "").split("+")[0]
+        commit = ((by_key[key].machine or {}).get("mdmtn_commit") or "").split("+")[0]
         assert commit, f"{c['id']}: record {key} names no commit"
         r = _git("merge-base", "--is-ancestor", c["registered"], commit)
         assert r.returncode == 0, (
@@ -142,14 +142,14 @@ def test_no_page_says_a_tuned_setting_reproduces_the_paper():
 def test_a_front_rule_names_the_runs_it_saw_and_no_other():
     """The paper-preset front entries exempt from the ancestry check only the runs they name in
     ``seen_before``, each of which must be a run of that front (dataset, MDMTN, seed 0, paper preset)."""
-    paper = {r["key"]: r for r in preset_records(ROOT / "results", "paper")}
+    paper = {r.key: r for r in preset_records(ROOT / "results", "paper")}
     for c in CLAIMS:
         for key in c.get("seen_before", []):
             assert not c["post_hoc"] and c["rule"] == "front" and c.get("why_seen_before"), c["id"]
             r = paper.get(key)
             if r is None:  # a run still training when the rule was registered
                 continue
-            cfg = r["config"]
+            cfg = r.config
             assert (cfg["dataset"], cfg["model"], cfg["preset"], cfg["seed"]) == (
                 c["front"]["dataset"],
                 c["front"]["model"],

@@ -1,8 +1,10 @@
 import hashlib
+from dataclasses import replace
 
 import pytest
 
 from mdmtn.core.config import make_config
+from mdmtn.records.schema import RunRecord
 from mdmtn.study.report import (
     cluster_table,
     markdown_table,
@@ -20,23 +22,25 @@ def rec(model, k, objectives, accs, method="wc_al", seed=0, sr=10.0, **overrides
         if method == "wc_al"
         else dict(dataset="multimnist", model=model, method=method, k=list(k), seed=seed, preset="quick")
     )
-    return dict(
-        status="ok",
-        key=hashlib.sha256(f"{model}{k}{seed}{method}{overrides}".encode()).hexdigest()[:16],  # a key's form
-        config=cfg,
-        metrics=dict(
-            train_objectives=list(objectives),
-            test_acc=list(accs),
-            test_acc_mean=sum(accs) / 2,
-            val_acc=list(accs),
-            val_acc_mean=sum(accs) / 2,
-            SR=sr,
-            CR=1.5,
-            PS=1.1,
-        ),
-        data=dict(n_train=10, n_val=5, n_test=5),
-        wall_time_s=1.0,
-        machine=dict(processor="x", cpu_count=2, device="cpu", mdmtn="0"),
+    return RunRecord.from_dict(
+        dict(
+            status="ok",
+            key=hashlib.sha256(f"{model}{k}{seed}{method}{overrides}".encode()).hexdigest()[:16],  # a key's form
+            config=cfg,
+            metrics=dict(
+                train_objectives=list(objectives),
+                test_acc=list(accs),
+                test_acc_mean=sum(accs) / 2,
+                val_acc=list(accs),
+                val_acc_mean=sum(accs) / 2,
+                SR=sr,
+                CR=1.5,
+                PS=1.1,
+            ),
+            data=dict(n_train=10, n_val=5, n_test=5),
+            wall_time_s=1.0,
+            machine=dict(processor="x", cpu_count=2, device="cpu", mdmtn="0"),
+        )
     )
 
 
@@ -45,7 +49,7 @@ def test_sparse_row_is_best_test_accuracy_among_pareto_optimal_runs():
     b = rec("mdmtn", (0.01, 0.2, 0.79), (2, 2, 2), (0.99, 0.99))  # dominated by a: excluded although best
     c = rec("mdmtn", (0.001, 0.2, 0.799), (0.5, 3, 1), (0.95, 0.93))
     d = rec("mdmtn", (0.0, 0.5, 0.5), (0, 1, 1), (0.97, 0.97))
-    assert [r["key"] for r in pareto_runs([a, b, c])] == [a["key"], c["key"]]
+    assert [r.key for r in pareto_runs([a, b, c])] == [a.key, c.key]
     rows = {(r["arch"], r["method"]): r for r in table_rows([a, b, c, d], "multimnist")}
     assert rows[("mdmtn", "ours-sparse")]["ours"]["k"] == (0.001, 0.2, 0.799)
     assert rows[("mdmtn", "ours-dense")]["ours"]["k"] == (0.0, 0.5, 0.5)
@@ -68,8 +72,8 @@ def test_provenance_and_runs_table():
     r = rec("hps", (0.0, 0.5, 0.5), (0, 1, 1), (0.9, 0.8))
     assert "CPU-scale" in provenance([r]) and "quick" in provenance([r])
     assert "No run records" in provenance([])
-    amd = dict(r, machine=dict(r["machine"], cpu_model="AMD EPYC"))
-    intel = dict(r, machine=dict(r["machine"], cpu_model="Intel Xeon"))
+    amd = replace(r, machine=dict(r.machine, cpu_model="AMD EPYC"))
+    intel = replace(r, machine=dict(r.machine, cpu_model="Intel Xeon"))
     assert "machine(s): AMD EPYC, 2 CPUs, cpu (2 runs); Intel Xeon, 2 CPUs, cpu (1 run);" in provenance(
         [amd, intel, amd]
     )
@@ -86,7 +90,7 @@ def test_sweep_runs_leave_out_switch_variants_and_front_study_runs():
     variant = rec("mdmtn", (0.01, 0.5, 0.49), (0.5, 0.5, 0.5), (0.99, 0.99), prox_mode="head")
     study = rec("mdmtn", (0.01, 0.2, 0.79), (0.4, 0.4, 0.4), (0.99, 0.99), init_from="0123456789abcdef")
     base = rec("mgda", (0.0, 0.5, 0.5), (0, 1, 1), (0.9, 0.9), method="mgda")
-    assert [r["key"] for r in sweep_runs([a, variant, study, base])] == [a["key"]]
+    assert [r.key for r in sweep_runs([a, variant, study, base])] == [a.key]
     rows = {(r["arch"], r["method"]): r for r in table_rows([a, variant, study], "multimnist")}
     assert rows[("mdmtn", "ours-sparse")]["ours"]["k"] == (0.01, 0.5, 0.49)
 
@@ -106,11 +110,14 @@ def test_seed_check_groups_reruns_of_the_selected_config_only():
 
     def rec(seed, avg, sr, **kw):
         cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "quick", seed, **kw)
-        return dict(
-            key=f"{cfg.key()}",
-            config=cfg.to_dict(),
-            wall_time_s=1.0,
-            metrics=dict(test_acc=[avg, avg], test_acc_mean=avg, SR=sr, CR=1.0, PS=1.0),
+        return RunRecord.from_dict(
+            dict(
+                status="ok",
+                key=f"{cfg.key()}",
+                config=cfg.to_dict(),
+                wall_time_s=1.0,
+                metrics=dict(test_acc=[avg, avg], test_acc_mean=avg, SR=sr, CR=1.0, PS=1.0),
+            )
         )
 
     chosen = rec(0, 0.95, 50.0)
@@ -118,10 +125,10 @@ def test_seed_check_groups_reruns_of_the_selected_config_only():
         rec(1, 0.93, 48.0),
         rec(2, 0.92, 47.0),
         rec(3, 0.99, 10.0, lr=5e-4),  # another config: not a re-run
-        dict(rec(0, 0.10, 0.0), key="duplicate-of-seed-0"),
+        replace(rec(0, 0.10, 0.0), key="duplicate-of-seed-0"),
     ]  # the same seed again: not a re-run
     rows = [
-        dict(arch="mdmtn", method="ours-sparse", ours=dict(keys=[chosen["key"]])),
+        dict(arch="mdmtn", method="ours-sparse", ours=dict(keys=[chosen.key])),
         dict(arch="mdmtn", method="mgda", ours=dict(keys=["x"])),  # baselines are not checked
         dict(arch="hps", method="ours-dense", ours=None),
     ]  # no selected run
@@ -132,7 +139,7 @@ def test_seed_check_groups_reruns_of_the_selected_config_only():
     assert c["all"]["avg"][1] == pytest.approx(np.std([95, 93, 92], ddof=1))
     assert c["all"]["SR"][0] == pytest.approx(np.mean([50, 48, 47]))
     assert "± " in seed_check_markdown([c])
-    old = dict(chosen, config={k: v for k, v in chosen["config"].items() if k != "scalarization"})
+    old = replace(chosen, config={k: v for k, v in chosen.config.items() if k != "scalarization"})
     (c_old,) = seed_check(rows, [old] + reruns, reruns)  # a record from before a field existed still matches
     assert c_old["all"]["seeds"] == [0, 1, 2]
     (c0,) = seed_check(rows, [chosen], [])
@@ -145,10 +152,10 @@ def test_runs_table_labels_methods_variants_and_front_studies():
 
     base = rec("mdmtn", (0.001, 0.2, 0.799), (1, 1, 1), (0.9, 0.9))
     cfg = make_config("multimnist", "mdmtn", (0.001, 0.2, 0.799), "quick", 0, cap_ramp=False)
-    variant = dict(base, config=cfg.to_dict(), key=cfg.key())
-    study = dict(base, config=dict(base["config"], init_from="04bba69f07a77f43"))
+    variant = replace(base, config=cfg.to_dict(), key=cfg.key())
+    study = replace(base, config=dict(base.config, init_from="04bba69f07a77f43"))
     mg = rec("hps", (0.001, 0.2, 0.799), (0, 1, 1), (0.9, 0.8), method="mgda", seed=2)
-    mg["config"] = make_config("multimnist", "hps", (0.001, 0.2, 0.799), "quick", 2, method="mgda").to_dict()
+    mg = replace(mg, config=make_config("multimnist", "hps", (0.001, 0.2, 0.799), "quick", 2, method="mgda").to_dict())
     assert run_label(base) == ("ours", "") and run_label(variant) == ("ours", "cap_ramp=False")
     assert run_label(study) == ("ours", "front study from 04bba69f") and run_label(mg) == ("MGDA-UB", "")
     table = runs_table([mg, variant, base])
@@ -168,8 +175,8 @@ def test_front_panel_counts_the_pareto_set_beside_the_papers():
     e = rec("mdmtn", (0.0, 0.4, 0.6), (0, 2, 2), (0.97, 0.97))  # dominated in (L1, L2) by d
     v = rec("mdmtn", (0.01, 0.5, 0.49), (0, 0, 0), (0.9, 0.9), cap_ramp=False)  # a switch variant: not in a sweep
     p = front_panel([a, b, c, d, e, v], "multimnist", "mdmtn")
-    assert [r["key"] for r in p["front"]] == [a["key"], c["key"]] and len(p["sparse"]) == 3
-    assert [r["key"] for r in p["dense_front"]] == [d["key"]] and p["vectors"] == 5 and p["paper_count"] == 39
+    assert [r.key for r in p["front"]] == [a.key, c.key] and len(p["sparse"]) == 3
+    assert [r.key for r in p["dense_front"]] == [d.key] and p["vectors"] == 5 and p["paper_count"] == 39
     cap = front_caption(p, "multimnist", "mdmtn")
     assert "shows 39 Pareto-optimal" in cap and "SR ≈ 53%" in cap
     assert (
@@ -194,7 +201,7 @@ def test_pf_study_panel_starts_from_the_table_selection_and_counts_the_papers_ve
     other = rec("mdmtn", (0.01, 0.5, 0.49), (0.4, 2, 2), (0.90, 0.90))
     dense = rec("mdmtn", (0.0, 0.5, 0.5), (0, 1, 1), (0.97, 0.97))
     study = [
-        rec("mdmtn", k, (0.5, l1, l2), (0.9, 0.9), init_from=src["key"])
+        rec("mdmtn", k, (0.5, l1, l2), (0.9, 0.9), init_from=src.key)
         for k, l1, l2 in (
             ((0.001, 0.5, 0.499), 1.0, 2.0),
             ((0.001, 0.7, 0.299), 2.0, 1.0),
@@ -205,9 +212,9 @@ def test_pf_study_panel_starts_from_the_table_selection_and_counts_the_papers_ve
         "mdmtn", (0.001, 0.5, 0.499), (0.5, 0.1, 0.1), (0.9, 0.9), init_from="fedcba9876543210"
     )  # another source run
     p = pf_study_panel([src, other, dense, *study, foreign], "multimnist", "mdmtn")
-    assert p["source"]["key"] == src["key"]  # best test accuracy among the Pareto-optimal sparse runs
-    assert [r["key"] for r in p["study"]] == [r["key"] for r in study] and p["planned"] == 18
-    assert len(p["study_front"]) == 2 and [r["key"] for r in p["dense"]] == [dense["key"]]
+    assert p["source"].key == src.key  # best test accuracy among the Pareto-optimal sparse runs
+    assert [r.key for r in p["study"]] == [r.key for r in study] and p["planned"] == 18
+    assert len(p["study_front"]) == 2 and [r.key for r in p["dense"]] == [dense.key]
     cap = pf_study_caption(p, "multimnist", "mdmtn", "b")
     assert "Ours: 3 of the 18 vectors (2 on the front)" in cap
     # medians of L1 + L2: study (3, 3, 5) -> 3, dense (2) -> 2
@@ -284,9 +291,9 @@ def test_all_at_sr_claim_counts_points_near_the_level_although_the_grouping_merg
         r = rec(
             "mdmtn", k, (0.5 if k[0] else 0, 1 + i, 100 - i), (0.7, 0.7), sr=(29.83 if i % 3 else 19.87) if k[0] else 0
         )
-        r["config"] = make_config("cifar10mnist", "mdmtn", k, "quick", 0).to_dict()
+        r = replace(r, config=make_config("cifar10mnist", "mdmtn", k, "quick", 0).to_dict())
         out.append(r)
-    srs = [r["metrics"]["SR"] for r in out if r["config"]["k"][0] > 0]
+    srs = [r.metrics.SR for r in out if r.config["k"][0] > 0]
     assert len(set(sparsity_clusters(srs, 0.1).tolist())) == 1  # the authors' grouping: one cluster of both levels
     near = sum(abs(x - 29) <= 5 for x in srs)
     (value,) = front_measure(out, _front_claim("fig3.all-sr29"))[0].values()

@@ -1,11 +1,12 @@
 """mdmtn.study.selection: which runs a section reads, said in one line before it shows them."""
 
 from mdmtn.core.config import make_config, profile_overrides
+from mdmtn.records.schema import RunRecord
 from mdmtn.study.selection import is_default, selection_line
 
 
 def _rec(cfg):
-    return {"key": cfg.key(), "config": cfg.to_dict()}
+    return RunRecord(status="ok", key=cfg.key(), config=cfg.to_dict())
 
 
 def test_the_line_counts_presets_profiles_and_seeds_as_built():
@@ -22,3 +23,16 @@ def test_the_line_counts_presets_profiles_and_seeds_as_built():
     assert is_default(a23, "authors-2023") and not is_default(a23) and not is_default(variant)
     assert selection_line("Fig. 7", []) == "*Fig. 7: no run records yet.*"
     assert selection_line("Fig. 7", lib[:1]).endswith("profile library (1); seed 0.*")
+
+
+def test_best_run_is_the_highest_mean_accuracy_on_the_split_asked():
+    from mdmtn.records.schema import Metrics, RunRecord
+    from mdmtn.study.selection import best_run
+
+    recs = [
+        RunRecord(status="ok", key=str(i), config={}, metrics=Metrics(test_acc=[a], test_acc_mean=a, val_acc_mean=b))
+        for i, (a, b) in enumerate([(0.5, 0.9), (0.7, 0.1)])
+    ]
+    assert best_run(recs).metrics.test_acc_mean == 0.7
+    assert best_run(recs, "val").metrics.val_acc_mean == 0.9
+    assert best_run([]) is None

@@ -2,11 +2,13 @@
 records whose verdict is known by construction."""
 
 import math
+from dataclasses import replace
 
 import pytest
 from scipy import stats
 
 from mdmtn.core.config import make_config
+from mdmtn.records.schema import RunRecord
 from mdmtn.study.verdicts import (
     decide,
     difference_interval,
@@ -59,11 +61,13 @@ def test_decide_has_four_outcomes():
 
 def _record(cfg, seed, acc, sr=0.0):
     c = cfg.replace(seed=seed)
-    return dict(
-        key=c.key(),
-        status="ok",
-        config=c.to_dict(),
-        metrics=dict(test_acc=[acc / 100, acc / 100], test_acc_mean=acc / 100, SR=sr, CR=1.0, PS=1.0),
+    return RunRecord.from_dict(
+        dict(
+            key=c.key(),
+            status="ok",
+            config=c.to_dict(),
+            metrics=dict(test_acc=[acc / 100, acc / 100], test_acc_mean=acc / 100, SR=sr, CR=1.0, PS=1.0),
+        )
     )
 
 
@@ -219,11 +223,11 @@ def test_above_combines_cells_built_to_hold_fail_or_not_decide():
             cfg = make_config(ds, model, k, "paper", **_book(ds))
             for s, v in enumerate(values):
                 r = _record(cfg, s, 90.0, 30.0)
-                r["metrics"]["PS"] = v
+                r = replace(r, metrics=replace(r.metrics, PS=v))
                 if mon_minus_shared is not None:  # monitors 40% sparse, shared 40 - d %
                     d = mon_minus_shared[s]
                     rows = {"shared.fc.weight": [100, round(40 - d), 100], "monitors.0.fc.weight": [100, 40, 61]}
-                    r["layer_rows"] = dict(rows=rows, growl=list(rows))
+                    r.details["layer_rows"] = dict(rows=rows, growl=list(rows))
                 recs.append(r)
         return recs
 
@@ -260,7 +264,7 @@ def _paper_sweep(n_front, sr=53.0, front_acc=0.97, dense_acc=0.96, dataset="mult
         cfg = make_config(dataset, "mdmtn", k, "paper", 0, **profile_overrides("authors-2023", dataset))
         if k[0] == 0:
             r = _record(cfg, 0, 100 * dense_acc, 0.0)
-            r["metrics"]["train_objectives"] = [0.0, 1.0 + len(out), 1.0]
+            r = replace(r, metrics=replace(r.metrics, train_objectives=[0.0, 1.0 + len(out), 1.0]))
         else:
             if sparse_i < n_front:  # on the circle arc: every point supported
                 t = (sparse_i + 1) / (n_front + 1) * 1.5
@@ -269,8 +273,8 @@ def _paper_sweep(n_front, sr=53.0, front_acc=0.97, dense_acc=0.96, dataset="mult
                 objs, acc, s = [0.9, 5.0, 5.0], 0.5, 10.0
             sparse_i += 1
             r = _record(cfg, 0, 100 * acc, s)
-            r["metrics"]["train_objectives"] = objs
-        r["key"] = cfg.key()
+            r = replace(r, metrics=replace(r.metrics, train_objectives=objs))
+        r = replace(r, key=cfg.key())
         out.append(r)
     return out
 

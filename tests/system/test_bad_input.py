@@ -428,7 +428,7 @@ def test_a_live_lock_is_waited_for_not_trained(synthetic_data_root, tmp_path, mo
     threading.Thread(target=finish_elsewhere).start()
     logs = []
     (rec,) = run_sweep([cfg], out, SplitsLoader(str(synthetic_data_root)), progress=False, log=logs.append, poll_s=0.2)
-    assert rec.get("by") == "other" and any(s.startswith("[wait]") for s in logs)
+    assert rec.details.get("by") == "other" and any(s.startswith("[wait]") for s in logs)
     assert not any(s.startswith("[done]") for s in logs) and not done
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -572,7 +573,7 @@ def test_the_records_own_checkpoint_passes_and_compresses(sparse_run, tmp_path):
     import shutil
 
     cfg, rec, out = sparse_run
-    assert rec["probe"]["n"] == 4 and len(rec["probe"]["log_probs"]) == 2
+    assert rec.details["probe"]["n"] == 4 and len(rec.details["probe"]["log_probs"]) == 2
     shutil.copytree(out, tmp_path / "ok")
     assert study_main(["compress", str(tmp_path / "ok"), "--force"]) == 0
     assert json.loads((tmp_path / "ok" / f"{cfg.key()}.json").read_text())["compression"]
@@ -602,12 +603,13 @@ def test_a_retrained_copy_is_checked_against_its_record_not_only_itself(sparse_r
     from mdmtn.objectives.metrics import sparsity_metrics
     from mdmtn.records.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from mdmtn.records.probe import load_verified_checkpoint, model_probe
+    from mdmtn.records.schema import RunRecord
     from mdmtn.records.store import read_record
 
     cfg, _, out = sparse_run
     dst = tmp_path / "r"
     shutil.copytree(out, dst)
-    rec = read_record(dst / f"{cfg.key()}.json")  # as written, with its checksum
+    rec = RunRecord.from_dict(read_record(dst / f"{cfg.key()}.json"))  # as written, with its checksum
     ckpt = dst / f"{cfg.key()}.pt"
     ckpt.unlink()
     assert (
@@ -615,7 +617,7 @@ def test_a_retrained_copy_is_checked_against_its_record_not_only_itself(sparse_r
         == "restored"
     )
     model, _, extra = load_verified_checkpoint(ckpt, rec)  # the honest copy is used
-    assert extra["restored"]["record_checksum"] == rec["checksum"]
+    assert extra["restored"]["record_checksum"] == rec.checksum
 
     honest = extra["restored"]
 
@@ -633,7 +635,7 @@ def test_a_retrained_copy_is_checked_against_its_record_not_only_itself(sparse_r
     with pytest.raises(CheckpointError, match="retrained against another record"):
         load_verified_checkpoint(ckpt, rec)
     # metrics far from the record's, with tolerances that do not cover them
-    far = dict(rec["metrics"], test_acc=[a - 0.2 for a in rec["metrics"]["test_acc"]])
+    far = dict(rec.metrics.to_dict(), test_acc=[a - 0.2 for a in rec.metrics.test_acc])
     forged(metrics=far)
     with pytest.raises(CheckpointError, match="beyond the tolerances it states"):
         load_verified_checkpoint(ckpt, rec)
@@ -668,7 +670,7 @@ def test_a_record_written_before_the_probe_is_still_checked_by_its_counts(sparse
     from mdmtn.records.probe import checkpoint_mismatch
 
     cfg, rec, out = sparse_run
-    old = {k: v for k, v in rec.items() if k != "probe"}
+    old = replace(rec, details={k: v for k, v in rec.details.items() if k != "probe"})
     model, _, _ = load_checkpoint(out / f"{cfg.key()}.pt")
     assert checkpoint_mismatch(model, INPUT_SHAPES["multimnist"], old) is None
     bad, _, _ = load_checkpoint(_tampered(sparse_run, tmp_path, "row") / f"{cfg.key()}.pt")

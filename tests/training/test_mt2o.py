@@ -16,6 +16,7 @@ from mdmtn.core.config import ConfigError
 from mdmtn.data import load_splits
 from mdmtn.experiments.joint_runs import load_joint_records, run_joint
 from mdmtn.objectives.pareto import hypervolume
+from mdmtn.records.schema import RunRecord
 from mdmtn.study.joint_report import speed_ratio, time_to_fraction
 from mdmtn.training.mt2o import (
     JointConfig,
@@ -181,13 +182,15 @@ def test_hypervolume_of_a_front_matches_brute_force():
 
 
 def test_speed_ratio_from_curves():
-    ind = dict(
-        final_hv=1.0, hv_curve=[dict(train_seconds=t, hv=h) for t, h in [(0, 0), (10, 0.5), (20, 0.96), (30, 1)]]
-    )
-    m2o = dict(final_hv=1.0, hv_curve=[dict(train_seconds=t, hv=h) for t, h in [(0, 0), (5, 0.6), (12, 0.95), (30, 1)]])
+    def joint(points):
+        curve = [dict(train_seconds=t, hv=h) for t, h in points]
+        return RunRecord(status="ok", key="k", config={}, kind="joint", details=dict(final_hv=1.0, hv_curve=curve))
+
+    ind = joint([(0, 0), (10, 0.5), (20, 0.96), (30, 1)])
+    m2o = joint([(0, 0), (5, 0.6), (12, 0.95), (30, 1)])
     r = speed_ratio(m2o, ind)
     assert (r["mt2o"], r["independent"], r["ratio"]) == (12, 20, 0.6)
-    assert time_to_fraction(ind["hv_curve"], 2.0) == math.inf
+    assert time_to_fraction(ind.details["hv_curve"], 2.0) == math.inf
 
 
 def test_joint_config_validation_and_keys():
@@ -210,9 +213,9 @@ def test_run_joint_resumes(splits, tmp_path):
     logs = []
     first = run_joint(jcs, tmp_path, lambda cfg: splits, progress=False, log=logs.append)
     again = run_joint(jcs, tmp_path, lambda cfg: splits, progress=False, log=logs.append)
-    assert [r["key"] for r in first] == [r["key"] for r in again]
+    assert [r.key for r in first] == [r.key for r in again]
     assert sum(line.startswith("[skip]") for line in logs) == 2
-    assert [r["strategy"] for r in load_joint_records(tmp_path)] == ["mt2o", "none"]
+    assert [r.details["strategy"] for r in load_joint_records(tmp_path)] == ["mt2o", "none"]
 
 
 def test_linear_scalarization_is_the_weighted_sum(splits):

@@ -123,10 +123,10 @@ def test_sweep_with_stack_writes_the_records_a_plain_sweep_writes(synthetic_data
         cfgs, tmp_path / "s", SplitsLoader(str(synthetic_data_root)), progress=False, log=lambda s: None, stack=3
     )
     plain = run_sweep(cfgs, tmp_path / "p", SplitsLoader(str(synthetic_data_root)), progress=False, log=lambda s: None)
-    assert [r["key"] for r in stacked] == [r["key"] for r in plain] == [c.key() for c in cfgs]
-    assert [r.get("stacked") for r in stacked] == [{"size": 2}, {"size": 2}, None]
+    assert [r.key for r in stacked] == [r.key for r in plain] == [c.key() for c in cfgs]
+    assert [r.details.get("stacked") for r in stacked] == [{"size": 2}, {"size": 2}, None]
     for a, b in zip(stacked, plain):
-        assert a["metrics"]["test_acc"] == pytest.approx(b["metrics"]["test_acc"], abs=1e-6)
+        assert a.metrics.test_acc == pytest.approx(b.metrics.test_acc, abs=1e-6)
     assert sorted(p.name for p in (tmp_path / "s").glob("*.json")) == sorted(
         p.name for p in (tmp_path / "p").glob("*.json")
     )

@@ -184,7 +184,7 @@ def test_aggregate_reports_where_the_time_went(splits, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "outside epochs" in out and "cluster_tie" in out and "| 2 |" in out
     rec = next(iter(__import__("mdmtn.records", fromlist=["load_records"]).load_records(tmp_path)))
-    assert set(rec["timing"]["after_wall_s"]) == {"probe", "checkpoint_write", "record_write"}
+    assert set(rec.details["timing"]["after_wall_s"]) == {"probe", "checkpoint_write", "record_write"}
 
 
 # -- the baselines: one trainer loop, the same rule ----------------------------------------------------
