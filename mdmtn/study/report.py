@@ -205,6 +205,26 @@ def run_label(rec: RunRecord) -> tuple[str, str]:
     return method, ", ".join(parts)
 
 
+def variant_means_table(rows: Sequence[tuple[str, Sequence[RunRecord]]]) -> str:
+    """Markdown: one row per switch variant (its label, its runs): the number of runs and the means
+    over them of the mean test accuracy (%), SR (%), CR and PS; "not run at this preset" for a
+    variant without runs (chapter 9)."""
+    lines = ["| variant | runs | avg test acc | SR | CR | PS |", "|---|---|---|---|---|---|"]
+    for label, recs in rows:
+        if not recs:
+            lines.append(f"| {label} | not run at this preset | | | | |")
+            continue
+
+        def mean(name: str) -> float:
+            return sum(getattr(r.metrics, name) for r in recs) / len(recs)
+
+        lines.append(
+            f"| {label} | {len(recs)} | {100 * mean('test_acc_mean'):.2f}% | {mean('SR'):.2f}% | "
+            f"{mean('CR'):.2f} | {mean('PS'):.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def runs_table(records: Sequence[RunRecord]) -> str:
     """Markdown table, one line per run record: method and architecture, k (paper's method only),
     variant, seed, accuracies, SR/CR/PS, wall time; sorted by method, architecture, k, variant, seed.

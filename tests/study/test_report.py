@@ -309,3 +309,14 @@ def test_all_at_sr_claim_counts_points_near_the_level_although_the_grouping_merg
     assert "Pareto accuracies 4.46 (lowest) to 7.65 (highest) points below the paper's" in cap
     assert "k0 = 0 accuracies 5.69 (lowest) to 7.22 (highest)" in cap
     assert "Ours trained 12 epochs on 10 training images, the paper's schedule 39 epochs on all of them." in cap
+
+
+def test_variant_means_table_averages_each_variants_runs_and_marks_the_missing():
+    from mdmtn.study.report import variant_means_table
+
+    a = rec("mdmtn", (0.001, 0.2, 0.799), (1, 1, 1), (0.9, 0.8), sr=40.0)
+    b = rec("mdmtn", (0.001, 0.2, 0.799), (1, 1, 1), (0.7, 0.6), sr=60.0, seed=1)
+    table = variant_means_table([("defaults", [a, b]), ("prox_mode=head", [])])
+    # by hand: mean accuracies 85% and 65% -> 75.00%; SR (40 + 60) / 2 = 50.00%; CR 1.5, PS 1.1
+    assert "| defaults | 2 | 75.00% | 50.00% | 1.50 | 1.10 |" in table
+    assert "| prox_mode=head | not run at this preset | | | | |" in table
