@@ -413,26 +413,14 @@ def _run_stacked(cfgs, plan: _Plan, out_dir, load, checkpoints, progress, report
             _await_others(plan, report, poll_s)
             continue
         try:
-            if len(group) == 1:
-                recs = [
-                    train_one(
-                        cfgs[group[0]],
-                        out_dir,
-                        load(cfgs[group[0]]),
-                        checkpoints=checkpoints,
-                        progress=progress,
-                        device=device,
-                    )
-                ]
-            else:
-                recs = train_stack(
-                    [cfgs[i] for i in group],
-                    out_dir,
-                    load(cfgs[group[0]]),
-                    checkpoints=checkpoints,
-                    progress=progress,
-                    device=device,
-                )
+            recs = train_stack(
+                [cfgs[i] for i in group],
+                out_dir,
+                load(cfgs[group[0]]),
+                checkpoints=checkpoints,
+                progress=progress,
+                device=device,
+            )
         finally:
             for i in group:
                 plan.done(i)
@@ -542,8 +530,12 @@ def train_stack(
     device: str = "cpu",
 ) -> list[RunRecord]:
     """Train configs that differ only in k as one stack (:func:`mdmtn.training.stacked.train_stacked`) and
-    write each one's record as :func:`train_one` would; returns the records in ``group`` order."""
+    write each one's record as :func:`train_one` would; returns the records in ``group`` order. A
+    group of one is :func:`train_one` (a config that cannot be stacked trains alone)."""
     from mdmtn.training.stacked import train_stacked
+
+    if len(group) == 1:
+        return [train_one(group[0], out_dir, splits, checkpoints=checkpoints, progress=progress, device=device)]
 
     results = train_stacked(group, splits, device=device, progress=progress)
     return [_write_result(cfg, Path(out_dir), res, checkpoints) for cfg, res in zip(group, results)]
