@@ -20,7 +20,7 @@ from mdmtn.core.timing import PhaseTimer
 from mdmtn.data import Splits
 from mdmtn.objectives.metrics import layer_rows_block, sparsity_metrics
 from mdmtn.records.machine import machine_info
-from mdmtn.records.schema import new_record
+from mdmtn.records.schema import RunRecord, new_record
 from mdmtn.training.compress import compression_summary
 from mdmtn.training.loop import evaluate
 
@@ -45,11 +45,17 @@ class Trained:
 
 @dataclass
 class TrainResult:
-    """A finished run: the selected model, the record (JSON-serialisable) and the tying plan."""
+    """A finished run: the selected model, the record as it is stored (``record``, JSON-serialisable)
+    and the tying plan; :attr:`run_record` is the same record typed, as readers get it."""
 
     model: nn.Module
     record: dict[str, Any]
     plans: list = field(default_factory=list)
+
+    @property
+    def run_record(self) -> RunRecord:
+        """The record as a :class:`mdmtn.records.RunRecord` (``result.run_record.metrics.SR``)."""
+        return RunRecord.from_dict(self.record)
 
 
 def finish(cfg: RunConfig, trained: Trained, splits: Splits, t_start: float, device: torch.device | str) -> TrainResult:
