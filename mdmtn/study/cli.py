@@ -1,8 +1,9 @@
-"""Command line of the study: ``python -m mdmtn.study cells|measured|plan-seeds|compress|maps``.
+"""Command line of the study: ``python -m mdmtn.study cells|measured|plan-seeds|run-plan|compress|maps``.
 
 ``cells`` trains every cell of Tables 1-2 at the paper's own k through the library's sweep;
 ``measured`` writes README's Measured block from the committed records; ``plan-seeds`` writes the
-runs that would decide an arm's inconclusive claims; ``compress`` and ``maps`` add the compressed
+runs that would decide an arm's inconclusive claims, and ``run-plan`` trains a committed plan's runs
+(resumable); ``compress`` and ``maps`` add the compressed
 exports' summaries and the Fig. 7 maps from checkpoints, so that the book's pages only read. The
 library's own commands (train, sweep, aggregate, seal, restore-checkpoint) are ``python -m mdmtn``.
 """
@@ -44,6 +45,16 @@ def cmd_cells(args: argparse.Namespace) -> int:
         ),
         args,
     )
+
+
+def cmd_run_plan(args: argparse.Namespace) -> int:
+    """``run-plan``: train every run of a committed seeds plan, in its order (resumable)."""
+    from mdmtn.study.arms import plan_configs
+
+    fixed = args.set or derived_given(args) or args.seeds or args.seed is not None or args.profile != "library"
+    if fixed or args.dataset is not None or args.preset is not None or args.mu_schedule != "paper":
+        raise ConfigError("a seeds plan fixes every run's config and seed; give only --out and how to run them")
+    return run_configs(plan_configs(args.plan), args)
 
 
 def cmd_measured(args: argparse.Namespace) -> int:
@@ -158,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--out", required=True, help="the plan file to write (TOML)")
     ps.add_argument("--force", action="store_true", help="replace an existing plan file")
     ps.set_defaults(func=cmd_plan_seeds)
+    rp = sub.add_parser("run-plan", help="train every run of a committed seeds plan, in its order (resumable)")
+    rp.add_argument("plan", help="the plan file (TOML, from plan-seeds)")
+    add_common_options(rp)
+    rp.set_defaults(func=cmd_run_plan, method="wc_al", dataset=None, preset=None)  # None: not given
     return p
 
 

@@ -86,3 +86,31 @@ def test_a_seeds_plan_adds_the_lowest_unused_seeds_up_to_what_its_claims_need():
     assert way_out_rows([v], recs)[0].extra_runs == need - 3
     # beyond the plan's limit: no runs
     assert seeds_plan([v], recs, max_seeds=need - 1) == ([], [])
+
+
+def test_run_plan_trains_a_written_plan_as_its_configs_and_resumes(synthetic_data_root, tmp_path, capsys, monkeypatch):
+    """A plan as plan-seeds writes it, read back: run-plan trains exactly its (config, seed) pairs, in
+    its order; a second call skips them; a plan file that is not one is refused before any work."""
+    from mdmtn.study.arms import PlannedRun, plan_configs, plan_toml
+    from mdmtn.study.cli import main
+
+    monkeypatch.setenv("MDMTN_CACHE", str(tmp_path / "cache"))
+    want = [
+        make_config("multimnist", "hps", (0.0, 0.5, 0.5), "smoke", 3),
+        make_config("multimnist", "stl", (0.0, 0.5, 0.5), "smoke", 4, method="stl"),
+    ]
+    runs = [PlannedRun({k: v for k, v in c.to_dict().items() if k != "seed"}, c.seed, ("x",), 0.1) for c in want]
+    plan = tmp_path / "plan.toml"
+    plan.write_text(plan_toml("library", [], runs, 5, "abc"), encoding="utf-8")
+    assert [c.key() for c in plan_configs(plan)] == [c.key() for c in want]
+    args = ["run-plan", str(plan), "--no-progress", "--no-checkpoint", "--data-dir", str(synthetic_data_root)]
+    out = tmp_path / "o"
+    assert main([*args, "--out", str(out)]) == 0 and capsys.readouterr().out.count("[done]") == 2
+    assert sorted(p.stem for p in out.glob("*.json")) == sorted(c.key() for c in want)
+    assert main([*args, "--out", str(out)]) == 0 and capsys.readouterr().out.count("[skip]") == 2
+    # what a plan fixes cannot be given again, and a file that is no plan is one line, exit 2
+    assert main([*args, "--out", str(out), "--preset", "paper"]) == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("schema = 2\n", encoding="utf-8")
+    assert main(["run-plan", str(bad), "--out", str(out)]) == 2
+    assert "not a seeds plan" in capsys.readouterr().err
