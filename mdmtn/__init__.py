@@ -12,7 +12,8 @@ The public API, importable from the package itself (each name is loaded on first
 ``run_sweep``          many configs, resumable, in worker processes or on a Dask cluster
 ``compress_model``     a sparse, tied model rebuilt physically smaller
 ``load_checkpoint``    a saved model with its config
-``read_record``        a run record, checked against its file name
+``read_record``        a run record's stored JSON, checked against its file name
+``read_run``           the same record typed (:class:`~mdmtn.records.RunRecord`)
 =====================  ======================================================================
 
 The library is the layer packages ``core``, ``data``, ``models``, ``objectives``, ``records``,
@@ -40,6 +41,7 @@ _API = {
     "compress_model": ("training.compress", "compress"),
     "load_checkpoint": ("records.checkpoint", "load_checkpoint"),
     "read_record": ("records.store", "read_record"),
+    "read_run": ("records.store", "read_run"),
 }
 
 __all__ = ["__version__", *_API]

@@ -24,8 +24,8 @@ from typing import Any, Callable, Sequence
 from mdmtn.core.config import ConfigError, RunConfig
 from mdmtn.experiments.locks import Locks
 from mdmtn.experiments.sweep import check_out_dir, check_same_inputs, in_order, pending, run_tag, summary, train_one
-from mdmtn.records.schema import RecordError, RunRecord
-from mdmtn.records.store import find_record, read_record, record_path
+from mdmtn.records.schema import RecordError
+from mdmtn.records.store import find_record, read_run, record_path
 
 _LOADERS: dict[bytes, Any] = {}  # per worker process: one loader (and its cached splits) per data setting
 
@@ -66,7 +66,7 @@ def train_locked(
                     locks.release(cfg.key())
             if path.exists():  # written by the holder, which is releasing its lock
                 try:
-                    return RunRecord.from_dict(read_record(path))
+                    return read_run(path)
                 except RecordError:
                     pass
             time.sleep(poll_s)

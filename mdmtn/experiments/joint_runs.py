@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits
 from mdmtn.records.schema import RecordError, RunRecord
-from mdmtn.records.store import load_records, read_record, write_record
+from mdmtn.records.store import load_records, read_run, write_record
 from mdmtn.training.mt2o import JointConfig, solve
 
 
@@ -24,11 +24,11 @@ def find_joint_record(out_dir: str | Path, jc: JointConfig) -> RunRecord | None:
     if not path.exists():
         return None
     try:
-        rec = read_record(path, joint_key)
+        rec = read_run(path, joint_key)
     except RecordError as e:
         print(f"warning: {e}", file=sys.stderr)
         return None
-    return RunRecord.from_dict(rec) if rec.get("status") == "ok" else None
+    return rec if rec.ok else None
 
 
 def run_joint(

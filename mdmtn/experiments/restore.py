@@ -23,7 +23,7 @@ from mdmtn.core.config import INPUT_SHAPES, RunConfig
 from mdmtn.records.checkpoint import CheckpointError, save_checkpoint
 from mdmtn.records.probe import load_verified_checkpoint, metric_gaps, model_probe
 from mdmtn.records.schema import RecordError, RunRecord, record_checksum
-from mdmtn.records.store import read_record
+from mdmtn.records.store import read_run
 from mdmtn.training.runner import train
 
 __all__ = ["RestoreMismatch", "restore_checkpoint"]
@@ -71,7 +71,7 @@ def restore_checkpoint(
     path, ckpt = out_dir / f"{key}.json", out_dir / f"{key}.pt"
     if not path.is_file():
         raise RecordError(f"no record {path}: restore-checkpoint needs the run's committed record")
-    rec = RunRecord.from_dict(read_record(path))
+    rec = read_run(path)
     if not rec.ok:
         raise RecordError(f"{path} is a failed run (status {rec.status!r}); there is no model to restore")
     cfg = rec.cfg
@@ -98,7 +98,7 @@ def restore_checkpoint(
         )
     start = None
     if cfg.init_from is not None:
-        src = RunRecord.from_dict(read_record(out_dir / f"{cfg.init_from}.json"))
+        src = read_run(out_dir / f"{cfg.init_from}.json")
         start, _, _ = load_verified_checkpoint(out_dir / f"{cfg.init_from}.pt", src)
     n = threads or (rec.machine or {}).get("torch_threads") or torch.get_num_threads()
     before = torch.get_num_threads()

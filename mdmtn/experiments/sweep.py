@@ -21,7 +21,7 @@ from mdmtn.core.paper import paper_preference_vectors
 from mdmtn.experiments.locks import Locks, lock_stale_s
 from mdmtn.records.checkpoint import CheckpointError, save_checkpoint
 from mdmtn.records.schema import RecordError, RunRecord, new_record
-from mdmtn.records.store import find_record, read_record, record_path, write_record
+from mdmtn.records.store import find_record, read_run, record_path, write_record
 
 # A CPU-sized subset: three sparsity weights x three task trade-offs, plus every vector of
 # Tables 1-2 so the tables can be regenerated at the same k.
@@ -366,7 +366,7 @@ class _Plan:
         for i in list(self.deferred):
             path = record_path(self.out_dir, self.cfgs[i])
             try:
-                rec = RunRecord.from_dict(read_record(path)) if path.exists() else None
+                rec = read_run(path) if path.exists() else None
             except RecordError:
                 rec = None
             if self.locks.holder(self.cfgs[i].key()) is not None:
@@ -473,7 +473,7 @@ def train_one(
                 f"the front study's source checkpoint {cfg.init_from}.pt in {out_dir} has no record "
                 f"{src_path.name} to be checked against; train the source there first"
             )
-        src_rec = RunRecord.from_dict(read_record(src_path))
+        src_rec = read_run(src_path)
         start, _, src_extra = load_verified_checkpoint(out_dir / f"{cfg.init_from}.pt", src_rec)
     try:
         result = train(cfg, splits, progress=progress, model=start, device=device)

@@ -7,7 +7,15 @@ models: checkpoints (:mod:`.checkpoint`, :mod:`.probe`), the machine (:mod:`.mac
 mean ± std over seeds (:mod:`.aggregate`) are imported from their modules."""
 
 from mdmtn.records.schema import SCHEMA_VERSION, Metrics, NewerSchemaError, RecordError, RunRecord, new_record
-from mdmtn.records.store import find_record, load_records, read_record, record_path, seal_record, write_record
+from mdmtn.records.store import (
+    find_record,
+    load_records,
+    read_record,
+    read_run,
+    record_path,
+    seal_record,
+    write_record,
+)
 
 __all__ = [
     "RunRecord",
@@ -18,6 +26,7 @@ __all__ = [
     "new_record",
     "write_record",
     "read_record",
+    "read_run",
     "load_records",
     "find_record",
     "record_path",

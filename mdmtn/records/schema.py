@@ -98,14 +98,10 @@ class Metrics:
 
     @classmethod
     def from_dict(cls, m: dict[str, Any]) -> "Metrics":
-        """The metrics of a stored record; :class:`RecordError` for a name this layout lacks."""
-        unknown = set(m) - _METRIC_NAMES
-        if unknown:
-            raise RecordError(f"unknown metric(s) {sorted(unknown)}: written by another mdmtn?")
-        try:
-            return cls(**m)
-        except TypeError as e:  # a required metric missing
-            raise RecordError(f"metrics without {e}") from None
+        """The metrics of a stored record; :class:`RecordError` for a name this layout lacks or a
+        required one missing."""
+        _check_metric_names(m)
+        return cls(**m)
 
     def to_dict(self) -> dict[str, Any]:
         """The stored JSON object, every field in declaration order."""
@@ -114,6 +110,16 @@ class Metrics:
 
 _METRIC_ORDER = tuple(f.name for f in dataclasses.fields(Metrics))
 _METRIC_NAMES = frozenset(_METRIC_ORDER)
+_METRICS_REQUIRED = frozenset(f.name for f in dataclasses.fields(Metrics) if f.default is dataclasses.MISSING)
+
+
+def _check_metric_names(m: dict[str, Any]) -> None:
+    unknown = set(m) - _METRIC_NAMES
+    if unknown:
+        raise RecordError(f"unknown metric(s) {sorted(unknown)}: written by another mdmtn?")
+    missing = _METRICS_REQUIRED - set(m)
+    if missing:
+        raise RecordError(f"metrics without {', '.join(sorted(missing))}")
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,11 @@ class RunRecord:
     schema: int = SCHEMA_VERSION
     checksum: str | None = None
 
+    def __post_init__(self) -> None:
+        # the one place stored metrics become typed, for readers and writers alike
+        if isinstance(self.metrics, dict):
+            object.__setattr__(self, "metrics", Metrics.from_dict(self.metrics))
+
     @functools.cached_property
     def cfg(self) -> RunConfig:
         """The config as a :class:`RunConfig` (settings a record predates take their defaults); a
@@ -177,8 +188,6 @@ class RunRecord:
         """The record of a stored object of any schema version (:func:`migrate_record` first)."""
         rec = migrate_record(rec)
         core = {k: rec[k] for k in _CORE if k in rec}
-        if isinstance(core.get("metrics"), dict):
-            core["metrics"] = Metrics.from_dict(core["metrics"])
         return cls(**core, details={k: v for k, v in rec.items() if k not in _CORE})
 
 
@@ -222,8 +231,6 @@ def new_record(*, status: str, key: str, config: dict, **fields: Any) -> dict[st
     failed runs: :class:`RunRecord` fields by name, anything else into ``details``. Returns the dict
     to store (:func:`write_record` adds its checksum)."""
     core = {k: fields.pop(k) for k in list(fields) if k in _CORE}
-    if isinstance(core.get("metrics"), dict):
-        core["metrics"] = Metrics.from_dict(core["metrics"])
     return RunRecord(status=status, key=key, config=config, **core, details=fields).to_dict()
 
 
@@ -255,7 +262,7 @@ def check_fields(rec: dict[str, Any], path: str | os.PathLike = "record") -> Non
         problems.append("metrics")
     else:
         try:
-            Metrics.from_dict(m)
+            _check_metric_names(m)
         except RecordError as e:
             raise RecordError(f"{path}: {e}") from None
         acc = m.get("test_acc")

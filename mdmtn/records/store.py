@@ -2,7 +2,7 @@
 name says, folders scanned and files that are not records set aside.
 
 :func:`read_record` checks a file against its name, schema and checksum
-(:mod:`mdmtn.records.schema`); :func:`load_records` reads a folder; :func:`find_record` a
+(:mod:`mdmtn.records.schema`) and :func:`read_run` gives it typed; :func:`load_records` reads a folder; :func:`find_record` a
 config's record, setting a foreign file aside; :func:`write_record` and :func:`seal_record` write.
 """
 
@@ -112,7 +112,8 @@ def read_record(path: str | os.PathLike, key_of: Callable[[dict], str] = run_key
         raise RecordError(f"{path} lacks the record field(s) {', '.join(missing)}")
     # the layout first: a newer mdmtn's record (with a setting this version lacks) asks for an update
     # instead of failing the config check and being moved aside as foreign
-    migrate_record(rec)
+    version = rec.get("schema", 1)
+    out = migrate_record(rec)
     try:
         key = key_of(rec)
     except Exception as e:  # noqa: BLE001 - a config this version cannot read is no record of it
@@ -122,8 +123,6 @@ def read_record(path: str | os.PathLike, key_of: Callable[[dict], str] = run_key
             f"{path} is not the record its name says: its config hashes to {key} and it "
             f"claims key {rec['key']} (copied, renamed, or from another version)"
         )
-    version = rec.get("schema", 1)
-    out = migrate_record(rec)  # a newer layout: "update mdmtn"
     stored = rec.get("checksum")
     if stored is not None or version >= 3:
         if stored != content_checksum(rec):
@@ -133,6 +132,12 @@ def read_record(path: str | os.PathLike, key_of: Callable[[dict], str] = run_key
             )
     check_fields(out, path)
     return out
+
+
+def read_run(path: str | os.PathLike, key_of: Callable[[dict], str] = run_key) -> RunRecord:
+    """The record in ``path`` as a :class:`RunRecord`, checked as :func:`read_record` checks it
+    (:class:`RecordError` if it is not what its name says); a failed run too (see ``ok``)."""
+    return RunRecord.from_dict(read_record(path, key_of))
 
 
 def _warn(msg: str) -> None:
@@ -200,7 +205,7 @@ def find_record(
     if not p.exists():
         return None
     try:
-        rec = read_record(p)
+        rec = read_run(p)
     except NewerSchemaError:
         raise  # left in place: a newer mdmtn wrote it, and retraining would overwrite its result
     except RecordError as e:
@@ -212,7 +217,7 @@ def find_record(
         elif log is not None:
             log(str(e))
         return None
-    return RunRecord.from_dict(rec) if rec.get("status") == "ok" else None
+    return rec if rec.ok else None
 
 
 def _free_name(p: Path, tag: str) -> Path:

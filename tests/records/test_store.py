@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from mdmtn.core.config import make_config
-from mdmtn.records.schema import SCHEMA_VERSION, NewerSchemaError, RecordError, content_checksum, new_record
-from mdmtn.records.store import load_records, read_record, record_path, write_record
+from mdmtn.records.schema import SCHEMA_VERSION, NewerSchemaError, RecordError, RunRecord, content_checksum, new_record
+from mdmtn.records.store import find_record, load_records, read_record, read_run, record_path, write_record
 
 
 def _record(tmp_path, seed=0):
@@ -31,6 +31,25 @@ def test_a_written_record_reads_back_as_written_with_its_checksum(tmp_path):
     back = read_record(path)
     assert back["schema"] == SCHEMA_VERSION and back["checksum"] == content_checksum(back)
     assert {k: back[k] for k in rec} == rec
+
+
+def test_read_run_is_the_checked_file_typed_and_every_reader_agrees(tmp_path):
+    path, rec = _record(tmp_path)
+    run = read_run(path)
+    assert run.to_dict() == read_record(path)
+    assert run.metrics.test_acc == [0.5, 0.6] and run.metrics.SR == 10.0 and run.ok
+    assert run == find_record(tmp_path, run.cfg) == load_records(tmp_path)[0]
+
+
+def test_metrics_become_typed_once_whichever_way_a_record_is_made(tmp_path):
+    _, rec = _record(tmp_path)
+    assert (
+        RunRecord.from_dict(rec).metrics
+        == RunRecord(**{k: rec[k] for k in ("status", "key", "config", "metrics")}).metrics
+    )
+    for bad, why in ((dict(test_acc_mean=0.5), "without test_acc"), (dict(rec["metrics"], mAP=1.0), "unknown metric")):
+        with pytest.raises(RecordError, match=why):
+            RunRecord.from_dict(dict(rec, metrics=bad))
 
 
 def test_any_edit_of_what_the_checksum_covers_is_refused(tmp_path):
