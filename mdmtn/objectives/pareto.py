@@ -81,14 +81,3 @@ def supported(points: np.ndarray, tol: float = 1e-9) -> np.ndarray:
         )
         out[i] = res.status == 0
     return out
-
-
-def dominated_share(points: np.ndarray, by: np.ndarray) -> float:
-    """Share of the rows of ``points`` (n, m) weakly dominated by some row of ``by`` (k, m): a row q
-    of ``by`` with ``q <= p`` in every objective (minimised); nan for no points."""
-    p, q = np.asarray(points, dtype=float), np.asarray(by, dtype=float)
-    if len(p) == 0:
-        return float("nan")
-    if len(q) == 0:
-        return 0.0
-    return float(np.mean([(q <= x).all(axis=1).any() for x in p]))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -94,17 +93,3 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, RunConfig
             "delete it and re-run the training command to recreate it"
         ) from e
     return model, cfg, payload.get("extra", {})
-
-
-def restored_note(extra: dict[str, Any]) -> str | None:
-    """One sentence on a checkpoint's provenance if it was restored (``extra`` from
-    :func:`load_checkpoint`), else None."""
-    r = extra.get("restored")
-    if not r:
-        return None
-    gaps = ", ".join(f"{k} {v:.2f}" for k, v in r["gaps_points"].items())
-    return (
-        f"a retrained copy of the run (on {r['machine'].get('cpu_model', '?')}, commit "
-        f"{r['machine'].get('mdmtn_commit', '?')}), accepted because it reproduces the record within "
-        f"{r['tolerance_points']['acc']} accuracy / {r['tolerance_points']['SR']} SR points (gaps: {gaps})"
-    )

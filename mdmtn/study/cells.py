@@ -17,11 +17,10 @@ from typing import Any, Sequence
 
 from mdmtn.core.config import ARMS, BASE_PROFILE, RunConfig, make_config, profile_overrides
 from mdmtn.core.paper import PAPER_RESULTS
-from mdmtn.records.aggregate import summarize
 from mdmtn.records.schema import RunRecord
 from mdmtn.records.store import load_records
 from mdmtn.study.labels import METHOD_LABELS, TASK_LABELS
-from mdmtn.study.report import run_label
+from mdmtn.study.report import run_label, summarize
 from mdmtn.study.selection import is_default
 from mdmtn.study.verdicts import phase1_best_epoch, side_runs  # noqa: F401 - phase1_best_epoch is part of this module's API
 

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mdmtn.core.paper import paper_preference_vectors
-from mdmtn.objectives.pareto import dominated_share, supported
+from mdmtn.objectives.pareto import supported
 from mdmtn.records.schema import RunRecord
 from mdmtn.study.report import cluster_members, front_panel, pf_study_panel
 from mdmtn.study.selection import objective_vectors
@@ -25,6 +25,17 @@ class FrontValue:
 
     value: Any
     text: str
+
+
+def dominated_share(points: np.ndarray, by: np.ndarray) -> float:
+    """Share of the rows of ``points`` (n, m) weakly dominated by some row of ``by`` (k, m): a row q
+    of ``by`` with ``q <= p`` in every objective (minimised); nan for no points."""
+    p, q = np.asarray(points, dtype=float), np.asarray(by, dtype=float)
+    if len(p) == 0:
+        return float("nan")
+    if len(q) == 0:
+        return 0.0
+    return float(np.mean([(q <= x).all(axis=1).any() for x in p]))
 
 
 def _acc(runs: Sequence[RunRecord]) -> list[float]:

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from mdmtn.core.files import write_json_atomic
-from mdmtn.objectives.growl import similarity_summary
-from mdmtn.records.checkpoint import restored_note
 from mdmtn.records.schema import RunRecord, canonical_checksum
+from mdmtn.study.similarity import similarity_summary
 
 # what each stored map must hold for a page to draw it
 MAP_FIELDS = ("name", "label", "rows", "shown", "zero_rows", "tied_groups", "SR", "order", "S_u8")
@@ -19,6 +18,20 @@ MAP_FIELDS = ("name", "label", "rows", "shown", "zero_rows", "tied_groups", "SR"
 def maps_checksum(stored: dict[str, Any]) -> str:
     """The checksum of a maps file: over its content but the checksum itself."""
     return canonical_checksum({k: v for k, v in stored.items() if k != "checksum"})
+
+
+def restored_note(extra: dict[str, Any]) -> str | None:
+    """One sentence on a checkpoint's provenance if it was restored (``extra`` from
+    :func:`load_checkpoint`), else None."""
+    r = extra.get("restored")
+    if not r:
+        return None
+    gaps = ", ".join(f"{k} {v:.2f}" for k, v in r["gaps_points"].items())
+    return (
+        f"a retrained copy of the run (on {r['machine'].get('cpu_model', '?')}, commit "
+        f"{r['machine'].get('mdmtn_commit', '?')}), accepted because it reproduces the record within "
+        f"{r['tolerance_points']['acc']} accuracy / {r['tolerance_points']['SR']} SR points (gaps: {gaps})"
+    )
 
 
 class MapsDamaged(ValueError):
@@ -60,9 +73,9 @@ def read_maps(cache: str | Path) -> dict[str, Any] | None:
 
 
 def write_similarity_maps(cache: str | Path, checkpoint: str | Path, rec: RunRecord) -> dict[str, Any]:
-    """Compute the Fig. 7 maps of run record ``rec``'s saved model (:func:`mdmtn.objectives.growl.similarity_summary`)
+    """Compute the Fig. 7 maps of run record ``rec``'s saved model (:func:`mdmtn.study.similarity.similarity_summary`)
     and store them at ``cache``, atomically, with ``source``: which model they were drawn from
-    (the run's own, or a retrained copy, :func:`mdmtn.records.checkpoint.restored_note`). The checkpoint must
+    (the run's own, or a retrained copy, :func:`restored_note`). The checkpoint must
     be that run's model (:func:`mdmtn.records.probe.load_verified_checkpoint`), else CheckpointError."""
     from mdmtn.records.probe import load_verified_checkpoint
 

@@ -110,9 +110,9 @@ def pareto_figure(
 
 def similarity_figure(maps: Sequence[dict], title: str = "") -> plt.Figure:
     """Paper Fig. 7: similarity maps S_l in [-1, 1] (black = -1, white = +1) of GrOWL layers, with a
-    colour bar. ``maps``: entries of :func:`mdmtn.objectives.growl.similarity_summary` (rows ordered so that zero
+    colour bar. ``maps``: entries of :func:`mdmtn.study.similarity.similarity_summary` (rows ordered so that zero
     rows and tied groups form blocks)."""
-    from mdmtn.objectives.growl import similarity_map
+    from mdmtn.study.similarity import similarity_map
 
     n = len(maps)
     cols = min(n, 2)  # two per row keep the maps within the book's content column
@@ -214,13 +214,13 @@ def joint_fronts_figure(records: Sequence[RunRecord], title: str = "") -> plt.Fi
 
 
 def architecture_figure(model: torch.nn.Module, input_shape: tuple[int, int, int], title: str = "") -> plt.Figure:
-    """Paper Fig. 4: a diagram of ``model`` drawn from a forward pass (:func:`mdmtn.models.trace.trace_layers`):
+    """Paper Fig. 4: a diagram of ``model`` drawn from a forward pass (:func:`mdmtn.study.trace.trace_layers`):
     the shared network in the middle, each task's monitor beside it (MDMTN), the α fusion and the
     task heads below; GrOWL layers filled orange. Each box names the layer, its shape and its rows;
     each arrow the tensor that flows (pooling and ReLU happen between boxes)."""
     from matplotlib.patches import FancyBboxPatch
 
-    from mdmtn.models.trace import trace_layers
+    from mdmtn.study.trace import trace_layers
 
     layers = trace_layers(model, input_shape)
     branches: dict[str, list] = {}

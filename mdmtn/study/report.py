@@ -16,12 +16,37 @@ import numpy as np
 from mdmtn.core.config import RunConfig, make_config
 from mdmtn.core.paper import PAPER_RESULTS, paper_preference_vectors
 from mdmtn.objectives.pareto import nondominated, sparsity_clusters
-from mdmtn.records.aggregate import summarize
+from mdmtn.records.aggregate import mean_std
 from mdmtn.records.schema import RunRecord
 from mdmtn.records.store import load_records
 from mdmtn.study.labels import METHOD_LABELS, TASK_LABELS
 from mdmtn.study.paper_fronts import PAPER_FRONT_ACC, PAPER_FRONT_CLAIMS, PAPER_FRONT_FACTS, PAPER_PARETO_COUNTS
 from mdmtn.study.selection import best_run, is_default, objective_vectors
+
+
+def summarize(runs: Sequence[RunRecord]) -> dict[str, Any] | None:
+    """The one summary of a group of runs (seeds) of one configuration, None for no runs: ``n``,
+    ``seeds`` (sorted), (mean, std with ddof 1) of test accuracy in % (``acc1``, ``acc2``: first and
+    last task; ``avg``: their mean), ``SR`` (%), ``CR``, ``PS`` and ``wall`` (seconds); ``cpus`` (the
+    CPU models), and the first run's ``preset``, ``k`` and every run's ``keys``."""
+    if not runs:
+        return None
+    m = [r.metrics for r in runs]
+    return dict(
+        n=len(runs),
+        seeds=sorted(r.cfg.seed for r in runs),
+        acc1=mean_std([100 * x.test_acc[0] for x in m]),
+        acc2=mean_std([100 * x.test_acc[-1] for x in m]),
+        avg=mean_std([100 * x.test_acc_mean for x in m]),
+        SR=mean_std([x.SR for x in m]),
+        CR=mean_std([x.CR for x in m]),
+        PS=mean_std([x.PS for x in m]),
+        wall=mean_std([r.wall_time_s for r in runs]),
+        cpus=sorted({(r.machine or {}).get("cpu_model") or "?" for r in runs}),
+        preset=runs[0].cfg.preset,
+        k=runs[0].cfg.k,
+        keys=[r.key for r in runs],
+    )
 
 
 def paper_rows(dataset: str) -> list[tuple]:

@@ -11,8 +11,9 @@ from mdmtn.data import SplitsLoader
 from mdmtn.experiments.restore import RestoreMismatch, restore_checkpoint
 from mdmtn.experiments.sweep import run_sweep
 from mdmtn.interface.cli import main as cli_main
-from mdmtn.records.checkpoint import load_checkpoint, restored_note
+from mdmtn.records.checkpoint import load_checkpoint
 from mdmtn.records.schema import RecordError, RunRecord, content_checksum
+from mdmtn.study.maps import restored_note
 
 QUIET = dict(progress=False, log=lambda s: None)
 

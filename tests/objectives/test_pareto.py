@@ -63,12 +63,3 @@ def test_supported_on_a_convex_and_a_concave_front():
     concave = np.c_[np.cos(t), np.sin(t)]  # bulging away: only the two ends
     assert supported(convex).all()
     assert supported(concave).tolist() == [True] + [False] * 7 + [True]
-
-
-def test_dominated_share_counts_weak_dominance():
-    from mdmtn.objectives.pareto import dominated_share
-
-    a = np.array([[1.0, 1.0], [0.0, 2.0], [3.0, 0.0]])
-    b = np.array([[1.0, 1.0], [0.5, 2.5]])
-    assert dominated_share(a, b) == pytest.approx(1 / 3)  # [1, 1] equals a point of b: weakly dominated
-    assert np.isnan(dominated_share(np.empty((0, 2)), b)) and dominated_share(a, np.empty((0, 2))) == 0.0
