@@ -1,6 +1,6 @@
 """Verdicts in both arms, side by side, and what it would take to decide the inconclusive ones.
 
-An *arm* is one switch profile of :data:`mdmtn.core.config.ARMS`, and every verdict of
+An *arm* is one switch profile of :data:`mdmtn.study.profiles.ARMS`, and every verdict of
 :func:`mdmtn.study.verdicts.judge_arms` rests on that arm's runs alone. This module lays the
 arms next to each other for the page (:func:`arms_markdown`), tells the paper's claims from the
 project's own entries (:func:`is_paper_claim`), and, for an inconclusive verdict decided by one
@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from mdmtn.core.config import ARMS, ConfigError, RunConfig
+from mdmtn.core.config import ConfigError, RunConfig
 from mdmtn.records.schema import RunRecord
+from mdmtn.study.profiles import ARMS
 from mdmtn.study.verdicts import LEVEL, VERDICTS, Verdict, t_quantile
 
 # families of the registry that are the project's own apparatus, not claims of the paper

@@ -15,11 +15,12 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from mdmtn.core.config import ARMS, BASE_PROFILE, RunConfig, make_config, profile_overrides
+from mdmtn.core.config import RunConfig, make_config, profile_overrides
 from mdmtn.core.paper import PAPER_RESULTS
 from mdmtn.records.schema import RunRecord
 from mdmtn.records.store import load_records
 from mdmtn.study.labels import METHOD_LABELS, TASK_LABELS
+from mdmtn.study.profiles import ARMS, BASE_PROFILE
 from mdmtn.study.report import run_label, summarize
 from mdmtn.study.selection import is_default
 from mdmtn.study.verdicts import phase1_best_epoch, side_runs  # noqa: F401 - phase1_best_epoch is part of this module's API
@@ -99,7 +100,7 @@ def cell_rows(
     dataset: str, paper_records: Sequence[RunRecord], quick_records: Sequence[RunRecord]
 ) -> list[dict[str, Any]]:
     """One dict per cell: the cell, :func:`summarize` of ours at ``paper`` in every arm of
-    :data:`mdmtn.core.config.ARMS` (``at_paper[arm]``), and at ``quick``, where only the library's
+    :data:`mdmtn.study.profiles.ARMS` (``at_paper[arm]``), and at ``quick``, where only the library's
     defaults were swept (``at_quick``)."""
     return [
         dict(

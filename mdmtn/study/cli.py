@@ -84,11 +84,11 @@ def cmd_measured(args: argparse.Namespace) -> int:
 
 def cmd_plan_seeds(args: argparse.Namespace) -> int:
     """``plan-seeds``: the runs that would decide an arm's inconclusive claims, written as a plan."""
-    from mdmtn.core.config import ARMS
     from mdmtn.core.files import atomic_write
     from mdmtn.records.machine import code_version
     from mdmtn.study.arms import plan_toml, seeds_plan
     from mdmtn.study.cells import preset_records
+    from mdmtn.study.profiles import ARMS
     from mdmtn.study.verdicts import judge
 
     if args.arm not in ARMS:

@@ -12,9 +12,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from mdmtn.core.config import RunConfig, profile_of
+from mdmtn.core.config import RunConfig
 from mdmtn.core.paper import PAPER_RESULTS
 from mdmtn.records.schema import RunRecord
+from mdmtn.study.profiles import profile_of
 
 MEASURED_START, MEASURED_END = "<!-- measured:start -->", "<!-- measured:end -->"
 DATASET_NAMES = {"multimnist": "MultiMNIST", "cifar10mnist": "Cifar10Mnist"}
@@ -175,7 +176,7 @@ def measured_markdown(results: str | Path) -> str:
             line = _cell_line(paper, key[0], key[2], key[3])
             if line:
                 lines.append(f"- {line}.")
-    from mdmtn.core.config import BASE_PROFILE, BOOK_PROFILE
+    from mdmtn.study.profiles import BASE_PROFILE, BOOK_PROFILE
 
     if BOOK_PROFILE != BASE_PROFILE:
         lines.append(

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from mdmtn.core.config import ARMS
 from mdmtn.core.paper import PAPER_RESULTS
 from mdmtn.records.aggregate import mean_std
 from mdmtn.records.schema import RunRecord
 from mdmtn.study.arms import arm_counts, is_paper_claim
+from mdmtn.study.profiles import ARMS
 from mdmtn.study.verdicts import Verdict, side_runs
 
 HEADLINE = ("multimnist", "mdmtn", (0.001, 0.2, 0.799))  # the paper's headline cell (Table 1, SR 57.26%)

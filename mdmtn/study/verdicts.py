@@ -10,7 +10,7 @@ and returns one of four verdicts:
   interval crosses the region's boundary;
 * ``not yet``: no runs at the entry's preset, or no statistic registered for the claim.
 
-Every claim is judged within one *arm* (:data:`mdmtn.core.config.ARMS`): every run on both sides of
+Every claim is judged within one *arm* (:data:`mdmtn.study.profiles.ARMS`): every run on both sides of
 a comparison comes from the same switch profile (a method's config under it, with only the switches
 that method reads), so no verdict subtracts runs of two arms.
 
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from mdmtn.core.config import ARMS, BASE_PROFILE, BOOK_PROFILE
 from mdmtn.records.schema import RunRecord
+from mdmtn.study.profiles import ARMS, BASE_PROFILE, BOOK_PROFILE
 from mdmtn.study.selection import is_default
 
 REGISTRY = Path(__file__).resolve().parent / "registry.toml"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mdmtn.core.config import BOOK_PROFILE, make_config, profile_overrides
+from mdmtn.core.config import make_config, profile_overrides
 from mdmtn.records.schema import RunRecord
 from mdmtn.study.cells import (
     cell_rows,
@@ -15,6 +15,7 @@ from mdmtn.study.cells import (
     summarize,
     switch_study,
 )
+from mdmtn.study.profiles import BOOK_PROFILE
 
 
 def rec(dataset, model, k, preset, seed, acc, sr=0.0, method="wc_al", **over):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mdmtn.core.config import ARMS
 from mdmtn.study.cells import preset_records
+from mdmtn.study.profiles import ARMS
 from mdmtn.study.verdicts import REGISTRY, judge, load_registry, side_runs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mdmtn.core.config import ARMS
 from mdmtn.study.cells import preset_records
+from mdmtn.study.profiles import ARMS
 from mdmtn.study.summary import summary_facts, summary_markdown
 from mdmtn.study.verdicts import judge_arms
 

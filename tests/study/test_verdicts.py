@@ -95,7 +95,8 @@ def _claim(**kw):
 
 
 def _book(ds="multimnist"):
-    from mdmtn.core.config import BOOK_PROFILE, profile_overrides
+    from mdmtn.core.config import profile_overrides
+    from mdmtn.study.profiles import BOOK_PROFILE
 
     return profile_overrides(BOOK_PROFILE, ds)  # the profile the book judges the sparse cells under
 
