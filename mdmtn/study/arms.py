@@ -277,3 +277,141 @@ def plan_configs(path: str | Path) -> list[RunConfig]:
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"{path}: run {i + 1} is not a config this mdmtn can train ({e})") from None
     return out
+
+
+@dataclass(frozen=True)
+class PlanClaim:
+    """One claim of a committed seeds plan: what the plan saw and what the records say now."""
+
+    claim_id: str
+    n_then: str  # n when the plan was made ("3", or "5 / 3" for a comparison)
+    seeds_a_side: int  # the seeds a side the plan brings it to
+    leaned: str  # which way its estimate leaned then
+    n_now: str
+    verdict_now: str
+
+
+@dataclass(frozen=True)
+class PlanProgress:
+    """Where one committed seeds plan stands: its runs trained so far and its claims' verdicts now."""
+
+    name: str  # the plan's file name
+    arm: str
+    commit: str | None  # the commit that added the plan; None without the git history to read it
+    runs: int  # runs the plan trains
+    trained: int  # of them, with a finished record
+    before_plan: int | None  # trained runs made by code that does not descend from ``commit`` (None: unknown)
+    hours_planned: float  # worker-hours, as the plan estimated them
+    hours_spent: float  # worker-hours of the trained runs (their records' wall times)
+    claims: tuple[PlanClaim, ...]
+    keys: tuple[str, ...]  # the record keys of the trained runs
+
+    @property
+    def complete(self) -> bool:
+        """Whether every run of the plan has a finished record (then the verdicts are its outcome)."""
+        return self.trained == self.runs
+
+
+def _git(root: Path, *args: str) -> Any:
+    import subprocess
+
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+
+
+def plan_progress(
+    path: str | Path,
+    records: Sequence[RunRecord],
+    by_arm: Mapping[str, Sequence[Verdict]],
+    root: str | Path | None = None,
+) -> PlanProgress:
+    """The progress of the seeds plan at ``path`` (written by :func:`plan_toml`) on ``records``, with
+    its claims' verdicts from ``by_arm`` (:func:`mdmtn.study.verdicts.judge_arms`) in the plan's arm. ``root``: the git checkout that holds the plan,
+    to read the commit that added it and to check that every trained run's code descends from it
+    (the plan was fixed before its runs); without a full history both are None."""
+    import tomllib
+
+    path = Path(path)
+    plan = tomllib.loads(path.read_text(encoding="utf-8"))
+    keys = [c.key() for c in plan_configs(path)]
+    have = {r.key: r for r in records if r.ok}
+    done = [have[k] for k in keys if k in have]
+    commit = before = None
+    if root is not None and _git(Path(root), "rev-parse", "--is-shallow-repository").stdout.strip() == "false":
+        rel = path.resolve().relative_to(Path(root).resolve())
+        commit = _git(Path(root), "log", "--diff-filter=A", "--format=%h", "-1", "--", str(rel)).stdout.strip() or None
+        if commit is not None:
+            made = [(r.machine or {}).get("mdmtn_commit") for r in done]
+            before = sum(
+                c is None or _git(Path(root), "merge-base", "--is-ancestor", commit, c).returncode != 0 for c in made
+            )
+    by_id = {v.claim["id"]: v for v in by_arm.get(str(plan.get("arm")), ())}
+    claims = tuple(
+        PlanClaim(
+            c["id"],
+            str(c["n_now"]),
+            int(c["seeds_a_side"]),
+            str(c["leans"]),
+            by_id[c["id"]].n if c["id"] in by_id else "–",
+            by_id[c["id"]].verdict if c["id"] in by_id else "not registered",
+        )
+        for c in plan.get("claim", [])
+    )
+    return PlanProgress(
+        name=path.name,
+        arm=str(plan.get("arm")),
+        commit=commit,
+        runs=len(keys),
+        trained=len(done),
+        before_plan=before,
+        hours_planned=float(plan.get("worker_hours", 0.0)),
+        hours_spent=sum(float(r.wall_time_s or 0.0) for r in done) / 3600,
+        claims=claims,
+        keys=tuple(r.key for r in done),
+    )
+
+
+def committed_plans(
+    results_dir: str | Path, records: Sequence[RunRecord], by_arm: Mapping[str, Sequence[Verdict]]
+) -> list[PlanProgress]:
+    """:func:`plan_progress` of every plan in ``<results_dir>/plans/``, by file name, read against
+    the git history of the checkout that holds ``results_dir``."""
+    results_dir = Path(results_dir)
+    return [
+        plan_progress(p, records, by_arm, results_dir.parent) for p in sorted((results_dir / "plans").glob("*.toml"))
+    ]
+
+
+def plans_markdown(progress: Sequence[PlanProgress]) -> str:
+    """Each committed seeds plan as a heading line (arm, commit, runs trained, worker-hours) and a
+    table of its claims: n and lean when it was made, the seeds a side it brings, n and verdict now
+    (the plan's outcome once it is complete; until then, the verdicts on the way)."""
+    if not progress:
+        return "No seeds plan is committed."
+    out = []
+    for p in progress:
+        made = f"committed at {p.commit}" if p.commit else "commit not readable here (no git history)"
+        order = (
+            ""
+            if p.before_plan is None or p.trained == 0
+            else " Every trained run's code descends from the plan's commit."
+            if p.before_plan == 0
+            else f" **{p.before_plan} trained run(s) were made by code older than the plan.**"
+        )
+        state = (
+            "complete: the verdicts below are its outcome"
+            if p.complete
+            else f"{p.trained} of {p.runs} runs trained: the verdicts below are on the way, not its outcome"
+        )
+        out += [
+            f"**`{p.name}`** ({p.arm} arm, {made}): {state}; {p.hours_spent:.1f} of about "
+            f"{p.hours_planned:.1f} planned worker-hours spent.{order}",
+            "",
+            "| claim | n then | leaned then | seeds a side | n now | verdict now |",
+            "|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| `{c.claim_id}` | {c.n_then} | {c.leaned} | {c.seeds_a_side} | {c.n_now or '–'} | {c.verdict_now} |"
+            for c in p.claims
+        ]
+        out.append("")
+    return "\n".join(out).rstrip("\n")

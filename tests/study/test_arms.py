@@ -114,3 +114,68 @@ def test_run_plan_trains_a_written_plan_as_its_configs_and_resumes(synthetic_dat
     bad.write_text("schema = 2\n", encoding="utf-8")
     assert main(["run-plan", str(bad), "--out", str(out)]) == 2
     assert "not a seeds plan" in capsys.readouterr().err
+
+
+def test_plan_progress_counts_the_plans_runs_and_checks_they_came_after_it_in_git(tmp_path):
+    """A plan committed in a real git repository: its progress counts only its own runs, reads the
+    commit that added it, and flags a trained run whose code does not descend from that commit."""
+    import subprocess
+
+    from mdmtn.study.arms import PlannedRun, PlanProgress, WayOut, plan_progress, plan_toml, plans_markdown
+
+    def git(*a):
+        return subprocess.run(
+            ["git", "-C", str(tmp_path), *a], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    git("init", "-q")
+    git("config", "user.email", "t@t"), git("config", "user.name", "t")
+    (tmp_path / "a").write_text("before the plan\n")
+    git("add", "a"), git("commit", "-qm", "before")
+    older = git("rev-parse", "--short=12", "HEAD")
+    side = {k: v for k, v in _rec(0, 96.7).cfg.to_dict().items() if k != "seed"}
+    runs = [PlannedRun(side, s, ("mm.mdmtn.dense.avg",), 0.5) for s in (3, 4)]
+    chosen = [WayOut("mm.mdmtn.dense.avg", "library", "3", "holds", 5, 2, 1.0)]
+    plan = tmp_path / "plans" / "p.toml"
+    plan.parent.mkdir()
+    plan.write_text(plan_toml("library", chosen, runs, 5, "abc"), encoding="utf-8")
+    git("add", "plans"), git("commit", "-qm", "plan")
+    after = git("rev-parse", "--short=12", "HEAD")
+
+    def made_at(rec, commit):
+        return RunRecord.from_dict(dict(rec.to_dict(), machine=dict(mdmtn_commit=commit)))
+
+    others = [_rec(0, 96.7), _rec(5, 96.9)]  # not the plan's seeds: not counted
+    v = judge_match(dict(_claim_dense_avg()), others)
+    p = plan_progress(plan, [*others, made_at(_rec(3, 96.8, wall=1800.0), after)], {"library": [v]}, tmp_path)
+    assert isinstance(p, PlanProgress) and (p.runs, p.trained, p.before_plan, p.complete) == (2, 1, 0, False)
+    assert p.commit == after[:7] or after.startswith(p.commit)
+    assert p.hours_spent == pytest.approx(0.5) and p.hours_planned == pytest.approx(1.0)
+    assert [(c.claim_id, c.n_then, c.seeds_a_side, c.leaned) for c in p.claims] == [
+        ("mm.mdmtn.dense.avg", "3", 5, "holds")
+    ]
+    assert "1 of 2 runs trained" in plans_markdown([p]) and "not its outcome" in plans_markdown([p])
+    done = [made_at(_rec(3, 96.8), after), made_at(_rec(4, 96.6), older)]
+    p = plan_progress(plan, done, {"library": [v]}, tmp_path)
+    assert (p.trained, p.before_plan, p.complete) == (2, 1, True)
+    assert "older than the plan" in plans_markdown([p]) and "are its outcome" in plans_markdown([p])
+    assert plan_progress(plan, done, {"library": [v]}, None).commit is None  # no history to read: not guessed
+
+
+def _claim_dense_avg():
+    return dict(
+        id="mm.mdmtn.dense.avg",
+        rule="match",
+        family="table cell",
+        quote="q",
+        source="Table 1",
+        statistic="s",
+        registered="r",
+        cell=dict(dataset="multimnist", method="wc_al", model="mdmtn", k=[0.0, 0.35, 0.65]),
+        metric="avg",
+        target=96.744,
+        tolerance=0.3,
+        tolerance_kind="abs",
+        preset="paper",
+        profile="library",
+    )
