@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from mdmtn.core.config import ConfigError, RunConfig
 from mdmtn.records.schema import RunRecord
+from mdmtn.study.git_history import descends, git, has_history
 from mdmtn.study.profiles import ARMS
 from mdmtn.study.verdicts import LEVEL, VERDICTS, Verdict, t_quantile
 
@@ -312,12 +313,6 @@ class PlanProgress:
         return self.trained == self.runs
 
 
-def _git(root: Path, *args: str) -> Any:
-    import subprocess
-
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-
-
 def plan_progress(
     path: str | Path,
     records: Sequence[RunRecord],
@@ -336,14 +331,11 @@ def plan_progress(
     have = {r.key: r for r in records if r.ok}
     done = [have[k] for k in keys if k in have]
     commit = before = None
-    if root is not None and _git(Path(root), "rev-parse", "--is-shallow-repository").stdout.strip() == "false":
+    if root is not None and has_history(root):
         rel = path.resolve().relative_to(Path(root).resolve())
-        commit = _git(Path(root), "log", "--diff-filter=A", "--format=%h", "-1", "--", str(rel)).stdout.strip() or None
+        commit = git(root, "log", "--diff-filter=A", "--format=%h", "-1", "--", str(rel)).stdout.strip() or None
         if commit is not None:
-            made = [(r.machine or {}).get("mdmtn_commit") for r in done]
-            before = sum(
-                c is None or _git(Path(root), "merge-base", "--is-ancestor", commit, c).returncode != 0 for c in made
-            )
+            before = sum(not descends(root, commit, (r.machine or {}).get("mdmtn_commit")) for r in done)
     by_id = {v.claim["id"]: v for v in by_arm.get(str(plan.get("arm")), ())}
     claims = tuple(
         PlanClaim(

@@ -8,10 +8,11 @@ per entry, each field of its rule that changed (the registration bookkeeping asi
 
 from __future__ import annotations
 
-import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from mdmtn.study.git_history import git, has_history
 
 # bookkeeping, not the rule: which commit registered it and whether it came after its data
 NOT_RULE = frozenset({"registered", "post_hoc", "why_post_hoc", "quote", "statistic"})
@@ -34,18 +35,15 @@ def rule_changes(root: str | Path) -> list[RuleChange] | None:
     """Every change of a registered rule field, oldest first; None where ``root`` has no git
     history to read (not a repository, or a shallow clone)."""
 
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-
-    if git("rev-parse", "--is-shallow-repository").stdout.strip() != "false":
+    if not has_history(root):
         return None
-    log = git("log", "--reverse", "--format=%h %ad", "--date=short", "--", *PATHS).stdout.split("\n")
+    log = git(root, "log", "--reverse", "--format=%h %ad", "--date=short", "--", *PATHS).stdout.split("\n")
     prev: dict[str, dict] = {}
     out = []
     for line in filter(None, log):
         commit, date = line.split(" ", 1)
         for path in PATHS:
-            shown = git("show", f"{commit}:{path}")
+            shown = git(root, "show", f"{commit}:{path}")
             if shown.returncode == 0:
                 break
         else:
