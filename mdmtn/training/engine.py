@@ -20,7 +20,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from mdmtn.core.config import RunConfig
 from mdmtn.core.timing import PhaseTimer
@@ -29,7 +28,7 @@ from mdmtn.objectives.growl import apply_row_cap_, cap_count, growl_penalty, gro
 from mdmtn.objectives.lsuv import lsuv_
 from mdmtn.objectives.metrics import sparsity_metrics
 from mdmtn.objectives.scalarization import ChebyshevAL
-from mdmtn.training.loop import Divergence, evaluate, train_epoch, training_batches
+from mdmtn.training.loop import Divergence, evaluate, progress_bar, train_epoch, training_batches
 
 
 def seed_everything(seed: int) -> None:
@@ -74,13 +73,7 @@ class Run:
             if cfg.sparse
             else cfg.schedule.single_stage_iterations
         )
-        self.bar = tqdm(
-            total=n_epochs,
-            desc=f"{cfg.model}/{cfg.dataset} k={list(cfg.k)}",
-            unit="epoch",
-            disable=not progress,
-            leave=False,
-        )
+        self.bar = progress_bar(cfg, n_epochs, progress)
 
     # -- one epoch of augmented-Lagrangian steps -------------------------------------------------
     def l0(self, model: nn.Module | None = None) -> torch.Tensor:

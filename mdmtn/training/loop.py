@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from mdmtn.core.config import RunConfig
 from mdmtn.data import TaskTensors, iterate_batches
 
 __all__ = [
@@ -189,6 +190,19 @@ class EpochLoop:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None
     best_score: float = -math.inf
+
+
+def progress_bar(cfg: RunConfig, total: int, progress: bool) -> tqdm:
+    """The one progress bar of a training run: ``total`` epochs, named by method, model, dataset,
+    ``k`` (the paper's method) and seed; silent unless ``progress``."""
+    k = f" k={list(cfg.k)}" if cfg.method == "wc_al" else ""
+    return tqdm(
+        total=total,
+        desc=f"{cfg.method}/{cfg.model}/{cfg.dataset}{k} seed={cfg.seed}",
+        unit="epoch",
+        disable=not progress,
+        leave=False,
+    )
 
 
 def run_epochs(loop: EpochLoop, bar: tqdm | None = None) -> EpochLoop:

@@ -24,7 +24,7 @@ from mdmtn.models import build_model, check_model_contract
 from mdmtn.objectives.lsuv import lsuv_
 from mdmtn.training.engine import seed_everything
 from mdmtn.training.finish import Trained
-from mdmtn.training.loop import EpochLoop, evaluate, run_epochs
+from mdmtn.training.loop import EpochLoop, evaluate, progress_bar, run_epochs
 
 CHANNELS_LAST = torch.channels_last
 
@@ -61,16 +61,6 @@ def lsuv_init_(model: nn.Module, data: TaskTensors, batch_size: int, seed: int) 
                 yield xb.contiguous(memory_format=CHANNELS_LAST)
 
     lsuv_(model, batches(), generator=torch.Generator().manual_seed(seed + 1))
-
-
-def progress_bar(cfg: RunConfig, total: int, progress: bool) -> tqdm:
-    return tqdm(
-        total=total,
-        desc=f"{cfg.method}/{cfg.model}/{cfg.dataset} seed={cfg.seed}",
-        unit="epoch",
-        disable=not progress,
-        leave=False,
-    )
 
 
 def baseline_trained(

@@ -24,9 +24,9 @@ from tqdm import tqdm  # not tqdm.auto: in a notebook without ipywidgets it prin
 from mdmtn.core.config import RunConfig
 from mdmtn.data import Splits, TaskTensors
 from mdmtn.models import STLSet, build_model
-from mdmtn.training.baselines.common import CHANNELS_LAST, baseline_trained, column, lr_factor, progress_bar
+from mdmtn.training.baselines.common import CHANNELS_LAST, baseline_trained, column, lr_factor
 from mdmtn.training.engine import seed_everything
-from mdmtn.training.loop import EpochLoop, evaluate, run_epochs
+from mdmtn.training.loop import EpochLoop, evaluate, progress_bar, run_epochs
 
 
 def single_task_step(net: nn.Module, opt: torch.optim.Optimizer, task: int) -> Callable:
