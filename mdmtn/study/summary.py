@@ -45,7 +45,8 @@ def summary_facts(
     project's own by family), ``counts`` per arm (the paper's claims), ``holds_both`` /
     ``holds_only`` (claim ids), ``headline`` (the headline cell's SR under every profile with its
     verdict), ``cifar`` (the sparse Cifar10Mnist cells' mean accuracy per arm), ``compute``
-    (records and worker-hours of the ``results_dir`` folders, if given)."""
+    (records and worker-hours of the ``results_dir`` folders, if given) and ``plans`` (the committed
+    seeds plans not yet complete: runs trained of planned, the claims of theirs still inconclusive)."""
     first = by_arm[ARMS[0]]
     claims = [v.claim for v in first]
     paper = [c for c in claims if is_paper_claim(c)]
@@ -74,8 +75,22 @@ def summary_facts(
         for arm in ARMS
     ]
     compute = None
+    plans = []
     if results_dir is not None:
+        from mdmtn.study.arms import committed_plans
         from mdmtn.study.ledger import compute_summary
+
+        plans = [
+            dict(
+                name=p.name,
+                arm=p.arm,
+                trained=p.trained,
+                runs=p.runs,
+                undecided=sorted(c.claim_id for c in p.claims if c.verdict_now == "inconclusive"),
+            )
+            for p in committed_plans(results_dir, records, by_arm)
+            if not p.complete
+        ]
 
         s = compute_summary(results_dir)
         compute = dict(
@@ -97,6 +112,7 @@ def summary_facts(
             for m in ("mdmtn", "hps")
         },
         compute=compute,
+        plans=plans,
     )
 
 
@@ -167,6 +183,18 @@ def summary_markdown(f: Mapping[str, Any]) -> str:
             "**Causes the records support.** On Cifar10Mnist the switch profile moves mean accuracy at the same "
             "schedule and data: " + "; ".join(cif) + f". All these runs ran on the same CPU model ({', '.join(cpus)}), "
             "so where the arms differ the records point to the switches, not the hardware."
+        )
+        out.append("")
+    if f.get("plans"):
+        out.append(
+            "**Still being decided.** "
+            + " ".join(
+                f"Seeds plan `{p['name']}` ({p['arm']} arm) has {p['trained']} of its {p['runs']} runs; "
+                f"{len(p['undecided'])} of its claims are inconclusive so far ({_ids(p['undecided'])})."
+                for p in f["plans"]
+            )
+            + " Every planned run is trained whatever these verdicts show on the way (below, *The committed seeds "
+            "plans*)."
         )
         out.append("")
     comp = f.get("compute")

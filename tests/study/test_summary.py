@@ -3,11 +3,13 @@ numbers are recounted here from the verdict lists by another route (a brute-forc
 on the committed records and on verdicts built to say the opposite."""
 
 import re
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from mdmtn.core.config import RunConfig
 from mdmtn.study.cells import preset_records
 from mdmtn.study.profiles import ARMS
 from mdmtn.study.summary import summary_facts, summary_markdown
@@ -29,7 +31,7 @@ def _is_paper(c):
     return c.get("family") not in OWN and c["rule"] != "decision" and not c.get("project")
 
 
-def _check(text, by_arm):
+def _check(text, by_arm, records=(), results=None):
     """Every statement of the report against a recount from ``by_arm``."""
     first = by_arm[ARMS[0]]
     n_paper = sum(_is_paper(v.claim) for v in first)
@@ -59,11 +61,26 @@ def _check(text, by_arm):
     study = next(x for x in first if x.claim["id"] == "study.mm.mdmtn.authors-head.SR").verdict
     none_holds = "holds" not in list(sr.values()) + [study]
     assert ("No switch profile reproduces the SR" in text) == none_holds
+    if results is not None:  # the plans, recounted from their files: [[run]] entries whose record exists
+        keys = {r.key for r in records}
+        for plan in sorted((results / "plans").glob("*.toml")):
+            spec = tomllib.loads(plan.read_text())
+            runs = [RunConfig.from_dict(dict(r["config"], seed=r["seed"])).key() for r in spec["run"]]
+            have = sum(k in keys for k in runs)
+            said = f"Seeds plan `{plan.name}` ({spec['arm']} arm) has {have} of its {len(runs)} runs"
+            assert (said in text) == (have < len(runs)), plan.name
+            if have < len(runs):
+                vs = {v.claim["id"]: v.verdict for v in by_arm[spec["arm"]]}
+                open_ = sorted(c["id"] for c in spec["claim"] if vs.get(c["id"]) == "inconclusive")
+                assert (
+                    f"{said}; {len(open_)} of its claims are inconclusive so far ({', '.join(f'`{c}`' for c in open_) or 'none'})"
+                    in text
+                )
 
 
 def test_the_report_agrees_with_the_committed_verdicts(committed):
     by_arm, paper = committed
-    _check(summary_markdown(summary_facts(by_arm, paper, ROOT / "results")), by_arm)
+    _check(summary_markdown(summary_facts(by_arm, paper, ROOT / "results")), by_arm, paper, ROOT / "results")
 
 
 def test_the_check_catches_a_report_that_disagrees(committed):
