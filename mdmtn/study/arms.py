@@ -260,9 +260,8 @@ def plan_toml(arm: str, chosen: Sequence[WayOut], runs: Sequence[PlannedRun], ma
     return "\n".join(lines)
 
 
-def plan_configs(path: str | Path) -> list[RunConfig]:
-    """The run configs of the seeds plan at ``path`` (as :func:`plan_toml` writes it), in its order;
-    :class:`ConfigError` naming the file and the fault for anything else (no runs trained)."""
+def _read_plan(path: str | Path) -> dict[str, Any]:
+    """The parsed seeds plan at ``path``; :class:`ConfigError` naming the file if it is not one."""
     import tomllib
 
     try:
@@ -271,6 +270,14 @@ def plan_configs(path: str | Path) -> list[RunConfig]:
         raise ConfigError(f"{path} is not a readable seeds plan ({e})") from None
     if plan.get("schema") != 1 or not isinstance(plan.get("run"), list) or not plan["run"]:
         raise ConfigError(f"{path} is not a seeds plan of schema 1 with [[run]] entries")
+    return plan
+
+
+def plan_configs(path: str | Path, plan: dict[str, Any] | None = None) -> list[RunConfig]:
+    """The run configs of the seeds plan at ``path`` (as :func:`plan_toml` writes it), in its order
+    (``plan``: the file already parsed); :class:`ConfigError` naming the file and the fault for
+    anything else (no runs trained)."""
+    plan = _read_plan(path) if plan is None else plan
     out = []
     for i, run in enumerate(plan["run"]):
         try:
@@ -300,12 +307,16 @@ class PlanProgress:
     arm: str
     commit: str | None  # the commit that added the plan; None without the git history to read it
     runs: int  # runs the plan trains
-    trained: int  # of them, with a finished record
     before_plan: int | None  # trained runs made by code that does not descend from ``commit`` (None: unknown)
     hours_planned: float  # worker-hours, as the plan estimated them
     hours_spent: float  # worker-hours of the trained runs (their records' wall times)
     claims: tuple[PlanClaim, ...]
     keys: tuple[str, ...]  # the record keys of the trained runs
+
+    @property
+    def trained(self) -> int:
+        """How many of the plan's runs have a finished record."""
+        return len(self.keys)
 
     @property
     def complete(self) -> bool:
@@ -320,14 +331,13 @@ def plan_progress(
     root: str | Path | None = None,
 ) -> PlanProgress:
     """The progress of the seeds plan at ``path`` (written by :func:`plan_toml`) on ``records``, with
-    its claims' verdicts from ``by_arm`` (:func:`mdmtn.study.verdicts.judge_arms`) in the plan's arm. ``root``: the git checkout that holds the plan,
-    to read the commit that added it and to check that every trained run's code descends from it
-    (the plan was fixed before its runs); without a full history both are None."""
-    import tomllib
-
+    its claims' verdicts from ``by_arm`` (:func:`mdmtn.study.verdicts.judge_arms`) in the plan's
+    arm. ``root``: the git checkout that holds the plan, to read the commit that added it and to
+    check that every trained run's code descends from it (the plan was fixed before its runs);
+    without a full history both are None."""
     path = Path(path)
-    plan = tomllib.loads(path.read_text(encoding="utf-8"))
-    keys = [c.key() for c in plan_configs(path)]
+    plan = _read_plan(path)
+    keys = [c.key() for c in plan_configs(path, plan)]
     have = {r.key: r for r in records if r.ok}
     done = [have[k] for k in keys if k in have]
     commit = before = None
@@ -353,7 +363,6 @@ def plan_progress(
         arm=str(plan.get("arm")),
         commit=commit,
         runs=len(keys),
-        trained=len(done),
         before_plan=before,
         hours_planned=float(plan.get("worker_hours", 0.0)),
         hours_spent=sum(float(r.wall_time_s or 0.0) for r in done) / 3600,

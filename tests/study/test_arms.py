@@ -56,22 +56,7 @@ def _rec(seed, acc, wall=100.0, k=(0.0, 0.35, 0.65)):
 
 
 def test_a_seeds_plan_adds_the_lowest_unused_seeds_up_to_what_its_claims_need():
-    claim = dict(
-        id="mm.mdmtn.dense.avg",
-        rule="match",
-        family="table cell",
-        quote="q",
-        source="Table 1",
-        statistic="s",
-        registered="r",
-        cell=dict(dataset="multimnist", method="wc_al", model="mdmtn", k=[0.0, 0.35, 0.65]),
-        metric="avg",
-        target=96.744,
-        tolerance=0.3,
-        tolerance_kind="abs",
-        preset="paper",
-        profile="library",
-    )
+    claim = _claim_dense_avg()
     recs = [_rec(0, 96.70, 90.0), _rec(1, 96.95, 110.0), _rec(4, 96.60, 100.0)]  # seeds 0, 1, 4
     v = judge_match(claim, recs)
     assert v.verdict == "inconclusive" and is_paper_claim(claim)
@@ -146,7 +131,7 @@ def test_plan_progress_counts_the_plans_runs_and_checks_they_came_after_it_in_gi
         return RunRecord.from_dict(dict(rec.to_dict(), machine=dict(mdmtn_commit=commit)))
 
     others = [_rec(0, 96.7), _rec(5, 96.9)]  # not the plan's seeds: not counted
-    v = judge_match(dict(_claim_dense_avg()), others)
+    v = judge_match(_claim_dense_avg(), others)
     p = plan_progress(plan, [*others, made_at(_rec(3, 96.8, wall=1800.0), after)], {"library": [v]}, tmp_path)
     assert isinstance(p, PlanProgress) and (p.runs, p.trained, p.before_plan, p.complete) == (2, 1, 0, False)
     assert p.commit == after[:7] or after.startswith(p.commit)
