@@ -7,12 +7,12 @@ seed, so a claim can say how many independent sweeps back it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from mdmtn.core.paper import paper_preference_vectors
-from mdmtn.objectives.pareto import supported
+from mdmtn.objectives.pareto import hypervolume, supported
 from mdmtn.records.schema import RunRecord
 from mdmtn.study.report import cluster_members, front_panel, pf_study_panel
 from mdmtn.study.selection import objective_vectors
@@ -36,6 +36,27 @@ def dominated_share(points: np.ndarray, by: np.ndarray) -> float:
     if len(q) == 0:
         return 0.0
     return float(np.mean([(q <= x).all(axis=1).any() for x in p]))
+
+
+def shared_hypervolumes(
+    sweeps: Mapping[str, Sequence[RunRecord]], margin: float = 1.1
+) -> tuple[np.ndarray, dict[str, float]]:
+    """The hypervolume of each named sweep's runs in (L0, L1, L2), all minimised, against one
+    reference point for all of them, so that sweeps compare on the same box: ``r`` (3,) is
+    ``margin`` times each objective's largest value over every run of every sweep (the margin lets
+    the extreme points count). Each objective is divided by its ``r`` first, so a value is the share
+    (0-1) of the box [0, r] that the sweep's front dominates; dominated runs add nothing to it.
+    Returns (r, {name: share}); a sweep without runs has share 0. Runs need ``train_objectives``
+    with a finite L0 (sparse runs)."""
+    pts = {name: objective_vectors(runs).reshape(-1, 3) for name, runs in sweeps.items()}
+    both = np.vstack(list(pts.values()))
+    if not len(both):
+        raise ValueError("no runs to take a reference point from")
+    if not np.isfinite(both).all() or (both <= 0).any():
+        # a non-positive objective would make its axis of the box empty or reversed
+        raise ValueError("hypervolume needs finite, positive objective values (L0 of a sparse run)")
+    ref = margin * both.max(axis=0)
+    return ref, {name: hypervolume(p / ref, np.ones(3)) for name, p in pts.items()}
 
 
 def _acc(runs: Sequence[RunRecord]) -> list[float]:

@@ -650,7 +650,7 @@ def _front_differences(panel: dict[str, Any], dataset: str, arch: str) -> str:
     if not panel["front"] or panel["paper_count"] is None:
         return ""
     n, ref = len(panel["paper_front"]), panel["paper_count"]
-    parts = [f"{n} Pareto points against the paper's {ref} ({n - ref:+d})"]
+    parts = [f"{n} Pareto points against the paper's {ref} ({n - ref:+d})"] if n != ref else []
     acc = PAPER_FRONT_ACC.get((dataset, arch))
     if acc:
         for name, runs, (lo, hi) in (
@@ -670,7 +670,9 @@ def _front_differences(panel: dict[str, Any], dataset: str, arch: str) -> str:
         paper.schedule.phase1_iterations + paper.schedule.phase2_iterations
     )
     return (
-        f" Where ours differs: {'; '.join(parts)}. Ours trained {epochs} epochs on "
+        (f" The same Pareto count as the paper's ({ref})." if n == ref else "")
+        + (f" Where ours differs: {'; '.join(parts)}." if parts else "")
+        + f" Ours trained {epochs} epochs on "
         f"{r.data['n_train']:,} training images, the paper's schedule {paper_epochs} epochs on all of them."
     )
 

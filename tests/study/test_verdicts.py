@@ -5,6 +5,7 @@ import math
 from dataclasses import replace
 
 import pytest
+from paper_sweep import paper_sweep as _paper_sweep
 from scipy import stats
 
 from mdmtn.core.config import make_config
@@ -250,34 +251,6 @@ def test_above_combines_cells_built_to_hold_fail_or_not_decide():
 
 
 # -- front rules decide: each verdict on constructed paper-preset sweeps ------------------------------
-
-
-def _paper_sweep(n_front, sr=53.0, front_acc=0.97, dense_acc=0.96, dataset="multimnist"):
-    """One authors-2023 paper-preset sweep of all 90 of the paper's vectors, seed 0: ``n_front``
-    k0 > 0 runs on a convex trade-off (mutually non-dominated, all on the lower hull), the rest
-    dominated; k0 = 0 runs at ``dense_acc``."""
-    from mdmtn.core.config import profile_overrides
-    from mdmtn.core.paper import paper_preference_vectors
-
-    out = []
-    sparse_i = 0
-    for k in paper_preference_vectors():
-        cfg = make_config(dataset, "mdmtn", k, "paper", 0, **profile_overrides("authors-2023", dataset))
-        if k[0] == 0:
-            r = _record(cfg, 0, 100 * dense_acc, 0.0)
-            r = replace(r, metrics=replace(r.metrics, train_objectives=[0.0, 1.0 + len(out), 1.0]))
-        else:
-            if sparse_i < n_front:  # on the circle arc: every point supported
-                t = (sparse_i + 1) / (n_front + 1) * 1.5
-                objs, acc, s = [0.5, 1 - math.cos(t), 1 - math.sin(t)], front_acc, sr
-            else:
-                objs, acc, s = [0.9, 5.0, 5.0], 0.5, 10.0
-            sparse_i += 1
-            r = _record(cfg, 0, 100 * acc, s)
-            r = replace(r, metrics=replace(r.metrics, train_objectives=objs))
-        r = replace(r, key=cfg.key())
-        out.append(r)
-    return out
 
 
 @pytest.mark.parametrize(
