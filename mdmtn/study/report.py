@@ -528,10 +528,22 @@ def front_panel(records: Sequence[RunRecord], dataset: str, arch: str, profile: 
     )
 
 
+def paper_sweep_runs(
+    records: Sequence[RunRecord], dataset: str, arch: str, profile: str, seed: int = 0
+) -> list[RunRecord]:
+    """The runs of the ``seed`` sweep of (dataset, arch) under ``profile`` at the paper's 90 vectors,
+    one per vector (the first record of a vector trained twice)."""
+    paper_k, out = set(paper_preference_vectors()), {}
+    for r in select(sweep_runs(records, profile), dataset=dataset, model=arch, seed=seed):
+        k = tuple(r.config["k"])
+        if k in paper_k:
+            out.setdefault(k, r)
+    return list(out.values())
+
+
 def paper_vectors_done(records: Sequence[RunRecord], dataset: str, arch: str, profile: str, seed: int = 0) -> int:
     """How many of the paper's 90 vectors the ``seed`` sweep of (dataset, arch) holds under ``profile``."""
-    runs = select(sweep_runs(records, profile), dataset=dataset, model=arch, seed=seed)
-    return len({tuple(r.config["k"]) for r in runs} & set(paper_preference_vectors()))
+    return len(paper_sweep_runs(records, dataset, arch, profile, seed))
 
 
 def sr_clusters(runs: Sequence[RunRecord]) -> list[tuple[float, int]]:

@@ -46,13 +46,21 @@ def paper_front(results_dir: str | Path, dataset: str, profile: str = "authors-2
     ``profile`` (the registered fronts' arm), drawn once complete; until then one line says how
     many of the 90 exist, and nothing is judged from it."""
     from mdmtn.study.cells import preset_records
-    from mdmtn.study.report import paper_vectors_done
+    from mdmtn.study.report import paper_sweep_runs
 
     records = preset_records(results_dir, "paper")
-    have = paper_vectors_done(records, dataset, "mdmtn", profile)
+    runs = paper_sweep_runs(records, dataset, "mdmtn", profile)
+    have = len(runs)
     if have < 90:
+        hours = sum(r.wall_time_s or 0.0 for r in runs) / 3600
+        cost = (
+            f" The trained runs took {hours:.1f} worker-hours; at their mean wall time the {90 - have} left "
+            f"{'take' if 90 - have > 1 else 'takes'} about {hours / have * (90 - have):.1f} more."
+            if have
+            else ""
+        )
         _md(
-            f"**At the paper's schedule ({profile} arm, seed 0): {have} of 90 trained.** The paper-preset "
+            f"**At the paper's schedule ({profile} arm, seed 0): {have} of 90 trained.**{cost} The paper-preset "
             "front is drawn here, and its registered claims judged, once all 90 exist; nothing is judged from a "
             "partial sweep. The figure below is the CPU-scale sketch from the `quick` preset."
         )
