@@ -1,5 +1,6 @@
-"""A hand-built paper-preset Fig. 2/3 sweep whose front is known by construction, shared by the
-verdict tests (the front rules) and the section tests (the page that draws it)."""
+"""A hand-built paper-preset Fig. 2/3 sweep whose front is known by construction, and the finished
+record it is built of, shared by the verdict tests (cells and front rules) and the section tests
+(the page that draws the front)."""
 
 import math
 from dataclasses import replace
@@ -9,7 +10,8 @@ from mdmtn.core.paper import paper_preference_vectors
 from mdmtn.records.schema import RunRecord
 
 
-def _record(cfg, acc, sr):
+def record(cfg, acc, sr=0.0):
+    """A finished record of ``cfg`` with both tasks at ``acc`` % and sparsity rate ``sr`` %."""
     return RunRecord.from_dict(
         dict(
             key=cfg.key(),
@@ -39,6 +41,6 @@ def paper_sweep(
             else:
                 objs, acc, s = [0.9, 5.0, 5.0], 0.5, 10.0
             sparse_i += 1
-        r = _record(cfg, 100 * acc, s)
+        r = record(cfg, 100 * acc, s)
         out.append(replace(r, metrics=replace(r.metrics, train_objectives=objs)))
     return out

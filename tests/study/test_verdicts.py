@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 from paper_sweep import paper_sweep as _paper_sweep
+from paper_sweep import record
 from scipy import stats
 
 from mdmtn.core.config import make_config
-from mdmtn.records.schema import RunRecord
 from mdmtn.study.verdicts import (
     decide,
     difference_interval,
@@ -61,15 +61,7 @@ def test_decide_has_four_outcomes():
 
 
 def _record(cfg, seed, acc, sr=0.0):
-    c = cfg.replace(seed=seed)
-    return RunRecord.from_dict(
-        dict(
-            key=c.key(),
-            status="ok",
-            config=c.to_dict(),
-            metrics=dict(test_acc=[acc / 100, acc / 100], test_acc_mean=acc / 100, SR=sr, CR=1.0, PS=1.0),
-        )
-    )
+    return record(cfg.replace(seed=seed), acc, sr)
 
 
 CELL = dict(dataset="multimnist", method="wc_al", model="mdmtn", k=[0.001, 0.2, 0.799])
