@@ -45,8 +45,9 @@ def summary_facts(
     project's own by family), ``counts`` per arm (the paper's claims), ``holds_both`` /
     ``holds_only`` (claim ids), ``headline`` (the headline cell's SR under every profile with its
     verdict), ``cifar`` (the sparse Cifar10Mnist cells' mean accuracy per arm), ``compute``
-    (records and worker-hours of the ``results_dir`` folders, if given) and ``plans`` (the committed
-    seeds plans not yet complete: runs trained of planned, the claims of theirs still inconclusive)."""
+    (records and worker-hours of the ``results_dir`` folders, if given) and ``plans`` (every committed
+    seeds plan: runs trained of planned, whether it is complete, its claims by verdict now; the
+    verdicts of a complete plan are its outcome)."""
     first = by_arm[ARMS[0]]
     claims = [v.claim for v in first]
     paper = [c for c in claims if is_paper_claim(c)]
@@ -84,12 +85,18 @@ def summary_facts(
             dict(
                 name=p.name,
                 arm=p.arm,
+                commit=p.commit,
                 trained=p.trained,
                 runs=p.runs,
+                complete=p.complete,
                 undecided=sorted(c.claim_id for c in p.claims if c.verdict_now == "inconclusive"),
+                outcome={
+                    verdict: sorted(c.claim_id for c in p.claims if c.verdict_now == verdict)
+                    for verdict in ("holds", "does not hold", "inconclusive")
+                },
+                claims=len(p.claims),
             )
             for p in committed_plans(results_dir, records, by_arm)
-            if not p.complete
         ]
 
         s = compute_summary(results_dir)
@@ -185,13 +192,29 @@ def summary_markdown(f: Mapping[str, Any]) -> str:
             "so where the arms differ the records point to the switches, not the hardware."
         )
         out.append("")
-    if f.get("plans"):
+    done = [p for p in f.get("plans", ()) if p["complete"]]
+    if done:
+        out.append(
+            "**Seeds plans' outcomes.** "
+            + " ".join(
+                f"Seeds plan `{p['name']}` ({p['arm']} arm"
+                + (f", committed at {p['commit']}" if p.get("commit") else "")
+                + f") is complete, all {p['runs']} runs trained: of its {p['claims']} claims, "
+                + "; ".join(f"{verdict}: {len(ids)} ({_ids(ids)})" for verdict, ids in p["outcome"].items())
+                + "."
+                for p in done
+            )
+            + " These are the plans' outcomes: their claims were chosen and their seeds fixed before the runs."
+        )
+        out.append("")
+    going = [p for p in f.get("plans", ()) if not p["complete"]]
+    if going:
         out.append(
             "**Still being decided.** "
             + " ".join(
                 f"Seeds plan `{p['name']}` ({p['arm']} arm) has {p['trained']} of its {p['runs']} runs; "
                 f"{len(p['undecided'])} of its claims are inconclusive so far ({_ids(p['undecided'])})."
-                for p in f["plans"]
+                for p in going
             )
             + " Every planned run is trained whatever these verdicts show on the way (below, *The committed seeds "
             "plans*)."

@@ -69,6 +69,17 @@ def _check(text, by_arm, records=(), results=None):
             have = sum(k in keys for k in runs)
             said = f"Seeds plan `{plan.name}` ({spec['arm']} arm) has {have} of its {len(runs)} runs"
             assert (said in text) == (have < len(runs)), plan.name
+            vs = {v.claim["id"]: v.verdict for v in by_arm[spec["arm"]]}
+            outcome = "; ".join(
+                f"{verdict}: {len(ids)} ({', '.join(f'`{c}`' for c in ids) or 'none'})"
+                for verdict in ("holds", "does not hold", "inconclusive")
+                for ids in [sorted(c["id"] for c in spec["claim"] if vs.get(c["id"]) == verdict)]
+            )
+            done = f"({spec['arm']} arm, committed at "
+            assert (
+                f"Seeds plan `{plan.name}` {done}" in text
+                and f"is complete, all {len(runs)} runs trained: of its {len(spec['claim'])} claims, {outcome}." in text
+            ) == (have == len(runs)), plan.name
             if have < len(runs):
                 vs = {v.claim["id"]: v.verdict for v in by_arm[spec["arm"]]}
                 open_ = sorted(c["id"] for c in spec["claim"] if vs.get(c["id"]) == "inconclusive")
