@@ -54,3 +54,20 @@ def test_measured_command_rewrites_only_the_block(tmp_path, capsys):
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "96.12%" in text and "old" not in text
     assert replace_measured(text, measured_markdown(res)) == text
+
+
+def test_pages_print_the_registrys_interval_methods_instead_of_typing_them():
+    """The interval methods are declared once, in the registry: the two pages that describe the
+    statistics print them with ``load_methods``, and no page keeps the method that preceded the
+    declaration (paired only when the seeds happened to match, Welch otherwise) in its prose."""
+    for name in ("appendix_checklist.ipynb", "11_what_reproduces.ipynb"):
+        page = json.loads((ROOT / "book" / name).read_text(encoding="utf-8"))
+        code = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "code")
+        assert "load_methods()" in code, name
+    for path in sorted((ROOT / "book").glob("*.*")):
+        if path.suffix not in (".ipynb", ".md"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".ipynb":
+            text = "\n".join("".join(c["source"]) for c in json.loads(text)["cells"] if c["cell_type"] == "markdown")
+        assert "Welch otherwise" not in " ".join(text.split()), path.name
