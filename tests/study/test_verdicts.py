@@ -278,6 +278,21 @@ def test_the_sr53_rule_needs_the_cluster_near_53_and_a_gain(sr, front_acc, verdi
     assert v.verdict == verdict, v.summary
 
 
+@pytest.mark.parametrize("dataset, fig", [("multimnist", "fig2"), ("cifar10mnist", "fig3")])
+def test_every_paper_preset_front_claim_decides_on_a_complete_sweep(dataset, fig):
+    """Issue 30's condition: once a figure's 90 paper-preset runs exist, each of its registered
+    claims gets holds, does not hold or inconclusive from its rule, never 'not yet' or 'too few'."""
+    from mdmtn.study.verdicts import judge_front, load_registry
+
+    claims = [c for c in load_registry() if c["id"].startswith(f"{fig}.paper.")]
+    assert claims
+    recs = _paper_sweep(35, sr=29.0, dataset=dataset)
+    for c in claims:
+        v = judge_front(dict(c, profile="authors-2023"), recs)
+        assert v.verdict in ("holds", "does not hold", "inconclusive"), (c["id"], v.summary)
+        assert "too few" not in v.summary, (c["id"], v.summary)
+
+
 def test_front_status_bands_by_hand():
     from mdmtn.study.verdicts import front_status
 
