@@ -89,7 +89,6 @@ def summary_facts(
                 trained=p.trained,
                 runs=p.runs,
                 complete=p.complete,
-                undecided=sorted(c.claim_id for c in p.claims if c.verdict_now == "inconclusive"),
                 outcome={
                     verdict: sorted(c.claim_id for c in p.claims if c.verdict_now == verdict)
                     for verdict in ("holds", "does not hold", "inconclusive")
@@ -213,7 +212,8 @@ def summary_markdown(f: Mapping[str, Any]) -> str:
             "**Still being decided.** "
             + " ".join(
                 f"Seeds plan `{p['name']}` ({p['arm']} arm) has {p['trained']} of its {p['runs']} runs; "
-                f"{len(p['undecided'])} of its claims are inconclusive so far ({_ids(p['undecided'])})."
+                f"{len(p['outcome']['inconclusive'])} of its claims are inconclusive so far "
+                f"({_ids(p['outcome']['inconclusive'])})."
                 for p in going
             )
             + " Every planned run is trained whatever these verdicts show on the way (below, *The committed seeds "

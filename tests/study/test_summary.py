@@ -81,7 +81,6 @@ def _check(text, by_arm, records=(), results=None):
                 and f"is complete, all {len(runs)} runs trained: of its {len(spec['claim'])} claims, {outcome}." in text
             ) == (have == len(runs)), plan.name
             if have < len(runs):
-                vs = {v.claim["id"]: v.verdict for v in by_arm[spec["arm"]]}
                 open_ = sorted(c["id"] for c in spec["claim"] if vs.get(c["id"]) == "inconclusive")
                 assert (
                     f"{said}; {len(open_)} of its claims are inconclusive so far ({', '.join(f'`{c}`' for c in open_) or 'none'})"
