@@ -6,7 +6,15 @@ Only the record's own names are here, so that reading a record imports neither t
 models: checkpoints (:mod:`.checkpoint`, :mod:`.probe`), the machine (:mod:`.machine`) and the
 mean ± std over seeds (:mod:`.aggregate`) are imported from their modules."""
 
-from mdmtn.records.schema import SCHEMA_VERSION, Metrics, NewerSchemaError, RecordError, RunRecord, new_record
+from mdmtn.records.schema import (
+    SCHEMA_VERSION,
+    Metrics,
+    NewerSchemaError,
+    RecordError,
+    RunRecord,
+    cpu_label,
+    new_record,
+)
 from mdmtn.records.store import (
     find_record,
     load_records,
@@ -31,4 +39,5 @@ __all__ = [
     "find_record",
     "record_path",
     "seal_record",
+    "cpu_label",
 ]

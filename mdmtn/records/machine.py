@@ -56,13 +56,45 @@ def pin_code_version() -> str | None:
     return v
 
 
+def _cpuinfo_fields(text: str) -> dict[str, str]:
+    """The first processor's ``key: value`` lines of a ``/proc/cpuinfo`` text."""
+    fields: dict[str, str] = {}
+    for ln in text.splitlines():
+        if not ln.strip():
+            if fields:
+                break  # the first processor's block ends at its blank line
+            continue
+        key, sep, value = ln.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_id(cpuinfo: str) -> str | None:
+    """Vendor, family, model and stepping of a ``/proc/cpuinfo`` text (``"AuthenticAMD family 25
+    model 1 stepping 1"``), or None where it has none. A virtual machine may name its CPU only
+    "AMD EPYC"; these numbers still tell one generation from another (family 25 model 1 is Zen 3,
+    model 17 Zen 4), and the same run's wall time has differed almost threefold between two such VMs."""
+    f = _cpuinfo_fields(cpuinfo)
+    if "cpu family" not in f or "model" not in f:
+        return None
+    parts = [f.get("vendor_id", "").strip(), f"family {f['cpu family']} model {f['model']}"]
+    if "stepping" in f:
+        parts.append(f"stepping {f['stepping']}")
+    return " ".join(p for p in parts if p)
+
+
 @functools.lru_cache(maxsize=1)
-def _cpu_model() -> str | None:
+def _cpuinfo() -> str:
     try:
         with open("/proc/cpuinfo") as f:
-            return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
+            return f.read()
     except OSError:
-        return None
+        return ""
+
+
+def _cpu_model() -> str | None:
+    return _cpuinfo_fields(_cpuinfo()).get("model name") or None
 
 
 def resolve_device(spec: str | torch.device | None = "cpu") -> torch.device:
@@ -133,6 +165,9 @@ def machine_info(device: torch.device | str = "cpu") -> dict[str, Any]:
         host_platform=platform.platform(),
         processor=platform.processor() or platform.machine(),
         cpu_model=_cpu_model(),
+        cpu_id=cpu_id(_cpuinfo()),
+        # the vector ISA torch's CPU kernels dispatch to (DEFAULT, AVX2, AVX512, ...): results differ by it
+        cpu_isa=torch.backends.cpu.get_cpu_capability(),
         cpu_count=os.cpu_count(),
         torch_threads=torch.get_num_threads(),
         python=platform.python_version(),

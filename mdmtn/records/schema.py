@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,6 +233,17 @@ def new_record(*, status: str, key: str, config: dict, **fields: Any) -> dict[st
     to store (:func:`write_record` adds its checksum)."""
     core = {k: fields.pop(k) for k in list(fields) if k in _CORE}
     return RunRecord(status=status, key=key, config=config, **core, details=fields).to_dict()
+
+
+def cpu_label(machine: Mapping[str, Any] | None, unknown: str = "unrecorded CPU") -> str:
+    """How a page names the CPU of a record's ``machine`` block: the model name and, where the record
+    has it (records written since 2026-12-08), the vector instruction set torch's CPU kernels used
+    (``"AMD EPYC, AVX2"``). The same config does not train bit for bit alike under AVX2 and AVX-512
+    kernels, and a VM's model name may not tell them apart. ``unknown`` stands for a missing model name."""
+    m = machine or {}
+    name = m.get("cpu_model") or unknown
+    isa = m.get("cpu_isa")
+    return f"{name}, {isa}" if isa else name
 
 
 class RecordError(ValueError):

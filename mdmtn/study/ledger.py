@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from mdmtn.core.config import RunConfig
 from mdmtn.core.paper import PAPER_RESULTS
-from mdmtn.records.schema import RunRecord
+from mdmtn.records.schema import RunRecord, cpu_label
 from mdmtn.study.profiles import profile_of
 
 MEASURED_START, MEASURED_END = "<!-- measured:start -->", "<!-- measured:end -->"
@@ -35,8 +35,7 @@ def rejected_files(results: str | Path) -> list[Path]:
 
 
 def cpu(rec: RunRecord) -> str:
-    m = rec.machine or {}
-    return m.get("cpu_model") or "unrecorded CPU"
+    return cpu_label(rec.machine)
 
 
 def _minutes(xs: Sequence[float]) -> str:

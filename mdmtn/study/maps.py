@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from mdmtn.core.files import write_json_atomic
-from mdmtn.records.schema import RunRecord, canonical_checksum
+from mdmtn.records.schema import RunRecord, canonical_checksum, cpu_label
 from mdmtn.study.similarity import similarity_summary
 
 # what each stored map must hold for a page to draw it
@@ -28,7 +28,7 @@ def restored_note(extra: dict[str, Any]) -> str | None:
         return None
     gaps = ", ".join(f"{k} {v:.2f}" for k, v in r["gaps_points"].items())
     return (
-        f"a retrained copy of the run (on {r['machine'].get('cpu_model', '?')}, commit "
+        f"a retrained copy of the run (on {cpu_label(r['machine'], '?')}, commit "
         f"{r['machine'].get('mdmtn_commit', '?')}), accepted because it reproduces the record within "
         f"{r['tolerance_points']['acc']} accuracy / {r['tolerance_points']['SR']} SR points (gaps: {gaps})"
     )

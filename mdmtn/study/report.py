@@ -17,7 +17,7 @@ from mdmtn.core.config import RunConfig, make_config
 from mdmtn.core.paper import PAPER_RESULTS, paper_preference_vectors
 from mdmtn.objectives.pareto import nondominated, sparsity_clusters
 from mdmtn.records.aggregate import mean_std
-from mdmtn.records.schema import RunRecord
+from mdmtn.records.schema import RunRecord, cpu_label
 from mdmtn.records.store import load_records
 from mdmtn.study.labels import METHOD_LABELS, TASK_LABELS
 from mdmtn.study.paper_fronts import PAPER_FRONT_ACC, PAPER_FRONT_CLAIMS, PAPER_FRONT_FACTS, PAPER_PARETO_COUNTS
@@ -42,7 +42,7 @@ def summarize(runs: Sequence[RunRecord]) -> dict[str, Any] | None:
         CR=mean_std([x.CR for x in m]),
         PS=mean_std([x.PS for x in m]),
         wall=mean_std([r.wall_time_s for r in runs]),
-        cpus=sorted({(r.machine or {}).get("cpu_model") or "?" for r in runs}),
+        cpus=sorted({cpu_label(r.machine, "?") for r in runs}),
         preset=runs[0].cfg.preset,
         k=runs[0].cfg.k,
         keys=[r.key for r in runs],
@@ -285,7 +285,7 @@ def provenance(records: Sequence[RunRecord]) -> str:
     sizes = sorted({(r.data["n_train"], r.data["n_val"], r.data["n_test"]) for r in records if r.data is not None})
     # the CPU model as well: the same config does not train bit for bit alike on AVX2 and AVX-512 CPUs
     per_machine = Counter(
-        f"{r.machine.get('cpu_model') or r.machine.get('processor', '?')}, "
+        f"{cpu_label(r.machine, r.machine.get('processor', '?'))}, "
         f"{r.machine.get('cpu_count')} CPUs, {r.machine.get('device', 'cpu')}"
         for r in records
         if r.machine is not None
@@ -631,12 +631,16 @@ def front_caption(panel: dict[str, Any], dataset: str, arch: str) -> str:
 
 
 def _cpu_mix(runs: Sequence[RunRecord]) -> str:
-    """Which CPU models trained the drawn runs (the same config does not train bit for bit alike on
-    different CPUs), said when there is more than one."""
-    mix = Counter((r.machine or {}).get("cpu_model") or "unrecorded CPU" for r in runs)
+    """Which kinds of CPU trained the drawn runs (the same config does not train bit for bit alike on
+    different CPUs), said when there is more than one: the model name, and the vector ISA of torch's
+    kernels where the record has it (:func:`mdmtn.records.cpu_label`)."""
+    mix = Counter(cpu_label(r.machine) for r in runs)
     if len(mix) < 2:
         return ""
-    return " Trained on several CPU models: " + ", ".join(f"{m} ({n} runs)" for m, n in sorted(mix.items())) + "."
+    return (
+        " Trained on more than one kind of CPU (model name, and the vector ISA torch's kernels used where "
+        "recorded): " + ", ".join(f"{m} ({n} run{'s' if n > 1 else ''})" for m, n in sorted(mix.items())) + "."
+    )
 
 
 def cluster_members(runs: Sequence[RunRecord], d: float = 0.1) -> list[list[RunRecord]]:

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from mdmtn.core.paper import PAPER_RESULTS
 from mdmtn.records.aggregate import mean_std
-from mdmtn.records.schema import RunRecord
+from mdmtn.records.schema import RunRecord, cpu_label
 from mdmtn.study.arms import arm_counts, is_paper_claim
 from mdmtn.study.profiles import ARMS
 from mdmtn.study.verdicts import Verdict, side_runs
@@ -34,7 +34,7 @@ def _profile_stat(records: Sequence[RunRecord], ds: str, model: str, profile: st
     )
     vals = [r.metrics.SR if metric == "SR" else 100 * r.metrics.test_acc_mean for r in runs]
     m, s = mean_std(vals) if vals else (float("nan"), float("nan"))
-    cpus = sorted({(r.machine or {}).get("cpu_model") or "?" for r in runs})
+    cpus = sorted({cpu_label(r.machine, "?") for r in runs})
     return dict(mean=m, std=s, n=len(vals), seeds=[r.config["seed"] for r in runs], cpus=cpus)
 
 

@@ -78,6 +78,10 @@ def test_provenance_and_runs_table():
         [amd, intel, amd]
     )
     assert "machine(s): x, 2 CPUs, cpu (1 run);" in provenance([r])  # an old record without cpu_model
+    zen4 = replace(r, machine=dict(r.machine, cpu_model="AMD EPYC", cpu_isa="AVX512"))
+    assert "machine(s): AMD EPYC, 2 CPUs, cpu (1 run); AMD EPYC, AVX512, 2 CPUs, cpu (1 run);" in provenance(
+        [amd, zen4]
+    )
     assert "90.00 / 80.00 / 85.00" in runs_table([r]) and "| ours HPS | (0, 0.5, 0.5) | default | 0 |" in runs_table(
         [r]
     )
@@ -183,7 +187,12 @@ def test_front_panel_counts_the_pareto_set_beside_the_papers():
         "Ours: 2 Pareto-optimal of 3 k0 > 0 runs, SR clusters at 10%, accuracies 90.00–94.00% (k0 = 0 runs: 97.00–97.00%)"
         in cap
     )
-    assert "from 5 preference vectors" in cap
+    assert "from 5 preference vectors" in cap and "kind of CPU" not in cap
+    # one model name, two vector ISAs: the caption tells the runs apart
+    a2, c2 = (replace(x, machine=dict(x.machine, cpu_model="AMD EPYC", cpu_isa="AVX2")) for x in (a, c))
+    b2 = replace(b, machine=dict(b.machine, cpu_model="AMD EPYC", cpu_isa="AVX512"))
+    cap = front_caption(front_panel([a2, b2, c2, d, e], "multimnist", "mdmtn"), "multimnist", "mdmtn")
+    assert "more than one kind of CPU" in cap and "AMD EPYC, AVX2 (2 runs), AMD EPYC, AVX512 (1 run)" in cap
     assert front_panel([a], "multimnist", "hps")["paper_count"] is None
     # a vector outside the paper's set: in the figure, and the paper-only count beside it
     x = rec("mdmtn", (0.005, 0.6, 0.395), (0.1, 0.1, 0.1), (0.9, 0.9))
