@@ -52,10 +52,17 @@ def paper_front(results_dir: str | Path, dataset: str, profile: str = "authors-2
     runs = paper_sweep_runs(records, dataset, "mdmtn", profile)
     have = len(runs)
     if have < 90:
-        hours = sum(r.wall_time_s or 0.0 for r in runs) / 3600
+        walls = [r.wall_time_s or 0.0 for r in runs]
+        hours, left = sum(walls) / 3600, 90 - have
+        # wall times differ severalfold between the VMs a sweep spans: give the range beside the mean
+        spread = (
+            f" ({min(walls) * left / 3600:.1f} at the fastest run's wall time, {max(walls) * left / 3600:.1f} at the slowest's)"
+            if have and max(walls) > 1.05 * min(walls)
+            else ""
+        )
         cost = (
-            f" The trained runs took {hours:.1f} worker-hours; at their mean wall time the {90 - have} left "
-            f"{'take' if 90 - have > 1 else 'takes'} about {hours / have * (90 - have):.1f} more."
+            f" The trained runs took {hours:.1f} worker-hours; at their mean wall time the {left} left "
+            f"{'take' if left > 1 else 'takes'} about {hours / have * left:.1f} more{spread}."
             if have
             else ""
         )

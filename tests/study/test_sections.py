@@ -19,13 +19,13 @@ def shown(monkeypatch):
     return out
 
 
-def _write(root, records, preset="paper"):
+def _write(root, records, preset="paper", wall_time_s=800.0):
     """Store ``records`` as the runner would: with the wall time (a finished record without one is
     refused on reading), the data it saw and the machine it ran on."""
     data = dict(dataset="multimnist", n_train=50000, n_val=10000, n_test=10000, full_train=False, normalize=True)
     machine = dict(cpu_model="AMD EPYC", cpu_count=2, torch_threads=1, device="cpu", mdmtn_commit="0123456789ab")
     for r in records:
-        r = replace(r, wall_time_s=800.0, data=data, machine=machine)
+        r = replace(r, wall_time_s=wall_time_s, data=data, machine=machine)
         write_record(root / preset / f"{r.key}.json", r.to_dict())
 
 
@@ -37,7 +37,19 @@ def test_a_partial_paper_sweep_is_counted_and_neither_drawn_nor_judged(tmp_path,
     assert [kind for kind, _ in shown] == ["md"]
     assert "89 of 90 trained" in shown[0][1] and "nothing is judged from a partial sweep" in shown[0][1]
     # 89 runs of 800 s each: 19.8 worker-hours so far, about 0.2 for the one left
-    assert "took 19.8 worker-hours; at their mean wall time the 1 left takes about 0.2 more" in shown[0][1]
+    assert "took 19.8 worker-hours; at their mean wall time the 1 left takes about 0.2 more." in shown[0][1]
+
+
+def test_a_partial_sweeps_cost_gives_the_range_of_its_runs_wall_times(tmp_path, shown):
+    runs = paper_sweep(39)[:10]
+    _write(tmp_path, runs[0::2], wall_time_s=600.0)
+    _write(tmp_path, runs[1::2], wall_time_s=1800.0)
+    sections.paper_front(tmp_path, "multimnist")
+    # 10 runs averaging 1,200 s: 3.3 worker-hours; the 80 left take 26.7 at the mean, 13.3 at 600 s, 40.0 at 1,800 s
+    assert (
+        "took 3.3 worker-hours; at their mean wall time the 80 left take about 26.7 more (13.3 at the fastest "
+        "run's wall time, 40.0 at the slowest's)." in shown[0][1]
+    )
 
 
 def test_the_complete_paper_sweep_is_drawn_with_its_front_and_clusters(tmp_path, shown):
