@@ -176,7 +176,10 @@ def run_sweep(
         if elsewhere:
             log(f"[skip] {run_tag(i, cfgs)}: another sweep wrote {record_path(out_dir, cfgs[i])}")
         elif rec.ok:
-            log(f"[done] {run_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: {summary(rec)}")
+            # a background sweep's log is read with tail: say how far the whole sweep has got
+            log(
+                f"[done] {run_tag(i, cfgs)}: {record_path(out_dir, cfgs[i])}: {summary(rec)}; {len(records)} of {len(cfgs)} recorded"
+            )
         else:
             log(f"[error] {run_tag(i, cfgs)}: diverged ({rec.error})")
 

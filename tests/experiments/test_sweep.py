@@ -95,6 +95,8 @@ def test_parallel_sweep_equals_sequential_and_orders_pf_study_after_its_source(s
         cfgs, tmp_path / "par", loader, checkpoints=True, progress=False, log=lines.append, workers=2, threads=1
     )
     assert sum(s.startswith("[done]") for s in lines) == len(cfgs)
+    done = [s for s in lines if s.startswith("[done]")]  # each says how many of the sweep's configs are recorded
+    assert [s.rsplit("; ", 1)[1] for s in done] == [f"{i} of {len(cfgs)} recorded" for i in range(1, len(cfgs) + 1)]
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
