@@ -7,7 +7,7 @@ seed, so a claim can say how many independent sweeps back it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -21,10 +21,12 @@ from mdmtn.study.selection import objective_vectors
 @dataclass(frozen=True)
 class FrontValue:
     """One sweep's measure: ``value`` what the rule compares (a number, or (low, high) for a range;
-    for ``sr53_gain`` (gain in points, the cluster's mean SR %)), ``text`` how the page shows it."""
+    for ``sr53_gain`` (gain in points, the cluster's mean SR %)), ``text`` how the page shows it,
+    ``keys`` the records it was computed from."""
 
     value: Any
     text: str
+    keys: tuple[str, ...] = ()
 
 
 def dominated_share(points: np.ndarray, by: np.ndarray) -> float:
@@ -80,7 +82,7 @@ def front_measure(records: Sequence[RunRecord], claim: dict[str, Any]) -> tuple[
         seed = panel["source"].config["seed"]
         acc = 100 * best.metrics.test_acc_mean
         text = f"{acc:.2f}% at k = {tuple(best.config['k'])} ({len(panel['study'])} of {panel['planned']} study runs)"
-        return {seed: FrontValue(acc, text)}, ""
+        return {seed: FrontValue(acc, text, _keys([panel["source"], *panel["study"]]))}, ""
     p = front_panel(records, ds, arch, profile)
     covered = len({tuple(r.config["k"]) for r in p["runs"]} & set(paper_preference_vectors()))
     if covered < len(paper_preference_vectors()):
@@ -116,20 +118,28 @@ def front_measure(records: Sequence[RunRecord], claim: dict[str, Any]) -> tuple[
         value = FrontValue((min(a), max(a)), text)
     else:
         raise ValueError(f"unknown front measure {measure!r}")
-    return {seed: value}, f"{p['presets'][0]} preset"
+    # every measure reads the sweep's runs at the paper's 90 vectors (k0 = 0 ones included)
+    paper_k = set(paper_preference_vectors())
+    used = _keys(r for r in p["runs"] if tuple(r.config["k"]) in paper_k)
+    return {seed: FrontValue(value.value, value.text, used)}, f"{p['presets'][0]} preset"
+
+
+def _keys(runs: Iterable[RunRecord]) -> tuple[str, ...]:
+    return tuple(sorted({r.key for r in runs}))
 
 
 def _mdmtn_dominates(records: Sequence[RunRecord]) -> tuple[dict[int, FrontValue], str]:
     """Fig. 6: per dataset and front (the study from the sparse model, the k0 = 0 runs), the share of
     HPS front points weakly dominated in (L1, L2) by an MDMTN front point; one value per study seed
     (the source run's seed, which both architectures' studies must share)."""
-    parts, seeds, missing, shares = [], set(), [], []
+    parts, seeds, missing, shares, used = [], set(), [], [], []
     for ds in ("multimnist", "cifar10mnist"):
         panels = {arch: pf_study_panel(records, ds, arch) for arch in ("hps", "mdmtn")}
         if any(not p["study"] for p in panels.values()):
             missing.append(ds)
             continue
         seeds |= {p["source"].config["seed"] for p in panels.values()}
+        used += [r for a in ("hps", "mdmtn") for r in (*panels[a]["study"], *panels[a]["dense"])]
         for front in ("study_front", "dense_front"):
             h, m = (objective_vectors(panels[a][front], (1, 2)) for a in ("hps", "mdmtn"))
             share = dominated_share(h, m)
@@ -141,4 +151,4 @@ def _mdmtn_dominates(records: Sequence[RunRecord]) -> tuple[dict[int, FrontValue
         )
     if len(seeds) != 1:
         return {}, f"the HPS and MDMTN studies start from runs of different seeds {sorted(seeds)}"
-    return {seeds.pop(): FrontValue(min(shares), "; ".join(parts))}, ""
+    return {seeds.pop(): FrontValue(min(shares), "; ".join(parts), _keys(used))}, ""

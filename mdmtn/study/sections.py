@@ -46,11 +46,13 @@ def paper_front(results_dir: str | Path, dataset: str, profile: str = "authors-2
     ``profile`` (the registered fronts' arm), drawn once complete; until then one line says how
     many of the 90 exist, and nothing is judged from it."""
     from mdmtn.study.cells import preset_records
-    from mdmtn.study.report import paper_sweep_runs
+    from mdmtn.study.report import paper_sweep_runs, seen_before_line
 
     records = preset_records(results_dir, "paper")
     runs = paper_sweep_runs(records, dataset, "mdmtn", profile)
     have = len(runs)
+    seen = seen_before_line(runs, dataset)
+    seen = " " + seen if seen else ""
     if have < 90:
         walls = [r.wall_time_s or 0.0 for r in runs]
         hours, left = sum(walls) / 3600, 90 - have
@@ -67,12 +69,12 @@ def paper_front(results_dir: str | Path, dataset: str, profile: str = "authors-2
             else ""
         )
         _md(
-            f"**At the paper's schedule ({profile} arm, seed 0): {have} of 90 trained.**{cost} The paper-preset "
-            "front is drawn here, and its registered claims judged, once all 90 exist; nothing is judged from a "
-            "partial sweep. The figure below is the CPU-scale sketch from the `quick` preset."
+            f"**At the paper's schedule ({profile} arm, seed 0): {have} of 90 trained.**{cost}{seen} The "
+            "paper-preset front is drawn here, and its registered claims judged, once all 90 exist; nothing is "
+            "judged from a partial sweep. The figure below is the CPU-scale sketch from the `quick` preset."
         )
         return
-    _md(f"**At the paper's schedule** (`--preset paper`, {profile} arm, seed 0, all 90 vectors):")
+    _md(f"**At the paper's schedule** (`--preset paper`, {profile} arm, seed 0, all 90 vectors).{seen}")
     front(records, dataset, "mdmtn", profile)
     _md(hypervolume_line(records, preset_records(results_dir, "quick"), dataset, profile))
     _md("**The CPU-scale sketch** (`quick` preset, the library's defaults), for comparison:")

@@ -559,13 +559,28 @@ def judge_front(c: dict[str, Any], records: Sequence[RunRecord]) -> Verdict:
     else:
         verdict, reason = "inconclusive", "wide"
         tail = "near the boundary" if "near" in parts else "the sweeps disagree"
+    keys = sorted({k for v in vals.values() for k in v.keys})
     return Verdict(
         c,
         verdict,
-        f"{shown}{'; ' + note if note else ''}; {tail} (n = {n} sweep seed{'s' if n > 1 else ''})",
+        f"{shown}{'; ' + note if note else ''}; {tail} (n = {n} sweep seed{'s' if n > 1 else ''})"
+        + seen_before_note(c, keys),
         n=str(n),
         per_seed=shown,
         reason=reason,
+        keys=keys,
+    )
+
+
+def seen_before_note(c: dict[str, Any], keys: Sequence[str]) -> str:
+    """What a rule registered before its runs says of those of ``keys`` that were trained, and their
+    numbers seen, before it (the registry's ``seen_before``, with ``why_seen_before``): "" if none."""
+    seen = [k for k in c.get("seen_before", []) if k in set(keys)]
+    if not seen:
+        return ""
+    return (
+        f"; {len(seen)} of its {len(keys)} runs ({', '.join(k[:8] for k in seen)}) were trained and seen "
+        f"before the rule was registered: {c['why_seen_before']}"
     )
 
 

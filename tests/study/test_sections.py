@@ -38,6 +38,18 @@ def test_a_partial_paper_sweep_is_counted_and_neither_drawn_nor_judged(tmp_path,
     assert "89 of 90 trained" in shown[0][1] and "nothing is judged from a partial sweep" in shown[0][1]
     # 89 runs of 800 s each: 19.8 worker-hours so far, about 0.2 for the one left
     assert "took 19.8 worker-hours; at their mean wall time the 1 left takes about 0.2 more." in shown[0][1]
+    # two of the 89 are Table 1's seed-0 sparse cell and the authors-2023 dense cell, trained before the rules
+    assert (
+        "2 of these runs (6868558f, ce261491) were trained, and their numbers seen, before this figure's rules "
+        "were registered (at d1359753): " in shown[0][1]
+    )
+
+
+def test_a_sweep_without_the_runs_seen_before_its_rules_says_nothing_of_them(tmp_path, shown):
+    seen = {"6868558f15a2111a", "ce26149167cf3a45"}
+    _write(tmp_path, [r for r in paper_sweep(39) if r.key not in seen])
+    sections.paper_front(tmp_path, "multimnist")
+    assert "88 of 90 trained" in shown[0][1] and "seen" not in shown[0][1]
 
 
 def test_a_partial_sweeps_cost_gives_the_range_of_its_runs_wall_times(tmp_path, shown):
@@ -58,6 +70,7 @@ def test_the_complete_paper_sweep_is_drawn_with_its_front_and_clusters(tmp_path,
     text = "\n".join(t for kind, t in shown if kind == "md")
     assert ("figure", "MDMTN / multimnist") in shown
     assert "all 90 vectors" in text and "authors-2023 (90)" in text
+    assert "2 of these runs (6868558f, ce261491) were trained, and their numbers seen, before" in text
     assert "39 Pareto-optimal of 71 k0 > 0 runs" in text and "The same Pareto count as the paper's (39)" in text
     assert "| 0 | 39 | 53.0% |" in text  # the one SR cluster of the constructed front
     # no quick sweep in the folder: the hypervolume's box is this sweep's own, and says so
