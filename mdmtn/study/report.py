@@ -546,32 +546,6 @@ def paper_vectors_done(records: Sequence[RunRecord], dataset: str, arch: str, pr
     return len(paper_sweep_runs(records, dataset, arch, profile, seed))
 
 
-def seen_before_line(runs: Sequence[RunRecord], dataset: str, arch: str = "mdmtn") -> str:
-    """Which of a paper-preset sweep's ``runs`` were trained, and their numbers seen, before the
-    registry's paper-preset front rules for (dataset, arch) were written (their ``seen_before``),
-    with the registry's reason; "" when none of them is among ``runs``."""
-    from mdmtn.study.verdicts import load_registry
-
-    have = {r.key for r in runs}
-    seen: dict[str, str] = {}
-    commits = set()
-    for c in load_registry():
-        if c["rule"] != "front" or c["preset"] != "paper" or c.get("front") != dict(dataset=dataset, model=arch):
-            continue
-        for k in c.get("seen_before", []):
-            if k in have:
-                seen.setdefault(k, c["why_seen_before"])
-                commits.add(c["registered"][:8])
-    if not seen:
-        return ""
-    why = "; ".join(sorted(set(seen.values())))
-    return (
-        f"{len(seen)} of these runs ({', '.join(k[:8] for k in sorted(seen))}) were trained, and their numbers "
-        f"seen, before this figure's rules were registered (at {', '.join(sorted(commits))}): {why}. Every other "
-        "run of the sweep was trained after."
-    )
-
-
 def sr_clusters(runs: Sequence[RunRecord]) -> list[tuple[float, int]]:
     """(mean SR %, number of runs) of each sparsity cluster of ``runs`` (the authors' grouping,
     :func:`mdmtn.objectives.pareto.sparsity_clusters`, d = 0.1), by increasing SR."""

@@ -46,7 +46,8 @@ def paper_front(results_dir: str | Path, dataset: str, profile: str = "authors-2
     ``profile`` (the registered fronts' arm), drawn once complete; until then one line says how
     many of the 90 exist, and nothing is judged from it."""
     from mdmtn.study.cells import preset_records
-    from mdmtn.study.report import paper_sweep_runs, seen_before_line
+    from mdmtn.study.report import paper_sweep_runs
+    from mdmtn.study.verdicts import seen_before_line
 
     records = preset_records(results_dir, "paper")
     runs = paper_sweep_runs(records, dataset, "mdmtn", profile)

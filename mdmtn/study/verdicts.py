@@ -584,6 +584,30 @@ def seen_before_note(c: dict[str, Any], keys: Sequence[str]) -> str:
     )
 
 
+def seen_before_line(runs: Sequence[RunRecord], dataset: str, arch: str = "mdmtn") -> str:
+    """Which of a paper-preset sweep's ``runs`` were trained, and their numbers seen, before the
+    registry's paper-preset front rules for (dataset, arch) were written (their ``seen_before``),
+    with the registry's reason; "" when none of them is among ``runs``."""
+    have = {r.key for r in runs}
+    seen: dict[str, str] = {}
+    commits = set()
+    for c in load_registry():
+        if c["rule"] != "front" or c["preset"] != "paper" or c.get("front") != dict(dataset=dataset, model=arch):
+            continue
+        for k in c.get("seen_before", []):
+            if k in have:
+                seen.setdefault(k, c["why_seen_before"])
+                commits.add(c["registered"][:8])
+    if not seen:
+        return ""
+    why = "; ".join(sorted(set(seen.values())))
+    return (
+        f"{len(seen)} of these runs ({', '.join(k[:8] for k in sorted(seen))}) were trained, and their numbers "
+        f"seen, before this figure's rules were registered (at {', '.join(sorted(commits))}): {why}. Every other "
+        "run of the sweep was trained after."
+    )
+
+
 def _cells_verdict(parts: Sequence[str]) -> str:
     """A claim over several parts (cells, or a trade's two tasks): not yet while one lacks data, does not hold if one does not,
     holds if all hold, inconclusive otherwise."""
