@@ -6,7 +6,7 @@ seed, so a claim can say how many independent sweeps back it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -84,8 +84,9 @@ def front_measure(records: Sequence[RunRecord], claim: dict[str, Any]) -> tuple[
         text = f"{acc:.2f}% at k = {tuple(best.config['k'])} ({len(panel['study'])} of {panel['planned']} study runs)"
         return {seed: FrontValue(acc, text, _keys([panel["source"], *panel["study"]]))}, ""
     p = front_panel(records, ds, arch, profile)
-    covered = len({tuple(r.config["k"]) for r in p["runs"]} & set(paper_preference_vectors()))
-    if covered < len(paper_preference_vectors()):
+    paper_k = set(paper_preference_vectors())
+    covered = len({tuple(r.config["k"]) for r in p["runs"]} & paper_k)
+    if covered < len(paper_k):
         return {}, f"sweep covers {covered} of the paper's 90 vectors"
     seed = p["seeds"][0]
     front = p["paper_front"]
@@ -119,9 +120,8 @@ def front_measure(records: Sequence[RunRecord], claim: dict[str, Any]) -> tuple[
     else:
         raise ValueError(f"unknown front measure {measure!r}")
     # every measure reads the sweep's runs at the paper's 90 vectors (k0 = 0 ones included)
-    paper_k = set(paper_preference_vectors())
     used = _keys(r for r in p["runs"] if tuple(r.config["k"]) in paper_k)
-    return {seed: FrontValue(value.value, value.text, used)}, f"{p['presets'][0]} preset"
+    return {seed: replace(value, keys=used)}, f"{p['presets'][0]} preset"
 
 
 def _keys(runs: Iterable[RunRecord]) -> tuple[str, ...]:

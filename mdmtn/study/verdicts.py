@@ -575,7 +575,8 @@ def judge_front(c: dict[str, Any], records: Sequence[RunRecord]) -> Verdict:
 def seen_before_note(c: dict[str, Any], keys: Sequence[str]) -> str:
     """What a rule registered before its runs says of those of ``keys`` that were trained, and their
     numbers seen, before it (the registry's ``seen_before``, with ``why_seen_before``): "" if none."""
-    seen = [k for k in c.get("seen_before", []) if k in set(keys)]
+    have = set(keys)
+    seen = [k for k in c.get("seen_before", []) if k in have]
     if not seen:
         return ""
     return (
